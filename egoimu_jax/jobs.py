@@ -1,0 +1,12 @@
+"""What ``main`` can run. ``config.job`` picks an entry; each is
+``fn(config, workdir) -> dict`` and writes its outputs into ``workdir``."""
+
+from __future__ import annotations
+
+from egoimu_jax.registry import Registry
+
+JOBS = Registry("job")
+_LAZY = {
+}
+for _name, _target in _LAZY.items():
+  JOBS.lazy(_name, _target)

@@ -1,0 +1,22 @@
+"""Model registry. ``config.model.name`` selects an entry; other fields of
+``config.model`` are passed to the constructor (see ``build``)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from egoimu_jax.registry import Registry
+
+MODELS = Registry("model")
+# name -> "module:attribute". Keep this table sorted; one line per model.
+_LAZY = {
+}
+for _name, _target in _LAZY.items():
+  MODELS.lazy(_name, _target)
+
+
+def build(model_config: Mapping[str, Any]):
+  """Builds a Flax module from ``config.model`` (a ConfigDict or dict)."""
+  cfg = dict(model_config)
+  name = cfg.pop("name")
+  return MODELS.get(name)(**cfg)
