@@ -100,6 +100,9 @@ def protocol_config() -> ml_collections.ConfigDict:
   c.num_folds = 5
   c.seed = 0
   c.lowo_workers = ()          # leave-one-worker-out: the subset to iterate
+  c.lowo_count = 10            # ... or this many workers picked by lowo_rule
+  c.lowo_rule = "most_clips"   # most_clips | most_break | spread (see splits.py)
+  c.stratify_label = "break"   # folds are stratified by each worker's fraction of it
   c.scale = -1.0               # worker count / clip count or fraction for scaling protocols
   return c
 
