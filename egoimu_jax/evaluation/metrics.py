@@ -1,0 +1,192 @@
+"""Classification metrics built on confusion matrices.
+
+Everything is computed from confusion matrices (rows: true class, columns:
+predicted class) so that per-fold, per-worker and bootstrap metrics share one
+code path and batch over leading axes: a per-worker confusion stack
+``[workers, K, K]`` gives every worker's macro-F1 in one vectorised call.
+
+Absent classes (the convention, tested against scikit-learn):
+
+* A class's F1 is ``2 TP / (2 TP + FP + FN)``. It is *undefined* only when the
+  class occurs in neither the true nor the predicted labels (0 / 0); we report
+  it as NaN in arrays and ``None`` in JSON. This matches
+  ``sklearn.metrics.f1_score(..., average=None, labels=range(K),
+  zero_division=np.nan)``.
+* Macro-F1 averages F1 over the classes present in ``y_true ∪ y_pred`` of the
+  evaluated set, i.e. over the defined entries. This is exactly what
+  ``f1_score(y_true, y_pred, average="macro")`` does when ``labels`` is not
+  given (sklearn takes the sorted union of the labels it sees).
+
+Why this and not "all K classes with zero_division=0": a worker who never
+takes a break has no ``break`` windows; if the model also predicts none, the
+model made no error on that class, yet a zero would pull the worker's macro-F1
+down by 1/K for a property of the person, not of the model (zero_division=1
+would inflate it instead). A class predicted but absent from the truth still
+counts, with F1 = 0, so spurious predictions are penalised. The metrics are
+therefore finite for any non-empty evaluation set. An empty set (no windows)
+has no metric and callers must not ask for one; the vectorised functions
+return NaN there so a stacked computation never crashes.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping, Sequence
+
+import numpy as np
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray,
+                     num_classes: int) -> np.ndarray:
+  """``[K, K]`` int64 counts; row = true class, column = predicted class."""
+  labels, preds = _check_labels(labels, preds, num_classes)
+  flat = labels * num_classes + preds
+  return np.bincount(flat, minlength=num_classes * num_classes).reshape(
+      num_classes, num_classes)
+
+
+def grouped_confusion(labels: np.ndarray, preds: np.ndarray,
+                      groups: np.ndarray, num_groups: int,
+                      num_classes: int) -> np.ndarray:
+  """``[G, K, K]`` confusion matrices, one per group id in ``[0, G)``."""
+  labels, preds = _check_labels(labels, preds, num_classes)
+  groups = np.asarray(groups, np.int64)
+  if groups.shape != labels.shape:
+    raise ValueError(f"groups shape {groups.shape} != labels shape {labels.shape}")
+  if groups.size and (groups.min() < 0 or groups.max() >= num_groups):
+    raise ValueError(f"group ids must lie in [0, {num_groups})")
+  k2 = num_classes * num_classes
+  flat = groups * k2 + labels * num_classes + preds
+  return np.bincount(flat, minlength=num_groups * k2).reshape(
+      num_groups, num_classes, num_classes)
+
+
+def per_class_f1(confusion: np.ndarray) -> np.ndarray:
+  """F1 per class, ``[..., K]``; NaN where a class is in neither truth nor preds."""
+  confusion = np.asarray(confusion, np.float64)
+  tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+  support = confusion.sum(-1)      # TP + FN
+  predicted = confusion.sum(-2)    # TP + FP
+  denom = support + predicted      # 2TP + FP + FN
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(denom > 0, 2.0 * tp / np.where(denom > 0, denom, 1.0), np.nan)
+
+
+def macro_f1(confusion: np.ndarray) -> np.ndarray:
+  """Mean F1 over classes present in truth ∪ predictions, ``[...]``.
+
+  NaN only for an empty confusion matrix (no windows).
+  """
+  f1 = per_class_f1(confusion)
+  present = ~np.isnan(f1)
+  count = present.sum(-1)
+  total = np.where(present, f1, 0.0).sum(-1)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def accuracy(confusion: np.ndarray) -> np.ndarray:
+  """Fraction of correct windows, ``[...]``; NaN for an empty matrix."""
+  confusion = np.asarray(confusion, np.float64)
+  total = confusion.sum((-2, -1))
+  correct = np.diagonal(confusion, axis1=-2, axis2=-1).sum(-1)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(total > 0, correct / np.maximum(total, 1), np.nan)
+
+
+def classification_metrics(labels: np.ndarray, preds: np.ndarray,
+                           classes: Sequence[str]) -> Dict[str, object]:
+  """Pooled metrics of one evaluation set, JSON-ready.
+
+  Returns ``macro_f1``, ``accuracy``, ``per_class_f1`` (``{class: float |
+  None}``; None = class absent from truth and predictions), ``support``
+  (``{class: int}``), ``confusion`` (``[[int]]``) and ``n``.
+  """
+  classes = list(classes)
+  conf = confusion_matrix(labels, preds, len(classes))
+  if conf.sum() == 0:
+    raise ValueError("cannot compute metrics of an empty evaluation set")
+  f1 = per_class_f1(conf)
+  return {
+      "macro_f1": float(macro_f1(conf)),
+      "accuracy": float(accuracy(conf)),
+      "per_class_f1": {c: _none_if_nan(v) for c, v in zip(classes, f1)},
+      "support": {c: int(s) for c, s in zip(classes, conf.sum(1))},
+      "confusion": conf.tolist(),
+      "n": int(conf.sum()),
+  }
+
+
+def per_worker_metrics(labels: np.ndarray, preds: np.ndarray,
+                       worker_ids: Sequence[str] | np.ndarray,
+                       classes: Sequence[str]) -> Dict[str, Dict[str, object]]:
+  """``{worker_id: {macro_f1, accuracy, n, confusion}}`` for every worker seen.
+
+  The per-worker confusion matrix is kept so that worker-level bootstraps can
+  be computed later from results.json alone.
+  """
+  worker_ids = np.asarray(worker_ids)
+  if worker_ids.shape != np.shape(labels):
+    raise ValueError(
+        f"worker_ids shape {worker_ids.shape} != labels shape {np.shape(labels)}")
+  names, inverse = np.unique(worker_ids, return_inverse=True)
+  conf = grouped_confusion(labels, preds, inverse, len(names), len(classes))
+  f1 = macro_f1(conf)
+  acc = accuracy(conf)
+  return {
+      str(w): {"macro_f1": float(f1[i]), "accuracy": float(acc[i]),
+               "n": int(conf[i].sum()), "confusion": conf[i].tolist()}
+      for i, w in enumerate(names)
+  }
+
+
+def mean_std(values: Sequence[float] | np.ndarray) -> Dict[str, float]:
+  """Mean and sample standard deviation (ddof=1) of e.g. per-fold scores.
+
+  With a single value the spread is unknown; we report std = 0.0 (not NaN)
+  and ``n`` = 1 so tables stay finite and the reader can see why.
+  """
+  v = np.asarray(values, np.float64).ravel()
+  v = v[~np.isnan(v)]
+  if v.size == 0:
+    raise ValueError("mean_std of no values")
+  std = float(v.std(ddof=1)) if v.size > 1 else 0.0
+  return {"mean": float(v.mean()), "std": std, "n": int(v.size)}
+
+
+def generalisation_gap(within: Sequence[float] | np.ndarray,
+                       cross: Sequence[float] | np.ndarray) -> Dict[str, float]:
+  """Within-person minus cross-person score (e.g. per-fold macro-F1).
+
+  The two protocols have different folds, so the folds are not paired: the
+  gap is the difference of the fold means and ``se`` its standard error
+  ``sqrt(s_w² / n_w + s_c² / n_c)`` (0 where a side has a single fold).
+  """
+  w, c = mean_std(within), mean_std(cross)
+  se = np.sqrt(_var_of_mean(w) + _var_of_mean(c))
+  return {"gap": w["mean"] - c["mean"], "se": float(se),
+          "within": w["mean"], "cross": c["mean"]}
+
+
+def _var_of_mean(s: Mapping[str, float]) -> float:
+  return s["std"] ** 2 / s["n"] if s["n"] > 1 else 0.0
+
+
+def _none_if_nan(x: float) -> float | None:
+  return None if np.isnan(x) else float(x)
+
+
+def _check_labels(labels, preds, num_classes):
+  labels = np.asarray(labels)
+  preds = np.asarray(preds)
+  if labels.shape != preds.shape or labels.ndim != 1:
+    raise ValueError(
+        f"labels and preds must be 1-D of equal length, got {labels.shape} "
+        f"and {preds.shape}")
+  for name, a in (("labels", labels), ("preds", preds)):
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+      raise ValueError(f"{name} must be integer class indices, got {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() >= num_classes):
+      raise ValueError(
+          f"{name} must lie in [0, {num_classes}), got range "
+          f"[{a.min()}, {a.max()}]")
+  return labels.astype(np.int64), preds.astype(np.int64)
