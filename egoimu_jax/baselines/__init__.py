@@ -1,0 +1,1 @@
+"""Classical baselines: hand-crafted IMU window features + scikit-learn models."""
