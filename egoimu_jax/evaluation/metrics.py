@@ -154,17 +154,28 @@ def mean_std(values: Sequence[float] | np.ndarray) -> Dict[str, float]:
 
 
 def generalisation_gap(within: Sequence[float] | np.ndarray,
-                       cross: Sequence[float] | np.ndarray) -> Dict[str, float]:
+                       cross: Sequence[float] | np.ndarray,
+                       paired: bool = False) -> Dict[str, float]:
   """Within-person minus cross-person score (e.g. per-fold macro-F1).
 
-  The two protocols have different folds, so the folds are not paired: the
-  gap is the difference of the fold means and ``se`` its standard error
-  ``sqrt(s_w² / n_w + s_c² / n_c)`` (0 where a side has a single fold).
+  ``paired=True`` when fold k of both protocols tests the same workers (our
+  ``within`` split reuses l20wo fold k's test workers): the gap is the mean of
+  the per-fold differences and ``se`` the standard error of that mean.
+  Otherwise the gap is the difference of the fold means and ``se`` is
+  ``sqrt(s_w² / n_w + s_c² / n_c)``. A single fold contributes no spread
+  (se terms of 0), as in ``mean_std``.
   """
+  if paired:
+    w, c = np.asarray(within, np.float64), np.asarray(cross, np.float64)
+    if w.shape != c.shape:
+      raise ValueError(f"paired gap needs equal fold counts, got {w.shape} and {c.shape}")
+    d = mean_std(w - c)
+    return {"gap": d["mean"], "se": float(np.sqrt(_var_of_mean(d))),
+            "within": float(w.mean()), "cross": float(c.mean()), "paired": True}
   w, c = mean_std(within), mean_std(cross)
   se = np.sqrt(_var_of_mean(w) + _var_of_mean(c))
   return {"gap": w["mean"] - c["mean"], "se": float(se),
-          "within": w["mean"], "cross": c["mean"]}
+          "within": w["mean"], "cross": c["mean"], "paired": False}
 
 
 def _var_of_mean(s: Mapping[str, float]) -> float:

@@ -96,6 +96,12 @@ def test_mean_std_and_gap():
   g = metrics.generalisation_gap([0.9, 0.8], [0.6, 0.7, 0.5])
   assert g["gap"] == pytest.approx(0.85 - 0.6)
   assert g["se"] == pytest.approx(np.sqrt(0.005 / 2 + 0.01 / 3))
+  assert not g["paired"]
+  p = metrics.generalisation_gap([0.9, 0.8, 0.7], [0.6, 0.6, 0.6], paired=True)
+  assert p["gap"] == pytest.approx(0.2)
+  assert p["se"] == pytest.approx(0.1 / np.sqrt(3))
+  with pytest.raises(ValueError, match="equal fold counts"):
+    metrics.generalisation_gap([0.9], [0.6, 0.7], paired=True)
 
 
 def test_bad_input_is_rejected():
