@@ -10,6 +10,8 @@ from egoimu_jax.registry import Registry
 MODELS = Registry("model")
 # name -> "module:attribute". Keep this table sorted; one line per model.
 _LAZY = {
+    "attend_discriminate": "egoimu_jax.models.attend_discriminate:create",
+    "deepconvlstm": "egoimu_jax.models.deepconvlstm:create",
 }
 for _name, _target in _LAZY.items():
   MODELS.lazy(_name, _target)
