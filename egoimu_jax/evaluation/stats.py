@@ -102,7 +102,7 @@ def worker_bootstrap(folds: Sequence[FoldConfusions], metric: str = "macro_f1",
 class PairedBootstrap:
   """Bootstrap of ``score(a) - score(b)`` under a shared worker resample."""
   difference: Interval
-  p_value: float       # two-sided: 2 * min(P(d <= 0), P(d >= 0)), capped at 1
+  p_value: float       # two-sided, 2 (1 + min(#d <= 0, #d >= 0)) / (1 + B), <= 1
   a: float
   b: float
 
@@ -133,7 +133,9 @@ def paired_worker_bootstrap(folds_a: Sequence[FoldConfusions],
   reps = table.replicates(0, counts, metric) - table.replicates(1, counts, metric)
   a, b = table.point(0, metric), table.point(1, metric)
   reps = reps[~np.isnan(reps)]
-  p = min(1.0, 2.0 * min(np.mean(reps <= 0), np.mean(reps >= 0)))
+  # (1 + count) / (1 + B): never exactly 0 from a finite number of resamples.
+  tail = min(np.sum(reps <= 0), np.sum(reps >= 0))
+  p = min(1.0, 2.0 * (1 + tail) / (1 + len(reps)))
   return PairedBootstrap(_interval(a - b, reps, n_boot, alpha), float(p), a, b)
 
 

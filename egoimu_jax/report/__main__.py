@@ -1,0 +1,42 @@
+r"""``python -m egoimu_jax.report --workdirs='runs/*/*' --out=report/``.
+
+Aggregates finished runs into tables (Markdown + CSV) and figures (PNG +
+PDF); see ``egoimu_jax.report.build`` for the layout.
+"""
+
+from absl import app
+from absl import flags
+
+from egoimu_jax.report import build
+
+_WORKDIRS = flags.DEFINE_list(
+    "workdirs", None, "Comma-separated workdir globs (local or gs://).")
+_OUT = flags.DEFINE_string("out", None, "Output directory.")
+_N_BOOT = flags.DEFINE_integer("n_boot", 2000, "Bootstrap resamples.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of all resampling.")
+_HARD_CASES = flags.DEFINE_enum(
+    "hard_cases", "auto", ["auto", "on", "off"],
+    "Per-worker IMU statistics vs F1: auto = when predictions and data exist.")
+_PROCESSED_DIR = flags.DEFINE_string(
+    "processed_dir", "", "Processed dataset for IMU statistics (default: the "
+    "runs' config.data.processed_dir).")
+_MAX_WINDOWS = flags.DEFINE_integer(
+    "max_windows_per_worker", 64, "Windows read per worker for IMU statistics.")
+flags.mark_flags_as_required(["workdirs", "out"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  report = build.build_report(
+      _WORKDIRS.value, _OUT.value, n_boot=_N_BOOT.value, seed=_SEED.value,
+      hard_cases=_HARD_CASES.value, processed_dir=_PROCESSED_DIR.value,
+      max_windows_per_worker=_MAX_WINDOWS.value)
+  print(f"{report.runs} runs -> {report.out}/report.md "
+        f"({len(report.tables)} tables, {len(report.figures)} figure files)")
+  for note in report.notes:
+    print(note)
+
+
+if __name__ == "__main__":
+  app.run(main)

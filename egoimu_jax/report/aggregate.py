@@ -1,0 +1,158 @@
+"""Collects finished runs (``results.json`` files) into groups for tables.
+
+A run is identified by (name, protocol, scale, fold). ``name`` is the
+results' ``name`` (defaults to the model), ``scale`` is
+``config.protocol.scale`` for the scaling protocols and None otherwise.
+Two workdirs with the same identity would be counted twice in a mean over
+folds, so loading them is an error that names both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import fsspec
+import numpy as np
+
+from egoimu_jax.evaluation import results as results_lib
+
+SCALING_PROTOCOLS = ("worker_scaling", "data_scaling")
+# Table column order; protocols not listed follow alphabetically.
+PROTOCOL_ORDER = ("within", "l20wo", "lowo", "worker_scaling", "data_scaling")
+CROSS_PERSON = ("l20wo", "lowo", "worker_scaling", "data_scaling")
+
+GroupKey = Tuple[str, str, Optional[float]]   # (name, protocol, scale)
+
+
+@dataclasses.dataclass
+class Run:
+  """One finished run, as report needs it."""
+  workdir: str
+  name: str
+  model: str
+  protocol: str
+  fold: int
+  scale: Optional[float]
+  classes: List[str]
+  test: Dict[str, Any]                      # metrics["test"]
+  per_worker: Dict[str, Dict[str, Any]]     # per_worker["test"]
+  test_workers: Tuple[str, ...]
+  results: Dict[str, Any]
+
+  @property
+  def key(self) -> GroupKey:
+    return (self.name, self.protocol, self.scale)
+
+  def worker_confusions(self) -> Dict[str, np.ndarray]:
+    """``{worker: [K, K]}`` for the worker bootstrap."""
+    missing = [w for w, v in self.per_worker.items() if "confusion" not in v]
+    if missing:
+      raise ValueError(f"{self.workdir}: per-worker confusion missing for "
+                       f"{missing[:3]}; re-evaluate with results.write")
+    return {w: np.asarray(v["confusion"]) for w, v in self.per_worker.items()}
+
+
+def find_workdirs(patterns: Iterable[str]) -> List[str]:
+  """Workdirs matching glob patterns (local or fsspec URLs) with results.json.
+
+  A pattern may name workdirs (``runs/*/fold*``) or results files
+  (``runs/**/results.json``).
+  """
+  found = set()
+  for pattern in patterns:
+    fs, _ = fsspec.core.url_to_fs(pattern)
+    protocol = pattern.split("://")[0] + "://" if "://" in pattern else ""
+    for path in fs.glob(pattern.rstrip("/")):
+      path = protocol + path if protocol and "://" not in path else path
+      if path.endswith("/" + results_lib.RESULTS_FILE):
+        found.add(path[: -len(results_lib.RESULTS_FILE) - 1])
+      elif fs.exists(path.rstrip("/") + "/" + results_lib.RESULTS_FILE):
+        found.add(path.rstrip("/"))
+  return sorted(found)
+
+
+def load_runs(patterns: Iterable[str]) -> List[Run]:
+  """Reads every matched run; fails on duplicate identities."""
+  runs = [_to_run(results_lib.read(w)) for w in find_workdirs(patterns)]
+  seen: Dict[Tuple, str] = {}
+  for r in runs:
+    ident = r.key + (r.fold,)
+    if ident in seen:
+      raise ValueError(
+          f"two runs of {r.name} / {r.protocol} / fold {r.fold}"
+          f"{'' if r.scale is None else f' / scale {r.scale:g}'}: {seen[ident]} "
+          f"and {r.workdir}; give one a different name or drop it from --workdirs")
+    seen[ident] = r.workdir
+  return runs
+
+
+def _to_run(res: Mapping[str, Any]) -> Run:
+  protocol = str(res["protocol"])
+  scale = None
+  if protocol in SCALING_PROTOCOLS:
+    scale = res.get("split", {}).get("scale")
+    if scale is None:
+      scale = res.get("config", {}).get("protocol", {}).get("scale")
+    scale = None if scale is None else float(scale)
+  fold = res["fold"]
+  if fold is None:
+    raise ValueError(f"{res['workdir']}: results.json has no fold")
+  return Run(
+      workdir=res["workdir"], name=str(res["name"]), model=str(res["model"]),
+      protocol=protocol, fold=int(fold), scale=scale,
+      classes=list(res["classes"]), test=res["metrics"]["test"],
+      per_worker=res["per_worker"].get("test", {}),
+      test_workers=tuple(res.get("split", {}).get("test_workers") or
+                         sorted(res["per_worker"].get("test", {}))),
+      results=dict(res))
+
+
+def group(runs: Sequence[Run]) -> Dict[GroupKey, List[Run]]:
+  """Runs by (name, protocol, scale), folds sorted; checks class vocabularies."""
+  out: Dict[GroupKey, List[Run]] = {}
+  for r in runs:
+    out.setdefault(r.key, []).append(r)
+  for key, rs in out.items():
+    rs.sort(key=lambda r: r.fold)
+    for r in rs[1:]:
+      if r.classes != rs[0].classes:
+        raise ValueError(f"{key}: {r.workdir} has classes {r.classes}, "
+                         f"{rs[0].workdir} has {rs[0].classes}")
+  return out
+
+
+def protocols(runs: Sequence[Run]) -> List[str]:
+  present = {r.protocol for r in runs}
+  return ([p for p in PROTOCOL_ORDER if p in present] +
+          sorted(present - set(PROTOCOL_ORDER)))
+
+
+def names(runs: Sequence[Run]) -> List[str]:
+  return sorted({r.name for r in runs})
+
+
+def worker_f1(runs: Sequence[Run]) -> Dict[str, float]:
+  """Per-worker macro-F1 over a group's folds (mean where a worker recurs)."""
+  acc: Dict[str, List[float]] = {}
+  for r in runs:
+    for w, v in r.per_worker.items():
+      acc.setdefault(w, []).append(v["macro_f1"])
+  return {w: float(np.mean(v)) for w, v in acc.items()}
+
+
+def long_rows(runs: Sequence[Run]) -> List[Dict[str, Any]]:
+  """One flat row per run: the input of scaling fits and spreadsheets."""
+  rows = []
+  for r in sorted(runs, key=lambda r: (r.name, r.protocol, r.scale or 0, r.fold)):
+    rows.append({
+        "name": r.name, "model": r.model, "protocol": r.protocol,
+        "scale": r.scale, "fold": r.fold,
+        "macro_f1": r.test["macro_f1"], "accuracy": r.test["accuracy"],
+        "per_worker_f1_mean": r.test.get("per_worker_f1_mean"),
+        "per_worker_f1_std": r.test.get("per_worker_f1_std"),
+        "n_windows": r.test.get("n"), "n_workers": r.test.get("n_workers"),
+        "n_train_workers": len(r.results.get("split", {}).get("train_workers") or []),
+        "workdir": r.workdir,
+    })
+  return rows

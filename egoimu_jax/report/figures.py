@@ -1,0 +1,196 @@
+"""Paper figures (PNG + PDF) from grouped runs.
+
+Uses matplotlib's object API with the Agg canvas (no pyplot, no global
+backend switch), so it is safe to import anywhere and runs headless.
+Sizes follow a two-column paper: 3.5 in single-column, 7.2 in full width,
+9-pt text.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Mapping, Sequence
+
+import matplotlib
+import matplotlib.ticker
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from egoimu_jax.report import aggregate
+
+_STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
+          "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8,
+          "axes.spines.top": False, "axes.spines.right": False,
+          "pdf.fonttype": 42}     # embed TrueType: editable text in the PDF
+_COLORS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377",
+           "#BBBBBB")             # Paul Tol's colour-blind-safe palette
+_PROTOCOL_TITLES = {"within": "Within-person", "l20wo": "Cross-person (L20%WO)",
+                    "lowo": "Cross-person (LOWO)"}
+
+
+_STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
+    "motion_energy": "Motion energy\nstd |acc| (m/s²)",
+    "rotation_energy": "Rotation energy\nRMS |gyro| (rad/s)",
+    "gravity_offset_deg": "Gravity offset\nfrom population (°)",
+    "gravity_spread_deg": "Gravity spread\nwithin worker (°)",
+    "acc_noise": "Accelerometer\nnoise (m/s²)",
+    "gyro_noise": "Gyroscope\nnoise (rad/s)",
+}
+
+
+def _figure(width: float, height: float) -> Figure:
+  with matplotlib.rc_context(_STYLE):
+    fig = Figure(figsize=(width, height), layout="constrained")
+  FigureCanvasAgg(fig)
+  return fig
+
+
+def _save(fig: Figure, stem: str) -> List[str]:
+  os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+  paths = [f"{stem}.png", f"{stem}.pdf"]
+  fig.savefig(paths[0], dpi=200)
+  fig.savefig(paths[1])
+  return paths
+
+
+def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
+                  stem: str, seed: int = 0) -> List[str]:
+  """Box + strip plot of per-worker macro-F1 per model, one panel per protocol."""
+  runs = [r for rs in groups.values() for r in rs if r.scale is None]
+  protos = [p for p in aggregate.protocols(runs)
+            if p not in aggregate.SCALING_PROTOCOLS]
+  names = aggregate.names(runs)
+  if not protos:
+    return []
+  rng = np.random.default_rng(seed)
+  with matplotlib.rc_context(_STYLE):
+    width = min(7.2, 1.2 + 0.55 * len(names) * len(protos) + 0.4 * len(protos))
+    fig = _figure(max(3.5, width), 2.6)
+    axes = fig.subplots(1, len(protos), sharey=True, squeeze=False)[0]
+    for ax, proto in zip(axes, protos):
+      data, labels = [], []
+      for name in names:
+        rs = groups.get((name, proto, None))
+        if rs:
+          data.append(np.array(list(aggregate.worker_f1(rs).values())))
+          labels.append(name)
+      if not data:
+        ax.set_visible(False)
+        continue
+      pos = np.arange(1, len(data) + 1)
+      box = ax.boxplot(data, positions=pos, widths=0.55, showfliers=False,
+                       patch_artist=True, medianprops={"color": "black"})
+      for i, patch in enumerate(box["boxes"]):
+        patch.set_facecolor(_COLORS[names.index(labels[i]) % len(_COLORS)])
+        patch.set_alpha(0.35)
+      for i, d in enumerate(data):
+        ax.scatter(pos[i] + rng.uniform(-0.18, 0.18, len(d)), d, s=6,
+                   color=_COLORS[names.index(labels[i]) % len(_COLORS)],
+                   alpha=0.8, linewidths=0, zorder=3)
+      ax.set_xticks(pos, labels, rotation=30 if len(labels) > 3 else 0,
+                    ha="right" if len(labels) > 3 else "center")
+      ax.set_title(_PROTOCOL_TITLES.get(proto, proto))
+      ax.set_ylim(-0.02, 1.02)
+      ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("Per-worker macro-F1")
+    return _save(fig, stem)
+
+
+def confusion(runs: Sequence[aggregate.Run], stem: str, title: str) -> List[str]:
+  """Row-normalised confusion matrix summed over a group's folds."""
+  classes = runs[0].classes
+  conf = np.sum([np.asarray(r.test["confusion"], np.float64) for r in runs], 0)
+  support = conf.sum(1, keepdims=True)
+  norm = np.divide(conf, support, out=np.zeros_like(conf), where=support > 0)
+  k = len(classes)
+  with matplotlib.rc_context(_STYLE):
+    side = max(2.8, 0.75 * k + 1.6)
+    fig = _figure(side + 0.5, side)
+    ax = fig.subplots()
+    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(k):
+      for j in range(k):
+        ax.text(j, i, f"{norm[i, j]:.2f}\n({int(conf[i, j])})", ha="center",
+                va="center", fontsize=7 if k > 4 else 8,
+                color="white" if norm[i, j] > 0.6 else "black")
+    ax.set_xticks(range(k), [_pretty(c) for c in classes], rotation=30, ha="right")
+    ax.set_yticks(range(k), [f"{_pretty(c)}\n(n={int(support[i, 0])})"
+                             for i, c in enumerate(classes)])
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    ax.set_title(title)
+    ax.spines[:].set_visible(False)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="Fraction of true class")
+    return _save(fig, stem)
+
+
+def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
+            stem: str) -> List[str]:
+  """Macro-F1 (mean ± std over folds) vs training scale, per model."""
+  keys = [k for k in groups if k[2] is not None]
+  protos = sorted({k[1] for k in keys})
+  if not protos:
+    return []
+  names = sorted({k[0] for k in keys})
+  with matplotlib.rc_context(_STYLE):
+    fig = _figure(3.5 * len(protos), 2.6)
+    axes = fig.subplots(1, len(protos), squeeze=False)[0]
+    for ax, proto in zip(axes, protos):
+      for i, name in enumerate(names):
+        pts = sorted((k[2], [r.test["macro_f1"] for r in groups[k]])
+                     for k in keys if k[0] == name and k[1] == proto)
+        if not pts:
+          continue
+        x = np.array([_scale_x(groups[(name, proto, s)], proto, s) for s, _ in pts])
+        y = np.array([np.mean(v) for _, v in pts])
+        e = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for _, v in pts])
+        order = np.argsort(x)
+        ax.errorbar(x[order], y[order], yerr=e[order], marker="o", ms=3,
+                    capsize=2, color=_COLORS[i % len(_COLORS)], label=name)
+      ax.set_xscale("log")
+      ticks = sorted({_scale_x(groups[k], proto, k[2]) for k in keys if k[1] == proto})
+      ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+      ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+      ax.set_xlabel("Training workers" if proto == "worker_scaling"
+                    else "Training clips" if proto == "data_scaling" else "Scale")
+      ax.set_title(proto.replace("_", " ").capitalize())
+      ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Cross-person macro-F1")
+    axes[-1].legend(frameon=False)
+    return _save(fig, stem)
+
+
+def hard_cases(difficulty: Mapping[str, float],
+               stats: Mapping[str, Mapping[str, float]],
+               correlations: Sequence[Mapping[str, object]], stem: str,
+               top: int = 4) -> List[str]:
+  """Per-worker F1 against the ``top`` statistics most correlated with it."""
+  chosen = [r for r in correlations if r["rho"] is not None][:top]
+  if not chosen:
+    return []
+  workers = sorted(set(difficulty) & set(stats))
+  with matplotlib.rc_context(_STYLE):
+    fig = _figure(min(7.2, 1.8 * len(chosen) + 0.4), 2.4)
+    axes = fig.subplots(1, len(chosen), sharey=True, squeeze=False)[0]
+    f1 = np.array([difficulty[w] for w in workers])
+    for ax, row in zip(axes, chosen):
+      x = np.array([stats[w].get(row["statistic"], np.nan) for w in workers])
+      ax.scatter(x, f1, s=8, color=_COLORS[0], alpha=0.8, linewidths=0)
+      ax.set_xlabel(_STAT_LABELS.get(str(row["statistic"]),
+                                     _pretty(str(row["statistic"]))))
+      ax.set_title(f"ρ = {row['rho']:.2f}, p = {row['p_value']:.1g}", fontsize=8)
+      ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Per-worker macro-F1")
+    return _save(fig, stem)
+
+
+def _scale_x(runs: Sequence[aggregate.Run], proto: str, scale: float) -> float:
+  """The scale's actual size: mean training workers / clips over folds."""
+  field = "train_workers" if proto == "worker_scaling" else "train_clips"
+  sizes = [len(r.results.get("split", {}).get(field) or []) for r in runs]
+  return float(np.mean(sizes)) if all(sizes) else float(scale)
+
+
+def _pretty(name: str) -> str:
+  return name.replace("fraction/", "fraction ").replace("_", " ")

@@ -1,0 +1,173 @@
+import csv
+import io
+import os
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from egoimu_jax.evaluation import results
+from egoimu_jax.report import aggregate
+from egoimu_jax.report import build
+from egoimu_jax.report import tables
+
+CLASSES = ["working", "break", "not_on_person"]
+WORKERS = [f"w{i:02d}" for i in range(12)]
+FOLDS = 3
+
+
+def _fold_workers(fold):
+  return WORKERS[fold::FOLDS]
+
+
+def _write_run(root, name, protocol, fold, skill, rng, scale=None,
+               drop_class=None):
+  test = _fold_workers(fold)
+  n_per = 25
+  worker = np.repeat(test, n_per)
+  label = rng.integers(0, 3, len(worker))
+  if drop_class is not None:
+    label[label == drop_class] = 0
+  # Worker-specific skill: later workers are harder for every model.
+  p = np.array([skill - 0.03 * WORKERS.index(w) for w in worker])
+  wrong = (label + rng.integers(1, 3, len(label))) % 3
+  pred = np.where(rng.random(len(label)) < p, label, wrong)
+  if drop_class is not None:     # class absent from labels and predictions
+    pred[pred == drop_class] = 2
+  probs = np.full((len(label), 3), 0.1)
+  probs[np.arange(len(label)), pred] = 0.8
+  # Record index encodes the worker, so the fake reader below can give each
+  # worker its own noise level.
+  index = np.array([1000 * WORKERS.index(w) for w in worker]) + np.arange(len(label))
+  split = {"protocol": protocol, "fold": fold, "seed": 0, "scale": scale,
+           "test_workers": list(test),
+           "train_workers": [w for w in WORKERS if w not in test][: (scale or 8)]}
+  workdir = os.path.join(root, f"{name}_{protocol}_{scale}_{fold}")
+  results.write(workdir, config={"protocol": {"scale": scale}}, split=split,
+                model=name.split("-")[0], name=name, classes=CLASSES,
+                predictions={"test": results.Predictions(
+                    index=index, window_id=[f"c/{i}" for i in index],
+                    worker_id=worker, label=label, pred=pred, probs=probs)})
+  return label, pred
+
+
+@pytest.fixture(scope="module")
+def fake_runs(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("runs"))
+  rng = np.random.default_rng(0)
+  truth = {}
+  for name, skill in (("good", 0.95), ("bad", 0.75)):
+    for protocol, bonus in (("within", 0.04), ("l20wo", 0.0)):
+      for fold in range(FOLDS):
+        truth[(name, protocol, fold)] = _write_run(
+            root, name, protocol, fold, skill + bonus, rng,
+            drop_class=1 if (name, fold) == ("bad", 2) else None)
+    for scale in (4, 8):
+      for fold in range(FOLDS):
+        _write_run(root, name, "worker_scaling", fold, skill - 0.1 + 0.01 * scale,
+                   rng, scale=scale)
+  return root, truth
+
+
+def _imu_reader(indices):
+  """Raw windows whose noise grows with the worker's position (= difficulty)."""
+  indices = np.asarray(indices)
+  rng = np.random.default_rng(int(indices.sum()))
+  sigma = 0.05 * (1 + indices // 1000)
+  imu = rng.normal(0.0, 1.0, (len(indices), 200, 6)) * sigma[:, None, None]
+  imu[..., 2] += 9.81
+  return imu
+
+
+def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
+  root, truth = fake_runs
+  out = str(tmp_path / "report")
+  rep = build.build_report([os.path.join(root, "*")], out, n_boot=200,
+                           imu_reader=_imu_reader)
+  assert rep.runs == 2 * 2 * FOLDS + 2 * 2 * FOLDS
+  main = rep.tables["main"]
+  cols = main.columns
+  row = {r[0]: r for r in main.rows}["good"]
+  expected = [skm.f1_score(*truth[("good", "l20wo", f)], average="macro")
+              for f in range(FOLDS)]
+  cell = row[cols.index("l20wo macro-F1")]
+  assert cell.mean == pytest.approx(np.mean(expected))
+  assert cell.std == pytest.approx(np.std(expected, ddof=1))
+  assert cell.n == FOLDS
+  within = [skm.f1_score(*truth[("good", "within", f)], average="macro")
+            for f in range(FOLDS)]
+  gap = row[cols.index("gap within−l20wo")]
+  assert gap.paired   # same test workers per fold in both protocols
+  assert gap.value == pytest.approx(np.mean(within) - np.mean(expected))
+  # The CSV carries the same numbers as the Markdown.
+  csv_rows = list(csv.DictReader(io.StringIO(main.to_csv())))
+  good = [r for r in csv_rows if r["model"] == "good"][0]
+  assert float(good["l20wo macro-F1_mean"]) == pytest.approx(np.mean(expected))
+  assert f"{np.mean(expected):.3f} ± " in main.to_markdown()
+
+  per_class = {(r[0], r[1]): r for r in rep.tables["per_class"].rows}
+  bad_break = per_class[("bad", "l20wo")][3]      # "break" column
+  assert bad_break.n == FOLDS - 1                 # absent in fold 2: not a 0
+
+  sig = rep.tables["significance"]
+  l20 = [r for r in sig.rows if r[0] == "l20wo"][0]
+  assert {l20[1], l20[2]} == {"bad", "good"}
+  delta = l20[4]
+  assert delta.low <= delta.value <= delta.high
+  assert abs(delta.value) > 0.1 and l20[5] < 0.05
+
+  ci = {(r[0], r[1]): r[2] for r in rep.tables["ci"].rows}
+  assert ci[("good", "l20wo")].value == pytest.approx(np.mean(expected))
+  assert ci[("good", "l20wo")].low < ci[("good", "l20wo")].high
+
+  scaling = rep.tables["scaling"]
+  assert [(r[0], r[2]) for r in scaling.rows][:2] == [("bad", "4"), ("bad", "8")]
+
+  hard = rep.tables["hard_workers"]
+  assert hard.rows[0][hard.columns.index("worker")] in WORKERS[-3:]
+  corr = rep.tables["hard_case_correlations"]
+  top = dict(zip(corr.columns, corr.rows[0]))
+  assert top["statistic"] in ("acc_noise", "gyro_noise") and top["rho"] < -0.8
+  for name in ("per_worker_f1", "confusion_good_l20wo", "scaling", "hard_cases"):
+    for ext in ("png", "pdf"):
+      path = os.path.join(out, "figures", f"{name}.{ext}")
+      assert os.path.getsize(path) > 5000, path
+  for name in rep.tables:
+    assert os.path.exists(os.path.join(out, "tables", f"{name}.csv"))
+  text = open(os.path.join(out, "report.md")).read()
+  assert "figures/per_worker_f1.png" in text
+  assert len(list(csv.DictReader(open(os.path.join(out, "runs.csv"))))) == rep.runs
+
+
+def test_hard_cases_auto_without_data_is_a_note(fake_runs, tmp_path):
+  root, _ = fake_runs
+  rep = build.build_report([os.path.join(root, "good_l20wo*")], str(tmp_path),
+                           n_boot=50)
+  assert "hard_workers" in rep.tables
+  assert "hard_case_correlations" not in rep.tables
+  assert any("processed" in n for n in rep.notes)
+  with pytest.raises(FileNotFoundError, match="processed"):
+    build.build_report([os.path.join(root, "good_l20wo*")], str(tmp_path),
+                       n_boot=50, hard_cases="on")
+
+
+def test_duplicate_runs_are_rejected(fake_runs, tmp_path):
+  root, _ = fake_runs
+  src = os.path.join(root, "good_l20wo_None_0")
+  dup = tmp_path / "copy"
+  dup.mkdir()
+  for f in ("results.json", "predictions.npz"):
+    (dup / f).write_bytes(open(os.path.join(src, f), "rb").read())
+  with pytest.raises(ValueError, match="two runs of good / l20wo / fold 0"):
+    aggregate.load_runs([src, str(dup)])
+
+
+def test_table_formatting():
+  t = tables.Table("t", ["a", "b", "c"],
+                   [["x", tables.MeanStd(0.5, 0.1, 3), None],
+                    ["y|z", None, 1e-5]])
+  md = t.to_markdown()
+  assert "0.500 ± 0.100" in md and "y\\|z" in md and "1e-05" in md
+  rows = list(csv.reader(io.StringIO(t.to_csv())))
+  assert rows[0] == ["a", "b_mean", "b_std", "b_n", "c"]
+  assert rows[2][1:4] == ["", "", ""]
