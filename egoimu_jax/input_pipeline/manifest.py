@@ -1,0 +1,84 @@
+"""``manifest.json`` and ``quarantine.csv`` of a processed dataset.
+
+The manifest is written last by ``prepare``'s finalize step, so its presence
+marks a complete processed dataset. Its keys (Contract 1):
+
+  schema_version, fingerprint (what splits pin), raw_fingerprint, config_hash,
+  prepare_config, classes, rate_hz, window_seconds, window_length,
+  num_rows, num_clips, num_quarantined, num_records,
+  workers (sorted; Contract 3's ``worker`` indexes it), clip_ids (one per raw
+  index row; the record table's ``clip`` indexes it),
+  counts {per_worker, per_label}, worker_clips {worker: [clip ids used]},
+  state_fractions {source, per_worker {worker: {state: fraction}}},
+  native_rates_hz {rate: clips}, dropped_windows {reason: n},
+  repaired_defects {defect: n}, frames {...}, shards {windows: [...],
+  frames: [...]}, records (the record-table file), quarantine, tfds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Iterable, Mapping, Sequence
+
+from egoimu_jax.input_pipeline import records
+
+MANIFEST_FILE = "manifest.json"
+QUARANTINE_FILE = "quarantine.csv"
+QUARANTINE_COLUMNS = ("clip_id", "worker_id", "path", "reason")
+
+
+def dumps(obj) -> str:
+  """Canonical JSON: identical inputs give identical bytes."""
+  return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json_atomic(path: str, obj) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(dumps(obj))
+  os.replace(tmp, path)
+
+
+def is_complete(processed_dir: str) -> bool:
+  return os.path.exists(os.path.join(processed_dir, MANIFEST_FILE))
+
+
+def load(processed_dir: str) -> dict:
+  """Reads and checks the manifest of a processed dataset."""
+  path = os.path.join(processed_dir, MANIFEST_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(
+        f"{path} not found: {processed_dir!r} is not a complete processed "
+        "dataset (run `python -m egoimu_jax.input_pipeline.prepare`, and its "
+        "finalize step after a multi-host prepare)")
+  with open(path, encoding="utf-8") as f:
+    manifest = json.load(f)
+  version = manifest.get("schema_version")
+  if version != records.SCHEMA_VERSION:
+    raise ValueError(
+        f"{path}: schema_version {version}, this code reads "
+        f"{records.SCHEMA_VERSION}; re-run prepare")
+  return manifest
+
+
+def write_quarantine(path: str, rows: Iterable[Sequence[str]]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f, lineterminator="\n")
+    writer.writerow(QUARANTINE_COLUMNS)
+    writer.writerows(rows)
+  os.replace(tmp, path)
+
+
+def read_quarantine(processed_dir: str) -> list[dict]:
+  path = os.path.join(processed_dir, QUARANTINE_FILE)
+  with open(path, newline="", encoding="utf-8") as f:
+    return list(csv.DictReader(f))
+
+
+def shard_paths(processed_dir: str, manifest: Mapping,
+                shard_set: str = "windows") -> list[str]:
+  return [os.path.join(processed_dir, s["path"])
+          for s in manifest["shards"][shard_set]]

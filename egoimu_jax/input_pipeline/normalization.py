@@ -1,0 +1,111 @@
+"""Per-channel IMU z-normalisation from a split's training records only.
+
+Statistics are computed once per split and saved as ``norm_stats.json`` in
+the run's workdir next to ``split.json``; a later run (or a restart) loads
+them, after checking that they belong to the same processed dataset and the
+same training set. Test and validation windows never contribute, so their
+statistics cannot leak into training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Mapping, Optional
+
+import numpy as np
+
+from egoimu_jax.input_pipeline import manifest as manifest_lib
+
+NORM_FILE = "norm_stats.json"
+# Channels whose training std is below this (e.g. a dead sensor axis) are only
+# centred, not scaled, so they cannot blow up to huge values.
+_MIN_STD = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class NormStats:
+  mean: np.ndarray  # float32 [6]
+  std: np.ndarray   # float32 [6]
+
+  def apply(self, imu: np.ndarray) -> np.ndarray:
+    """``(imu - mean) / std`` over the last axis, float32."""
+    return ((np.asarray(imu, np.float32) - self.mean) / self.std).astype(
+        np.float32, copy=False)
+
+  def invert(self, imu: np.ndarray) -> np.ndarray:
+    return np.asarray(imu, np.float32) * self.std + self.mean
+
+
+def train_key(split: Mapping) -> str:
+  """Hash of what defines a split's training records."""
+  blob = json.dumps([split.get("dataset_fingerprint"),
+                     sorted(split.get("train_workers") or []),
+                     sorted(split["train_clips"])
+                     if split.get("train_clips") is not None else None])
+  return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def compute(dataset, indices: np.ndarray, *, max_windows: int = 0,
+            seed: int = 0, chunk: int = 4096) -> tuple[NormStats, dict]:
+  """Mean and std per channel over all samples of the windows ``indices``.
+
+  ``dataset`` is a ``processed.ProcessedDataset``. With ``max_windows > 0``,
+  a seeded uniform subset of that many windows is used. Accumulates
+  per-chunk moments in float64 and merges them (Chan et al.), so it streams.
+  Returns the stats and a dict describing what was used.
+  """
+  indices = np.asarray(indices, np.int64)
+  if not len(indices):
+    raise ValueError("cannot compute normalisation statistics: no training "
+                     "records")
+  if 0 < max_windows < len(indices):
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(indices, max_windows, replace=False))
+  count, mean, m2 = 0, np.zeros(6), np.zeros(6)
+  for start in range(0, len(indices), chunk):
+    x = dataset.read_imu(indices[start:start + chunk]).reshape(-1, 6)
+    x = x.astype(np.float64)
+    n = len(x)
+    batch_mean = x.mean(0)
+    batch_m2 = ((x - batch_mean) ** 2).sum(0)
+    delta = batch_mean - mean
+    total = count + n
+    mean = mean + delta * n / total
+    m2 = m2 + batch_m2 + delta**2 * count * n / total
+    count = total
+  std = np.sqrt(m2 / count)
+  std = np.where(std < _MIN_STD, 1.0, std)
+  info = {"num_windows": int(len(indices)), "num_samples": int(count)}
+  return NormStats(mean.astype(np.float32), std.astype(np.float32)), info
+
+
+def load_or_compute(workdir: Optional[str], dataset, split: Mapping, *,
+                    max_windows: int = 0, seed: int = 0) -> NormStats:
+  """The split's stats: ``workdir/norm_stats.json`` if present, else computed
+  from the split's training records and saved there (``workdir`` None: not
+  saved)."""
+  key = train_key(split)
+  path = os.path.join(workdir, NORM_FILE) if workdir else None
+  if path and os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+    if (saved.get("train_key") != key or
+        saved.get("processed_fingerprint") != dataset.fingerprint):
+      raise ValueError(
+          f"{path} was computed for another training set or processed "
+          "dataset than this split's; use a fresh workdir (or delete it)")
+    return NormStats(np.asarray(saved["mean"], np.float32),
+                     np.asarray(saved["std"], np.float32))
+  train = dataset.split_indices(split, "train")
+  stats, info = compute(dataset, train, max_windows=max_windows, seed=seed)
+  if path:
+    os.makedirs(workdir, exist_ok=True)
+    manifest_lib.write_json_atomic(path, {
+        "mean": stats.mean.tolist(), "std": stats.std.tolist(),
+        "channels": ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"],
+        "train_key": key, "processed_fingerprint": dataset.fingerprint,
+        "max_windows": int(max_windows), "seed": int(seed), **info})
+  return stats

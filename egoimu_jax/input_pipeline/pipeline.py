@@ -1,0 +1,295 @@
+"""grain pipeline: a split's windows → process-local batches (Contract 3).
+
+  pipe = pipeline.InputPipeline(processed_dir, split, config.input,
+                                workdir=workdir, data_config=config.data)
+  it = pipe.train_iterator()          # grain DatasetIterator, infinite
+  batch = next(it)                    # {"imu", "label", "worker", "index", "mask", ...}
+  state = it.get_state(); it.set_state(state)   # or grain.checkpoint + orbax
+  for batch in pipe.eval_batches("test"): ...   # padded, masked, same steps on every host
+
+How batches are made (one grain element is one whole batch):
+  * Train: epoch ``e`` is a permutation of the split's records drawn from
+    ``(seed, e)``; global step ``s`` of the epoch takes the slice
+    ``[s·B, (s+1)·B)`` of it and host ``p`` of ``P`` reads the ``p``-th
+    ``B/P`` of that slice. So the union of the hosts' batches is the same
+    global batch for any ``P``, every epoch is reshuffled, and the last
+    ``n mod B`` records of each epoch's order are skipped (different ones
+    each epoch). The grain iterator's state is the next step, so a restored
+    iterator continues on exactly the next batch.
+  * Eval: records in index order, ``ceil(n / B)`` steps on every host, the
+    tail padded with ``mask=False`` (``index=-1``, zeros elsewhere); every
+    record appears exactly once over all hosts and steps.
+  * A batch is read with one batched ArrayRecord read per shard touched and
+    decoded straight from the proto (``records.decode_tensor_batch``), then
+    normalised; labels, workers and indices come from the record table.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Optional
+
+import grain
+import numpy as np
+
+from egoimu_jax.input_pipeline import normalization
+from egoimu_jax.input_pipeline import processed
+from egoimu_jax.input_pipeline import records
+
+IMAGENET_MEAN = np.asarray([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.asarray([0.229, 0.224, 0.225], np.float32)
+
+
+def _process_index_and_count(process_index, process_count):
+  if process_index is None or process_count is None:
+    import jax  # pylint: disable=g-import-not-at-top
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+  if not 0 <= process_index < process_count:
+    raise ValueError(f"bad process index/count {process_index}/{process_count}")
+  return process_index, process_count
+
+
+def local_batch_size(batch_size: int, process_count: int) -> int:
+  if batch_size % process_count:
+    raise ValueError(f"batch size {batch_size} is not divisible by the "
+                     f"process count {process_count}")
+  return batch_size // process_count
+
+
+class BatchReader:
+  """Builds a Contract-3 batch from positions into a split's record list.
+
+  Holds only what a batch needs (per-split arrays and shard paths), so it is
+  cheap to pickle into grain worker processes.
+  """
+
+  def __init__(self, dataset: processed.ProcessedDataset, indices: np.ndarray,
+               norm: normalization.NormStats, *, spectrogram=None,
+               frames: bool = False, teacher: Optional[str] = None):
+    table = dataset.table
+    self.index = np.asarray(indices, np.int64)
+    self.label = table.label[self.index]
+    self.worker = table.worker[self.index]
+    self.shard = table.shard[self.index]
+    self.offset = table.offset[self.index]
+    self.windows = dataset.windows
+    self.window_length = dataset.window_length
+    self.norm = norm
+    self.spectrogram = spectrogram
+    self.frames = dataset.frames if frames else None
+    self.frames_shape = dataset.frames_shape
+    self.frames_offset = table.frames_offset[self.index] if frames else None
+    self.teacher = dataset.teacher(teacher) if teacher else None
+    self.teacher_rows = (self.teacher.positions(self.index) if teacher
+                         else None)
+
+  def __len__(self) -> int:
+    return len(self.index)
+
+  def __call__(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """``positions`` int64 [b] into the record list; -1 marks padding."""
+    positions = np.asarray(positions, np.int64)
+    mask = positions >= 0
+    full = bool(mask.all())
+    p = positions if full else positions[mask]
+
+    def place(values: np.ndarray, fill=0) -> np.ndarray:
+      if full:
+        return values
+      out = np.full((len(positions),) + values.shape[1:], fill, values.dtype)
+      out[mask] = values
+      return out
+
+    serialized = self.windows.read(self.shard[p], self.offset[p])
+    imu = self.norm.apply(records.decode_tensor_batch(
+        serialized, "imu", np.float32,
+        (self.window_length, records.IMU_CHANNELS)))
+    batch = {
+        "imu": place(imu),
+        "label": place(self.label[p]),
+        "worker": place(self.worker[p]),
+        "index": place(self.index[p], -1),
+        "mask": mask,
+    }
+    if self.spectrogram is not None:
+      batch["spec"] = place(self.spectrogram(imu))
+    if self.frames is not None:
+      frames = records.decode_tensor_batch(
+          self.frames.read(self.shard[p], self.frames_offset[p]), "frames",
+          np.uint8, self.frames_shape)
+      frames = (frames.astype(np.float32) * np.float32(1 / 255) -
+                IMAGENET_MEAN) / IMAGENET_STD
+      batch["frames"] = place(frames)
+    if self.teacher is not None:
+      batch["teacher"] = place(self.teacher.read_rows(self.teacher_rows[p]))
+    return batch
+
+
+class TrainSteps:
+  """Global step → this host's positions (see the module docstring)."""
+
+  def __init__(self, num_records: int, batch_size: int, process_index: int,
+               process_count: int, seed: int):
+    self.num_records = num_records
+    self.batch_size = batch_size
+    self.local = local_batch_size(batch_size, process_count)
+    self.start = process_index * self.local
+    self.seed = seed
+    self.steps_per_epoch = num_records // batch_size
+    if not self.steps_per_epoch:
+      raise ValueError(f"{num_records} training records are fewer than one "
+                       f"global batch of {batch_size}")
+    self._epoch, self._perm = -1, None
+
+  def permutation(self, epoch: int) -> np.ndarray:
+    if epoch != self._epoch:
+      rng = np.random.default_rng([self.seed, epoch])
+      self._epoch, self._perm = epoch, rng.permutation(self.num_records)
+    return self._perm
+
+  def __call__(self, step: int) -> np.ndarray:
+    epoch, k = divmod(int(step), self.steps_per_epoch)
+    begin = k * self.batch_size + self.start
+    return self.permutation(epoch)[begin:begin + self.local]
+
+
+class EvalSteps:
+  """Eval step → this host's positions, -1 past the end (padding)."""
+
+  def __init__(self, num_records: int, batch_size: int, process_index: int,
+               process_count: int):
+    self.num_records = num_records
+    self.batch_size = batch_size
+    self.local = local_batch_size(batch_size, process_count)
+    self.start = process_index * self.local
+    self.num_steps = -(-num_records // batch_size)
+
+  def __call__(self, step: int) -> np.ndarray:
+    positions = (int(step) * self.batch_size + self.start +
+                 np.arange(self.local, dtype=np.int64))
+    return np.where(positions < self.num_records, positions, -1)
+
+
+class _ReadBatch(grain.transforms.Map):
+  """Step → batch: a picklable grain transform."""
+
+  def __init__(self, steps, reader: BatchReader):
+    self.steps = steps
+    self.reader = reader
+
+  def map(self, step: int) -> dict[str, np.ndarray]:
+    return self.reader(self.steps(step))
+
+
+def _to_iter(ds: grain.MapDataset, worker_count: int, read_threads: int,
+             prefetch: int) -> grain.IterDataset:
+  it = ds.to_iter_dataset(grain.ReadOptions(
+      num_threads=read_threads, prefetch_buffer_size=prefetch))
+  if worker_count > 0:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=worker_count, per_worker_buffer_size=prefetch))
+  return it
+
+
+class EvalBatches:
+  """Re-iterable eval batches of one split part: ``len()`` steps per pass."""
+
+  def __init__(self, dataset: grain.MapDataset, num_steps: int,
+               num_records: int, worker_count: int, read_threads: int,
+               prefetch: int):
+    self._dataset = dataset
+    self.num_steps = num_steps
+    self.num_records = num_records
+    self._options = (worker_count, read_threads, prefetch)
+
+  def __len__(self) -> int:
+    return self.num_steps
+
+  def __iter__(self):
+    return iter(_to_iter(self._dataset, *self._options))
+
+
+class InputPipeline:
+  """The trainer's data: one split of one processed dataset, on this host."""
+
+  def __init__(self, processed_dir: str, split: Mapping, input_config, *,
+               workdir: Optional[str] = None, data_config=None,
+               process_index: Optional[int] = None,
+               process_count: Optional[int] = None):
+    self.config = input_config
+    self.split = split
+    self.process_index, self.process_count = _process_index_and_count(
+        process_index, process_count)
+    self.dataset = processed.ProcessedDataset.open(processed_dir)
+    self.norm = normalization.load_or_compute(
+        workdir, self.dataset, split,
+        max_windows=input_config.get("norm_max_windows", 0),
+        seed=input_config.get("shuffle_seed", 0))
+    self.spectrogram = None
+    if input_config.get("spectrogram", False):
+      if data_config is None:
+        raise ValueError("input.spectrogram needs data_config "
+                         "(config.data.spectrogram)")
+      from egoimu_jax.input_pipeline import spectrogram  # pylint: disable=g-import-not-at-top
+      self.spectrogram = spectrogram.Spectrogram(data_config.spectrogram)
+    self._indices = {}
+
+  def indices(self, part: str) -> np.ndarray:
+    """The part's record indices this pipeline serves.
+
+    With ``input.frames`` / ``input.teacher``, only records that have stored
+    frames / a teacher embedding (the others cannot make a batch).
+    """
+    if part not in self._indices:
+      idx = self.dataset.split_indices(self.split, part)
+      total = len(idx)
+      if self.config.get("frames", False):
+        idx = idx[self.dataset.has_frames(idx)]
+      teacher = self.config.get("teacher", "")
+      if teacher:
+        idx = idx[self.dataset.teacher(teacher).positions(idx) >= 0]
+      if len(idx) < total:
+        logging.info("pipeline: %s uses %d of %d records (frames/teacher "
+                     "available)", part, len(idx), total)
+      self._indices[part] = idx
+    return self._indices[part]
+
+  def _reader(self, part: str) -> BatchReader:
+    return BatchReader(
+        self.dataset, self.indices(part), self.norm,
+        spectrogram=self.spectrogram, frames=self.config.get("frames", False),
+        teacher=self.config.get("teacher", "") or None)
+
+  def _io_options(self) -> tuple[int, int, int]:
+    c = self.config
+    return (c.get("worker_count", 0), c.get("read_threads", 2),
+            c.get("prefetch_batches", 4))
+
+  @property
+  def local_batch_size(self) -> int:
+    return local_batch_size(self.config.batch_size, self.process_count)
+
+  def train_steps(self, part: str = "train") -> TrainSteps:
+    return TrainSteps(len(self.indices(part)), self.config.batch_size,
+                      self.process_index, self.process_count,
+                      self.config.shuffle_seed)
+
+  def train_dataset(self, part: str = "train") -> grain.IterDataset:
+    steps = self.train_steps(part)
+    ds = grain.MapDataset.range(np.iinfo(np.int64).max).map(
+        _ReadBatch(steps, self._reader(part)))
+    return _to_iter(ds, *self._io_options())
+
+  def train_iterator(self, part: str = "train") -> grain.DatasetIterator:
+    """Infinite, checkpointable (``get_state``/``set_state``; grain's orbax
+    handlers) iterator of this host's training batches."""
+    return iter(self.train_dataset(part))
+
+  def eval_batches(self, part: str) -> EvalBatches:
+    steps = EvalSteps(len(self.indices(part)), self.config.eval_batch_size,
+                      self.process_index, self.process_count)
+    ds = grain.MapDataset.range(steps.num_steps).map(
+        _ReadBatch(steps, self._reader(part)))
+    return EvalBatches(ds, steps.num_steps, steps.num_records,
+                       *self._io_options())

@@ -1,0 +1,200 @@
+r"""``prepare``: raw dataset → sharded ArrayRecord windows + manifest.
+
+Library::
+
+  processed_dir = prepare.ensure(config.data)          # cached, for jobs
+  prepare.prepare(config.data, raw_root, out_dir)      # explicit
+
+Command line (one host, or host i of n followed by one finalize)::
+
+  python -m egoimu_jax.input_pipeline.prepare --config=configs/x.py \
+      --raw_dir=gs://bucket/pilot --out_dir=/data/pilot_processed \
+      [--shard_index=i --shard_count=n] [--num_processes=0]
+  python -m egoimu_jax.input_pipeline.prepare --out_dir=... --finalize_only
+
+Properties:
+  * process-parallel (``data.prepare.num_processes``; 0 = CPU count), one
+    output shard per task, processes started with "spawn";
+  * resumable: a shard whose summary exists and whose files have the recorded
+    sizes is skipped; files are written under temp names and renamed;
+  * host-splittable: host ``i`` of ``n`` writes shards ``k`` with
+    ``k % n == i``; ``finalize`` merges every shard's summary;
+  * deterministic: work units go to shards by ``prepare_plan.assign_units``
+    and a shard's records keep plan order, whatever the process count;
+  * streaming: memory holds one clip's windows at a time per process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+from typing import Optional, Sequence
+
+from egoimu_jax.input_pipeline import manifest as manifest_lib
+from egoimu_jax.input_pipeline import prepare_finalize
+from egoimu_jax.input_pipeline import prepare_plan
+from egoimu_jax.input_pipeline import prepare_shard
+
+finalize = prepare_finalize.finalize
+
+
+def _write_shard_task(plan_json: dict, data_config, out_dir: str,
+                      shard: int) -> dict:
+  return prepare_shard.write_shard(
+      prepare_plan.Plan.from_json(plan_json), data_config, out_dir, shard)
+
+
+def pending_shards(plan: prepare_plan.Plan, out_dir: str, shard_index: int,
+                   shard_count: int) -> list[int]:
+  """This host's shards that are not finished yet."""
+  return [k for k in range(plan.num_shards)
+          if k % shard_count == shard_index
+          and prepare_shard.load_summary(out_dir, k, plan.num_shards) is None]
+
+
+def run_shards(plan: prepare_plan.Plan, data_config, out_dir: str,
+               shards: Sequence[int], num_processes: int) -> None:
+  if not shards:
+    return
+  processes = num_processes or os.cpu_count() or 1
+  processes = max(1, min(processes, len(shards)))
+  if processes == 1:
+    for k in shards:
+      prepare_shard.write_shard(plan, data_config, out_dir, k)
+      logging.info("prepare: shard %d/%d done", k, plan.num_shards)
+    return
+  plan_json = plan.to_json()
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(processes,
+                                              mp_context=context) as pool:
+    futures = {pool.submit(_write_shard_task, plan_json, data_config, out_dir,
+                           k): k for k in shards}
+    for future in concurrent.futures.as_completed(futures):
+      future.result()  # Re-raises a worker's error.
+      logging.info("prepare: shard %d/%d done", futures[future],
+                   plan.num_shards)
+
+
+def prepare(data_config, raw_root: str, out_dir: str, *,
+            shard_index: Optional[int] = None,
+            shard_count: Optional[int] = None,
+            num_processes: Optional[int] = None,
+            run_finalize: Optional[bool] = None) -> str:
+  """Writes this host's shards of ``raw_root`` into ``out_dir``.
+
+  Args:
+    data_config: ``config.data``.
+    raw_root: raw dataset root (local path or fsspec URL).
+    out_dir: processed dataset directory (local or mounted file system).
+    shard_index, shard_count, num_processes: default to ``data.prepare.*``.
+    run_finalize: merge all shards into the manifest afterwards. Default:
+      only when this call covers every shard (``shard_count == 1``).
+
+  Returns:
+    ``out_dir``.
+  """
+  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
+  cfg = data_config.prepare
+  shard_index = cfg.shard_index if shard_index is None else shard_index
+  shard_count = cfg.shard_count if shard_count is None else shard_count
+  num_processes = cfg.num_processes if num_processes is None else num_processes
+  if not 0 <= shard_index < shard_count:
+    raise ValueError(f"need 0 <= shard_index < shard_count, got "
+                     f"{shard_index}, {shard_count}")
+  if run_finalize is None:
+    run_finalize = shard_count == 1
+  os.makedirs(out_dir, exist_ok=True)
+  ds = raw_dataset.RawDataset.open(raw_root, data_config)
+  plan = prepare_plan.make_plan(ds, raw_root, data_config)
+  prepare_plan.save_or_check(plan, out_dir)
+  todo = pending_shards(plan, out_dir, shard_index, shard_count)
+  logging.info("prepare %s -> %s: %d rows, %d shards, %d to write here",
+               raw_root, out_dir, plan.num_rows, plan.num_shards, len(todo))
+  run_shards(plan, data_config, out_dir, todo, num_processes)
+  if run_finalize:
+    finalize(out_dir)
+  return out_dir
+
+
+def _raw_root(data_config, cache_dir: str) -> str:
+  """``data.raw_dir``, or the synthetic dataset generated under the cache."""
+  if data_config.raw_dir:
+    return data_config.raw_dir
+  from egoimu_jax.input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
+  return synthetic.ensure(data_config.synthetic, cache_dir)
+
+
+def ensure(data_config, cache_dir: Optional[str] = None) -> str:
+  """The processed dataset for ``config.data``, prepared on first use.
+
+  ``data.processed_dir`` if set (must be complete). Otherwise the raw root is
+  ``data.raw_dir`` or the synthetic dataset (generated under the cache), and
+  the result lives in ``<cache>/processed/<raw fingerprint>-<config hash>``;
+  a complete one is reused, an incomplete one resumed.
+  """
+  if data_config.processed_dir:
+    manifest_lib.load(data_config.processed_dir)  # Clear error if incomplete.
+    return data_config.processed_dir
+  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
+  cache_dir = cache_dir or raw_dataset.default_cache_dir(data_config)
+  raw_root = _raw_root(data_config, cache_dir)
+  fingerprint = raw_dataset.RawDataset.open(raw_root, data_config).fingerprint()
+  key = f"{fingerprint[:16]}-{prepare_plan.config_hash(data_config)[:16]}"
+  out_dir = os.path.join(cache_dir, "processed", key)
+  if manifest_lib.is_complete(out_dir):
+    return out_dir
+  return prepare(data_config, raw_root, out_dir, shard_index=0,
+                 shard_count=1, run_finalize=True)
+
+
+def main(argv) -> None:
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  data = f.config.data if f.config is not None else config_lib.data_config()
+  with data.unlocked():
+    for name in ("raw_dir", "cache_dir"):
+      if f[name].value is not None:
+        data[name] = f[name].value
+    for name in ("shard_index", "shard_count", "num_processes", "num_shards"):
+      if f[name].value is not None:
+        data.prepare[name] = f[name].value
+  if f.finalize_only:
+    if not f.out_dir:
+      raise flags.ValidationError("--finalize_only needs --out_dir")
+    finalize(f.out_dir)
+    print(f.out_dir)
+    return
+  if not f.out_dir:
+    print(ensure(data))
+    return
+  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
+  raw_root = _raw_root(data, raw_dataset.default_cache_dir(data))
+  print(prepare(data, raw_root, f.out_dir))
+
+
+def _define_flags() -> None:
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file(
+      "config", None, "Config file; its `data` section is used (defaults: "
+      "config_lib.data_config()).")
+  flags.DEFINE_string("raw_dir", None, "Raw dataset root (overrides config).")
+  flags.DEFINE_string("out_dir", None, "Processed output dir. Unset: the "
+                      "cache dir of prepare.ensure.")
+  flags.DEFINE_string("cache_dir", None, "Cache root (overrides config).")
+  flags.DEFINE_integer("shard_index", None, "This host's index.")
+  flags.DEFINE_integer("shard_count", None, "Number of hosts.")
+  flags.DEFINE_integer("num_processes", None, "Processes; 0 = CPU count.")
+  flags.DEFINE_integer("num_shards", None, "Output shards.")
+  flags.DEFINE_bool("finalize_only", False, "Only merge finished shards of "
+                    "--out_dir into the manifest.")
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  app.run(main)

@@ -1,0 +1,168 @@
+"""Merges finished shards' summaries into the processed dataset's metadata.
+
+Writes ``records.npz``, ``quarantine.csv``, tfds' ``dataset_info.json`` /
+``features.json`` per shard set, and ``manifest.json`` last (its presence
+marks completion). Reads only ``parts/``, so any host can run it once every
+host's shards are done. The outputs depend only on the shards' contents, so
+one single-host run and any (shard_index, shard_count) split give identical
+bytes.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+
+import numpy as np
+
+from egoimu_jax.input_pipeline import manifest as manifest_lib
+from egoimu_jax.input_pipeline import prepare_plan
+from egoimu_jax.input_pipeline import prepare_shard
+from egoimu_jax.input_pipeline import record_table
+from egoimu_jax.input_pipeline import records
+from egoimu_jax.input_pipeline import tfds_format
+
+
+def state_fractions(plan: prepare_plan.Plan, workers: list[str],
+                    label: np.ndarray, worker: np.ndarray) -> tuple[dict, str]:
+  """Per-worker state fractions: workers.csv's ``<state>_fraction`` columns
+  when every worker has all of them, else computed from window labels."""
+  meta = plan.worker_metadata
+  keys = [f"{c}_fraction" for c in plan.classes]
+  try:
+    from_csv = {w: {c: float(meta[w][k]) for c, k in zip(plan.classes, keys)}
+                for w in workers}
+    return from_csv, "workers.csv"
+  except (KeyError, TypeError, ValueError):
+    pass
+  index = {w: i for i, w in enumerate(plan.workers)}
+  counts = np.zeros((len(plan.workers), len(plan.classes)), np.int64)
+  np.add.at(counts, (worker, label), 1)
+  out = {}
+  for w in workers:
+    row = counts[index[w]]
+    total = max(int(row.sum()), 1)
+    out[w] = {c: round(int(n) / total, 6) for c, n in zip(plan.classes, row)}
+  return out, "labels"
+
+
+def finalize(out_dir: str) -> dict:
+  """Builds the manifest from all shards' parts; returns it."""
+  plan = prepare_plan.load(out_dir)
+  n = plan.num_shards
+  summaries = [prepare_shard.load_summary(out_dir, k, n) for k in range(n)]
+  missing = [k for k, s in enumerate(summaries) if s is None]
+  if missing:
+    raise RuntimeError(
+        f"{out_dir}: {len(missing)} of {n} shards are not finished "
+        f"(e.g. {missing[:10]}); run prepare for them before finalize")
+
+  # Per-record table, in shard order.
+  columns = collections.defaultdict(list)
+  for k, summary in enumerate(summaries):
+    with np.load(prepare_shard.part_paths(out_dir, k, n)[1]) as part:
+      count = len(part["worker"])
+      if count != summary["num_records"]:
+        raise RuntimeError(f"{out_dir}: shard {k} part holds {count} records, "
+                           f"its summary says {summary['num_records']}")
+      for name in prepare_shard.PART_COLUMNS:
+        columns[name].append(part[name])
+    columns["shard"].append(np.full(count, k))
+    columns["offset"].append(np.arange(count))
+  table = record_table.RecordTable(
+      {name: np.concatenate(columns[name]).astype(dtype)
+       for name, dtype in record_table.COLUMNS.items()},
+      plan.workers, plan.clip_ids)
+
+  # Accounting identity: every index row is used or quarantined, once.
+  used = [r for s in summaries for r in s["used_rows"]]
+  quarantined = sorted((q for s in summaries for q in s["quarantine"]),
+                       key=lambda q: q[0])
+  seen = sorted(used + [q[0] for q in quarantined])
+  if seen != list(range(plan.num_rows)):
+    raise RuntimeError(
+        f"{out_dir}: accounting identity broken: {len(used)} used + "
+        f"{len(quarantined)} quarantined rows for {plan.num_rows} index rows")
+
+  label_counts = np.bincount(table.label, minlength=len(plan.classes))
+  worker_counts = np.bincount(table.worker, minlength=len(plan.workers))
+  worker_clips = collections.defaultdict(list)
+  for row in sorted(used):
+    worker_clips[plan.row_workers[row]].append(plan.clip_ids[row])
+  active = sorted(worker_clips)
+  fractions, fractions_source = state_fractions(plan, active, table.label,
+                                                table.worker)
+
+  def merged(key):
+    total = collections.Counter()
+    for s in summaries:
+      total.update(s[key])
+    return dict(sorted(total.items()))
+
+  shards = {}
+  with_frames = any(len(s["files"]) > 1 for s in summaries)
+  cfg = plan.prepare_config
+  length = int(round(cfg["imu"]["window_seconds"] * cfg["imu"]["rate_hz"]))
+  sets = [(tfds_format.WINDOWS, 0,
+           records.window_features(plan.classes, length))]
+  if with_frames:
+    video = cfg["video"]
+    sets.append((tfds_format.FRAMES, 1, records.frames_features(
+        video["frames_per_window"], video["size"])))
+  for name, position, features in sets:
+    files = [s["files"][position] for s in summaries]
+    shards[name] = files
+    tfds_format.write_dataset_info(
+        out_dir, name, features, [f["num_records"] for f in files],
+        sum(f["num_bytes"] for f in files),
+        description=f"egoimu_jax {name} records (schema "
+                    f"{records.SCHEMA_VERSION}), config {plan.config_hash}")
+
+  table.save(out_dir)
+  manifest_lib.write_quarantine(
+      os.path.join(out_dir, manifest_lib.QUARANTINE_FILE),
+      [q[1:] for q in quarantined])
+  fingerprint = hashlib.sha256(
+      f"{records.SCHEMA_VERSION}:{plan.raw_fingerprint}:{plan.config_hash}"
+      .encode()).hexdigest()[:24]
+  manifest = {
+      "schema_version": records.SCHEMA_VERSION,
+      "fingerprint": fingerprint,
+      "raw_fingerprint": plan.raw_fingerprint,
+      "config_hash": plan.config_hash,
+      "prepare_config": cfg,
+      "classes": list(plan.classes),
+      "rate_hz": cfg["imu"]["rate_hz"],
+      "window_seconds": cfg["imu"]["window_seconds"],
+      "window_length": length,
+      "num_rows": plan.num_rows,
+      "num_clips": len(used),
+      "num_quarantined": len(quarantined),
+      "num_records": len(table),
+      "workers": list(plan.workers),
+      "clip_ids": list(plan.clip_ids),
+      "counts": {
+          "per_worker": {w: int(c) for w, c in zip(plan.workers, worker_counts)},
+          "per_label": {c: int(k) for c, k in zip(plan.classes, label_counts)},
+      },
+      "worker_clips": {w: worker_clips[w] for w in active},
+      "state_fractions": fractions,
+      "state_fractions_source": fractions_source,
+      "native_rates_hz": merged("native_rates_hz"),
+      "dropped_windows": merged("dropped_windows"),
+      "repaired_defects": merged("repaired_defects"),
+      "frames": {
+          "stored": with_frames,
+          "num_records": int((table.frames_offset >= 0).sum()),
+          **cfg["video"],
+      },
+      "shards": shards,
+      "records": record_table.RECORDS_FILE,
+      "quarantine": manifest_lib.QUARANTINE_FILE,
+      "tfds": {"name": f"{tfds_format.DATASET_NAME}/{tfds_format.WINDOWS}",
+               "split": tfds_format.SPLIT, "data_dir": "."},
+  }
+  manifest_lib.write_json_atomic(
+      os.path.join(out_dir, manifest_lib.MANIFEST_FILE), manifest)
+  return manifest

@@ -1,0 +1,136 @@
+"""Per-record index arrays (``records.npz``) and split → record selection.
+
+Record ``i`` (the global record index of Contract 3) is the ``i``-th record
+of the window shards taken in shard order. The table holds, for each record,
+what selecting, batching and reporting need without decoding a shard: worker
+and clip (as indices into the manifest's lists), label, start time, purity and
+where the record (and its frames, if stored) sit in the shard files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import zipfile
+from typing import Mapping, Sequence
+
+import numpy as np
+
+RECORDS_FILE = "records.npz"
+
+# name -> dtype of every per-record array.
+COLUMNS = {
+    "worker": np.int32,         # index into manifest["workers"] (sorted ids)
+    "clip": np.int32,           # index into manifest["clip_ids"] (raw index row)
+    "label": np.int32,          # index into manifest["classes"]
+    "t0_us": np.int64,          # window start, µs from clip start
+    "purity": np.float32,
+    "shard": np.int32,          # window shard holding the record
+    "offset": np.int64,         # position inside that shard
+    "frames_offset": np.int64,  # position in the same-numbered frames shard, -1: none
+}
+
+
+def save_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+  """Writes an ``.npz`` whose bytes depend only on the arrays (no timestamps).
+
+  ``np.savez`` stamps the current time into the zip; identical prepare runs
+  must give byte-identical outputs. Written via a temp file, then renamed.
+  """
+  tmp = path + ".tmp"
+  with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+    for name in sorted(arrays):
+      buf = io.BytesIO()
+      np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]),
+                                allow_pickle=False)
+      info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+      zf.writestr(info, buf.getvalue())
+  os.replace(tmp, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordTable:
+  """Column arrays of equal length plus the id lists they index into."""
+  columns: Mapping[str, np.ndarray]
+  workers: tuple[str, ...]
+  clip_ids: tuple[str, ...]
+
+  def __post_init__(self):
+    lengths = {k: len(v) for k, v in self.columns.items()}
+    if set(lengths) != set(COLUMNS) or len(set(lengths.values())) > 1:
+      raise ValueError(f"record table columns malformed: {lengths}")
+
+  def __len__(self) -> int:
+    return len(self.columns["worker"])
+
+  def __getattr__(self, name):
+    try:
+      return self.__dict__["columns"][name]
+    except KeyError:
+      raise AttributeError(name) from None
+
+  @classmethod
+  def load(cls, processed_dir: str, manifest: Mapping) -> "RecordTable":
+    path = os.path.join(processed_dir, manifest.get("records", RECORDS_FILE))
+    with np.load(path, allow_pickle=False) as npz:
+      columns = {k: npz[k].astype(dtype, copy=False)
+                 for k, dtype in COLUMNS.items()}
+    if len(columns["worker"]) != manifest["num_records"]:
+      raise ValueError(f"{path}: {len(columns['worker'])} records, manifest "
+                       f"says {manifest['num_records']}")
+    return cls(columns, tuple(manifest["workers"]), tuple(manifest["clip_ids"]))
+
+  def save(self, processed_dir: str) -> None:
+    save_npz(os.path.join(processed_dir, RECORDS_FILE), self.columns)
+
+  def select(self, *, workers: Sequence[str] | None = None,
+             clips: Sequence[str] | None = None) -> np.ndarray:
+    """Sorted record indices of the given workers, or of the given clips."""
+    if (workers is None) == (clips is None):
+      raise ValueError("pass exactly one of workers= or clips=")
+    if workers is not None:
+      ids, universe, column = workers, self.workers, self.worker
+      what = "worker"
+    else:
+      ids, universe, column = clips, self.clip_ids, self.clip
+      what = "clip"
+    position = {v: i for i, v in enumerate(universe)}
+    missing = [v for v in ids if v not in position]
+    if missing:
+      raise KeyError(f"{len(missing)} {what} id(s) not in the manifest, e.g. "
+                     f"{missing[:5]}")
+    wanted = np.zeros(len(universe), bool)
+    wanted[[position[v] for v in ids]] = True
+    return np.flatnonzero(wanted[column]).astype(np.int64)
+
+  def window_ids(self, indices: np.ndarray) -> list[str]:
+    return [f"{self.clip_ids[c]}/{t // 1000:08d}"
+            for c, t in zip(self.clip[indices].tolist(),
+                            self.t0_us[indices].tolist())]
+
+  def index_of_window_ids(self, window_ids: Sequence[str]) -> np.ndarray:
+    """Record index of each window id (``KeyError`` naming unknown ones)."""
+    lookup = dict(zip(self.window_ids(np.arange(len(self))), range(len(self))))
+    missing = [w for w in window_ids if w not in lookup]
+    if missing:
+      raise KeyError(f"{len(missing)} window id(s) not in this processed "
+                     f"dataset, e.g. {missing[:5]}")
+    return np.asarray([lookup[w] for w in window_ids], np.int64)
+
+
+def split_indices(table: RecordTable, split: Mapping, part: str) -> np.ndarray:
+  """Record indices of ``part`` ("train" | "val" | "test") of a Contract-2 split.
+
+  The within-person protocol lists clips (``<part>_clips``); cross-person
+  protocols list workers (``<part>_clips`` null).
+  """
+  if part not in ("train", "val", "test"):
+    raise ValueError(f"part must be train, val or test, got {part!r}")
+  clips = split.get(f"{part}_clips")
+  if clips is not None:
+    return table.select(clips=list(clips))
+  workers = split.get(f"{part}_workers")
+  if workers is None:
+    raise KeyError(f"split has neither {part}_clips nor {part}_workers")
+  return table.select(workers=list(workers))
