@@ -1,0 +1,14 @@
+"""Sweeps of egoimu_jax runs and the executors that run them.
+
+A sweep file (``launch/sweeps/*.py``) defines ``sweep(arg) -> list[Job]``
+with the helpers below; ``python -m launch.run --sweep=FILE`` expands,
+validates and runs it (see ``launch/run.py``).
+"""
+
+from launch.job import Job, RESULTS_FILE, is_done
+from launch.sweep import (SweepError, load_sweep, parse_arg, product,
+                          protocol_job, scale_tag, validate, zip_axes)
+
+__all__ = ["Job", "RESULTS_FILE", "is_done", "SweepError", "load_sweep",
+           "parse_arg", "product", "protocol_job", "scale_tag", "validate",
+           "zip_axes"]

@@ -1,0 +1,82 @@
+"""Runs jobs on this machine: one at a time, or N processes at once."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+import time
+from typing import Optional, Sequence
+
+from absl import logging
+
+from launch import progress as progress_lib
+from launch.executors.base import Outcome
+from launch.job import Job, environment, is_done
+from launch.sweep import REPO_ROOT
+
+LOG_FILE = "launch.log"  # the job's stdout and stderr, in its workdir
+
+
+class LocalExecutor:
+  """Runs each job as ``python -m egoimu_jax.main ...`` in a subprocess.
+
+  Jobs whose workdir is already done are skipped (unless ``rerun``). A job
+  succeeds when it exits 0 *and* leaves results.json; its output goes to
+  ``<workdir>/launch.log``. A failed job does not stop the others.
+  """
+
+  def __init__(self, parallel: int = 1, python: str = sys.executable,
+               rerun: bool = False, cwd: str = REPO_ROOT):
+    if parallel < 1:
+      raise ValueError(f"parallel must be >= 1, got {parallel}")
+    self.parallel = parallel
+    self.python = python
+    self.rerun = rerun
+    self.cwd = cwd
+
+  def run(self, jobs: Sequence[Job], progress: Optional[progress_lib.Progress] = None
+          ) -> Outcome:
+    todo = list(jobs) if self.rerun else [j for j in jobs if not is_done(j.workdir)]
+    skipped = [j for j in jobs if j not in todo]
+    progress = progress or progress_lib.Progress(
+        len(jobs), min(self.parallel, max(len(todo), 1)), skipped=len(skipped))
+    logging.info("%d jobs: %d to run, %d done before; %d at a time",
+                 len(jobs), len(todo), len(skipped), self.parallel)
+    outcome = Outcome(skipped=skipped)
+    if self.parallel == 1:
+      results = [self._run_one(j, progress) for j in todo]
+    else:
+      with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
+        results = list(pool.map(lambda j: self._run_one(j, progress), todo))
+    for job, ok in zip(todo, results):
+      (outcome.finished if ok else outcome.failed).append(job)
+    return outcome
+
+  def _run_one(self, job: Job, progress: progress_lib.Progress) -> bool:
+    os.makedirs(job.workdir, exist_ok=True)
+    log_path = os.path.join(job.workdir, LOG_FILE)
+    start = time.monotonic()
+    with open(log_path, "ab") as log:
+      log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {job.shell(self.python)}\n"
+                .encode())
+      log.flush()
+      rc = subprocess.run(job.argv(self.python), cwd=self.cwd, stdout=log,
+                          stderr=subprocess.STDOUT, env=environment(job),
+                          check=False).returncode
+    ok = rc == 0 and is_done(job.workdir)
+    if not ok:
+      why = f"exit code {rc}" if rc else "exit code 0 but no results.json"
+      logging.error("job %s failed (%s); log: %s\n%s", job.name, why, log_path,
+                    _tail(log_path))
+    progress.job_finished(job.name, time.monotonic() - start, ok)
+    return ok
+
+
+def _tail(path: str, lines: int = 15) -> str:
+  with open(path, "rb") as f:
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - 8192))
+    text = f.read().decode(errors="replace")
+  return "\n".join("  | " + l for l in text.splitlines()[-lines:])

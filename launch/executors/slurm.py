@@ -1,0 +1,184 @@
+"""Submits jobs to SLURM as sbatch job arrays (one array task per job).
+
+Jobs are grouped by host count; each group becomes one script
+``<root>/_slurm/<sweep>-<time>/array_<h>host.sbatch`` with ``--array=0-(n-1)``
+and a ``case`` on ``SLURM_ARRAY_TASK_ID`` that picks the job. A task whose
+workdir is already done exits at once (``python -m launch.job``), so arrays
+can be resubmitted after a preemption. Multi-host jobs run under ``srun``
+with one task per host; each process reads its ``jax.distributed`` settings
+from the SLURM environment (``egoimu_jax.training.cluster_env``).
+
+``jobs.json`` next to the scripts maps array indices to jobs, and
+``submitted.json`` records the SLURM job ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+
+from launch import progress as progress_lib
+from launch.executors.base import Outcome
+from launch.job import Job, is_done
+from launch.sweep import REPO_ROOT
+
+
+@dataclasses.dataclass
+class SlurmOptions:
+  """Per-array-task resources and site setup. Empty fields are left out."""
+
+  partition: str = ""
+  account: str = ""
+  qos: str = ""
+  time: str = "24:00:00"
+  gpus_per_node: int = 0
+  cpus_per_task: int = 0
+  mem: str = ""
+  max_concurrent: int = 0        # array throttle: at most this many tasks at once
+  setup: str = ""                # shell lines before each job (module load, venv)
+  extra: Tuple[str, ...] = ()    # more sbatch options, e.g. "--constraint=h100"
+
+
+class SlurmExecutor:
+  """Writes and submits sbatch array scripts; optionally waits for them."""
+
+  def __init__(self, root: str, sweep_name: str, options: SlurmOptions = SlurmOptions(),
+               python: str = sys.executable, rerun: bool = False, sbatch: str = "sbatch",
+               squeue: str = "squeue", wait: bool = False, poll_seconds: float = 60.0,
+               cwd: str = REPO_ROOT):
+    self.root = root
+    self.sweep_name = sweep_name
+    self.options = options
+    self.python = python
+    self.rerun = rerun
+    self.sbatch = sbatch
+    self.squeue = squeue
+    self.wait = wait
+    self.poll_seconds = poll_seconds
+    self.cwd = cwd
+
+  def write_scripts(self, jobs: Sequence[Job], script_dir: str
+                    ) -> List[Tuple[str, List[Job]]]:
+    """Writes one array script per host count; returns (path, its jobs)."""
+    os.makedirs(os.path.join(script_dir, "logs"), exist_ok=True)
+    groups: Dict[int, List[Job]] = {}
+    for j in jobs:
+      groups.setdefault(j.num_hosts, []).append(j)
+    scripts, index = [], {}
+    for hosts, group in sorted(groups.items()):
+      path = os.path.join(script_dir, f"array_{hosts}host.sbatch")
+      with open(path, "w") as f:
+        f.write(self.script(group, hosts, script_dir))
+      os.chmod(path, 0o755)
+      scripts.append((path, group))
+      index[os.path.basename(path)] = [
+          {"array_index": i, "name": j.name, "workdir": j.workdir,
+           "command": j.shell(self.python)} for i, j in enumerate(group)]
+    with open(os.path.join(script_dir, "jobs.json"), "w") as f:
+      json.dump(index, f, indent=1)
+    return scripts
+
+  def script(self, jobs: Sequence[Job], hosts: int, script_dir: str) -> str:
+    o = self.options
+    array = f"0-{len(jobs) - 1}" + (f"%{o.max_concurrent}" if o.max_concurrent else "")
+    directives = [
+        f"--job-name={self.sweep_name}", f"--array={array}", f"--nodes={hosts}",
+        "--ntasks-per-node=1",
+        f"--output={os.path.join(script_dir, 'logs', '%A_%a.out')}",
+    ]
+    for flag, value in (("partition", o.partition), ("account", o.account),
+                        ("qos", o.qos), ("time", o.time), ("mem", o.mem),
+                        ("gpus-per-node", o.gpus_per_node),
+                        ("cpus-per-task", o.cpus_per_task)):
+      if value:
+        directives.append(f"--{flag}={value}")
+    directives += list(o.extra)
+    q = shlex.quote
+    lines = ["#!/bin/bash"] + [f"#SBATCH {d}" for d in directives] + [
+        f"# Written by launch for sweep {self.sweep_name}: one array task per job "
+        f"(see jobs.json).",
+        "set -euo pipefail",
+        f"cd {q(self.cwd)}",
+    ]
+    if o.setup:
+      lines += o.setup.splitlines()
+    lines += [f"PYTHON={q(self.python)}", 'case "$SLURM_ARRAY_TASK_ID" in']
+    for i, j in enumerate(jobs):
+      args = " ".join(q(a) for a in j.argv("PYTHON")[1:])
+      exports = "".join(f" export {k}={q(str(v))};" for k, v in j.env.items())
+      lines.append(f"  {i}) WORKDIR={q(j.workdir)};{exports} "
+                   f'CMD=("$PYTHON" {args}) ;;')
+    lines += [
+        '  *) echo "no job for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
+        "esac",
+        'if "$PYTHON" -m launch.job "$WORKDIR"; then',
+        '  echo "$WORKDIR is done already; nothing to run"; exit 0',
+        "fi",
+        'mkdir -p "$WORKDIR"',
+        'echo "$(date) ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on $(hostname): '
+        '${CMD[*]}"',
+    ]
+    if hosts > 1:
+      # One process per host; each reads SLURM_PROCID etc. (cluster_env).
+      lines.append(f'srun --nodes={hosts} --ntasks={hosts} --ntasks-per-node=1 '
+                   '--kill-on-bad-exit=1 "${CMD[@]}"')
+    else:
+      lines.append('"${CMD[@]}"')
+    return "\n".join(lines) + "\n"
+
+  def run(self, jobs: Sequence[Job]) -> Outcome:
+    todo = list(jobs) if self.rerun else [j for j in jobs if not is_done(j.workdir)]
+    outcome = Outcome(skipped=[j for j in jobs if j not in todo])
+    if not todo:
+      logging.info("all %d jobs are done already; nothing to submit", len(jobs))
+      return outcome
+    script_dir = os.path.join(self.root, "_slurm",
+                              f"{self.sweep_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    submitted = []
+    for path, group in self.write_scripts(todo, script_dir):
+      proc = subprocess.run([self.sbatch, "--parsable", path], capture_output=True,
+                            text=True, check=False)
+      if proc.returncode:
+        raise RuntimeError(f"sbatch {path} failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip() or proc.stdout.strip()}")
+      job_id = proc.stdout.strip().split(";")[0]
+      logging.info("submitted %s: SLURM array job %s with %d tasks", path, job_id,
+                   len(group))
+      submitted.append({"script": path, "job_id": job_id,
+                        "jobs": [j.name for j in group]})
+    with open(os.path.join(script_dir, "submitted.json"), "w") as f:
+      json.dump(submitted, f, indent=1)
+    outcome.submitted = todo
+    if self.wait:
+      self._wait(jobs, outcome, [s["job_id"] for s in submitted])
+    return outcome
+
+  def _wait(self, jobs: Sequence[Job], outcome: Outcome, job_ids: List[str]) -> None:
+    """Polls workdirs until every job is done or SLURM has none of them left."""
+    progress = progress_lib.Progress(len(jobs), skipped=len(outcome.skipped))
+    while True:
+      done = [j for j in outcome.submitted if is_done(j.workdir)]
+      progress.observe_done(len(outcome.skipped) + len(done))
+      if len(done) == len(outcome.submitted) or not self._queued(job_ids):
+        break
+      time.sleep(self.poll_seconds)
+    outcome.finished = [j for j in outcome.submitted if is_done(j.workdir)]
+    outcome.failed = [j for j in outcome.submitted if not is_done(j.workdir)]
+    outcome.submitted = []
+    for j in outcome.failed:
+      logging.error("job %s left SLURM without results.json (workdir %s)", j.name,
+                    j.workdir)
+
+  def _queued(self, job_ids: List[str]) -> bool:
+    proc = subprocess.run([self.squeue, "-h", "-o", "%i", "-j", ",".join(job_ids)],
+                          capture_output=True, text=True, check=False)
+    # squeue exits non-zero for ids it no longer knows: nothing queued.
+    return proc.returncode == 0 and bool(proc.stdout.strip())

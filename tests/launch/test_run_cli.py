@@ -1,0 +1,80 @@
+"""``python -m launch.run`` end to end with the stand-in interpreter."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from launch.sweep import REPO_ROOT
+
+SWEEP = textwrap.dedent('''\
+    import launch
+    def sweep(arg=None):
+      a = launch.parse_arg(arg, tiny=False, folds=2)
+      return [launch.protocol_job("CFG" + (":tiny" if a.tiny else ""), "fakemodel",
+                                  p["protocol"], p["fold"])
+              for p in launch.product(protocol=["l20wo", "within"], fold=range(a.folds))]
+    ''')
+CONFIG = textwrap.dedent('''\
+    from egoimu_jax import config_lib
+    def get_config(arg=None):
+      return config_lib.base(arg, tiny=False)
+    ''')
+
+
+def run_cli(args, **env):
+  return subprocess.run([sys.executable, "-m", "launch.run", *args], cwd=REPO_ROOT,
+                        capture_output=True, text=True, env=dict(os.environ, **env))
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+  (tmp_path / "cfg.py").write_text(CONFIG)
+  path = tmp_path / "fake_sweep.py"
+  path.write_text(SWEEP.replace("CFG", str(tmp_path / "cfg.py")))
+  return str(path)
+
+
+def test_dry_run_lists_jobs(tmp_path, sweep_file, fake_python):
+  r = run_cli([f"--sweep={sweep_file}:folds=3", f"--root={tmp_path}/runs", "--tiny",
+               "--dry_run", f"--python={fake_python}"])
+  assert r.returncode == 0, r.stderr
+  lines = r.stdout.splitlines()
+  assert len(lines) == 6
+  name, status, cmd = lines[0].split("\t")
+  assert (name, status) == ("fakemodel/l20wo/fold0", "todo")
+  assert f"--workdir={tmp_path}/runs/fakemodel/l20wo/fold0" in cmd and ":tiny" in cmd
+
+
+@pytest.mark.slow
+def test_run_then_report_with_gap(tmp_path, sweep_file, fake_python):
+  root, report = tmp_path / "runs", tmp_path / "report"
+  args = [f"--sweep={sweep_file}", f"--root={root}", f"--python={fake_python}",
+          "--executor=local_parallel", "--parallel=2", f"--report_dir={report}"]
+  r = run_cli(args, FAKE_RESULTS="full")
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert "4/4 jobs finished" in r.stderr and "ETA" in r.stderr
+  main = (report / "tables" / "main.md").read_text()
+  assert "fakemodel" in main and "gap within−l20wo" in main
+  # Everything is done: a second run skips all jobs and still reports.
+  again = run_cli(args, FAKE_RESULTS="full")
+  assert again.returncode == 0 and "0 to run, 4 done before" in again.stderr
+
+
+def test_failed_job_gives_nonzero_exit(tmp_path, sweep_file, fake_python):
+  r = run_cli([f"--sweep={sweep_file}:folds=1", f"--root={tmp_path}/runs",
+               f"--python={fake_python}"], FAKE_FAIL="within")
+  assert r.returncode == 1
+  assert "failed: fakemodel/within/fold0" in r.stderr
+
+
+def test_bad_sweep_fails_before_running(tmp_path, fake_python):
+  bad = tmp_path / "bad.py"
+  bad.write_text("import launch\ndef sweep(arg=None):\n"
+                 "  return [launch.Job('configs/does_not_exist.py', 'x')]\n")
+  r = run_cli([f"--sweep={bad}", f"--root={tmp_path}/runs", f"--python={fake_python}"])
+  assert r.returncode != 0
+  assert "configs/does_not_exist.py does not exist" in r.stderr
+  assert not (tmp_path / "runs").exists()
