@@ -1,0 +1,186 @@
+"""Layout transforms from PyTorch state dicts to linen parameter trees.
+
+Model converters (``variables_from_torch`` next to each model) are built from
+these helpers. Nothing here imports torch: a state dict is any mapping from
+names to array-likes (``torch.Tensor`` works through ``np.asarray`` once it is
+on the CPU and detached; ``to_numpy`` does that by duck typing).
+
+Wrap the state dict in ``StateDict`` to get errors that name the missing key
+and, after conversion, the keys nothing consumed (a silent partial load is the
+classic converter bug).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+Params = dict[str, Any]
+
+
+def to_numpy(value: Any) -> np.ndarray:
+  """A copy of a torch tensor (any device, with or without grad) or array.
+
+  Always a copy: ``Tensor.numpy()`` shares memory, and torch updates buffers
+  (BatchNorm running statistics) in place.
+  """
+  if hasattr(value, "detach"):
+    value = value.detach().cpu().numpy()
+  return np.array(value, copy=True)
+
+
+class StateDict(Mapping[str, np.ndarray]):
+  """A read-only state dict that remembers which keys were read."""
+
+  def __init__(self, state_dict: Mapping[str, Any], source: str = "state dict"):
+    self._arrays = {k: to_numpy(v) for k, v in state_dict.items()}
+    self._used: set[str] = set()
+    self.source = source
+
+  def __getitem__(self, key: str) -> np.ndarray:
+    if key not in self._arrays:
+      raise KeyError(f"{self.source}: missing key {key!r}")
+    self._used.add(key)
+    return self._arrays[key]
+
+  def __iter__(self):
+    return iter(self._arrays)
+
+  def __len__(self) -> int:
+    return len(self._arrays)
+
+  def mark_used(self, *keys: str) -> None:
+    """Declares keys deliberately dropped (e.g. counters with no counterpart)."""
+    self._used.update(k for k in keys if k in self._arrays)
+
+  def unused(self) -> list[str]:
+    return sorted(set(self._arrays) - self._used)
+
+  def assert_all_used(self, ignore: Iterable[str] = ()) -> None:
+    left = [k for k in self.unused() if k not in set(ignore)]
+    if left:
+      raise ValueError(f"{self.source}: keys not converted: {left}")
+
+
+def conv(sd: Mapping[str, Any], prefix: str) -> Params:
+  """``nn.ConvNd``: weight ``[out, in/groups, *k]`` -> kernel ``[*k, in/groups, out]``."""
+  w = to_numpy(sd[f"{prefix}.weight"])
+  params = {"kernel": np.transpose(w, (*range(2, w.ndim), 1, 0))}
+  if f"{prefix}.bias" in sd:
+    params["bias"] = to_numpy(sd[f"{prefix}.bias"])
+  return params
+
+
+def linear(sd: Mapping[str, Any], prefix: str,
+           input_permutation: np.ndarray | None = None) -> Params:
+  """``nn.Linear``: weight ``[out, in]`` -> kernel ``[in, out]``.
+
+  ``input_permutation`` reorders the input rows (see ``flatten_permutation``).
+  """
+  kernel = to_numpy(sd[f"{prefix}.weight"]).T
+  if input_permutation is not None:
+    kernel = kernel[input_permutation]
+  params = {"kernel": kernel}
+  if f"{prefix}.bias" in sd:
+    params["bias"] = to_numpy(sd[f"{prefix}.bias"])
+  return params
+
+
+def batch_norm(sd: Mapping[str, Any], prefix: str) -> tuple[Params, Params]:
+  """``nn.BatchNormNd`` -> (``params`` {scale, bias}, ``batch_stats`` {mean, var}).
+
+  Momentum differs in convention: torch ``momentum=m`` is linen
+  ``momentum=1 - m``. ``num_batches_tracked`` has no linen counterpart.
+  """
+  params = {"scale": to_numpy(sd[f"{prefix}.weight"]),
+            "bias": to_numpy(sd[f"{prefix}.bias"])}
+  stats = {"mean": to_numpy(sd[f"{prefix}.running_mean"]),
+           "var": to_numpy(sd[f"{prefix}.running_var"])}
+  if isinstance(sd, StateDict):
+    sd.mark_used(f"{prefix}.num_batches_tracked")
+  return params, stats
+
+
+def layer_norm(sd: Mapping[str, Any], prefix: str) -> Params:
+  """``nn.LayerNorm`` -> {scale, bias}."""
+  return {"scale": to_numpy(sd[f"{prefix}.weight"]),
+          "bias": to_numpy(sd[f"{prefix}.bias"])}
+
+
+def lstm(sd: Mapping[str, Any], prefix: str, layer: int = 0,
+         input_permutation: np.ndarray | None = None) -> Params:
+  """Layer ``layer`` of ``nn.LSTM`` -> ``recurrent.LSTM`` params.
+
+  torch keeps two biases; they only ever appear summed, so they are folded.
+  """
+  _reject_unsupported_rnn(sd, prefix, layer)
+  w_ih = to_numpy(sd[f"{prefix}.weight_ih_l{layer}"]).T
+  if input_permutation is not None:
+    w_ih = w_ih[input_permutation]
+  return {"kernel_ih": w_ih,
+          "kernel_hh": to_numpy(sd[f"{prefix}.weight_hh_l{layer}"]).T,
+          "bias": (to_numpy(sd[f"{prefix}.bias_ih_l{layer}"]) +
+                   to_numpy(sd[f"{prefix}.bias_hh_l{layer}"]))}
+
+
+def gru(sd: Mapping[str, Any], prefix: str, layer: int = 0,
+        input_permutation: np.ndarray | None = None) -> Params:
+  """Layer ``layer`` of ``nn.GRU`` -> ``recurrent.GRU`` params."""
+  _reject_unsupported_rnn(sd, prefix, layer)
+  w_ih = to_numpy(sd[f"{prefix}.weight_ih_l{layer}"]).T
+  if input_permutation is not None:
+    w_ih = w_ih[input_permutation]
+  return {"kernel_ih": w_ih,
+          "kernel_hh": to_numpy(sd[f"{prefix}.weight_hh_l{layer}"]).T,
+          "bias_ih": to_numpy(sd[f"{prefix}.bias_ih_l{layer}"]),
+          "bias_hh": to_numpy(sd[f"{prefix}.bias_hh_l{layer}"])}
+
+
+def flatten_permutation(torch_shape: Sequence[int],
+                        axes: Sequence[int]) -> np.ndarray:
+  """Index map between two flattenings of the same feature block.
+
+  torch flattens a block of shape ``torch_shape`` in its own axis order; we
+  flatten ``transpose(block, axes)``. Row ``j`` of our weight is torch's row
+  ``perm[j]``. Example: torch flattens conv features ``[F, C]`` (filters major)
+  and we flatten ``[C, F]``: ``flatten_permutation((F, C), (1, 0))``.
+  """
+  size = int(np.prod(torch_shape))
+  return np.arange(size).reshape(torch_shape).transpose(axes).reshape(-1)
+
+
+def check_like(converted: Any, reference: Any, what: str = "params") -> None:
+  """Raises ValueError naming every path whose presence or shape differs.
+
+  ``reference`` is e.g. ``jax.eval_shape(model.init, ...)`` output; leaves
+  need only a ``.shape``.
+  """
+  got, want = _flatten(converted), _flatten(reference)
+  problems = [f"missing {p}" for p in sorted(set(want) - set(got))]
+  problems += [f"unexpected {p}" for p in sorted(set(got) - set(want))]
+  problems += [f"{p}: shape {tuple(got[p].shape)} != {tuple(want[p].shape)}"
+               for p in sorted(set(got) & set(want))
+               if tuple(got[p].shape) != tuple(want[p].shape)]
+  if problems:
+    raise ValueError(f"converted {what} do not match the model: " +
+                     "; ".join(problems))
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+  if isinstance(tree, Mapping):
+    out = {}
+    for k, v in tree.items():
+      out.update(_flatten(v, f"{prefix}/{k}" if prefix else str(k)))
+    return out
+  return {prefix: tree}
+
+
+def _reject_unsupported_rnn(sd: Mapping[str, Any], prefix: str,
+                            layer: int) -> None:
+  for suffix in ("_reverse", ""):
+    if f"{prefix}.weight_hr_l{layer}{suffix}" in sd:
+      raise ValueError(f"{prefix}: LSTM projections (proj_size) are not "
+                       "supported")
+  if f"{prefix}.weight_ih_l{layer}_reverse" in sd:
+    raise ValueError(f"{prefix}: bidirectional RNNs are not supported")
