@@ -1,0 +1,237 @@
+"""Fast parsing of IMU JSONL: ``{"t_us": int, "acc": [x,y,z], "gyro": [x,y,z]}``.
+
+The common case is a file whose every line has the same key order and no
+extra keys. It is parsed without a per-line Python loop:
+
+1. The *skeleton* of the buffer (the bytes left after deleting number
+   characters and whitespace) must equal one canonical line skeleton repeated
+   once per line. One ``bytes ==`` comparison checks the structure of every
+   line at once.
+2. Structural bytes are translated to spaces and numpy's C text reader
+   (``np.loadtxt``) reads the 7 numbers of every line in one call.
+
+Lines that do not fit (corrupt JSON, ``NaN``, ``null``, extra keys, another
+key order, blank lines) are located by comparing per-line skeletons and only
+those lines are parsed one by one. A corrupt line is never silently lost: it
+is reported with its 1-based line number, and the caller decides whether the
+clip survives (``ingest`` drops a few bad lines and quarantines a clip with
+many).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import json
+import math
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+_KEYS = ("t_us", "acc", "gyro")
+_WIDTH = {"t_us": 1, "acc": 3, "gyro": 3}
+_NUMBER_CHARS = b"0123456789.-+eE"
+_WHITESPACE = b" \t\r"
+# Keys contain no number characters, so deleting them leaves keys intact.
+assert not any(c in k.encode() for k in _KEYS for c in _NUMBER_CHARS)
+_TO_SPACE = bytes(c if c in _NUMBER_CHARS else ord(" ") for c in range(256))
+
+
+def _skeleton_of(keys: Tuple[str, ...]) -> bytes:
+  parts = []
+  for k in keys:
+    value = "" if _WIDTH[k] == 1 else "[" + "," * (_WIDTH[k] - 1) + "]"
+    parts.append(f'"{k}":{value}')
+  return ("{" + ",".join(parts) + "}").encode()
+
+
+# Canonical skeleton -> column order of the 7 numbers in (t, ax, ay, az, gx, ...).
+_SKELETONS = {}
+for _perm in itertools.permutations(_KEYS):
+  _order, _pos = [], 0
+  _starts = {}
+  for _k in _perm:
+    _starts[_k] = _pos
+    _pos += _WIDTH[_k]
+  for _k in _KEYS:
+    _order.extend(range(_starts[_k], _starts[_k] + _WIDTH[_k]))
+  _SKELETONS[_skeleton_of(_perm)] = np.asarray(_order)
+
+
+@dataclasses.dataclass
+class ParsedImu:
+  """Rows of one IMU file, in file order (not yet validated)."""
+  t_us: np.ndarray          # int64 [n]
+  values: np.ndarray        # float64 [n, 6]: acc xyz, gyro xyz
+  line: np.ndarray          # int64 [n]: 1-based line number of each row
+  bad_lines: List[Tuple[int, str]]  # (line number, problem) of dropped lines
+  num_lines: int            # non-empty lines seen
+
+
+def _parse_line(text: bytes) -> Tuple[float, List[float]]:
+  """Slow path for one line. Raises ValueError with the problem."""
+  try:
+    obj = json.loads(text)  # accepts NaN/Infinity so they can be named below
+  except json.JSONDecodeError as e:
+    raise ValueError(f"invalid JSON ({e.msg} at column {e.colno})") from None
+  if not isinstance(obj, dict):
+    raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+  missing = [k for k in _KEYS if k not in obj]
+  if missing:
+    raise ValueError(f"missing key(s) {missing}")
+  t = obj["t_us"]
+  if isinstance(t, bool) or not isinstance(t, (int, float)):
+    raise ValueError(f"t_us must be a number, got {t!r}")
+  if isinstance(t, float) and not t.is_integer():
+    raise ValueError(f"t_us must be an integer number of microseconds, got {t!r}")
+  values = []
+  for k in ("acc", "gyro"):
+    v = obj[k]
+    if not isinstance(v, list) or len(v) != 3:
+      raise ValueError(f"{k} must be a list of 3 numbers, got {v!r}")
+    for x in v:
+      if x is None:
+        raise ValueError(f"{k} contains null")
+      if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{k} contains non-number {x!r}")
+      if not math.isfinite(x):
+        raise ValueError(f"{k} contains non-finite value {x!r}")
+    values.extend(float(x) for x in v)
+  return t, values
+
+
+def parse(data: bytes) -> ParsedImu:
+  """Parses an IMU JSONL buffer. Never raises for bad lines: see ``bad_lines``."""
+  if data and not data.endswith(b"\n"):
+    data += b"\n"
+  num_lines = data.count(b"\n")
+  skeleton = data.translate(None, _NUMBER_CHARS + _WHITESPACE)
+  first = skeleton[:skeleton.find(b"\n")] if num_lines else b""
+  order = _SKELETONS.get(first)
+  if order is not None and skeleton == (first + b"\n") * num_lines:
+    numbers = _read_numbers(data)
+    if numbers is not None and numbers.size == 7 * num_lines:
+      table = numbers.reshape(num_lines, 7)[:, order]
+      return _finish(table, np.arange(1, num_lines + 1), [], num_lines)
+  return _parse_mixed(data, skeleton)
+
+
+def _read_numbers(buf: bytes) -> Optional[np.ndarray]:
+  """All numbers of ``buf`` in order, or None if a token is not a number."""
+  text = buf.translate(_TO_SPACE)
+  if not text.strip():
+    return np.zeros(0)
+  try:
+    return np.loadtxt(io.BytesIO(text), dtype=np.float64, ndmin=1)
+  except ValueError:  # e.g. "1-2" or "1.2.3" passed the skeleton check
+    return None
+
+
+def _finish(table, lines, bad, num_lines) -> ParsedImu:
+  t = table[:, 0]
+  frac = t != np.round(t)
+  if frac.any():  # only reachable through the fast path
+    keep = ~frac
+    bad = bad + [(int(l), "t_us is not an integer") for l in lines[frac]]
+    table, lines, t = table[keep], lines[keep], t[keep]
+  values = table[:, 1:]
+  finite = np.isfinite(values).all(axis=1)
+  if not finite.all():  # e.g. 1e999 overflows to inf in the fast path
+    bad = bad + [(int(l), "non-finite value") for l in lines[~finite]]
+    table, lines, t, values = (table[finite], lines[finite], t[finite],
+                               values[finite])
+  bad.sort()
+  return ParsedImu(t.astype(np.int64), np.ascontiguousarray(values),
+                   np.asarray(lines, np.int64), bad, num_lines)
+
+
+def _parse_mixed(data: bytes, skeleton: bytes) -> ParsedImu:
+  """Per-line classification; fast parse for the canonical lines."""
+  lines = data.split(b"\n")[:-1]
+  skels = skeleton.split(b"\n")[:-1]
+  # The most common skeleton among known layouts is the canonical one.
+  counts = {}
+  for s in skels:
+    if s in _SKELETONS:
+      counts[s] = counts.get(s, 0) + 1
+  canonical = max(counts, key=counts.get) if counts else None
+  good_idx, slow_idx = [], []
+  for i, s in enumerate(skels):
+    (good_idx if s == canonical else slow_idx).append(i)
+  rows = np.empty((len(lines), 7))
+  ok = np.zeros(len(lines), bool)
+  order = _SKELETONS[canonical] if canonical is not None else None
+
+  def fast(idx: List[int]) -> None:
+    """Reads canonical lines in bulk; bisects to isolate lines that fail."""
+    if not idx:
+      return
+    numbers = _read_numbers(b"\n".join(lines[i] for i in idx))
+    if numbers is not None and numbers.size == 7 * len(idx):
+      rows[idx] = numbers.reshape(-1, 7)[:, order]
+      ok[idx] = True
+    elif len(idx) == 1:
+      slow_idx.append(idx[0])
+    else:
+      fast(idx[:len(idx) // 2])
+      fast(idx[len(idx) // 2:])
+
+  fast(good_idx)
+  slow_idx.sort()
+  bad, blank = [], 0
+  for i in slow_idx:
+    text = lines[i].strip()
+    if not text:
+      blank += 1
+      continue
+    try:
+      t, values = _parse_line(text)
+    except ValueError as e:
+      bad.append((i + 1, str(e)))
+      continue
+    rows[i, 0] = t
+    rows[i, 1:] = values
+    ok[i] = True
+  line_no = np.flatnonzero(ok) + 1
+  return _finish(rows[ok], line_no, bad, len(lines) - blank)
+
+
+def parse_naive(data: bytes) -> ParsedImu:
+  """Reference parser: one ``json.loads`` per line into Python lists.
+
+  Same output as ``parse``; used by tests and as the benchmark baseline.
+  """
+  ts, vals, line_no, bad = [], [], [], []
+  n = 0
+  for i, text in enumerate(data.split(b"\n")):
+    if not text.strip():
+      continue
+    n += 1
+    try:
+      t, values = _parse_line(text)
+    except ValueError as e:
+      bad.append((i + 1, str(e)))
+      continue
+    ts.append(int(t))
+    vals.append(values)
+    line_no.append(i + 1)
+  return ParsedImu(np.asarray(ts, np.int64),
+                   np.asarray(vals, np.float64).reshape(-1, 6),
+                   np.asarray(line_no, np.int64), bad, n)
+
+
+def dumps(t_us: np.ndarray, values: np.ndarray, decimals: int = 6) -> bytes:
+  """Writes rows as IMU JSONL (used by the synthetic generator).
+
+  One ``%`` formatting call over all rows: ~3x faster than a loop.
+  """
+  t_us = np.asarray(t_us, np.int64)
+  v = np.asarray(values, np.float64).reshape(-1, 6)
+  f = f"%.{decimals}f"
+  line = (f'{{"t_us": %d, "acc": [{f}, {f}, {f}], "gyro": [{f}, {f}, {f}]}}\n')
+  flat: list = []
+  for t, row in zip(t_us.tolist(), v.tolist()):
+    flat.append(t)
+    flat.extend(row)
+  return ((line * len(t_us)) % tuple(flat)).encode()

@@ -1,0 +1,230 @@
+"""Validate an IMU stream, infer its native rate and resample it.
+
+``clean`` checks and repairs the raw rows (units, order, duplicates);
+``infer_rate_hz`` reads the native rate from the timestamps (it is never
+assumed); ``resample`` evaluates the stream at arbitrary target times with
+piecewise-cubic Hermite interpolation, filling gaps up to ``max_gap_us`` and
+marking targets inside larger gaps invalid. Errors are ``ValueError`` with
+the problem; the caller adds the file name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from scipy import ndimage
+from scipy import signal
+
+GRAVITY = 9.80665
+ACC_UNITS = {"m/s2": 1.0, "g": GRAVITY}
+GYRO_UNITS = {"rad/s": 1.0, "deg/s": np.pi / 180.0}
+# Plausibility bounds in m/s² and rad/s. A body-worn accelerometer reads
+# gravity, so its median magnitude is near 9.81 (5-20 covers any activity);
+# acc in g gives ~1. Consumer gyros saturate at 2000 deg/s = 34.9 rad/s, so
+# larger values mean deg/s.
+_ACC_MEDIAN_RANGE = (4.0, 25.0)
+_GYRO_P99_MAX = 35.0
+# Sample intervals longer than this multiple of the median count as gaps.
+_GAP_FACTOR = 1.5
+
+
+@dataclasses.dataclass
+class CleanImu:
+  t_us: np.ndarray       # int64 [n], strictly increasing, clip time
+  values: np.ndarray     # float64 [n, 6]: acc m/s², gyro rad/s
+  rate_hz: float         # native rate inferred from the timestamps
+  notes: Dict[str, int]  # repaired defects, counted
+  warnings: List[str]    # what was repaired, with line numbers
+
+
+def infer_rate_hz(t_us: np.ndarray) -> float:
+  """Native rate from the median sample interval (robust to gaps/jitter)."""
+  t_us = np.asarray(t_us)
+  if t_us.size < 2:
+    raise ValueError(f"need at least 2 samples to infer the rate, got {t_us.size}")
+  dt = np.median(np.diff(t_us))
+  if dt <= 0:
+    raise ValueError("cannot infer the sample rate: median interval is 0")
+  return 1e6 / float(dt)
+
+
+def _line_name(line: Optional[np.ndarray], i: int) -> str:
+  return f"line {int(line[i])}" if line is not None else f"row {i}"
+
+
+def clean(t_us: np.ndarray,
+          values: np.ndarray,
+          line: Optional[np.ndarray] = None,
+          *,
+          acc_unit: str = "m/s2",
+          gyro_unit: str = "rad/s",
+          check_units: bool = True) -> CleanImu:
+  """Validates raw rows and converts them to m/s² and rad/s.
+
+  Args:
+    t_us: int64 [n] timestamps in µs (clip time).
+    values: [n, 6] acc xyz, gyro xyz in the declared units.
+    line: 1-based source line of each row, for messages (None: row index).
+    acc_unit: declared accelerometer unit, "m/s2" or "g".
+    gyro_unit: declared gyroscope unit, "rad/s" or "deg/s".
+    check_units: reject data whose magnitudes do not fit the units.
+
+  Returns:
+    The cleaned stream. Rows repeating the previous timestamp are dropped
+    (first kept) and counted; rows with non-finite values are dropped.
+
+  Raises:
+    ValueError: no or too few rows, timestamps going backwards, or values
+      implausible for the units (acc in g, gyro in deg/s).
+  """
+  t_us = np.asarray(t_us, np.int64)
+  values = np.asarray(values, np.float64)
+  if values.ndim != 2 or values.shape[1] != 6 or values.shape[0] != t_us.shape[0]:
+    raise ValueError(f"expected [n, 6] values for {t_us.shape[0]} timestamps, "
+                     f"got shape {values.shape}")
+  notes: Dict[str, int] = {}
+  warnings: List[str] = []
+  finite = np.isfinite(values).all(axis=1)
+  if not finite.all():
+    bad = np.flatnonzero(~finite)
+    notes["dropped_nonfinite_rows"] = int(bad.size)
+    warnings.append(f"dropped {bad.size} row(s) with NaN/inf values, first at "
+                    f"{_line_name(line, bad[0])}")
+    t_us, values = t_us[finite], values[finite]
+    line = line[finite] if line is not None else np.flatnonzero(finite)
+  if t_us.size < 2:
+    raise ValueError(f"only {t_us.size} valid IMU sample(s)")
+  dt = np.diff(t_us)
+  back = np.flatnonzero(dt < 0)
+  if back.size:
+    i = back[0] + 1
+    raise ValueError(
+        f"timestamps go backwards at {_line_name(line, i)} (t_us {t_us[i]} "
+        f"after {t_us[i - 1]}; {back.size} place(s) in all)")
+  dup = np.flatnonzero(dt == 0) + 1
+  if dup.size:
+    notes["dropped_duplicate_timestamps"] = int(dup.size)
+    warnings.append(f"dropped {dup.size} row(s) repeating the previous "
+                    f"timestamp, first at {_line_name(line, dup[0])} "
+                    f"(t_us {t_us[dup[0]]})")
+    keep = np.ones(t_us.size, bool)
+    keep[dup] = False
+    t_us, values = t_us[keep], values[keep]
+    if t_us.size < 2:
+      raise ValueError("fewer than 2 distinct timestamps")
+  if acc_unit not in ACC_UNITS or gyro_unit not in GYRO_UNITS:
+    raise ValueError(f"unknown units acc={acc_unit!r} gyro={gyro_unit!r}; "
+                     f"known: {list(ACC_UNITS)}, {list(GYRO_UNITS)}")
+  values = values * np.repeat([ACC_UNITS[acc_unit], GYRO_UNITS[gyro_unit]], 3)
+  if check_units:
+    check_unit_plausibility(values)
+  return CleanImu(t_us, values, infer_rate_hz(t_us), notes, warnings)
+
+
+def check_unit_plausibility(values: np.ndarray) -> None:
+  """Raises ValueError if acc is not m/s² or gyro is not rad/s."""
+  acc_med = float(np.median(np.linalg.norm(values[:, :3], axis=1)))
+  if acc_med < _ACC_MEDIAN_RANGE[0]:
+    hint = (" — acc looks like it is in g, not m/s² (set data.imu.acc_unit='g' "
+            "if the whole dataset is in g)") if 0.5 < acc_med < 2.0 else ""
+    raise ValueError(
+        f"implausible accelerometer units: median |acc| = {acc_med:.3g}, "
+        f"expected ≈ {GRAVITY:.2f} m/s² with gravity{hint}")
+  if acc_med > _ACC_MEDIAN_RANGE[1]:
+    raise ValueError(
+        f"implausible accelerometer units: median |acc| = {acc_med:.3g}, "
+        f"expected ≈ {GRAVITY:.2f} m/s² (mg or raw counts?)")
+  gyro_p99 = float(np.percentile(np.abs(values[:, 3:]), 99))
+  if gyro_p99 > _GYRO_P99_MAX:
+    raise ValueError(
+        f"implausible gyroscope units: 99th percentile |gyro| = {gyro_p99:.3g}, "
+        f"above {_GYRO_P99_MAX} rad/s (2000 deg/s) — gyro looks like deg/s, not "
+        "rad/s (set data.imu.gyro_unit='deg/s' if the whole dataset is in deg/s)")
+
+
+def gap_stats(t_us: np.ndarray, max_gap_us: float) -> Dict[str, int]:
+  """Counts intervals that are interpolated over vs. split at."""
+  dt = np.diff(t_us)
+  med = np.median(dt)
+  long = dt > _GAP_FACTOR * med
+  split = dt > max_gap_us
+  return {"interpolated_gaps": int((long & ~split).sum()),
+          "split_gaps": int(split.sum())}
+
+
+def _antialias(t_us, values, rate_hz, target_hz, breaks):
+  """Low-pass below the target Nyquist before downsampling."""
+  numtaps = int(round(8 * rate_hz / target_hz)) | 1
+  taps = signal.firwin(numtaps, 0.45 * target_hz, fs=rate_hz)
+  out = np.empty_like(values)
+  bounds = np.concatenate([[0], breaks + 1, [len(t_us)]])
+  for a, b in zip(bounds[:-1], bounds[1:]):
+    out[a:b] = ndimage.convolve1d(values[a:b], taps, axis=0, mode="nearest")
+  return out
+
+
+def resample(t_us: np.ndarray,
+             values: np.ndarray,
+             target_us: np.ndarray,
+             *,
+             max_gap_us: float,
+             rate_hz: Optional[float] = None,
+             target_hz: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+  """Evaluates the stream at ``target_us`` (any shape).
+
+  Piecewise-cubic Hermite interpolation with three-point derivative
+  estimates (second-order accurate on uneven grids, so timestamp jitter costs
+  nothing). Sample intervals up to ``max_gap_us`` are interpolated over;
+  targets inside a longer interval are invalid, except within
+  ``max_gap_us / 2`` of its ends (and of the stream's ends), where the edge
+  value is held. When the native rate exceeds the target rate by more than
+  10 %, the stream is low-pass filtered first (anti-aliasing).
+
+  Returns:
+    (values float32 [*target.shape, 6], valid bool [*target.shape]).
+  """
+  t = np.asarray(t_us, np.int64)
+  y = np.asarray(values, np.float64)
+  n = t.size
+  dt = np.diff(t).astype(np.float64)
+  breaks = np.flatnonzero(dt > max_gap_us)
+  if rate_hz and target_hz and rate_hz > 1.1 * target_hz:
+    y = _antialias(t, y, rate_hz, target_hz, breaks)
+  # Three-point derivatives; one-sided at stream ends and around breaks.
+  d = np.diff(y, axis=0) / dt[:, None]
+  m = np.empty_like(y)
+  h0, h1 = dt[:-1, None], dt[1:, None]
+  m[1:-1] = (d[:-1] * h1 + d[1:] * h0) / (h0 + h1)
+  m[0], m[-1] = d[0], d[-1]
+  if breaks.size:
+    # Sample b ends a segment, sample b + 1 starts the next one.
+    d_pad = np.concatenate([np.zeros((1, 6)), d, np.zeros((1, 6))])
+    d_pad[1 + breaks] = 0.0  # never differentiate across a break
+    m[breaks] = d_pad[breaks]          # backward difference (0 if isolated)
+    m[breaks + 1] = d_pad[breaks + 2]  # forward difference (0 if isolated)
+
+  x = np.asarray(target_us, np.int64).ravel()
+  i = np.clip(np.searchsorted(t, x, side="right") - 1, 0, n - 2)
+  t_i, t_j = t[i], t[i + 1]
+  h = (t_j - t_i).astype(np.float64)
+  s = np.clip((x - t_i) / h, 0.0, 1.0)
+  tol = max_gap_us / 2
+  in_break = h > max_gap_us
+  # Inside a break (or beyond the stream's ends): hold the nearer edge value
+  # if it is within tol, else invalid.
+  near_left = (x - t_i) <= tol
+  near_right = (t_j - x) <= tol
+  s = np.where(in_break, np.where(near_left, 0.0, 1.0), s)
+  valid = ~in_break | near_left | near_right
+  valid &= (x >= t[0] - tol) & (x <= t[-1] + tol)
+  s2, s3 = s * s, s * s * s
+  h00 = (2 * s3 - 3 * s2 + 1)[:, None]
+  h10 = (s3 - 2 * s2 + s)[:, None]
+  h01 = (-2 * s3 + 3 * s2)[:, None]
+  h11 = (s3 - s2)[:, None]
+  hh = np.where(in_break, 0.0, h)[:, None]  # held values: no slope term
+  out = h00 * y[i] + h10 * hh * m[i] + h01 * y[i + 1] + h11 * hh * m[i + 1]
+  shape = np.shape(target_us)
+  return (out.astype(np.float32).reshape(*shape, 6), valid.reshape(shape))

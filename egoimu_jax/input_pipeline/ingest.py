@@ -1,0 +1,323 @@
+"""One raw clip -> validated 5 s windows (``ClipWindows``) or ``Quarantined``.
+
+Steps: read the IMU (JSONL or a WebDataset ``.imu.npy`` + ``.json``), put it
+on clip time, validate and convert units (``imu_resample.clean``), check the
+MP4 (every packet is demuxed, so a truncated file is caught even when no
+frames are stored), cut windows on clip time, label them from the segments
+(``windows``), resample the IMU onto every window's 200 Hz grid, and decode
+10 fps frames for clips whose frames are stored.
+
+Windows are dropped, and counted by reason, when:
+  ``gap``         a target sample lies in an IMU gap longer than
+                  ``data.imu.max_gap_seconds`` (or outside the IMU stream);
+  ``video_short`` the window extends past the end of the clip's video;
+  ``unlabeled``   no label segment touches the window;
+  ``impure``      its majority label covers less than ``data.imu.min_purity``.
+A window gets the first reason that applies, in this order.
+
+Repairs are counted in ``notes`` and described in ``warnings``: dropped
+corrupt lines (up to ``data.imu.max_bad_line_fraction`` of the file; more
+quarantines the clip), rows with NaN/inf, repeated timestamps, interpolated
+short gaps, gaps split at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from egoimu_jax.input_pipeline import fs
+from egoimu_jax.input_pipeline import imu_jsonl
+from egoimu_jax.input_pipeline import imu_resample
+from egoimu_jax.input_pipeline import video_decode
+from egoimu_jax.input_pipeline import windows as windows_lib
+
+# IMU timestamps above this (1 h in µs) are read as absolute (e.g. epoch) when
+# the index gives no clip-time offset; clip time zero is then the first sample.
+ABSOLUTE_TIME_THRESHOLD_US = 3_600_000_000
+DROP_REASONS = ("gap", "video_short", "unlabeled", "impure")
+
+
+class IngestError(ValueError):
+  """A clip (or dataset file) that cannot be used: ``"path: reason"``."""
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f"{path}: {reason}")
+    self.path = path
+    self.reason = reason
+
+
+@dataclasses.dataclass
+class ClipWindows:
+  """The usable windows of one clip."""
+  clip_id: str
+  worker_id: str
+  imu: np.ndarray             # float32 [n, L, 6]; acc m/s², gyro rad/s
+  t0_us: np.ndarray           # int64 [n], window start from clip start
+  label: np.ndarray           # int32 [n], index into classes
+  purity: np.ndarray          # float32 [n]
+  frames: Optional[np.ndarray]  # uint8 [n, T, S, S, 3] or None
+  native_rate_hz: float
+  dropped: Dict[str, int]     # windows dropped, by reason (DROP_REASONS)
+  notes: Dict[str, int]       # repaired defects, counted
+  warnings: List[str] = dataclasses.field(default_factory=list)  # "path: what"
+
+  def __len__(self) -> int:
+    return int(self.t0_us.shape[0])
+
+
+@dataclasses.dataclass
+class Quarantined:
+  """An index row that yields no windows, and why."""
+  clip_id: str
+  worker_id: str
+  path: str
+  reason: str   # names the file and the problem
+
+
+@dataclasses.dataclass
+class ClipSource:
+  """Everything ingest needs about one clip, already located.
+
+  ``imu_data``/``video_data`` hold bytes read from a tar; when None, the
+  file at ``imu_path``/``video_path`` is read. ``meta`` is the sample's
+  ``<key>.json`` in the WebDataset variant.
+  """
+  clip_id: str
+  worker_id: str
+  imu_path: str
+  imu_format: str                      # "jsonl" | "npy"
+  video_path: str = ""                 # "" : the clip has no video
+  imu_data: Optional[bytes] = None
+  video_data: Optional[bytes] = None
+  meta: Dict[str, object] = dataclasses.field(default_factory=dict)
+  imu_t0_us: Optional[int] = None      # clip time zero on the IMU clock
+  seg_start_us: np.ndarray = dataclasses.field(
+      default_factory=lambda: np.zeros(0, np.int64))
+  seg_end_us: np.ndarray = dataclasses.field(
+      default_factory=lambda: np.zeros(0, np.int64))
+  seg_label: np.ndarray = dataclasses.field(
+      default_factory=lambda: np.zeros(0, np.int32))
+  segments_path: str = "segments.csv"
+
+
+def frames_selector(data_cfg) -> Callable[[str], bool]:
+  """``store_frames(clip_id)`` from ``data.video``: a stable hash subset."""
+  video = data_cfg.video
+  if not video.store_frames or video.frames_fraction <= 0:
+    return lambda clip_id: False
+  fraction = float(video.frames_fraction)
+
+  def store(clip_id: str) -> bool:
+    h = hashlib.sha256(clip_id.encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64 < fraction
+
+  return store
+
+
+def _read(path: str, data: Optional[bytes]) -> bytes:
+  if data is not None:
+    return data
+  try:
+    return fs.read_bytes(path)
+  except FileNotFoundError:
+    raise IngestError(path, "file not found") from None
+  except OSError as e:
+    raise IngestError(path, f"cannot read ({e})") from None
+
+
+def _load_jsonl(src: ClipSource, imu_cfg, notes, warnings):
+  data = _read(src.imu_path, src.imu_data)
+  parsed = imu_jsonl.parse(data)
+  if parsed.num_lines == 0:
+    raise IngestError(src.imu_path, "IMU file is empty")
+  bad = parsed.bad_lines
+  if bad:
+    listed = "; ".join(f"line {n}: {why}" for n, why in bad[:3])
+    more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+    limit = float(imu_cfg.get("max_bad_line_fraction", 0.01))
+    if len(bad) > limit * parsed.num_lines:
+      raise IngestError(
+          src.imu_path, f"{len(bad)} of {parsed.num_lines} lines are corrupt, "
+          f"above data.imu.max_bad_line_fraction={limit}: {listed}{more}")
+    notes["dropped_corrupt_lines"] = len(bad)
+    warnings.append(f"{src.imu_path}: dropped {len(bad)} corrupt line(s): "
+                    f"{listed}{more}")
+  return parsed.t_us, parsed.values, parsed.line
+
+
+def _load_npy(src: ClipSource, video_info):
+  data = _read(src.imu_path, src.imu_data)
+  try:
+    arr = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+  except (ValueError, OSError, EOFError) as e:
+    raise IngestError(src.imu_path, f"unreadable .npy ({e})") from None
+  if arr.ndim != 2 or arr.shape[1] != 6:
+    raise IngestError(src.imu_path, f"expected IMU array (N, 6), got {arr.shape}")
+  meta = src.meta
+  n = arr.shape[0]
+  if "imu_t_us" in meta:
+    t = np.asarray(meta["imu_t_us"], np.int64)
+    if t.shape != (n,):
+      raise IngestError(src.imu_path, f"{n} IMU rows but {t.size} timestamps "
+                        "in the sample's json 'imu_t_us'")
+  elif "imu_rate_hz" in meta:
+    t = np.round(np.arange(n) * 1e6 / float(meta["imu_rate_hz"])).astype(np.int64)
+  elif video_info is not None:
+    # Vendor layout: one IMU row per video frame, stamped with the frame's
+    # presentation time.
+    if n != video_info.num_frames:
+      raise IngestError(
+          src.imu_path, f"{n} IMU rows but the MP4 has {video_info.num_frames} "
+          "frames; rows must match frames one to one when the sample's json "
+          "has no 'imu_t_us'")
+    t = video_info.frame_times_us
+  else:
+    raise IngestError(src.imu_path, "no IMU timestamps: the sample's json has "
+                      "no 'imu_t_us' or 'imu_rate_hz' and the clip has no MP4 "
+                      "to take frame times from")
+  return t, arr.astype(np.float64), None
+
+
+def _clip_time(t_us, src: ClipSource, notes) -> np.ndarray:
+  offset = src.imu_t0_us
+  if offset is None:
+    offset = src.meta.get("imu_t0_us") if src.meta else None
+  if offset is None and t_us.size and t_us[0] > ABSOLUTE_TIME_THRESHOLD_US:
+    offset = int(t_us[0])
+    notes["absolute_timestamps"] = 1
+  return t_us - int(offset or 0)
+
+
+def ingest_clip(src: ClipSource, data_cfg, num_classes: int,
+                store_frames: bool = False) -> "ClipWindows | Quarantined":
+  """Never raises for bad clip data: returns Quarantined instead."""
+  try:
+    return _ingest(src, data_cfg, num_classes, store_frames)
+  except IngestError as e:
+    return Quarantined(src.clip_id, src.worker_id, e.path, str(e))
+
+
+def _ingest(src: ClipSource, data_cfg, num_classes: int,
+            store_frames: bool) -> "ClipWindows | Quarantined":
+  imu_cfg, video_cfg = data_cfg.imu, data_cfg.video
+  notes: Dict[str, int] = {}
+  warnings: List[str] = []
+
+  video_info = None
+  video_bytes = None
+  if src.video_path:
+    video_bytes = _read(src.video_path, src.video_data)
+    try:
+      video_info = video_decode.probe(video_bytes)
+    except ValueError as e:
+      raise IngestError(src.video_path, str(e)) from None
+
+  if src.imu_format == "jsonl":
+    t_us, values, line = _load_jsonl(src, imu_cfg, notes, warnings)
+  elif src.imu_format == "npy":
+    t_us, values, line = _load_npy(src, video_info)
+  else:
+    raise IngestError(src.imu_path, f"unknown IMU format {src.imu_format!r}")
+  t_us = _clip_time(t_us, src, notes)
+
+  try:
+    clean = imu_resample.clean(
+        t_us, values, line,
+        acc_unit=imu_cfg.get("acc_unit", "m/s2"),
+        gyro_unit=imu_cfg.get("gyro_unit", "rad/s"),
+        check_units=imu_cfg.get("check_units", True))
+  except ValueError as e:
+    raise IngestError(src.imu_path, str(e)) from None
+  notes.update(clean.notes)
+  warnings.extend(f"{src.imu_path}: {w}" for w in clean.warnings)
+
+  rate = float(imu_cfg.rate_hz)
+  window_us = int(round(imu_cfg.window_seconds * 1e6))
+  length = int(round(imu_cfg.window_seconds * rate))
+  max_gap_us = float(imu_cfg.max_gap_seconds) * 1e6
+  native_period_us = 1e6 / clean.rate_hz
+  if native_period_us > max_gap_us:
+    raise IngestError(src.imu_path, f"native IMU rate {clean.rate_hz:.3g} Hz: "
+                      f"its sample interval exceeds data.imu.max_gap_seconds="
+                      f"{imu_cfg.max_gap_seconds}")
+  gaps = imu_resample.gap_stats(clean.t_us, max_gap_us)
+  for k, v in gaps.items():
+    if v:
+      notes[k] = v
+  if gaps["split_gaps"]:
+    warnings.append(f"{src.imu_path}: {gaps['split_gaps']} gap(s) longer than "
+                    f"{imu_cfg.max_gap_seconds} s; windows across them dropped")
+
+  t0 = windows_lib.window_starts(int(clean.t_us[-1]), window_us, 1e6 / rate,
+                                 max_gap_us / 2)
+  if t0.size == 0:
+    raise IngestError(src.imu_path, f"IMU covers only "
+                      f"{clean.t_us[-1] / 1e6:.2f} s of clip time, shorter than "
+                      f"one {imu_cfg.window_seconds} s window")
+
+  try:
+    windows_lib.check_segments(src.seg_start_us, src.seg_end_us)
+  except ValueError as e:
+    raise IngestError(src.segments_path, f"clip {src.clip_id}: {e}") from None
+  if src.seg_start_us.size == 0:
+    raise IngestError(src.segments_path,
+                      f"no label segments for clip {src.clip_id}")
+  label, purity = windows_lib.label_windows(
+      t0, window_us, src.seg_start_us, src.seg_end_us, src.seg_label,
+      num_classes)
+
+  times = windows_lib.sample_times(t0, length, rate)
+  imu, valid = imu_resample.resample(
+      clean.t_us, clean.values, times, max_gap_us=max_gap_us,
+      rate_hz=clean.rate_hz, target_hz=rate)
+
+  reasons = np.full(t0.shape, "", dtype=object)
+  reasons[~valid.all(axis=1)] = "gap"
+  if video_info is not None:
+    short = (t0 + window_us > video_info.duration_us + max_gap_us / 2)
+    reasons[(reasons == "") & short] = "video_short"
+  reasons[(reasons == "") & (purity <= 0)] = "unlabeled"
+  reasons[(reasons == "") & (purity < float(imu_cfg.min_purity))] = "impure"
+  keep = reasons == ""
+  dropped = {r: int((reasons == r).sum()) for r in DROP_REASONS
+             if (reasons == r).any()}
+
+  if not keep.any():
+    raise IngestError(src.imu_path, "no usable window: " + ", ".join(
+        f"{v} dropped as {k}" for k, v in dropped.items()))
+
+  frames = None
+  if store_frames and video_bytes is not None:
+    fps = float(video_cfg.fps)
+    t_frames = (t0[keep, None] + np.round(
+        np.arange(int(video_cfg.frames_per_window)) * 1e6 / fps).astype(np.int64))
+    try:
+      frames, fvalid = video_decode.sample_frames(video_bytes, t_frames,
+                                                  int(video_cfg.size))
+    except ValueError as e:
+      raise IngestError(src.video_path, str(e)) from None
+    if not fvalid.all():  # beyond the decodable frames: same as video_short
+      idx = np.flatnonzero(keep)
+      keep[idx[~fvalid]] = False
+      frames = frames[fvalid]
+      dropped["video_short"] = dropped.get("video_short", 0) + int((~fvalid).sum())
+      if not keep.any():
+        raise IngestError(src.video_path, "no window has decodable frames")
+
+  return ClipWindows(
+      clip_id=src.clip_id,
+      worker_id=src.worker_id,
+      imu=np.ascontiguousarray(imu[keep]),
+      t0_us=t0[keep],
+      label=label[keep],
+      purity=purity[keep],
+      frames=frames,
+      native_rate_hz=clean.rate_hz,
+      dropped=dropped,
+      notes=notes,
+      warnings=warnings)

@@ -1,0 +1,95 @@
+"""Short-time Fourier transform of IMU windows: ``[..., L, C] -> [..., T, F, C]``.
+
+Shape rules (``config.data.spectrogram``): frames of ``n_fft`` samples every
+``hop`` samples, exactly ``time_bins`` of them. The window is reflect-padded
+symmetrically by ``n_fft + hop * (time_bins - 1) - L`` samples so the frames
+are centred on it. The first ``freq_bins`` rfft bins are kept.
+
+Defaults, for L = 1000 samples at 200 Hz: n_fft = 256 (bins 0.78 Hz apart;
+bins 0..127 cover 0-99.2 Hz, the Nyquist bin is dropped), hop = 6 (30 ms),
+time_bins = 160: 1210 padded samples, 105 each side, frame centres from
+0.115 s to 4.885 s. The seed proposal's n_fft = 254 gives the same 128 bins
+without dropping one, but 254 = 2 * 127 makes the FFT ~2x slower.
+
+The numpy op runs in the grain pipeline (CPU); ``stft_jax`` is the same
+computation for use on the accelerator. Output is float32;
+``log=True`` gives ``log(|X| + eps)``.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import scipy.fft
+
+
+def _geometry(length: int, n_fft: int, hop: int, time_bins: int) -> Tuple[int, int]:
+  total = n_fft + hop * (time_bins - 1)
+  pad = total - length
+  if pad < 0:
+    raise ValueError(f"{time_bins} frames of {n_fft} every {hop} span {total} "
+                     f"samples, fewer than the window's {length}; raise hop or "
+                     "time_bins")
+  left = pad // 2
+  if max(left, pad - left) >= length:
+    raise ValueError(f"padding {pad} is too large for a {length}-sample window")
+  return left, pad - left
+
+
+def _hann(n_fft: int) -> np.ndarray:
+  # Periodic Hann, as in scipy.signal.get_window("hann", n).
+  return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def output_shape(length: int, channels: int, n_fft: int, hop: int,
+                 time_bins: int, freq_bins: int) -> Tuple[int, int, int]:
+  _geometry(length, n_fft, hop, time_bins)
+  if freq_bins > n_fft // 2 + 1:
+    raise ValueError(f"freq_bins={freq_bins} exceeds n_fft // 2 + 1 = {n_fft // 2 + 1}")
+  return time_bins, freq_bins, channels
+
+
+def stft(x: np.ndarray, *, n_fft: int = 256, hop: int = 6, time_bins: int = 160,
+         freq_bins: int = 128, log: bool = True, eps: float = 1e-6) -> np.ndarray:
+  """Magnitude (or log-magnitude) STFT of ``x`` [..., L, C], vectorised.
+
+  Returns float32 [..., time_bins, freq_bins, C].
+  """
+  x = np.asarray(x, np.float32)
+  *batch, length, channels = x.shape
+  output_shape(length, channels, n_fft, hop, time_bins, freq_bins)
+  left, right = _geometry(length, n_fft, hop, time_bins)
+  pad = [(0, 0)] * len(batch) + [(left, right), (0, 0)]
+  xp = np.pad(x, pad, mode="reflect")
+  # [..., time_bins, C, n_fft] views; multiplying by the window materialises.
+  frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=-2)
+  frames = frames[..., :hop * (time_bins - 1) + 1:hop, :, :] * _hann(n_fft)
+  spec = scipy.fft.rfft(frames, axis=-1)[..., :freq_bins]
+  mag = np.sqrt(spec.real * spec.real + spec.imag * spec.imag)
+  out = np.log(mag + np.float32(eps)) if log else mag
+  return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)
+
+
+def stft_jax(x, *, n_fft: int = 256, hop: int = 6, time_bins: int = 160,
+             freq_bins: int = 128, log: bool = True, eps: float = 1e-6):
+  """The same op in jax.numpy (jit-able), for on-device spectrograms."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  *batch, length, channels = x.shape
+  output_shape(length, channels, n_fft, hop, time_bins, freq_bins)
+  left, right = _geometry(length, n_fft, hop, time_bins)
+  xp = jnp.pad(x.astype(jnp.float32),
+               [(0, 0)] * len(batch) + [(left, right), (0, 0)], mode="reflect")
+  idx = np.arange(time_bins)[:, None] * hop + np.arange(n_fft)[None, :]
+  frames = jnp.take(xp, idx, axis=-2)           # [..., T, n_fft, C]
+  frames = frames * _hann(n_fft)[:, None]
+  spec = jnp.fft.rfft(frames, axis=-2)[..., :freq_bins, :]  # [..., T, F, C]
+  mag = jnp.abs(spec)
+  return jnp.log(mag + eps) if log else mag
+
+
+def from_config(x: np.ndarray, spec_cfg) -> np.ndarray:
+  """``stft`` with ``config.data.spectrogram``."""
+  return stft(x, n_fft=int(spec_cfg.n_fft), hop=int(spec_cfg.hop),
+              time_bins=int(spec_cfg.time_bins),
+              freq_bins=int(spec_cfg.freq_bins), log=bool(spec_cfg.log))
