@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Dict
 
 import ml_collections
+from ml_collections import config_dict
 
 # The pilot's activity states; the default vocabulary when neither the dataset
 # (labels.json) nor the config names classes.
@@ -45,7 +46,6 @@ def data_config() -> ml_collections.ConfigDict:
   # Processed shard set. Empty: under cache_dir, keyed by raw data + prepare config.
   c.processed_dir = ""
   c.cache_dir = ""  # Empty: $EGOIMU_CACHE or ~/.cache/egoimu_jax.
-  c.layout = "jsonl"  # "jsonl" | "wds": which raw variant to read.
   # Column names of index.csv / workers.csv / segments.csv in the raw layout.
   c.columns = ml_collections.ConfigDict(dict(
       clip_id="clip_id",
@@ -55,25 +55,36 @@ def data_config() -> ml_collections.ConfigDict:
       segment_start="start_s",
       segment_end="end_s",
       segment_label="label",
+      imu_t0="imu_t0_us",  # optional: IMU clock value at clip time zero
   ))
   # Label vocabulary. Empty: read from the dataset's labels.json, else PILOT_CLASSES.
   c.classes = ()
+  # The synthetic pilot (input_pipeline/synthetic.py; keys = synthetic.DEFAULTS).
+  # variant: "jsonl" files or "wds" tar shards (both read through index.csv).
   c.synthetic = ml_collections.ConfigDict(dict(
       num_workers=100, clips_per_worker=130, seed=0, clip_seconds=27.0,
-      with_video=True, video_size=(96, 128), imu_rate_hz=200.0,
-      variant="jsonl", defects=""))
+      with_video=True, video_size=(96, 128), video_fps=15.0, vfr=False,
+      imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
+      hard_workers=-1, defects="", num_processes=0))
   c.imu = ml_collections.ConfigDict(dict(
       rate_hz=200.0,        # target rate after resampling
       window_seconds=5.0,   # non-overlapping windows -> [1000, 6] at 200 Hz
       max_gap_seconds=0.1,  # interpolate gaps up to this; split the clip beyond
       min_purity=0.8,       # a window's majority label must cover this fraction
+      acc_unit="m/s2",      # declared raw units: "m/s2" | "g"
+      gyro_unit="rad/s",    # "rad/s" | "deg/s"
+      check_units=True,     # quarantine clips whose magnitudes contradict the units
+      max_bad_line_fraction=0.01,  # corrupt JSONL lines dropped up to this, else quarantine
   ))
   c.video = ml_collections.ConfigDict(dict(
       store_frames=False,   # frames are large: store them for a subset only
       frames_fraction=1.0,  # fraction of clips (by hash) whose frames are stored
       fps=10.0, frames_per_window=50, size=224))
+  # STFT of a window (input_pipeline/spectrogram.py): 160 frames every 6 samples
+  # (30 ms), 256-sample Hann frames, bins 0..127 (0-99.2 Hz). n_fft=254 gives the
+  # same 128 bins but is ~2x slower (254 = 2 * 127).
   c.spectrogram = ml_collections.ConfigDict(dict(
-      n_fft=254, hop=6, time_bins=160, freq_bins=128, log=True))
+      n_fft=256, hop=6, time_bins=160, freq_bins=128, log=True))
   # Output shards; processes (0 = CPU count); this host's share of the shards.
   # Compression is an ArrayRecord option: IMU floats barely compress, and
   # "uncompressed" reads ~2x faster than zstd.
@@ -112,6 +123,79 @@ def protocol_config() -> ml_collections.ConfigDict:
   c.stratify_label = "break"   # folds are stratified by each worker's fraction of it
   c.scale = -1.0               # worker count / clip count or fraction for scaling protocols
   return c
+
+
+def trainer_config() -> ml_collections.ConfigDict:
+  """The training engine's fields (``training/trainer.py``), merged into a
+  config with ``config.update(trainer_config())``.
+
+  Durations take exactly one unit each: ``<name>_steps | _epochs | _examples
+  | _percent`` (percent of the total; see ``training/durations.py``).
+  """
+  c = ml_collections.ConfigDict()
+  c.job = "train"
+  c.name = ""                  # row label in reports; "" = the model name
+  c.task = ml_collections.ConfigDict(dict(
+      name="supervised",       # training/tasks: TASKS registry
+      mixup_alpha=0.0,         # > 0: mixup with Beta(alpha, alpha) (A&D: 0.8)
+      mixup_keys=("imu",),
+      mixup_max_lambda=True,   # lam = max(lam, 1 - lam) as the A&D authors
+      center_loss_weight=0.0,  # > 0: + weight * center loss (A&D: 0.3)
+      center_lr=0.001,         # centre update rate (A&D lr_cent)
+  ))
+  c.model = ml_collections.ConfigDict(dict(name=""))  # models.build(config.model)
+  c.dtype = "float32"          # compute dtype ("bfloat16"); params stay float32
+  c.mesh = (("data", -1), ("fsdp", 1))
+  # (regex over "collection/a/b/kernel", spec): spec is "replicate", a mesh
+  # axis name (split the largest divisible dim) or a tuple of axis names/None.
+  c.sharding_rules = ()
+  # If set, fail unless params per device <= (1 + tol) * ideal under the mesh.
+  c.params_sharded_tolerance = config_dict.placeholder(float)
+  for name, unit_types in (("total", ("steps", "epochs", "examples")),
+                           ("warmup", ("steps", "epochs", "percent")),
+                           ("log_every", ("steps",)),
+                           ("eval_every", ("steps", "epochs")),
+                           ("checkpoint_every", ("steps", "epochs"))):
+    for unit in unit_types:
+      c[f"{name}_{unit}"] = config_dict.placeholder(
+          int if unit == "steps" else float)
+  c.optim = ml_collections.ConfigDict(dict(
+      name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8,
+      weight_decay=1e-4,
+      decay_min_ndim=2,        # decay kernels, not biases / norm scales
+      clip_norm=1.0,           # global-norm clipping; 0 = off
+      schedule="warmup_cosine",  # or "constant" (after warmup)
+      end_lr_factor=0.0,       # cosine ends at lr * end_lr_factor
+      freeze="",               # regex over param paths that get no update
+  ))
+  c.checkpoint = ml_collections.ConfigDict(dict(
+      keep=2,                  # latest checkpoints kept (plus the best by val)
+      async_save=True,
+  ))
+  return c
+
+
+def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks data, batches and durations for a CPU smoke run, in place.
+
+  Every config's ``tiny`` variant calls this, so they all share one small
+  synthetic dataset (10 workers x 2 clips of 15 s -> 60 windows, no video),
+  prepared once per cache directory.
+  """
+  config.data.synthetic.update(num_workers=10, clips_per_worker=2,
+                               clip_seconds=15.0, with_video=False)
+  config.data.prepare.num_shards = 2
+  config.data.prepare.num_processes = 1
+  config.input.update(batch_size=8, eval_batch_size=8, read_threads=1,
+                      prefetch_batches=1, norm_max_windows=0)
+  for name in [k for k in config.keys() if k.startswith(
+      ("total_", "warmup_", "log_every_", "eval_every_", "checkpoint_every_"))]:
+    config[name] = None
+  config.total_steps = 4
+  config.warmup_steps = 1
+  config.log_every_steps = 1
+  config.eval_every_steps = 2
+  return config
 
 
 def base(arg: str | None = None, **arg_defaults) -> ml_collections.ConfigDict:
