@@ -8,6 +8,7 @@ from egoimu_jax.registry import Registry
 JOBS = Registry("job")
 _LAZY = {
     "train": "egoimu_jax.training.trainer:train_and_evaluate",
+    "classical": "egoimu_jax.baselines.classical:run",
 }
 for _name, _target in _LAZY.items():
   JOBS.lazy(_name, _target)
