@@ -133,17 +133,20 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = "break",
                   source: str = "manifest") -> Population:
   """Reads a ``Population`` from a prepared dataset's ``manifest.json`` dict.
 
-  Uses the manifest's per-worker clip lists (``clips_per_worker``) and
-  per-worker state fractions (``state_fractions``: worker -> {label: fraction}).
+  Uses the manifest's per-worker clip lists (``worker_clips``: the clips
+  that made it into the shards) and per-worker state fractions
+  (``state_fractions``: worker -> {state: fraction}, optionally nested under
+  ``per_worker``).
 
   Args:
-    manifest: the parsed manifest.
+    manifest: the parsed manifest (``input_pipeline.manifest.load``).
     stratify_label: the state whose per-worker fraction stratifies folds.
     source: a name for error messages (e.g. the manifest's path).
   """
-  clips = _first_key(manifest, ("clips_per_worker", "worker_clips"), source)
-  fractions = _first_key(manifest, ("state_fractions", "worker_state_fractions"),
-                         source)
+  clips = _first_key(manifest, ("worker_clips", "clips_per_worker"), source)
+  fractions = _first_key(manifest, ("state_fractions",), source)
+  if isinstance(fractions.get("per_worker"), Mapping):
+    fractions = fractions["per_worker"]
   break_fraction = {}
   for w in clips:
     if w not in fractions:

@@ -200,11 +200,14 @@ def test_members():
 
 def test_from_manifest():
   manifest = {
-      "clips_per_worker": {"a": ["a1", "a2"], "b": ["b1"], "c": ["c1"]},
+      "worker_clips": {"a": ["a1", "a2"], "b": ["b1"], "c": ["c1"]},
       "state_fractions": {w: {"working": 0.8, "break": 0.2} for w in "abc"},
   }
   pop = splits.from_manifest(manifest)
   assert pop.workers == ("a", "b", "c") and pop.clips["a"] == ("a1", "a2")
+  nested = dict(manifest, state_fractions={"source": "labels",
+                                           "per_worker": manifest["state_fractions"]})
+  assert splits.from_manifest(nested) == pop
   with pytest.raises(splits.SplitError, match="stratify label 'rest'"):
     splits.from_manifest(manifest, stratify_label="rest")
   with pytest.raises(splits.SplitError, match="manifest: has none of"):
