@@ -12,6 +12,10 @@ MODELS = Registry("model")
 _LAZY = {
     "attend_discriminate": "egoimu_jax.models.attend_discriminate:create",
     "deepconvlstm": "egoimu_jax.models.deepconvlstm:create",
+    "evimae": "egoimu_jax.models.evimae:create",
+    "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
+    "imu_mae": "egoimu_jax.models.imu_mae:create",
+    "imu_mae_classifier": "egoimu_jax.models.imu_mae:create_classifier",
 }
 for _name, _target in _LAZY.items():
   MODELS.lazy(_name, _target)
