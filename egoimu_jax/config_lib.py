@@ -201,7 +201,7 @@ def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def base(arg: str | None = None, **arg_defaults) -> ml_collections.ConfigDict:
   """The sections every config shares. Returns (config, parsed arg)."""
   config = ml_collections.ConfigDict()
-  config.arg = parse_arg(arg, variant="", **arg_defaults)
+  config.arg = parse_arg(arg, **{"variant": "", **arg_defaults})
   config.seed = 0
   config.data = data_config()
   config.input = input_config()
