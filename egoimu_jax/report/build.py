@@ -57,7 +57,8 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
     hard_cases: "auto" (IMU statistics when predictions and processed data
       can be found), "on" (fail if they cannot), "off".
     processed_dir: processed dataset for IMU statistics; empty: the runs'
-      ``config.data.processed_dir``.
+      ``config.data.processed_dir``, else ``extra.processed_dir`` (where jobs
+      that resolved the dataset with ``prepare.ensure`` record it).
     max_windows_per_worker: windows read per worker for IMU statistics.
     imu_reader: overrides how windows are read (tests, other storage).
   """
@@ -115,7 +116,10 @@ def _hard_cases(runs, groups, mode, processed_dir, max_per_worker, seed,
   proto = protos[0]
   keys = sorted(k for k in groups if k[1] == proto and k[2] is None)
   # Difficulty: per-worker macro-F1 averaged over models (a property of the
-  # person, not of one model).
+  # person, not of one model), over the models that tested the most workers
+  # (a model run on fewer folds would shrink the set to its workers).
+  coverage = {k: len(aggregate.worker_f1(groups[k])) for k in keys}
+  keys = [k for k in keys if coverage[k] == max(coverage.values())]
   per_model = [aggregate.worker_f1(groups[k]) for k in keys]
   workers = sorted(set.intersection(*(set(m) for m in per_model)))
   difficulty = {w: float(np.mean([m[w] for m in per_model])) for w in workers}
@@ -131,6 +135,10 @@ def _hard_cases(runs, groups, mode, processed_dir, max_per_worker, seed,
   out = {"hard_workers": tables.Table.from_dicts(
       title, hard_cases_lib.hardest_workers(difficulty, stats, k=15))}
   if stats is None:
+    return out, None
+  if len(set(difficulty) & set(stats)) < 3:
+    notes.append(f"Hard cases: {len(difficulty)} test worker(s), too few for "
+                 "rank correlations.")
     return out, None
   corr = hard_cases_lib.spearman_table(difficulty, stats)
   out["hard_case_correlations"] = tables.Table.from_dicts(
@@ -152,22 +160,27 @@ def _worker_stats(runs: Sequence[aggregate.Run], processed_dir: str,
   index, first = np.unique(index, return_index=True)
   label, worker = label[first], worker[first]
   if imu_reader is None:
-    processed_dir = processed_dir or runs[0].results.get("config", {}).get(
-        "data", {}).get("processed_dir", "")
+    res = runs[0].results
+    processed_dir = (processed_dir or
+                     res.get("config", {}).get("data", {}).get("processed_dir") or
+                     res.get("extra", {}).get("processed_dir", ""))
     if not processed_dir:
       raise FileNotFoundError(
-          "no processed dataset: pass --processed_dir (the runs' "
-          "config.data.processed_dir is empty)")
+          "no processed dataset: pass --processed_dir (the runs record none in "
+          "config.data.processed_dir or extra.processed_dir)")
     imu_reader = _shard_reader(processed_dir)
   return hard_cases_lib.statistics_from_records(
       imu_reader, index, label, worker, runs[0].classes, max_per_worker, seed)
 
 
 def _shard_reader(processed_dir: str) -> ImuReader:
-  from egoimu_jax.input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline import processed  # pylint: disable=g-import-not-at-top
+  dataset = processed.ProcessedDataset.open(processed_dir)
 
   def read(indices: np.ndarray) -> np.ndarray:
-    return pipeline.read_windows(processed_dir, indices, fields=("imu",))["imu"]
+    chunks = [dataset.read_imu(indices[i:i + 4096])
+              for i in range(0, len(indices), 4096)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0, 6), np.float32)
   return read
 
 

@@ -1,0 +1,55 @@
+r"""Classical baseline: hand-crafted IMU features + a scikit-learn model.
+
+  python -m egoimu_jax.main --config=configs/classical.py:estimator=rf \
+      --config.protocol.name=l20wo --config.protocol.fold=0 --workdir=runs/rf_l20wo_0
+
+Arg (comma-separated): ``estimator=rf|logreg`` (default rf), ``tiny`` (few
+trees, a short C grid and a small synthetic dataset: smoke tests and laptops).
+"""
+
+from egoimu_jax import config_lib
+
+
+def get_config(arg=None):
+  config = config_lib.base(arg, estimator="rf")
+  variant, estimator = config.arg.variant, config.arg.estimator
+  if variant not in ("", "tiny"):
+    raise ValueError(f"unknown variant {variant!r} (known: '', 'tiny')")
+  if estimator not in ("rf", "logreg"):
+    raise ValueError(f"unknown estimator {estimator!r} (known: rf, logreg)")
+  tiny = variant == "tiny"
+  config.job = "classical"
+  # Row label in report tables; empty: "classical_<estimator>".
+  config.name = ""
+
+  config.classical = dict(
+      estimator=estimator,
+      # Cap on training windows (stratified by label, seeded); 0 = all.
+      max_train_windows=0,
+      # Cache the features of every record of the processed dataset under
+      # <cache_dir>/features, so folds and estimators share one computation.
+      cache_features=True,
+      read_chunk=4096,     # windows read and featurised per step
+      rf=dict(
+          n_estimators=16 if tiny else 500,
+          max_depth=0,                  # 0 = grow until leaves are pure
+          min_samples_leaf=1,
+          max_features="sqrt",
+          class_weight="balanced_subsample",
+          n_jobs=-1,
+      ),
+      logreg=dict(
+          # C is picked on the validation split (macro-F1).
+          c_grid=(0.01, 1.0) if tiny else (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
+          max_iter=200 if tiny else 2000,
+          class_weight="balanced",
+      ),
+  )
+  if tiny:
+    config.data.synthetic.num_workers = 6
+    config.data.synthetic.clips_per_worker = 3
+    config.data.synthetic.clip_seconds = 20.0
+    config.data.synthetic.with_video = False
+    config.data.prepare.num_shards = 2
+    config.protocol.num_folds = 3
+  return config

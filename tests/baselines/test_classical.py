@@ -1,0 +1,101 @@
+"""End to end: tiny synthetic dataset -> prepare -> split -> features -> fit ->
+results.json -> report (with hard-case statistics read from the shards)."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from configs import classical as classical_config
+from egoimu_jax import jobs
+from egoimu_jax.evaluation import results
+from egoimu_jax.input_pipeline import processed
+from egoimu_jax.report import build
+
+pytestmark = pytest.mark.slow
+
+
+def _config(cache_dir, arg, protocol="l20wo"):
+  config = classical_config.get_config(arg)
+  config.data.cache_dir = cache_dir
+  config.data.prepare.num_processes = 1
+  config.protocol.name = protocol
+  return config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp("classical")
+  cache = str(root / "cache")
+  out = {}
+  plan = [("tiny", "l20wo", f) for f in range(3)]    # 3 folds: every worker tested
+  plan += [("tiny,estimator=logreg", "l20wo", 0), ("tiny", "within", 0)]
+  for arg, protocol, fold in plan:
+    name = arg.replace(",", "_").replace("=", "-")
+    workdir = str(root / f"{name}_{protocol}_{fold}")
+    config = _config(cache, arg, protocol)
+    config.protocol.fold = fold
+    out[(arg, protocol, fold)] = (workdir, jobs.JOBS.get("classical")(config, workdir))
+  return root, cache, out
+
+
+def test_results_follow_the_contract(runs):
+  _, cache, out = runs
+  workdir, res = out[("tiny", "l20wo", 0)]
+  on_disk = results.read(workdir)
+  assert on_disk["model"] == "classical_rf" and on_disk["protocol"] == "l20wo"
+  split = json.load(open(os.path.join(workdir, "split.json")))
+  assert on_disk["split"] == split
+  ds = processed.ProcessedDataset.open(res["extra"]["processed_dir"])
+  assert on_disk["classes"] == list(ds.classes)
+  pred = results.read_predictions(workdir)
+  np.testing.assert_array_equal(np.sort(pred.index), ds.split_indices(split, "test"))
+  assert set(pred.worker_id) <= set(split["test_workers"])
+  truth = ds.read(pred.index, fields=("label", "window_id"))
+  np.testing.assert_array_equal(pred.label, truth["label"])
+  np.testing.assert_array_equal(pred.window_id, truth["window_id"])
+  m = on_disk["metrics"]["test"]
+  assert m["macro_f1"] == pytest.approx(
+      skm.f1_score(pred.label, pred.pred, average="macro"))
+  assert 0.0 <= m["macro_f1"] <= 1.0 and "val" in on_disk["metrics"]
+  assert on_disk["extra"]["n_features"] > 100
+  # One feature cache per dataset, shared by all runs.
+  assert len(glob.glob(os.path.join(cache, "features", "*.npy"))) == 1
+
+
+def test_logreg_picks_c_on_val(runs):
+  _, _, out = runs
+  _, res = out[("tiny,estimator=logreg", "l20wo", 0)]
+  params = res["extra"]["params"]
+  assert params["selection"] == "val_macro_f1" and params["C"] in (0.01, 1.0)
+
+
+def test_rerun_reuses_split_and_rejects_a_different_fold(runs):
+  root, cache, out = runs
+  workdir, first = out[("tiny", "l20wo", 0)]
+  again = jobs.JOBS.get("classical")(_config(cache, "tiny"), workdir)
+  assert again["metrics"]["test"] == first["metrics"]["test"]   # seeded, same split
+  config = _config(cache, "tiny")
+  config.protocol.fold = 1
+  with pytest.raises(ValueError, match="fold"):
+    jobs.JOBS.get("classical")(config, workdir)
+
+
+def test_report_over_classical_runs_reads_imu_from_shards(runs, tmp_path):
+  root, _, _ = runs
+  rep = build.build_report([str(root / "tiny*")], str(tmp_path), n_boot=50,
+                           hard_cases="on")
+  names = {r[0] for r in rep.tables["main"].rows}
+  assert names == {"classical_rf", "classical_logreg"}
+  corr = rep.tables["hard_case_correlations"]
+  assert corr.rows and "rho" in corr.columns
+  hard = rep.tables["hard_workers"]
+  assert "motion_energy" in hard.columns
+  assert len(hard.rows) == 6           # every synthetic worker tested once
+  assert os.path.exists(os.path.join(str(tmp_path), "figures",
+                                     "confusion_classical_rf_l20wo.png"))
+  sig = rep.tables["significance"]
+  assert any(r[1:3] == ["classical_logreg", "classical_rf"] for r in sig.rows)
