@@ -1,0 +1,236 @@
+"""Import a transformers ``VideoMAE`` encoder into our ViT video tower.
+
+Input: a directory written by ``save_pretrained`` (``VideoMAEModel``,
+``VideoMAEForPreTraining`` or ``VideoMAEForVideoClassification``) holding
+``config.json`` and ``model.safetensors`` (or a sharded
+``model.safetensors.index.json``, or ``pytorch_model.bin``). Safetensors are
+read with the ``safetensors`` numpy API (bf16 files through its flax API), so
+torch is not needed; ``.bin`` files need torch and say so if it is missing.
+Nothing is ever downloaded.
+
+Output: ``{"patch_embed": {"proj": {kernel, bias}}, "encoder":
+{"block_<i>": ...}}`` in ``layers.PatchEmbed`` / ``layers.Encoder`` layout.
+``load_into_evimae`` places it at ``video_tokens/patch_embed`` and
+``video_encoder`` of an EVI-MAE parameter tree after checking every shape.
+
+How VideoMAE's encoder maps onto ours, and what differs:
+
+* Patch embedding: ``Conv3d`` weight ``[D, 3, t, p, p]`` -> conv kernel
+  ``[t, p, p, 3, D]``. Inputs differ only in layout: transformers takes
+  ``[b, T, 3, H, W]``, we take ``[b, T, H, W, 3]``; token order is the same
+  (``t``-major).
+* Position embeddings: both use the same fixed sinusoid table over the
+  flattened token index (not a parameter; nothing to import).
+* Attention biases: VideoMAE has query and value biases only (stored as
+  ``q_bias``/``v_bias``, or ``query.bias``/``value.bias``); our attention
+  has a key bias too, imported as zeros, which is exactly equivalent (a key
+  bias shifts all logits of a query equally, and softmax cancels it).
+* LayerNorm epsilon: transformers configs say ``1e-12``, the original
+  VideoMAE code ``1e-6`` (our default). ``spec_overrides`` carries the
+  checkpoint's value so a parity check can match it; the difference is
+  below float32 resolution for unit-variance activations.
+* Head: VideoMAE either mean-pools and applies ``fc_norm`` (classification
+  checkpoints) or ends in ``layernorm`` (``use_mean_pooling=False``).
+  EVI-MAE's video tower has no final norm (the unified block's
+  ``norm_video`` follows it), so those weights are reported as ignored, as
+  are the pretraining decoder, ``encoder_to_decoder``, ``mask_token`` and
+  classifier.
+* EVI-MAE additionally adds a learned modality embedding to the video tokens
+  (``video_tokens/modality``); it has no VideoMAE counterpart and keeps its
+  initialisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+from absl import logging
+import flax
+import numpy as np
+
+from egoimu_jax.models import torch_convert as tc
+
+IGNORED_PREFIXES = ("decoder.", "encoder_to_decoder.", "mask_token",
+                    "fc_norm.", "layernorm.", "classifier.",
+                    "position_embeddings")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoMAEWeights:
+  params: dict[str, Any]        # {"patch_embed": ..., "encoder": ...}
+  config: dict[str, Any]        # the checkpoint's config.json
+  ignored: tuple[str, ...]      # checkpoint keys with no counterpart here
+
+  def spec_overrides(self) -> dict[str, Any]:
+    """EVI-MAE spec fields that describe this video tower."""
+    c = self.config
+    return dict(width=c["hidden_size"], video_depth=c["num_hidden_layers"],
+                video_heads=c["num_attention_heads"],
+                mlp_ratio=c["intermediate_size"] / c["hidden_size"],
+                video_patch=_square(c["patch_size"], "patch_size"),
+                tubelet=c["tubelet_size"],
+                image_size=_square(c["image_size"], "image_size"),
+                num_frames=c["num_frames"],
+                norm_eps=c.get("layer_norm_eps", 1e-12))
+
+
+def _square(v, name):
+  if isinstance(v, (list, tuple)):
+    if len(set(v)) != 1:
+      raise ValueError(f"non-square VideoMAE {name}={v} is not supported")
+    return int(v[0])
+  return int(v)
+
+
+def read_checkpoint(ckpt_dir: str) -> tuple[dict[str, Any],
+                                            dict[str, np.ndarray]]:
+  """``(config, state_dict)`` of a ``save_pretrained`` directory."""
+  config_path = os.path.join(ckpt_dir, "config.json")
+  if not os.path.isfile(config_path):
+    raise FileNotFoundError(f"{config_path}: no config.json; expected a "
+                            "transformers save_pretrained directory")
+  with open(config_path) as f:
+    config = json.load(f)
+  if config.get("model_type") != "videomae":
+    raise ValueError(f"{config_path}: model_type is "
+                     f"{config.get('model_type')!r}, not 'videomae'")
+  single = os.path.join(ckpt_dir, "model.safetensors")
+  index = os.path.join(ckpt_dir, "model.safetensors.index.json")
+  binary = os.path.join(ckpt_dir, "pytorch_model.bin")
+  if os.path.isfile(single):
+    return config, _read_safetensors(single)
+  if os.path.isfile(index):
+    with open(index) as f:
+      files = sorted(set(json.load(f)["weight_map"].values()))
+    state = {}
+    for name in files:
+      state.update(_read_safetensors(os.path.join(ckpt_dir, name)))
+    return config, state
+  if os.path.isfile(binary):
+    try:
+      import torch  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ImportError(
+          f"{binary}: reading .bin checkpoints needs torch, which is not "
+          "installed; convert the checkpoint to safetensors (transformers: "
+          "save_pretrained(..., safe_serialization=True)) or install torch")
+      from e
+    return config, {k: tc.to_numpy(v) for k, v in torch.load(
+        binary, map_location="cpu", weights_only=True).items()}
+  raise FileNotFoundError(f"{ckpt_dir}: no model.safetensors, "
+                          "model.safetensors.index.json or pytorch_model.bin")
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
+  out = {}
+  with safe_open(path, framework="np") as f:
+    keys = list(f.keys())
+    for k in keys:
+      try:
+        out[k] = f.get_tensor(k)
+      except TypeError:  # bfloat16: numpy has no such dtype
+        out[k] = None
+  missing = [k for k, v in out.items() if v is None]
+  if missing:
+    with safe_open(path, framework="flax") as f:
+      for k in missing:
+        out[k] = np.asarray(f.get_tensor(k), np.float32)
+  return out
+
+
+def convert(state_dict: Mapping[str, Any], config: Mapping[str, Any],
+            source: str = "VideoMAE checkpoint") -> VideoMAEWeights:
+  """Maps a VideoMAE state dict onto ``{"patch_embed", "encoder"}``."""
+  if config.get("hidden_act", "gelu") != "gelu":
+    raise ValueError(f"{source}: hidden_act={config['hidden_act']!r}; only "
+                     "exact 'gelu' is supported")
+  if config.get("num_channels", 3) != 3:
+    raise ValueError(f"{source}: num_channels={config['num_channels']}; the "
+                     "video tower takes RGB")
+  # Strip the wrapper prefix of VideoMAEFor* checkpoints.
+  prefix = "videomae." if any(k.startswith("videomae.embeddings.")
+                              for k in state_dict) else ""
+  sd = tc.StateDict({k[len(prefix):]: v for k, v in state_dict.items()
+                     if k.startswith(prefix)}, source)
+  ignored = [k for k in state_dict if not k.startswith(prefix)]
+  ignored += [k for k in sd if k.startswith(IGNORED_PREFIXES)]
+  sd.mark_used(*ignored)
+
+  params: dict[str, Any] = {
+      "patch_embed": {"proj": tc.conv(
+          sd, "embeddings.patch_embeddings.projection")}}
+  encoder = {}
+  for i in range(int(config["num_hidden_layers"])):
+    p = f"encoder.layer.{i}"
+    a = f"{p}.attention.attention"
+    d = int(config["hidden_size"])
+    attn = {}
+    for name in ("query", "key", "value"):
+      lin = tc.linear(sd, f"{a}.{name}")
+      legacy = f"{a}.{name[0]}_bias"
+      if "bias" not in lin:
+        lin["bias"] = (tc.to_numpy(sd[legacy]) if legacy in sd else
+                       np.zeros((d,), lin["kernel"].dtype))
+      attn[name] = lin
+    attn["out"] = tc.linear(sd, f"{p}.attention.output.dense")
+    encoder[f"block_{i}"] = {
+        "norm1": tc.layer_norm(sd, f"{p}.layernorm_before"),
+        "attn": attn,
+        "norm2": tc.layer_norm(sd, f"{p}.layernorm_after"),
+        "mlp": {"fc1": tc.linear(sd, f"{p}.intermediate.dense"),
+                "fc2": tc.linear(sd, f"{p}.output.dense")}}
+  params["encoder"] = encoder
+  sd.assert_all_used()
+  params = _as_float32(params)
+  return VideoMAEWeights(params, dict(config), tuple(sorted(ignored)))
+
+
+def _as_float32(tree):
+  return {k: _as_float32(v) if isinstance(v, Mapping) else
+          np.asarray(v, np.float32) for k, v in tree.items()}
+
+
+def load(ckpt_dir: str) -> VideoMAEWeights:
+  config, state = read_checkpoint(ckpt_dir)
+  weights = convert(state, config, source=ckpt_dir)
+  logging.info("VideoMAE %s: %d encoder blocks; ignored %d keys (%s...)",
+               ckpt_dir, config["num_hidden_layers"], len(weights.ignored),
+               ", ".join(weights.ignored[:5]))
+  return weights
+
+
+def load_into_evimae(params: Mapping[str, Any], weights: VideoMAEWeights | str,
+                     embed_path: tuple[str, ...] = ("video_tokens",
+                                                    "patch_embed"),
+                     encoder_path: tuple[str, ...] = ("video_encoder",)
+                     ) -> dict[str, Any]:
+  """A copy of ``params`` (an EVI-MAE ``params`` tree, or a whole variables
+  dict with ``params``) with the video tower replaced by ``weights`` (or the
+  checkpoint directory it names). Shapes must match exactly."""
+  if isinstance(weights, str):
+    weights = load(weights)
+  tree = flax.core.unfreeze(params)
+  root = tree["params"] if "params" in tree else tree
+  for path, new in ((embed_path, weights.params["patch_embed"]),
+                    (encoder_path, weights.params["encoder"])):
+    parent = root
+    for key in path[:-1]:
+      parent = parent[key]
+    if path[-1] not in parent:
+      raise KeyError(f"target params have no {'/'.join(path)}; is this an "
+                     "EVI-MAE model with a video tower?")
+    old = parent[path[-1]]
+    tc.check_like(new, old, what=f"VideoMAE weights at {'/'.join(path)}")
+    parent[path[-1]] = _cast_like(new, old)
+  return tree
+
+
+def _cast_like(new: Any, old: Any) -> Any:
+  """``new`` with each leaf cast to the dtype of the matching ``old`` leaf."""
+  if isinstance(new, Mapping):
+    return {k: _cast_like(v, old[k]) for k, v in new.items()}
+  return np.asarray(new, dtype=old.dtype)
