@@ -26,6 +26,7 @@ How batches are made (one grain element is one whole batch):
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Mapping, Optional
 
@@ -232,7 +233,8 @@ class InputPipeline:
         raise ValueError("input.spectrogram needs data_config "
                          "(config.data.spectrogram)")
       from egoimu_jax.input_pipeline import spectrogram  # pylint: disable=g-import-not-at-top
-      self.spectrogram = spectrogram.Spectrogram(data_config.spectrogram)
+      self.spectrogram = functools.partial(
+          spectrogram.from_config, spec_cfg=data_config.spectrogram)
     self._indices = {}
 
   def indices(self, part: str) -> np.ndarray:

@@ -27,6 +27,7 @@ Properties:
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import logging
 import multiprocessing
 import os
@@ -41,9 +42,10 @@ finalize = prepare_finalize.finalize
 
 
 def _write_shard_task(plan_json: dict, data_config, out_dir: str,
-                      shard: int) -> dict:
+                      shard: int, dataset) -> dict:
   return prepare_shard.write_shard(
-      prepare_plan.Plan.from_json(plan_json), data_config, out_dir, shard)
+      prepare_plan.Plan.from_json(plan_json), data_config, out_dir, shard,
+      dataset)
 
 
 def pending_shards(plan: prepare_plan.Plan, out_dir: str, shard_index: int,
@@ -55,14 +57,17 @@ def pending_shards(plan: prepare_plan.Plan, out_dir: str, shard_index: int,
 
 
 def run_shards(plan: prepare_plan.Plan, data_config, out_dir: str,
-               shards: Sequence[int], num_processes: int) -> None:
+               shards: Sequence[int], num_processes: int,
+               dataset=None) -> None:
+  """Writes ``shards``; ``dataset`` (if given) is pickled to the processes,
+  else each process opens ``plan.raw_root``."""
   if not shards:
     return
   processes = num_processes or os.cpu_count() or 1
   processes = max(1, min(processes, len(shards)))
   if processes == 1:
     for k in shards:
-      prepare_shard.write_shard(plan, data_config, out_dir, k)
+      prepare_shard.write_shard(plan, data_config, out_dir, k, dataset)
       logging.info("prepare: shard %d/%d done", k, plan.num_shards)
     return
   plan_json = plan.to_json()
@@ -70,7 +75,7 @@ def run_shards(plan: prepare_plan.Plan, data_config, out_dir: str,
   with concurrent.futures.ProcessPoolExecutor(processes,
                                               mp_context=context) as pool:
     futures = {pool.submit(_write_shard_task, plan_json, data_config, out_dir,
-                           k): k for k in shards}
+                           k, dataset): k for k in shards}
     for future in concurrent.futures.as_completed(futures):
       future.result()  # Re-raises a worker's error.
       logging.info("prepare: shard %d/%d done", futures[future],
@@ -81,7 +86,7 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
             shard_index: Optional[int] = None,
             shard_count: Optional[int] = None,
             num_processes: Optional[int] = None,
-            run_finalize: Optional[bool] = None) -> str:
+            run_finalize: Optional[bool] = None, dataset=None) -> str:
   """Writes this host's shards of ``raw_root`` into ``out_dir``.
 
   Args:
@@ -91,6 +96,8 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
     shard_index, shard_count, num_processes: default to ``data.prepare.*``.
     run_finalize: merge all shards into the manifest afterwards. Default:
       only when this call covers every shard (``shard_count == 1``).
+    dataset: an already opened source with ``RawDataset``'s API (e.g. a
+      ``memory_dataset.MemoryDataset``); default ``RawDataset.open(raw_root)``.
 
   Returns:
     ``out_dir``.
@@ -106,13 +113,14 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
   if run_finalize is None:
     run_finalize = shard_count == 1
   os.makedirs(out_dir, exist_ok=True)
-  ds = raw_dataset.RawDataset.open(raw_root, data_config)
+  ds = (dataset if dataset is not None else
+        raw_dataset.RawDataset.open(raw_root, data_config))
   plan = prepare_plan.make_plan(ds, raw_root, data_config)
   prepare_plan.save_or_check(plan, out_dir)
   todo = pending_shards(plan, out_dir, shard_index, shard_count)
   logging.info("prepare %s -> %s: %d rows, %d shards, %d to write here",
                raw_root, out_dir, plan.num_rows, plan.num_shards, len(todo))
-  run_shards(plan, data_config, out_dir, todo, num_processes)
+  run_shards(plan, data_config, out_dir, todo, num_processes, dataset)
   if run_finalize:
     finalize(out_dir)
   return out_dir
@@ -145,8 +153,14 @@ def ensure(data_config, cache_dir: Optional[str] = None) -> str:
   out_dir = os.path.join(cache_dir, "processed", key)
   if manifest_lib.is_complete(out_dir):
     return out_dir
-  return prepare(data_config, raw_root, out_dir, shard_index=0,
-                 shard_count=1, run_finalize=True)
+  os.makedirs(out_dir, exist_ok=True)
+  # Jobs started together on one machine prepare once; the others wait.
+  with open(out_dir + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not manifest_lib.is_complete(out_dir):
+      prepare(data_config, raw_root, out_dir, shard_index=0, shard_count=1,
+              run_finalize=True)
+  return out_dir
 
 
 def main(argv) -> None:

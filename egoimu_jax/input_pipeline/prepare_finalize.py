@@ -26,16 +26,17 @@ from egoimu_jax.input_pipeline import tfds_format
 
 def state_fractions(plan: prepare_plan.Plan, workers: list[str],
                     label: np.ndarray, worker: np.ndarray) -> tuple[dict, str]:
-  """Per-worker state fractions: workers.csv's ``<state>_fraction`` columns
-  when every worker has all of them, else computed from window labels."""
+  """Per-worker state fractions: workers.csv's ``frac_<state>`` (or
+  ``<state>_fraction``) columns when every worker has all of them, else the
+  fraction of each worker's windows per label."""
   meta = plan.worker_metadata
-  keys = [f"{c}_fraction" for c in plan.classes]
-  try:
-    from_csv = {w: {c: float(meta[w][k]) for c, k in zip(plan.classes, keys)}
-                for w in workers}
-    return from_csv, "workers.csv"
-  except (KeyError, TypeError, ValueError):
-    pass
+  for pattern in ("frac_{}", "{}_fraction"):
+    keys = [pattern.format(c) for c in plan.classes]
+    try:
+      return {w: {c: float(meta[w][k]) for c, k in zip(plan.classes, keys)}
+              for w in workers}, "workers.csv"
+    except (KeyError, TypeError, ValueError):
+      continue
   index = {w: i for i, w in enumerate(plan.workers)}
   counts = np.zeros((len(plan.workers), len(plan.classes)), np.int64)
   np.add.at(counts, (worker, label), 1)

@@ -73,11 +73,17 @@ def _open_raw(raw_root: str, data_config):
 
 
 def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
-                shard: int) -> dict:
-  """Ingests shard ``shard``'s work units and writes its files; returns the summary."""
+                shard: int, dataset=None) -> dict:
+  """Ingests shard ``shard``'s work units and writes its files.
+
+  ``dataset``: the opened raw dataset (or any object with its API, e.g. a
+  ``memory_dataset.MemoryDataset``); default: opened from ``plan.raw_root``.
+  Returns the shard's summary.
+  """
   from egoimu_jax.input_pipeline import ingest as ingest_lib  # pylint: disable=g-import-not-at-top
   n = plan.num_shards
-  ds = _open_raw(plan.raw_root, data_config)
+  ds = dataset if dataset is not None else _open_raw(plan.raw_root,
+                                                     data_config)
   length = prepare_plan.window_length(data_config)
   worker_index = {w: i for i, w in enumerate(plan.workers)}
   num_classes = len(plan.classes)
@@ -149,7 +155,7 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
         columns["frames_offset"].append(frames_offset)
         dropped.update({str(k): int(v) for k, v in item.dropped.items()})
         notes.update({str(k): int(v) for k, v in item.notes.items()})
-        rates[f"{float(item.native_rate_hz):.6g}"] += 1
+        rates[f"{float(item.native_rate_hz):.0f}"] += 1  # whole Hz
       left = [r for rows in rows_of.values() for r in rows]
       if left:
         raise RuntimeError(f"shard {shard}: ingest returned nothing for index "

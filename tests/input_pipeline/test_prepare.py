@@ -1,0 +1,249 @@
+"""prepare: accounting, round trip, resumability, host split, determinism."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from egoimu_jax.input_pipeline import manifest as manifest_lib
+from egoimu_jax.input_pipeline import prepare
+from egoimu_jax.input_pipeline import prepare_plan
+from egoimu_jax.input_pipeline import prepare_shard
+from egoimu_jax.input_pipeline import processed
+from egoimu_jax.input_pipeline import raw_dataset
+from egoimu_jax.input_pipeline import synthetic
+
+import storage_testlib as lib
+
+
+def _tree(root):
+  """{relative path: bytes} of every file under root."""
+  out = {}
+  for dirpath, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(dirpath, name)
+      out[os.path.relpath(path, root)] = open(path, "rb").read()
+  return out
+
+
+@pytest.fixture(scope="module")
+def defect_raw(tmp_path_factory):
+  """A synthetic JSONL dataset with every applicable defect planted."""
+  config = lib.data_config(window_seconds=5.0, num_shards=3)
+  config.synthetic.update(num_workers=6, clips_per_worker=6, with_video=False,
+                          defects="all")
+  root = synthetic.ensure(config.synthetic,
+                          str(tmp_path_factory.mktemp("cache")))
+  return root, config
+
+
+@pytest.fixture(scope="module")
+def defect_processed(defect_raw, tmp_path_factory):
+  root, config = defect_raw
+  out = str(tmp_path_factory.mktemp("processed"))
+  return prepare.prepare(config, root, out), root, config
+
+
+def test_accounting_identity_on_defects(defect_processed):
+  out, root, config = defect_processed
+  m = manifest_lib.load(out)
+  with open(os.path.join(root, "index.csv")) as f:
+    index = list(csv.DictReader(f))
+  quarantine = manifest_lib.read_quarantine(out)
+  used = {c for clips in m["worker_clips"].values() for c in clips}
+  quarantined = {q["clip_id"] for q in quarantine}
+  assert len(index) == m["num_rows"] == len(used) + len(quarantined)
+  assert used | quarantined == {r["clip_id"] for r in index}
+  assert not used & quarantined
+  assert m["num_quarantined"] == len(quarantine) > 0
+  # Exactly the rows ingest quarantines, with its reasons (naming the file).
+  ds = raw_dataset.RawDataset.open(root, config)
+  expected = {}
+  for item in ds.ingest(range(len(ds.rows)), config, lambda c: False):
+    if not hasattr(item, "imu"):
+      expected[item.clip_id] = (item.worker_id, item.path, item.reason)
+  assert {q["clip_id"]: (q["worker_id"], q["path"], q["reason"])
+          for q in quarantine} == expected
+  for q in quarantine:
+    assert q["path"] and q["path"] in q["reason"]
+  # Counts agree with the record table; defects and drops are counted.
+  ds_p = processed.ProcessedDataset.open(out)
+  assert sum(m["counts"]["per_worker"].values()) == len(ds_p) == m["num_records"]
+  assert sum(m["counts"]["per_label"].values()) == len(ds_p)
+  assert m["repaired_defects"] and m["dropped_windows"]
+  assert set(m["state_fractions"]) == set(m["worker_clips"])
+  assert m["state_fractions_source"] == "workers.csv"
+  assert m["native_rates_hz"] == {"200": len(used)}
+
+
+def test_round_trip_matches_ingest(defect_processed):
+  """Shards → batches (de-normalised) equal ingest's windows, clip by clip."""
+  from egoimu_jax.input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  out, root, config = defect_processed
+  m = manifest_lib.load(out)
+  workers = sorted(m["worker_clips"])
+  split = lib.split(workers[:3], [], workers[3:])
+  pipe = pipeline.InputPipeline(out, split, lib.input_config(eval_batch_size=7),
+                                process_index=0, process_count=1)
+  got = {}
+  for batch in pipe.eval_batches("test"):
+    imu = pipe.norm.invert(batch["imu"])
+    for i in np.flatnonzero(batch["mask"]):
+      got[int(batch["index"][i])] = (imu[i], batch["label"][i],
+                                     batch["worker"][i])
+  ds_p = processed.ProcessedDataset.open(out)
+  ids = ds_p.read(np.array(sorted(got)), ("window_id", "t0_us", "purity"))
+  by_wid = dict(zip(ids["window_id"], sorted(got)))
+  raw = raw_dataset.RawDataset.open(root, config)
+  rows = [r.row for r in raw.rows if r.worker_id in workers[3:]]
+  compared = 0
+  for clip in raw.ingest(rows, config, lambda c: False):
+    if not hasattr(clip, "imu"):
+      continue
+    for k in range(len(clip)):
+      index = by_wid.pop(f"{clip.clip_id}/{clip.t0_us[k] // 1000:08d}")
+      imu, label, worker = got[index]
+      np.testing.assert_allclose(imu, clip.imu[k], rtol=1e-5, atol=1e-4)
+      assert label == clip.label[k]
+      assert m["workers"][worker] == clip.worker_id
+      compared += 1
+  assert not by_wid and compared == len(got) > 0
+
+
+def test_resume_skips_finished_and_redoes_deleted(defect_raw, tmp_path,
+                                                  monkeypatch):
+  root, config = defect_raw
+  out = prepare.prepare(config, root, str(tmp_path / "p"))
+  before = _tree(out)
+  written = []
+  real = prepare_shard.write_shard
+  monkeypatch.setattr(prepare_shard, "write_shard",
+                      lambda *a, **k: written.append(a[3]) or real(*a, **k))
+  prepare.prepare(config, root, out)
+  assert written == []
+  m = manifest_lib.load(out)
+  os.remove(os.path.join(out, m["shards"]["windows"][1]["path"]))
+  prepare.prepare(config, root, out)
+  assert written == [1]
+  assert _tree(out) == before
+
+
+def test_interrupted_shard_is_redone(defect_raw, tmp_path, monkeypatch):
+  root, config = defect_raw
+  out = str(tmp_path / "p")
+  real = prepare_shard.write_shard
+
+  def killed_at_shard_1(plan, data_config, out_dir, shard, dataset=None):
+    if shard == 1:  # A killed writer leaves only its temp file.
+      path = os.path.join(out_dir, plan_paths(plan, shard))
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      with open(path + ".tmp", "wb") as f:
+        f.write(b"partial")
+      raise KeyboardInterrupt
+    return real(plan, data_config, out_dir, shard, dataset)
+
+  def plan_paths(plan, shard):
+    from egoimu_jax.input_pipeline import tfds_format  # pylint: disable=g-import-not-at-top
+    return tfds_format.relative_shard_path("windows", shard, plan.num_shards)
+
+  monkeypatch.setattr(prepare_shard, "write_shard", killed_at_shard_1)
+  with pytest.raises(KeyboardInterrupt):
+    prepare.prepare(config, root, out)
+  assert not manifest_lib.is_complete(out)
+  plan = prepare_plan.load(out)
+  assert [prepare_shard.load_summary(out, k, plan.num_shards) is not None
+          for k in range(plan.num_shards)] == [True, False, False]
+  monkeypatch.setattr(prepare_shard, "write_shard", real)
+  prepare.prepare(config, root, out)
+  reference = prepare.prepare(config, root, str(tmp_path / "ref"))
+  assert _tree(out) == _tree(reference)
+
+
+def test_host_split_equals_single_run(defect_raw, tmp_path):
+  root, config = defect_raw
+  single = prepare.prepare(config, root, str(tmp_path / "single"))
+  split_dir = str(tmp_path / "split")
+  for i in (1, 0):
+    prepare.prepare(config, root, split_dir, shard_index=i, shard_count=2)
+    assert not manifest_lib.is_complete(split_dir)  # Not finalized yet.
+  os.remove(prepare_shard.part_paths(split_dir, 0, 3)[0])
+  with pytest.raises(RuntimeError, match="1 of 3 shards are not finished"):
+    prepare.finalize(split_dir)
+  prepare.prepare(config, root, split_dir, shard_index=0, shard_count=2)
+  prepare.finalize(split_dir)
+  assert _tree(split_dir) == _tree(single)
+
+
+def test_other_config_into_same_dir_fails(defect_raw, tmp_path):
+  root, config = defect_raw
+  out = prepare.prepare(config, root, str(tmp_path / "p"))
+  other = lib.data_config(window_seconds=5.0, num_shards=2)
+  with pytest.raises(ValueError, match="different raw dataset or config"):
+    prepare.prepare(other, root, out)
+
+
+def test_ensure_caches(tmp_path):
+  config = lib.data_config(window_seconds=5.0, num_shards=2)
+  config.synthetic.update(num_workers=2, clips_per_worker=3, with_video=False)
+  config.cache_dir = str(tmp_path)
+  out = prepare.ensure(config)
+  assert out.startswith(os.path.join(str(tmp_path), "processed"))
+  assert manifest_lib.is_complete(out)
+  mtime = os.path.getmtime(os.path.join(out, "manifest.json"))
+  assert prepare.ensure(config) == out
+  assert os.path.getmtime(os.path.join(out, "manifest.json")) == mtime
+  config.prepare.num_shards = 1  # prepare-relevant: another cache entry
+  assert prepare.ensure(config) != out
+  config.processed_dir = out
+  assert prepare.ensure(config) == out
+
+
+def test_memory_source_quarantine_and_frames(tmp_path):
+  clips = lib.memory_clips(num_workers=3, clips_per_worker=3,
+                           frames_shape=(2, 4, 4, 3), quarantine_every=4)
+  config = lib.data_config(num_shards=3, store_frames=True,
+                           frames_fraction=0.5, frames_per_window=2, size=4)
+  out = lib.prepare_memory(tmp_path / "p", clips, config)
+  ds = processed.ProcessedDataset.open(out)
+  m = ds.manifest
+  assert m["num_quarantined"] == 2 and m["num_clips"] == 7
+  assert m["state_fractions_source"] == "labels"
+  has = ds.table.frames_offset >= 0
+  assert 0 < has.sum() < len(ds) and m["frames"]["num_records"] == has.sum()
+  by_clip = {c.clip_id: c for c in clips if hasattr(c, "imu")}
+  got = ds.read(np.arange(len(ds)), ("clip_id", "t0_us", "imu", "label"))
+  frames = ds.read(np.flatnonzero(has), ("frames", "clip_id", "t0_us"))
+  for k, (clip_id, t0) in enumerate(zip(got["clip_id"], got["t0_us"])):
+    clip = by_clip[clip_id]
+    j = int(np.flatnonzero(clip.t0_us == t0)[0])
+    np.testing.assert_array_equal(got["imu"][k], clip.imu[j])
+    assert got["label"][k] == clip.label[j]
+  for k, (clip_id, t0) in enumerate(zip(frames["clip_id"], frames["t0_us"])):
+    clip = by_clip[clip_id]
+    j = int(np.flatnonzero(clip.t0_us == t0)[0])
+    np.testing.assert_array_equal(frames["frames"][k], clip.frames[j])
+  with pytest.raises(KeyError, match="no stored frames"):
+    ds.read(np.flatnonzero(~has)[:2], ("frames",))
+
+
+@pytest.mark.slow
+def test_process_pool_and_cli_match_inline(defect_raw, tmp_path):
+  root, config = defect_raw
+  inline = prepare.prepare(config, root, str(tmp_path / "inline"))
+  pooled = prepare.prepare(config, root, str(tmp_path / "pooled"),
+                           num_processes=2)
+  assert _tree(pooled) == _tree(inline)
+  cli = str(tmp_path / "cli")
+  cmd = [sys.executable, "-m", "egoimu_jax.input_pipeline.prepare",
+         f"--raw_dir={root}", f"--out_dir={cli}", "--num_shards=3",
+         "--num_processes=1"]
+  # The CLI takes the default data config; match the test config's window.
+  assert config.imu.window_seconds == 5.0
+  for i in (0, 1):
+    subprocess.run(cmd + [f"--shard_index={i}", "--shard_count=2"],
+                   check=True, capture_output=True)
+  subprocess.run(cmd + ["--finalize_only"], check=True, capture_output=True)
+  assert _tree(cli) == _tree(inline)
