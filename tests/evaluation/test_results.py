@@ -75,3 +75,15 @@ def test_read_errors_name_the_file(tmp_path):
   (tmp_path / "results.json").write_text('{"model": "m"}')
   with pytest.raises(ValueError, match="missing fields"):
     results.read(str(tmp_path))
+
+
+def test_remote_workdir_through_fsspec():
+  from egoimu_jax.report import aggregate
+  rng = np.random.default_rng(1)
+  for fold in range(2):
+    results.write(f"memory://egoimu_test_runs/m_{fold}", config={},
+                  split={"protocol": "l20wo", "fold": fold}, model="m",
+                  classes=CLASSES, predictions={"test": _predictions(rng)})
+  runs = aggregate.load_runs(["memory://egoimu_test_runs/*"])
+  assert sorted(r.fold for r in runs) == [0, 1]
+  assert results.read_predictions(runs[0].workdir).index.shape == (60,)
