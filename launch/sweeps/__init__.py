@@ -1,0 +1,1 @@
+"""Sweep definitions, one file each (loaded by path by ``launch.run``)."""

@@ -1,0 +1,28 @@
+r"""Classical baseline (hand-crafted IMU features + scikit-learn) on the two
+main protocols: 5-fold leave-20%-workers-out and within-person, folds 0-4.
+
+  python -m launch.run --sweep=launch/sweeps/classical.py --root=runs/classical \
+      --report_dir=runs/classical/report [--tiny]
+
+Arg: ``estimators=rf`` (``+``-separated: ``rf+logreg``), ``folds`` (run folds
+0..folds-1; default all: 5, or 3 for the tiny config), ``tiny`` (the small
+synthetic dataset).
+"""
+
+import launch
+from launch.configs import config_for
+
+PROTOCOLS = ("l20wo", "within")
+
+
+def sweep(arg=None):
+  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0)
+  # configs/classical.py:tiny splits its 6 workers into 3 folds; the full one 5.
+  folds = a.folds or (3 if a.tiny else 5)
+  jobs = []
+  for estimator in a.estimators.split("+"):
+    name = f"classical_{estimator}"
+    for p in launch.product(protocol=PROTOCOLS, fold=range(folds)):
+      jobs.append(launch.protocol_job(config_for(name, a.tiny), name,
+                                      p["protocol"], p["fold"]))
+  return jobs

@@ -1,0 +1,58 @@
+r"""Worker scaling and data scaling: nested training subsets, each tested on
+the held-out workers of its l20wo fold (see input_pipeline/splits.py).
+
+  python -m launch.run --sweep=launch/sweeps/scaling.py --root=runs/scaling \
+      --report_dir=runs/scaling/report
+  # then scaling/scaling_fits.ipynb (or scaling.power_law) over runs/scaling
+
+Arg:
+  models=deepconvlstm      ``+``-separated model names (launch/configs.py).
+  kind=both                ``workers``, ``data`` or ``both``.
+  units=fractions          ``fractions`` of each fold's training pool (any
+                           dataset size), or ``counts`` as in the proposal:
+                           {100, 200, 400, 600, 800} workers and {13K, 50K,
+                           100K, 250K, 500K} clips. Counts need a pool of 800
+                           workers: they default to num_folds=10 (80/10/10).
+  num_folds=0              protocol.num_folds (0: the config's, or 10 with counts).
+  folds=0                  run folds 0..folds-1 (0: all num_folds; 3 for tiny).
+  tiny                     the small synthetic dataset.
+"""
+
+import launch
+from launch.configs import config_for
+
+# The proposal's scales, and the same ratios as fractions of the largest.
+WORKER_COUNTS = (100, 200, 400, 600, 800)
+CLIP_COUNTS = (13_000, 50_000, 100_000, 250_000, 500_000)
+WORKER_FRACTIONS = tuple(n / WORKER_COUNTS[-1] for n in WORKER_COUNTS)  # 1/8 .. 1
+CLIP_FRACTIONS = tuple(n / CLIP_COUNTS[-1] for n in CLIP_COUNTS)        # 0.026 .. 1
+TINY_FRACTIONS = (0.5, 1.0)   # the tiny pool has 2 workers
+
+
+def sweep(arg=None):
+  a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
+                       units="fractions", num_folds=0, folds=0)
+  if a.kind not in ("workers", "data", "both"):
+    raise ValueError(f"kind must be workers, data or both, got {a.kind!r}")
+  if a.units not in ("fractions", "counts"):
+    raise ValueError(f"units must be fractions or counts, got {a.units!r}")
+  counts = a.units == "counts"
+  num_folds = a.num_folds or (10 if counts else 0)
+  folds = a.folds or num_folds or (3 if a.tiny else 5)
+  overrides = {"protocol.num_folds": num_folds} if num_folds else {}
+  scales = {
+      "worker_scaling": (WORKER_COUNTS if counts else
+                         TINY_FRACTIONS if a.tiny else WORKER_FRACTIONS),
+      "data_scaling": (CLIP_COUNTS if counts else
+                       TINY_FRACTIONS if a.tiny else CLIP_FRACTIONS),
+  }
+  protocols = {"workers": ["worker_scaling"], "data": ["data_scaling"],
+               "both": ["worker_scaling", "data_scaling"]}[a.kind]
+  jobs = []
+  for model in a.models.split("+"):
+    for protocol in protocols:
+      for p in launch.product(scale=scales[protocol], fold=range(folds)):
+        jobs.append(launch.protocol_job(
+            config_for(model, a.tiny), model, protocol, p["fold"], scale=p["scale"],
+            overrides=overrides))
+  return jobs

@@ -1,0 +1,81 @@
+"""Power-law fits recover a known law; bootstrap, extrapolation, report, plot."""
+
+import numpy as np
+import pytest
+
+from scaling import plots
+from scaling import power_law as pl
+
+TRUE = pl.PowerLaw(a=3.0, b=0.4, c=0.12)
+SIZES = np.array([13e3, 50e3, 100e3, 250e3, 500e3])
+
+
+def synthetic(law=TRUE, sizes=SIZES, folds=5, noise=0.0, fold_noise=0.0, seed=0):
+  rng = np.random.default_rng(seed)
+  n = np.repeat(sizes, folds)
+  fold = np.tile(np.arange(folds), len(sizes))
+  offset = rng.normal(0, fold_noise, folds)
+  err = law.err(n) + offset[fold] + rng.normal(0, noise, n.size)
+  return pl.Points(n, fold, err)
+
+
+def test_recovers_exact_law():
+  f = pl.fit(synthetic())
+  assert f.law.a == pytest.approx(3.0, rel=1e-3)
+  assert f.law.b == pytest.approx(0.4, rel=1e-4)
+  assert f.law.c == pytest.approx(0.12, abs=1e-5)
+  assert f.r2 == pytest.approx(1.0) and f.rmse < 1e-6 and f.converged
+
+
+@pytest.mark.parametrize("law, sizes", [
+    (pl.PowerLaw(a=2.0, b=0.8, c=0.25), np.array([100, 200, 400, 600, 800])),
+    (pl.PowerLaw(a=0.9, b=0.15, c=0.05), np.geomspace(1e3, 1e6, 6)),
+])
+def test_recovers_other_laws_with_noise(law, sizes):
+  f = pl.fit(synthetic(law, sizes, noise=0.002, seed=3))
+  assert f.law.b == pytest.approx(law.b, rel=0.25)
+  assert f.law.c == pytest.approx(law.c, abs=0.03)
+  # Predictions inside the data range are tight even where a, b trade off.
+  assert np.allclose(f.law.err(sizes), law.err(sizes), atol=0.004)
+
+
+def test_bootstrap_ci_covers_truth_and_extrapolates():
+  pts = synthetic(noise=0.003, fold_noise=0.004, seed=1)
+  f = pl.fit(pts)
+  boot = pl.bootstrap(pts, f, n_boot=120, seed=0)
+  ci = boot.params()
+  assert ci["b"][0] < 0.4 < ci["b"][1]
+  assert ci["c"][0] < 0.12 < ci["c"][1]
+  assert ci["b"][1] - ci["b"][0] < 0.5
+  rows = pl.extrapolate(f, boot, [500e3, 1e6])
+  assert not rows[0]["beyond_data"] and rows[1]["beyond_data"]
+  for r in rows:
+    assert r["f1_lo"] <= r["f1"] <= r["f1_hi"]
+  assert rows[1]["f1"] > rows[0]["f1"]            # error still falls
+  assert rows[1]["f1"] < 1 - f.law.c              # but never past the floor
+  # Same seed, same intervals.
+  assert (pl.bootstrap(pts, f, n_boot=8, seed=5).params() ==
+          pl.bootstrap(pts, f, n_boot=8, seed=5).params())
+
+
+def test_report_and_plot(tmp_path):
+  pts = synthetic(noise=0.003, seed=2)
+  f = pl.fit(pts)
+  boot = pl.bootstrap(pts, f, n_boot=30)
+  text = pl.report(f, boot, targets=[1e6], what="clips")
+  assert f"| b | {f.law.b:.4g} [" in text and "R² = " in text and "| 1,000,000 |" in text
+  assert text.count("\n| 13,000 |") == 1
+  ax = plots.plot_fit(f, boot, targets=[1e6], label="m", xlabel="clips")
+  ax.figure.savefig(tmp_path / "fit.png")
+  assert (tmp_path / "fit.png").stat().st_size > 1000
+  assert ax.get_xscale() == "log" and len(ax.lines) >= 3
+
+
+def test_needs_three_sizes_and_two_folds():
+  with pytest.raises(ValueError, match=">= 3 distinct sizes"):
+    pl.fit(synthetic(sizes=SIZES[:2]))
+  one_fold = synthetic(folds=1)
+  with pytest.raises(ValueError, match=">= 2 folds"):
+    pl.bootstrap(one_fold, pl.fit(one_fold))
+  with pytest.raises(ValueError, match="one length"):
+    pl.Points([1, 2], [0], [0.1, 0.2])
