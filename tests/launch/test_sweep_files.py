@@ -1,0 +1,58 @@
+"""The shipped sweeps expand and validate (configs exist, overrides fit)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import launch
+from launch.sweep import REPO_ROOT
+
+
+def load(spec, extra=""):
+  return launch.load_sweep(os.path.join("launch/sweeps", spec), extra)[1]
+
+
+def test_classical():
+  jobs = load("classical.py")
+  assert len(jobs) == 10
+  assert {(j.tags["protocol"], j.tags["fold"]) for j in jobs} == {
+      (p, k) for p in ("l20wo", "within") for k in range(5)}
+  assert jobs[0].config == "configs/classical.py:estimator=rf"
+  tiny = load("classical.py:estimators=rf+logreg", "tiny=True")
+  assert len(tiny) == 12 and tiny[-1].config == "configs/classical.py:estimator=logreg,tiny"
+
+
+def test_har_models():
+  jobs = load("har_models.py")
+  assert len(jobs) == 20
+  assert {j.tags["model"] for j in jobs} == {"deepconvlstm", "attend_discriminate"}
+
+
+def test_scaling():
+  jobs = load("scaling.py")
+  assert len(jobs) == 2 * 5 * 5
+  ws = sorted({j.tags["scale"] for j in jobs if j.tags["protocol"] == "worker_scaling"})
+  assert ws == [0.125, 0.25, 0.5, 0.75, 1.0]
+  counts = load("scaling.py:units=counts,kind=workers,folds=2")
+  assert [j.tags["scale"] for j in counts[::2]] == [100, 200, 400, 600, 800]
+  assert all(j.overrides["protocol.num_folds"] == 10 for j in counts)
+  assert counts[0].workdir == "deepconvlstm/worker_scaling/n100/fold0"
+  with pytest.raises(ValueError, match="kind must be"):
+    load("scaling.py:kind=people")
+
+
+@pytest.mark.slow
+def test_classical_tiny_end_to_end(tmp_path):
+  """The issue's one command, on the tiny synthetic data (fold 0 of each protocol)."""
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  r = subprocess.run(
+      [sys.executable, "-m", "launch.run", "--sweep=launch/sweeps/classical.py:folds=1",
+       "--tiny", f"--root={tmp_path}/runs", f"--report_dir={tmp_path}/report"],
+      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
+  assert r.returncode == 0, r.stderr[-3000:]
+  main = (tmp_path / "report" / "tables" / "main.md").read_text()
+  assert "classical_rf" in main and "gap within−l20wo" in main
+  for protocol in ("l20wo", "within"):
+    assert (tmp_path / "runs" / "classical_rf" / protocol / "fold0" / "split.json").exists()
