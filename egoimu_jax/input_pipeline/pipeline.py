@@ -188,6 +188,11 @@ def _to_iter(ds: grain.MapDataset, worker_count: int, read_threads: int,
   it = ds.to_iter_dataset(grain.ReadOptions(
       num_threads=read_threads, prefetch_buffer_size=prefetch))
   if worker_count > 0:
+    # grain's worker processes read absl flags; outside an ``app.run`` main
+    # (notebooks, tests) nothing has parsed them, so take the defaults.
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
     it = it.mp_prefetch(grain.MultiprocessingOptions(
         num_workers=worker_count, per_worker_buffer_size=prefetch))
   return it

@@ -42,8 +42,9 @@ def save_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
   with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
     for name in sorted(arrays):
       buf = io.BytesIO()
-      np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]),
-                                allow_pickle=False)
+      array = np.asarray(arrays[name])  # (ascontiguousarray makes 0-d 1-d)
+      np.lib.format.write_array(buf, array if array.flags.c_contiguous
+                                else array.copy(), allow_pickle=False)
       info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
       zf.writestr(info, buf.getvalue())
   os.replace(tmp, path)
