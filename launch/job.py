@@ -4,18 +4,29 @@ A job is finished when its workdir holds ``results.json`` (Contract 5; the
 evaluation writer writes it last and atomically). ``is_done`` is the only
 place that decides this: executors skip finished jobs with it, and SLURM
 array tasks call it again before they start (``python -m launch.job``).
+
+Before a job runs, or is skipped as done, its identity (config and
+overrides) is written to, or checked against, ``<workdir>/launch_job.json``:
+a workdir that holds another job's results or checkpoints (say a ``tiny``
+run under the same root) is an error, never silently reused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # Contract 5; mirrored here so that launch stays importable without numpy/jax.
 RESULTS_FILE = "results.json"
+JOB_FILE = "launch_job.json"
+
+
+class WorkdirConflict(ValueError):
+  """A workdir belongs to a different job."""
 
 
 def is_done(workdir: str) -> bool:
@@ -92,9 +103,54 @@ class Job:
     return " ".join(shlex.quote(a) for a in self.argv(python))
 
 
-def pending(jobs: Sequence[Job]) -> List[Job]:
-  """The jobs that are not done (resolved jobs: absolute workdirs)."""
-  return [j for j in jobs if not is_done(j.workdir)]
+def identity(job: Job) -> Dict[str, Any]:
+  """What makes two jobs the same run: config and overrides (as passed)."""
+  return {"config": job.config,
+          "overrides": {k: format_override(v) for k, v in job.overrides.items()}}
+
+
+def claim(job: Job) -> None:
+  """Records the job in its workdir, or checks the record already there.
+
+  Raises:
+    WorkdirConflict: the workdir was made by a job with another config or
+      other overrides.
+  """
+  if "://" in job.workdir:
+    return  # Remote workdirs: the run itself re-validates its split.
+  path = os.path.join(job.workdir, JOB_FILE)
+  mine = identity(job)
+  if os.path.exists(path):
+    with open(path) as f:
+      theirs = json.load(f)
+    if theirs != mine:
+      diff = sorted(k for k in set(theirs["overrides"]) | set(mine["overrides"])
+                    if theirs["overrides"].get(k) != mine["overrides"].get(k))
+      what = [f"config {theirs['config']!r} != {mine['config']!r}"] if (
+          theirs["config"] != mine["config"]) else []
+      what += [f"{k}: {theirs['overrides'].get(k)!r} != {mine['overrides'].get(k)!r}"
+               for k in diff]
+      raise WorkdirConflict(
+          f"{job.workdir} belongs to another job ({'; '.join(what)}); use another "
+          f"--root, or delete the workdir to run this job there")
+    return
+  os.makedirs(job.workdir, exist_ok=True)
+  tmp = f"{path}.tmp.{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(mine, f, indent=1)
+  os.replace(tmp, path)
+
+
+def partition(jobs: Sequence[Job], rerun: bool = False
+              ) -> Tuple[List[Job], List[Job]]:
+  """(to run, done before): claims every workdir first (see ``claim``)."""
+  for j in jobs:
+    claim(j)
+  if rerun:
+    return list(jobs), []
+  done = [is_done(j.workdir) for j in jobs]
+  return ([j for j, d in zip(jobs, done) if not d],
+          [j for j, d in zip(jobs, done) if d])
 
 
 def environment(job: Job, base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:

@@ -11,7 +11,8 @@ over the sweep's workdirs. Run it from the repository root. Examples::
       --parallel=4
   python -m launch.run --sweep=launch/sweeps/scaling.py --executor=slurm \
       --slurm_partition=gpu --slurm_gpus_per_node=8 --slurm_setup='source venv/bin/activate'
-  python -m launch.run --sweep=launch/sweeps/classical.py:folds=2 --dry_run
+  python -m launch.run --sweep=launch/sweeps/classical.py:folds=2 --dry_run \
+      --set=data.raw_dir=gs://bucket/pilot --set=data.synthetic.with_video=False
 """
 
 from __future__ import annotations
@@ -33,11 +34,15 @@ EXECUTORS = ("local", "local_parallel", "slurm", "xmanager")
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, optionally with ':arg'.")
 _ROOT = flags.DEFINE_string(
-    "root", None, "Directory under which job workdirs go. Default: runs/<sweep name>.")
+    "root", None, "Directory under which job workdirs go. Default: runs/<sweep "
+    "name>[_tiny].")
 _EXECUTOR = flags.DEFINE_enum("executor", "local", EXECUTORS, "Where jobs run.")
 _PARALLEL = flags.DEFINE_integer(
     "parallel", 0, "Jobs at once: local_parallel (0: CPU count), xmanager (0: 1).")
 _TINY = flags.DEFINE_bool("tiny", False, "Pass tiny=True to the sweep (small configs).")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "Config override for every job, key=value (e.g. "
+    "--set=data.raw_dir=gs://bucket/pilot); repeat for more.")
 _ONLY = flags.DEFINE_string("only", "", "Regex: run only jobs whose name matches.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the jobs and commands; run nothing.")
 _RERUN = flags.DEFINE_bool("rerun", False, "Run jobs even if they are done already.")
@@ -61,9 +66,11 @@ _SLURM_WAIT = flags.DEFINE_bool(
 _SLURM_POLL = flags.DEFINE_float("slurm_poll_seconds", 60.0, "Poll interval with --slurm_wait.")
 
 
-def expand(spec: str, root: str, tiny: bool = False, only: str = "") -> List[Job]:
+def expand(spec: str, root: str, tiny: bool = False, only: str = "",
+           overrides: Sequence[str] = ()) -> List[Job]:
   """The sweep's jobs with workdirs resolved under ``root``."""
-  _, jobs = sweep_lib.load_sweep(spec, "tiny=True" if tiny else "")
+  extra = dict(sweep_lib.parse_override(o) for o in overrides)
+  _, jobs = sweep_lib.load_sweep(spec, "tiny=True" if tiny else "", extra)
   if only:
     jobs = [j for j in jobs if re.search(only, j.name)]
     if not jobs:
@@ -102,8 +109,10 @@ def main(argv: Sequence[str]) -> int:
   if not _SWEEP.value:
     raise app.UsageError("--sweep is required")
   sweep_name = os.path.splitext(os.path.basename(_SWEEP.value.split(":")[0]))[0]
-  root = os.path.abspath(_ROOT.value or os.path.join("runs", sweep_name))
-  jobs = expand(_SWEEP.value, root, _TINY.value, _ONLY.value)
+  # Tiny runs get their own default root; launch_job.json guards explicit ones.
+  default_root = os.path.join("runs", sweep_name + ("_tiny" if _TINY.value else ""))
+  root = os.path.abspath(_ROOT.value or default_root)
+  jobs = expand(_SWEEP.value, root, _TINY.value, _ONLY.value, _SET.value)
   if _DRY_RUN.value:
     for j in jobs:
       print(f"{j.name}\t{'done' if is_done(j.workdir) else 'todo'}\t{j.shell(_PYTHON.value)}")

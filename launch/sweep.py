@@ -16,7 +16,9 @@ override names an existing config field of a compatible type.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import dataclasses
 import importlib.util
 import itertools
 import os
@@ -37,6 +39,19 @@ def parse_arg(arg: Optional[str], **defaults):
   """``"tiny,folds=2"`` -> ConfigDict, typed by ``defaults`` (config_lib rules)."""
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
   return config_lib.parse_arg(arg, **defaults)
+
+
+def parse_override(text: str) -> Tuple[str, Any]:
+  """``"a.b=value"`` -> ("a.b", value); value is a Python literal if it
+  parses as one (``3``, ``0.5``, ``True``, ``('x', 'y')``), else the string."""
+  key, sep, value = text.partition("=")
+  if not sep or not key.strip():
+    raise SweepError(f"override {text!r} is not key=value")
+  try:
+    parsed = ast.literal_eval(value)
+  except (ValueError, SyntaxError):
+    parsed = value
+  return key.strip(), parsed
 
 
 def product(**axes: Iterable[Any]) -> List[Dict[str, Any]]:
@@ -86,12 +101,16 @@ def protocol_job(config: str, model: str, protocol: str, fold: int,
   return Job(config=config, workdir=workdir, overrides=ov, tags=tags, **job_kwargs)
 
 
-def load_sweep(spec: str, extra_arg: str = "") -> Tuple[str, List[Job]]:
+def load_sweep(spec: str, extra_arg: str = "",
+               overrides: Optional[Mapping[str, Any]] = None
+               ) -> Tuple[str, List[Job]]:
   """Imports ``path[:arg]``, calls its ``sweep(arg)``, validates the jobs.
 
   Args:
     spec: ``"launch/sweeps/classical.py:tiny"``.
     extra_arg: appended to the arg (e.g. ``"tiny=True"`` from ``--tiny``).
+    overrides: config overrides added to every job (they win over the
+      sweep's), e.g. ``{"data.raw_dir": "gs://bucket/pilot"}``.
 
   Returns:
     (sweep name: the file's stem, jobs).
@@ -108,6 +127,9 @@ def load_sweep(spec: str, extra_arg: str = "") -> Tuple[str, List[Job]]:
   if not callable(getattr(module, "sweep", None)):
     raise SweepError(f"{path}: defines no sweep(arg) function")
   jobs = list(module.sweep(arg))
+  if overrides:
+    jobs = [dataclasses.replace(j, overrides={**j.overrides, **overrides})
+            for j in jobs]
   validate(jobs, source=path)
   return name, jobs
 

@@ -13,7 +13,7 @@ from absl import logging
 
 from launch import progress as progress_lib
 from launch.executors.base import Outcome
-from launch.job import Job, environment, is_done
+from launch.job import Job, environment, is_done, partition
 from launch.sweep import REPO_ROOT
 
 LOG_FILE = "launch.log"  # the job's stdout and stderr, in its workdir
@@ -38,8 +38,7 @@ class LocalExecutor:
 
   def run(self, jobs: Sequence[Job], progress: Optional[progress_lib.Progress] = None
           ) -> Outcome:
-    todo = list(jobs) if self.rerun else [j for j in jobs if not is_done(j.workdir)]
-    skipped = [j for j in jobs if j not in todo]
+    todo, skipped = partition(jobs, self.rerun)
     progress = progress or progress_lib.Progress(
         len(jobs), min(self.parallel, max(len(todo), 1)), skipped=len(skipped))
     logging.info("%d jobs: %d to run, %d done before; %d at a time",

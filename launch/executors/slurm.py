@@ -27,7 +27,7 @@ from absl import logging
 
 from launch import progress as progress_lib
 from launch.executors.base import Outcome
-from launch.job import Job, is_done
+from launch.job import Job, is_done, partition
 from launch.sweep import REPO_ROOT
 
 
@@ -135,8 +135,8 @@ class SlurmExecutor:
     return "\n".join(lines) + "\n"
 
   def run(self, jobs: Sequence[Job]) -> Outcome:
-    todo = list(jobs) if self.rerun else [j for j in jobs if not is_done(j.workdir)]
-    outcome = Outcome(skipped=[j for j in jobs if j not in todo])
+    todo, skipped = partition(jobs, self.rerun)
+    outcome = Outcome(skipped=skipped)
     if not todo:
       logging.info("all %d jobs are done already; nothing to submit", len(jobs))
       return outcome

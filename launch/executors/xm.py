@@ -30,7 +30,7 @@ from absl import logging
 from launch import progress as progress_lib
 from launch.executors.base import Outcome
 from launch.executors.local import LOG_FILE
-from launch.job import Job, is_done
+from launch.job import Job, is_done, partition
 from launch.sweep import REPO_ROOT
 
 INSTALL_HINT = (
@@ -67,8 +67,8 @@ class XManagerExecutor:
 
   def run(self, jobs: Sequence[Job]) -> Outcome:
     xm, xm_local = import_xmanager()
-    todo = list(jobs) if self.rerun else [j for j in jobs if not is_done(j.workdir)]
-    outcome = Outcome(skipped=[j for j in jobs if j not in todo])
+    todo, skipped = partition(jobs, self.rerun)
+    outcome = Outcome(skipped=skipped)
     progress = progress_lib.Progress(len(jobs), min(self.parallel, max(len(todo), 1)),
                                      skipped=len(outcome.skipped))
     if todo:

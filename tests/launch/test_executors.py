@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from launch import Job
+from launch import job as launch_job
 from launch.executors import local, slurm, xm
 
 
@@ -44,6 +45,19 @@ def test_local_runs_skips_done_and_reports_failures(tmp_path, fake_python, monke
   again = ex.run(js)
   assert len(again.finished) == 2 and len(again.skipped) == 2 and again.ok
   assert len(calls(js[0])) == 1 and len(calls(js[1])) == 2
+
+
+def test_workdir_of_another_job_is_refused(tmp_path, fake_python):
+  [j] = jobs(tmp_path, 1)
+  ex = local.LocalExecutor(python=fake_python)
+  assert ex.run([j]).ok
+  other = Job("configs/x.py:tiny", j.workdir, overrides={"protocol.fold": 0})
+  with pytest.raises(launch_job.WorkdirConflict, match=r"config 'configs/x.py' != 'configs/x.py:tiny'"):
+    ex.run([other])
+  moved = Job("configs/x.py", j.workdir, overrides={"protocol.fold": 1})
+  with pytest.raises(launch_job.WorkdirConflict, match="protocol.fold: '0' != '1'"):
+    local.LocalExecutor(python=fake_python, rerun=True).run([moved])
+  assert len(calls(j)) == 1
 
 
 def test_local_parallel_runs_concurrently(tmp_path, fake_python, monkeypatch):

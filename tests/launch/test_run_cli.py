@@ -48,6 +48,18 @@ def test_dry_run_lists_jobs(tmp_path, sweep_file, fake_python):
   assert f"--workdir={tmp_path}/runs/fakemodel/l20wo/fold0" in cmd and ":tiny" in cmd
 
 
+def test_set_overrides_every_job(tmp_path, sweep_file, fake_python):
+  common = [f"--sweep={sweep_file}:folds=1", f"--root={tmp_path}/runs", "--dry_run",
+            f"--python={fake_python}"]
+  r = run_cli(common + ["--set=data.raw_dir=/data/pilot", "--set=protocol.num_folds=10"])
+  assert r.returncode == 0, r.stderr
+  lines = r.stdout.splitlines()
+  assert len(lines) == 2 and all("--config.data.raw_dir=/data/pilot" in l and
+                                 "--config.protocol.num_folds=10" in l for l in lines)
+  bad = run_cli(common + ["--set=data.raw_dri=/x"])
+  assert bad.returncode != 0 and "override data.raw_dri='/x' does not fit" in bad.stderr
+
+
 @pytest.mark.slow
 def test_run_then_report_with_gap(tmp_path, sweep_file, fake_python):
   root, report = tmp_path / "runs", tmp_path / "report"
