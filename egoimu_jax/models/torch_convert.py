@@ -65,10 +65,10 @@ class StateDict(Mapping[str, np.ndarray]):
 
 def conv(sd: Mapping[str, Any], prefix: str) -> Params:
   """``nn.ConvNd``: weight ``[out, in/groups, *k]`` -> kernel ``[*k, in/groups, out]``."""
-  w = to_numpy(sd[f"{prefix}.weight"])
+  w = to_numpy(sd[_key(prefix, "weight")])
   params = {"kernel": np.transpose(w, (*range(2, w.ndim), 1, 0))}
-  if f"{prefix}.bias" in sd:
-    params["bias"] = to_numpy(sd[f"{prefix}.bias"])
+  if _key(prefix, "bias") in sd:
+    params["bias"] = to_numpy(sd[_key(prefix, "bias")])
   return params
 
 
@@ -78,12 +78,12 @@ def linear(sd: Mapping[str, Any], prefix: str,
 
   ``input_permutation`` reorders the input rows (see ``flatten_permutation``).
   """
-  kernel = to_numpy(sd[f"{prefix}.weight"]).T
+  kernel = to_numpy(sd[_key(prefix, "weight")]).T
   if input_permutation is not None:
     kernel = kernel[input_permutation]
   params = {"kernel": kernel}
-  if f"{prefix}.bias" in sd:
-    params["bias"] = to_numpy(sd[f"{prefix}.bias"])
+  if _key(prefix, "bias") in sd:
+    params["bias"] = to_numpy(sd[_key(prefix, "bias")])
   return params
 
 
@@ -93,19 +93,19 @@ def batch_norm(sd: Mapping[str, Any], prefix: str) -> tuple[Params, Params]:
   Momentum differs in convention: torch ``momentum=m`` is linen
   ``momentum=1 - m``. ``num_batches_tracked`` has no linen counterpart.
   """
-  params = {"scale": to_numpy(sd[f"{prefix}.weight"]),
-            "bias": to_numpy(sd[f"{prefix}.bias"])}
-  stats = {"mean": to_numpy(sd[f"{prefix}.running_mean"]),
-           "var": to_numpy(sd[f"{prefix}.running_var"])}
+  params = {"scale": to_numpy(sd[_key(prefix, "weight")]),
+            "bias": to_numpy(sd[_key(prefix, "bias")])}
+  stats = {"mean": to_numpy(sd[_key(prefix, "running_mean")]),
+           "var": to_numpy(sd[_key(prefix, "running_var")])}
   if isinstance(sd, StateDict):
-    sd.mark_used(f"{prefix}.num_batches_tracked")
+    sd.mark_used(_key(prefix, "num_batches_tracked"))
   return params, stats
 
 
 def layer_norm(sd: Mapping[str, Any], prefix: str) -> Params:
   """``nn.LayerNorm`` -> {scale, bias}."""
-  return {"scale": to_numpy(sd[f"{prefix}.weight"]),
-          "bias": to_numpy(sd[f"{prefix}.bias"])}
+  return {"scale": to_numpy(sd[_key(prefix, "weight")]),
+          "bias": to_numpy(sd[_key(prefix, "bias")])}
 
 
 def lstm(sd: Mapping[str, Any], prefix: str, layer: int = 0,
@@ -115,26 +115,26 @@ def lstm(sd: Mapping[str, Any], prefix: str, layer: int = 0,
   torch keeps two biases; they only ever appear summed, so they are folded.
   """
   _reject_unsupported_rnn(sd, prefix, layer)
-  w_ih = to_numpy(sd[f"{prefix}.weight_ih_l{layer}"]).T
+  w_ih = to_numpy(sd[_key(prefix, f"weight_ih_l{layer}")]).T
   if input_permutation is not None:
     w_ih = w_ih[input_permutation]
   return {"kernel_ih": w_ih,
-          "kernel_hh": to_numpy(sd[f"{prefix}.weight_hh_l{layer}"]).T,
-          "bias": (to_numpy(sd[f"{prefix}.bias_ih_l{layer}"]) +
-                   to_numpy(sd[f"{prefix}.bias_hh_l{layer}"]))}
+          "kernel_hh": to_numpy(sd[_key(prefix, f"weight_hh_l{layer}")]).T,
+          "bias": (to_numpy(sd[_key(prefix, f"bias_ih_l{layer}")]) +
+                   to_numpy(sd[_key(prefix, f"bias_hh_l{layer}")]))}
 
 
 def gru(sd: Mapping[str, Any], prefix: str, layer: int = 0,
         input_permutation: np.ndarray | None = None) -> Params:
   """Layer ``layer`` of ``nn.GRU`` -> ``recurrent.GRU`` params."""
   _reject_unsupported_rnn(sd, prefix, layer)
-  w_ih = to_numpy(sd[f"{prefix}.weight_ih_l{layer}"]).T
+  w_ih = to_numpy(sd[_key(prefix, f"weight_ih_l{layer}")]).T
   if input_permutation is not None:
     w_ih = w_ih[input_permutation]
   return {"kernel_ih": w_ih,
-          "kernel_hh": to_numpy(sd[f"{prefix}.weight_hh_l{layer}"]).T,
-          "bias_ih": to_numpy(sd[f"{prefix}.bias_ih_l{layer}"]),
-          "bias_hh": to_numpy(sd[f"{prefix}.bias_hh_l{layer}"])}
+          "kernel_hh": to_numpy(sd[_key(prefix, f"weight_hh_l{layer}")]).T,
+          "bias_ih": to_numpy(sd[_key(prefix, f"bias_ih_l{layer}")]),
+          "bias_hh": to_numpy(sd[_key(prefix, f"bias_hh_l{layer}")])}
 
 
 def flatten_permutation(torch_shape: Sequence[int],
@@ -167,6 +167,11 @@ def check_like(converted: Any, reference: Any, what: str = "params") -> None:
                      "; ".join(problems))
 
 
+def _key(prefix: str, name: str) -> str:
+  """``prefix.name``; a bare module's own state dict has prefix ``''``."""
+  return f"{prefix}.{name}" if prefix else name
+
+
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
   if isinstance(tree, Mapping):
     out = {}
@@ -179,8 +184,9 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def _reject_unsupported_rnn(sd: Mapping[str, Any], prefix: str,
                             layer: int) -> None:
   for suffix in ("_reverse", ""):
-    if f"{prefix}.weight_hr_l{layer}{suffix}" in sd:
-      raise ValueError(f"{prefix}: LSTM projections (proj_size) are not "
-                       "supported")
-  if f"{prefix}.weight_ih_l{layer}_reverse" in sd:
-    raise ValueError(f"{prefix}: bidirectional RNNs are not supported")
+    if _key(prefix, f"weight_hr_l{layer}{suffix}") in sd:
+      raise ValueError(f"{prefix or 'RNN'}: LSTM projections (proj_size) are "
+                       "not supported")
+  if _key(prefix, f"weight_ih_l{layer}_reverse") in sd:
+    raise ValueError(f"{prefix or 'RNN'}: bidirectional RNNs are not "
+                     "supported")
