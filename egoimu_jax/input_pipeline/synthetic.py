@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
 from typing import Dict, List, Optional, Tuple
 
 import ml_collections
@@ -281,7 +282,10 @@ def generate(syn_cfg, root: str) -> str:
     procs = 1
   procs = min(procs, len(tasks))
   if procs > 1:
-    ctx = multiprocessing.get_context("spawn")
+    # fork is cheap and works from any __main__ (stdin, notebooks), but is
+    # unsafe once the parent runs threads (e.g. an initialised JAX backend).
+    ctx = multiprocessing.get_context(
+        "fork" if threading.active_count() == 1 else "spawn")
     with concurrent.futures.ProcessPoolExecutor(procs, mp_context=ctx) as pool:
       results = list(pool.map(_task, *zip(*[(cfg, root, clips, plan, shard)
                                               for clips, shard in tasks])))

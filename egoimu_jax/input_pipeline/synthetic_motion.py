@@ -31,7 +31,7 @@ PILOT_FRACTIONS = {"working": (0.843, 0.110), "break": (0.123, 0.110),
 # Planted hard workers, cycled: (profile, fractions or None, signature tweaks).
 HARD_PROFILES = (
     ("break_heavy", (0.25, 0.72, 0.03), {}),
-    ("gentle_worker", None, {"amp": 0.45, "tempo": 0.6, "walk_prob": 0.0}),
+    ("gentle_worker", None, {"amp": 0.45, "tempo_hz": 0.6, "walk_prob": 0.0}),
     ("restless_breaks", None, {"walk_prob": 0.9, "break_amp": 2.5}),
 )
 _MEAN_SEGMENT_S = 45.0  # mean duration of a state bout
@@ -61,14 +61,19 @@ class Worker:
   worker_id: str
   profile: str
   fractions: np.ndarray   # [3] target working / break / not_on_person
+  vigour: float           # scales all of the worker's motion
   tempo_hz: float
   harmonics: np.ndarray   # [3] relative weights of harmonics 1..3
   amp: float              # m/s² of working motion
+  burst: float            # strength of 4-6 Hz tool bursts, relative to amp
+  fine_depth: float       # how far motion drops during fine manual work
   directions: np.ndarray  # [3, 3] unit direction of each harmonic
   work_pitch: float       # rad, head pitched down while working
   scan_amp: float         # rad, head yaw scanning amplitude while working
   break_amp: float        # relative sway during breaks
   walk_prob: float        # chance a break bout includes walking
+  fidget: float           # m/s² of hand motion in breaks (eating, phone)
+  fidget_hz: float
   walk_hz: float
   mount: np.ndarray       # [3, 3] sensor orientation on the body
   acc_bias: np.ndarray    # [3] m/s²
@@ -86,20 +91,26 @@ def make_worker(seed: int, index: int, hard: str | None = None) -> Worker:
   share = rng.beta(*_beta_params(w_mean / (1 - 0.034), w_std / (1 - 0.034)))
   working = float(share * (1 - nop))
   fractions = np.array([working, 1 - working - nop, nop])
+  vigour = float(np.exp(rng.normal(0.0, 0.6)))
   worker = Worker(
       worker_id=f"w{index:04d}",
       profile="typical",
       fractions=fractions,
-      tempo_hz=float(rng.uniform(0.6, 1.6)),
+      vigour=vigour,
+      tempo_hz=float(rng.uniform(0.5, 1.8)),
       harmonics=rng.dirichlet([2.0, 1.0, 0.6]),
-      amp=float(np.exp(rng.normal(np.log(1.6), 0.35))),
+      amp=float(1.3 * vigour * np.exp(rng.normal(0.0, 0.3))),
+      burst=float(rng.uniform(0.0, 1.2)),
+      fine_depth=float(rng.uniform(0.3, 0.95)),
       directions=np.stack([_unit(rng) for _ in range(3)]),
-      work_pitch=float(rng.uniform(0.15, 0.6)),
+      work_pitch=float(rng.uniform(0.1, 0.7)),
       scan_amp=float(rng.uniform(0.05, 0.35)),
-      break_amp=float(np.exp(rng.normal(0.0, 0.4))),
-      walk_prob=float(rng.uniform(0.0, 0.5)),
+      break_amp=float(vigour * np.exp(rng.normal(0.0, 0.35))),
+      walk_prob=float(rng.uniform(0.0, 0.8)),
       walk_hz=float(rng.uniform(1.6, 2.1)),
-      mount=_rotation(_unit(rng), float(rng.uniform(0.0, np.deg2rad(50)))),
+      fidget=float(vigour * rng.uniform(0.0, 0.8)),
+      fidget_hz=float(rng.uniform(0.5, 1.5)),
+      mount=_rotation(_unit(rng), float(rng.uniform(0.0, np.deg2rad(70)))),
       acc_bias=rng.normal(0, 0.15, 3),
       gyro_bias=rng.normal(0, 0.01, 3),
       acc_noise=float(rng.uniform(0.03, 0.12)),
@@ -132,22 +143,24 @@ def state_segments(rng, fractions: np.ndarray, duration_s: float
                    ) -> List[Tuple[float, float, int]]:
   """A clip's state bouts as (start_s, end_s, state); contiguous, cover it.
 
-  The first state is drawn from the worker's fractions (so clips sample the
-  fractions), later ones from the fractions of the other states.
+  A semi-Markov process whose long-run time fractions equal ``fractions``:
+  bouts are exponential with mean ``_MEAN_SEGMENT_S / (1 - p_i)`` and the
+  next state is drawn from the other states in proportion to ``p``, which
+  visits state i in proportion to ``p_i (1 - p_i)``. A clip starts in state
+  i with probability ``p_i``, inside a bout (memoryless: same distribution).
   """
   p = fractions / fractions.sum()
+  mean = _MEAN_SEGMENT_S / np.maximum(1 - p, 1e-3)
   state = int(rng.choice(3, p=p))
-  # Bouts already in progress: start the clip at a uniform point of one.
   t, out = 0.0, []
-  remaining = rng.exponential(_MEAN_SEGMENT_S) * rng.uniform()
   while t < duration_s:
-    end = min(duration_s, t + max(remaining, 1.0))
+    end = min(duration_s, t + max(rng.exponential(mean[state]), 1.0))
     out.append((t, end, state))
     t = end
     q = p.copy()
     q[state] = 0
-    state = int(rng.choice(3, p=q / q.sum())) if q.sum() > 0 else state
-    remaining = rng.exponential(_MEAN_SEGMENT_S)
+    if q.sum() > 0:
+      state = int(rng.choice(3, p=q / q.sum()))
   return out
 
 
@@ -170,6 +183,14 @@ class ClipMotion:
       w[:, state] += rise * fall
     return w / np.maximum(w.sum(axis=1, keepdims=True), 1e-9)
 
+  def work_intensity(self, t: np.ndarray) -> np.ndarray:
+    """Spells of fine manual work (little motion) within working bouts."""
+    ph = self.phases
+    slow = (np.sin(2 * np.pi * 0.037 * t + ph[0] + ph[5]) +
+            np.sin(2 * np.pi * 0.061 * t + ph[2] + ph[7]))
+    fine = 1.0 / (1.0 + np.exp(-3.0 * slow))  # ~0 or ~1, smooth switches
+    return 1.0 - self.worker.fine_depth * fine
+
   def head(self, t: np.ndarray, w: np.ndarray | None = None):
     """Head angles (roll, pitch, yaw) [n, 3] and their rates [n, 3]."""
     wk, ph = self.worker, self.phases
@@ -186,8 +207,9 @@ class ClipMotion:
 
     # Working: pitched down, nodding with the work, scanning the work area.
     ang[:, 1] += w[:, WORKING] * wk.work_pitch
-    add(1, 0.08, f, ph[0], w[:, WORKING])
-    add(0, 0.05, f, ph[1], w[:, WORKING])
+    nod = w[:, WORKING] * self.work_intensity(t) * wk.vigour
+    add(1, 0.08, f, ph[0], nod)
+    add(0, 0.05, f, ph[1], nod)
     add(2, wk.scan_amp, 0.21, ph[2], w[:, WORKING])
     # Break: slow sway and glances around; walking adds gait bob.
     b = w[:, BREAK] * wk.break_amp
@@ -221,17 +243,22 @@ class ClipMotion:
                       wk.directions[h])
     # Tool bursts: 4-6 Hz shaking that comes and goes with the task.
     env = np.clip(np.sin(two_pi * 0.09 * t + ph[12]), 0, None) ** 2
-    lin += np.outer(0.6 * env * np.sin(two_pi * (4.0 + 2 * (ph[13] / two_pi)) * t),
+    lin += np.outer(wk.burst * env *
+                    np.sin(two_pi * (4.0 + 2 * (ph[13] / two_pi)) * t),
                     wk.directions[0])
-    lin *= (wk.amp * w[:, WORKING])[:, None]
+    lin *= (wk.amp * w[:, WORKING] * self.work_intensity(t))[:, None]
     # Break: a little sway; gait when walking.
-    sway = 0.12 * wk.break_amp * np.stack([
+    sway = 0.25 * wk.break_amp * np.stack([
         np.sin(two_pi * 0.23 * t + ph[14]), np.sin(two_pi * 0.19 * t + ph[15]),
         0.5 * np.sin(two_pi * 0.29 * t + ph[16])], axis=1)
     if self.walking:
-      sway += np.stack([0.6 * np.sin(two_pi * wk.walk_hz / 2 * t + ph[17]),
-                        0.3 * np.sin(two_pi * wk.walk_hz / 2 * t + ph[18]),
-                        1.8 * np.sin(two_pi * wk.walk_hz * t + ph[19])], axis=1)
+      sway += wk.vigour * np.stack([
+          0.5 * np.sin(two_pi * wk.walk_hz / 2 * t + ph[17]),
+          0.3 * np.sin(two_pi * wk.walk_hz / 2 * t + ph[18]),
+          1.5 * np.sin(two_pi * wk.walk_hz * t + ph[19])], axis=1)
+    sway += np.outer(wk.fidget * np.sin(two_pi * wk.fidget_hz * t + ph[1])
+                     * (0.5 + 0.5 * np.sin(two_pi * 0.05 * t + ph[3])),
+                     wk.directions[1])
     lin += sway * w[:, BREAK, None]
     worn = gravity + lin
     acc_body = worn * (1 - w[:, NOT_ON_PERSON, None])

@@ -45,37 +45,44 @@ def _blob(size: int) -> np.ndarray:
   return np.exp(-3 * (x**2 + y**2))[..., None] * np.array([1.0, 0.85, 0.7])
 
 
+@functools.lru_cache(maxsize=16)
+def _scenes(seed: int, site: int, height: int, width: int):
+  """uint8 views of the work and break scenes with their brightness applied."""
+  work = (_texture(seed, site, height, width) * 0.95 * 255).astype(np.uint8)
+  rest = (_texture(seed, 100, height, width) * np.array([1.0, 0.8, 0.6]) * 0.7
+          * 255).astype(np.uint8)
+  return work, rest
+
+
 def render(clip: motion_lib.ClipMotion, t: np.ndarray, size: Tuple[int, int],
            seed: int) -> np.ndarray:
   """uint8 [n, H, W, 3] frames at times ``t`` (s)."""
   h, w = size
   wk = clip.worker
-  work_tex = _texture(seed, wk.site, h, w)
-  break_tex = _texture(seed, 100, h, w) * np.array([1.0, 0.8, 0.6])
+  work_tex, break_tex = _scenes(seed, wk.site, h, w)
   weights = clip.weights(t)
   ang, _ = clip.head(t, weights)
   state = np.argmax(weights, axis=1)
-  blob = _blob(max(4, h // 3))
+  blob = (_blob(max(4, h // 3)) * 0.95 * 255).astype(np.uint8)
   bh = blob.shape[0]
-  out = np.empty((t.size, h, w, 3), np.uint8)
   f = wk.tempo_hz * clip.tempo_drift
+  dx = np.round(ang[:, 2] * _PX_PER_RAD).astype(int) % w
+  dy = np.round(ang[:, 1] * _PX_PER_RAD).astype(int) % h
+  by = np.clip((h - bh - 2 + 0.1 * h * np.sin(2 * np.pi * f * t)).astype(int),
+               0, h - bh)
+  bx = np.clip((w / 2 - bh / 2 + 0.15 * w * np.sin(np.pi * f * t)).astype(int),
+               0, w - bh)
+  out = np.empty((t.size, h, w, 3), np.uint8)
+  table_grey = 25 + 10 * int(clip.table[0, 0] > 0)
   for i in range(t.size):
     if state[i] == motion_lib.NOT_ON_PERSON:
-      out[i] = 25 + 10 * (clip.table[0, 0] > 0)
+      out[i] = table_grey
       continue
-    dx = int(round(ang[i, 2] * _PX_PER_RAD)) % w
-    dy = int(round(ang[i, 1] * _PX_PER_RAD)) % h
     tex = work_tex if state[i] == motion_lib.WORKING else break_tex
-    img = tex[dy:dy + h, dx:dx + w].copy()
+    out[i] = tex[dy[i]:dy[i] + h, dx[i]:dx[i] + w]
     if state[i] == motion_lib.WORKING:
-      by = int(h - bh - 2 + 0.1 * h * np.sin(2 * np.pi * f * t[i]))
-      bx = int(w / 2 - bh / 2 + 0.15 * w * np.sin(2 * np.pi * f / 2 * t[i]))
-      by, bx = np.clip(by, 0, h - bh), np.clip(bx, 0, w - bh)
-      img[by:by + bh, bx:bx + bh] = np.maximum(img[by:by + bh, bx:bx + bh], blob)
-      img *= 0.95
-    else:
-      img *= 0.7
-    out[i] = (img * 255).astype(np.uint8)
+      patch = out[i, by[i]:by[i] + bh, bx[i]:bx[i] + bh]
+      np.maximum(patch, blob, out=patch)
   return out
 
 
