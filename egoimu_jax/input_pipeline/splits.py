@@ -331,9 +331,12 @@ def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]
     clips["val"] = sorted(c for w in pop.workers for c in groups[w][(fold + 1) % k])
     clips["train"] = sorted(c for w in pop.workers for i in train_groups
                             for c in groups[w][i])
-    # A part that lists clips lists the workers those clips belong to.
+    # train/val list the workers their clips belong to; test lists the fold's
+    # test people (as l20wo fold k does, so report pairs the two by fold),
+    # even one whose few clips left clip group k empty.
     owner = {c: w for w in pop.workers for c in pop.clips[w]}
-    train, val, test = ({owner[c] for c in clips[p]} for p in PARTS)
+    train, val = ({owner[c] for c in clips[p]} for p in ("train", "val"))
+    test = cross_test
   elif name == "lowo":
     chosen = _lowo_choice(pop, cfg)
     if not 0 <= fold < len(chosen):

@@ -83,12 +83,13 @@ def test_within_person_clips_disjoint_and_comparable_to_cross():
     tr, va, te = (set(w[f"{p}_clips"]) for p in splits.PARTS)
     assert not (tr & va or tr & te or va & te)
     # Same test people as the cross-person fold; trained on everyone.
-    assert set(w["test_workers"]) <= set(x["test_workers"])
+    assert w["test_workers"] == x["test_workers"]
     assert set(w["train_workers"]) == {
         v for v in POP.workers if set(POP.clips[v]) & tr}
     assert len(w["train_workers"]) >= 0.9 * len(POP.workers)
     owner = {c: v for v in POP.workers for c in POP.clips[v]}
-    assert {owner[c] for c in te} == set(w["test_workers"])
+    assert {owner[c] for c in te} <= set(w["test_workers"])
+    assert len({owner[c] for c in te}) >= 0.8 * len(w["test_workers"])
     # ~60/20/20 of each worker's clips.
     for v in POP.workers:
       n = len(POP.clips[v])
