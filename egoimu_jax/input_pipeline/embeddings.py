@@ -29,29 +29,6 @@ from egoimu_jax.input_pipeline import tfds_format
 INDEX_FILE = "index.npz"
 
 
-def record_indices_of(table: record_table.RecordTable,
-                      window_ids: Sequence[str]) -> np.ndarray:
-  """Global record index of each ``"{clip_id}/{t0_ms:08d}"`` window id."""
-  clip_row = {c: i for i, c in enumerate(table.clip_ids)}
-  keys = (table.clip.astype(np.int64) << 32) | (table.t0_us // 1000)
-  order = np.argsort(keys, kind="stable")
-  sorted_keys = keys[order]
-  wanted = np.empty(len(window_ids), np.int64)
-  for i, wid in enumerate(window_ids):
-    clip, _, t0_ms = wid.rpartition("/")
-    if clip not in clip_row or not t0_ms.isdigit():
-      raise KeyError(f"window id {wid!r} is not in this processed dataset")
-    wanted[i] = (clip_row[clip] << 32) | int(t0_ms)
-  pos = np.searchsorted(sorted_keys, wanted)
-  pos = np.minimum(pos, len(sorted_keys) - 1)
-  bad = np.flatnonzero(sorted_keys[pos] != wanted) if len(keys) else np.arange(
-      len(wanted))
-  if len(bad):
-    raise KeyError(f"{len(bad)} window id(s) not in this processed dataset, "
-                   f"e.g. {[window_ids[i] for i in bad[:5]]}")
-  return order[pos].astype(np.int64)
-
-
 class EmbeddingWriter:
   """Streams ``(window_id, embedding)`` pairs into a teacher shard set."""
 
@@ -87,7 +64,7 @@ class EmbeddingWriter:
     if embeddings.shape != (len(window_ids), self.dim):
       raise ValueError(f"embeddings shape {embeddings.shape}, expected "
                        f"({len(window_ids)}, {self.dim})")
-    self._indices.append(record_indices_of(self._table, window_ids))
+    self._indices.append(self._table.index_of_window_ids(window_ids))
     for wid, vector in zip(window_ids, embeddings):
       if self._writer is None:
         path = os.path.join(self._dir, f"part-{len(self._paths):05d}")

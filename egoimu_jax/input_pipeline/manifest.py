@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
+import uuid
 from typing import Iterable, Mapping, Sequence
 
 from egoimu_jax.input_pipeline import records
@@ -34,8 +36,14 @@ def dumps(obj) -> str:
   return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def temp_name(path: str) -> str:
+  """A temp file name next to ``path``, unique across hosts and processes
+  (several hosts may write the same file on a shared file system)."""
+  return f"{path}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def write_json_atomic(path: str, obj) -> None:
-  tmp = path + ".tmp"
+  tmp = temp_name(path)
   with open(tmp, "w", encoding="utf-8") as f:
     f.write(dumps(obj))
   os.replace(tmp, path)
@@ -64,7 +72,7 @@ def load(processed_dir: str) -> dict:
 
 
 def write_quarantine(path: str, rows: Iterable[Sequence[str]]) -> None:
-  tmp = path + ".tmp"
+  tmp = temp_name(path)
   with open(tmp, "w", newline="", encoding="utf-8") as f:
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(QUARANTINE_COLUMNS)

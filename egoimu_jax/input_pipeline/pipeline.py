@@ -103,7 +103,7 @@ class BatchReader:
       return out
 
     serialized = self.windows.read(self.shard[p], self.offset[p])
-    imu = self.norm.apply(records.decode_tensor_batch(
+    imu = self.norm.apply_inplace(records.decode_tensor_batch(
         serialized, "imu", np.float32,
         (self.window_length, records.IMU_CHANNELS)))
     batch = {
@@ -141,13 +141,15 @@ class TrainSteps:
     if not self.steps_per_epoch:
       raise ValueError(f"{num_records} training records are fewer than one "
                        f"global batch of {batch_size}")
-    self._epoch, self._perm = -1, None
+    self._cache = (-1, None)  # (epoch, permutation), swapped atomically
 
   def permutation(self, epoch: int) -> np.ndarray:
-    if epoch != self._epoch:
+    cached_epoch, perm = self._cache  # grain may call from several threads
+    if cached_epoch != epoch:
       rng = np.random.default_rng([self.seed, epoch])
-      self._epoch, self._perm = epoch, rng.permutation(self.num_records)
-    return self._perm
+      perm = rng.permutation(self.num_records)
+      self._cache = (epoch, perm)
+    return perm
 
   def __call__(self, step: int) -> np.ndarray:
     epoch, k = divmod(int(step), self.steps_per_epoch)

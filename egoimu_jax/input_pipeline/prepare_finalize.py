@@ -11,6 +11,7 @@ bytes.
 from __future__ import annotations
 
 import collections
+import glob
 import hashlib
 import os
 
@@ -120,6 +121,10 @@ def finalize(out_dir: str) -> dict:
         description=f"egoimu_jax {name} records (schema "
                     f"{records.SCHEMA_VERSION}), config {plan.config_hash}")
 
+  for name in shards:  # Temp files of killed writers.
+    for stale in glob.glob(os.path.join(
+        tfds_format.shard_set_dir(out_dir, name), "*.tmp*")):
+      os.remove(stale)
   table.save(out_dir)
   manifest_lib.write_quarantine(
       os.path.join(out_dir, manifest_lib.QUARANTINE_FILE),

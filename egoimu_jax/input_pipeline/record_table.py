@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import uuid
 import zipfile
 from typing import Mapping, Sequence
 
@@ -38,7 +39,7 @@ def save_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
   ``np.savez`` stamps the current time into the zip; identical prepare runs
   must give byte-identical outputs. Written via a temp file, then renamed.
   """
-  tmp = path + ".tmp"
+  tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
   with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
     for name in sorted(arrays):
       buf = io.BytesIO()
@@ -111,13 +112,29 @@ class RecordTable:
                             self.t0_us[indices].tolist())]
 
   def index_of_window_ids(self, window_ids: Sequence[str]) -> np.ndarray:
-    """Record index of each window id (``KeyError`` naming unknown ones)."""
-    lookup = dict(zip(self.window_ids(np.arange(len(self))), range(len(self))))
-    missing = [w for w in window_ids if w not in lookup]
-    if missing:
-      raise KeyError(f"{len(missing)} window id(s) not in this processed "
-                     f"dataset, e.g. {missing[:5]}")
-    return np.asarray([lookup[w] for w in window_ids], np.int64)
+    """Global record index of each ``"{clip_id}/{t0_ms:08d}"`` window id.
+
+    Sorts one int64 key per record (clip row, t0 in ms) instead of building a
+    string table, so it scales to millions of records.
+    """
+    clip_row = {c: i for i, c in enumerate(self.clip_ids)}
+    keys = (self.clip.astype(np.int64) << 32) | (self.t0_us // 1000)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    wanted = np.full(len(window_ids), -1, np.int64)
+    for i, wid in enumerate(window_ids):
+      clip, _, t0_ms = wid.rpartition("/")
+      if clip in clip_row and t0_ms.isdigit():
+        wanted[i] = (clip_row[clip] << 32) | int(t0_ms)
+    pos = np.minimum(np.searchsorted(sorted_keys, wanted),
+                     max(len(sorted_keys) - 1, 0))
+    found = (sorted_keys[pos] == wanted) & (wanted >= 0) if len(keys) else (
+        np.zeros(len(wanted), bool))
+    if not found.all():
+      missing = [window_ids[i] for i in np.flatnonzero(~found)[:5]]
+      raise KeyError(f"{int((~found).sum())} window id(s) not in this "
+                     f"processed dataset, e.g. {missing}")
+    return order[pos].astype(np.int64)
 
 
 def split_indices(table: RecordTable, split: Mapping, part: str) -> np.ndarray:

@@ -7,6 +7,8 @@ reader and writer are C++ file I/O; gs:// is reachable through a gcsfuse mount).
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from typing import Sequence
 
 import numpy as np
@@ -17,7 +19,7 @@ _READER_OPTIONS = "readahead_buffer_size:0"
 
 
 class ShardWriter:
-  """Writes ``path`` via ``path + '.tmp'``; ``close`` renames it into place.
+  """Writes ``path`` via a temp file; ``close`` renames it into place.
 
   A killed writer leaves only the temp file, so a shard file that exists is
   complete. ``abort`` removes the temp file.
@@ -25,7 +27,8 @@ class ShardWriter:
 
   def __init__(self, path: str, compression: str = "uncompressed"):
     self.path = path
-    self._tmp = path + ".tmp"
+    self._tmp = (f"{path}.tmp-{socket.gethostname()}-{os.getpid()}-"
+                 f"{uuid.uuid4().hex[:8]}")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     self._writer = array_record_module.ArrayRecordWriter(
         self._tmp, f"group_size:1,{compression}")

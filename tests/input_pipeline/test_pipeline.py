@@ -232,3 +232,23 @@ def test_grain_worker_processes_give_the_same_batches(data):
   got += [b["index"] for b in _take(restored, 2)]
   restored.close()
   np.testing.assert_array_equal(got, want)
+
+
+def test_frames_are_imagenet_normalised(tmp_path):
+  clips = lib.memory_clips(num_workers=6, clips_per_worker=1,
+                           frames_shape=(2, 4, 4, 3))
+  config = lib.data_config(num_shards=2, store_frames=True,
+                           frames_fraction=0.6, frames_per_window=2, size=4)
+  out = lib.prepare_memory(tmp_path / "p", clips, config)
+  pipe = _pipe(out, frames=True, batch_size=2, eval_batch_size=2)
+  ds = processed.ProcessedDataset.open(out)
+  train = pipe.indices("train")
+  assert 0 < len(train) < len(ds.split_indices(SPLIT, "train"))
+  assert ds.has_frames(train).all()
+  batch = next(pipe.train_iterator())
+  raw = ds.read(batch["index"], ("frames",))["frames"]
+  mean = np.array([0.485, 0.456, 0.406], np.float32)
+  std = np.array([0.229, 0.224, 0.225], np.float32)
+  assert batch["frames"].dtype == np.float32
+  np.testing.assert_allclose(batch["frames"], (raw / 255 - mean) / std,
+                             rtol=1e-5, atol=1e-5)

@@ -65,7 +65,7 @@ def test_shard_reader_batched_reads(tmp_path):
       writer.write(f"{s}:{i}".encode())
     writer.close()
     paths.append(str(tmp_path / f"s{s}"))
-  assert not list(tmp_path.glob("*.tmp"))
+  assert not list(tmp_path.glob("*.tmp*"))
   reader = pickle.loads(pickle.dumps(shard_io.ShardReader(paths)))
   shards = np.array([1, 0, 1, 1, 0, 1])
   offsets = np.array([3, 9, 4, 4, 0, 5])  # duplicates and a run
