@@ -10,6 +10,7 @@ statistics cannot leak into training.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ NORM_FILE = "norm_stats.json"
 _MIN_STD = 1e-6
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class NormStats:
   mean: np.ndarray  # float32 [6]
   std: np.ndarray   # float32 [6]
@@ -35,11 +36,27 @@ class NormStats:
     return self.apply_inplace(np.array(imu, np.float32))
 
   def apply_inplace(self, imu: np.ndarray) -> np.ndarray:
-    """Normalises a float32 array in place (no new batch-sized buffers, whose
-    first-touch page faults cost as much as the arithmetic); returns it."""
-    imu -= self.mean
-    imu /= self.std
+    """Normalises a C-contiguous float32 ``[..., L, 6]`` array in place.
+
+    In place: no new batch-sized buffers (their first-touch page faults cost
+    as much as the arithmetic). Over rows of ``L * 6`` values with tiled
+    statistics: broadcasting against a length-6 last axis runs numpy's inner
+    loop 6 elements at a time, ~4x slower.
+    """
+    if imu.ndim < 2 or not imu.flags.c_contiguous:
+      imu -= self.mean
+      imu /= self.std
+      return imu
+    rows = imu.reshape(-1, imu.shape[-2] * imu.shape[-1])
+    mean, inv_std = self._tiled(imu.shape[-2])
+    rows -= mean
+    rows *= inv_std
     return imu
+
+  @functools.lru_cache(maxsize=4)
+  def _tiled(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+    return (np.tile(self.mean, length),
+            np.tile((1 / self.std).astype(np.float32), length))
 
   def invert(self, imu: np.ndarray) -> np.ndarray:
     return np.asarray(imu, np.float32) * self.std + self.mean
