@@ -129,20 +129,24 @@ def _read_numbers(buf: bytes) -> Optional[np.ndarray]:
 
 
 def _finish(table, lines, bad, num_lines) -> ParsedImu:
+  """Rejects rows the bulk reader let through; messages as in _parse_line."""
   t = table[:, 0]
-  frac = t != np.round(t)
-  if frac.any():  # only reachable through the fast path
-    keep = ~frac
-    bad = bad + [(int(l), "t_us is not an integer") for l in lines[frac]]
-    table, lines, t = table[keep], lines[keep], t[keep]
-  values = table[:, 1:]
-  finite = np.isfinite(values).all(axis=1)
-  if not finite.all():  # e.g. 1e999 overflows to inf in the fast path
-    bad = bad + [(int(l), "non-finite value") for l in lines[~finite]]
-    table, lines, t, values = (table[finite], lines[finite], t[finite],
-                               values[finite])
+  ok = (t == np.round(t)) & np.isfinite(table).all(axis=1)
+  if not ok.all():
+    bad = list(bad)
+    for i in np.flatnonzero(~ok):
+      row = table[i]
+      if not np.isfinite(row[1:]).all():
+        col = int(np.flatnonzero(~np.isfinite(row[1:]))[0])
+        why = (f"{'acc' if col < 3 else 'gyro'} contains non-finite value "
+               f"{float(row[1 + col])!r}")
+      else:
+        why = f"t_us must be an integer number of microseconds, got {float(row[0])!r}"
+      bad.append((int(lines[i]), why))
+    table, lines = table[ok], lines[ok]
   bad.sort()
-  return ParsedImu(t.astype(np.int64), np.ascontiguousarray(values),
+  return ParsedImu(table[:, 0].astype(np.int64),
+                   np.ascontiguousarray(table[:, 1:]),
                    np.asarray(lines, np.int64), bad, num_lines)
 
 

@@ -154,6 +154,13 @@ def gap_stats(t_us: np.ndarray, max_gap_us: float) -> Dict[str, int]:
           "split_gaps": int(split.sum())}
 
 
+def longest_gap_us(t_us: np.ndarray, max_gap_us: float) -> float:
+  """Longest sample interval that is still interpolated over."""
+  dt = np.diff(t_us)
+  dt = dt[dt <= max_gap_us]
+  return float(dt.max()) if dt.size else 0.0
+
+
 def _antialias(t_us, values, rate_hz, target_hz, breaks):
   """Low-pass below the target Nyquist before downsampling."""
   numtaps = int(round(8 * rate_hz / target_hz)) | 1

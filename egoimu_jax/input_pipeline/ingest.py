@@ -249,6 +249,11 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   for k, v in gaps.items():
     if v:
       notes[k] = v
+  if gaps["interpolated_gaps"]:
+    warnings.append(
+        f"{src.imu_path}: interpolated {gaps['interpolated_gaps']} gap(s) of "
+        f"up to {imu_resample.longest_gap_us(clean.t_us, max_gap_us) / 1e3:.0f}"
+        " ms")
   if gaps["split_gaps"]:
     warnings.append(f"{src.imu_path}: {gaps['split_gaps']} gap(s) longer than "
                     f"{imu_cfg.max_gap_seconds} s; windows across them dropped")

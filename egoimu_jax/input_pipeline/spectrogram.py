@@ -60,15 +60,17 @@ def stft(x: np.ndarray, *, n_fft: int = 256, hop: int = 6, time_bins: int = 160,
   *batch, length, channels = x.shape
   output_shape(length, channels, n_fft, hop, time_bins, freq_bins)
   left, right = _geometry(length, n_fft, hop, time_bins)
-  pad = [(0, 0)] * len(batch) + [(left, right), (0, 0)]
-  xp = np.pad(x, pad, mode="reflect")
-  # [..., time_bins, C, n_fft] views; multiplying by the window materialises.
-  frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=-2)
-  frames = frames[..., :hop * (time_bins - 1) + 1:hop, :, :] * _hann(n_fft)
-  spec = scipy.fft.rfft(frames, axis=-1)[..., :freq_bins]
-  mag = np.sqrt(spec.real * spec.real + spec.imag * spec.imag)
-  out = np.log(mag + np.float32(eps)) if log else mag
-  return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)
+  # Channels first, so every frame is a contiguous run of one channel.
+  xc = np.swapaxes(x, -1, -2)                                # [..., C, L]
+  xp = np.pad(xc, [(0, 0)] * (len(batch) + 1) + [(left, right)], mode="reflect")
+  frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=-1)
+  frames = frames[..., :hop * (time_bins - 1) + 1:hop, :] * _hann(n_fft)
+  spec = scipy.fft.rfft(frames, axis=-1)[..., :freq_bins]    # [..., C, T, F]
+  out = np.abs(spec)
+  if log:
+    out += np.float32(eps)
+    np.log(out, out=out)
+  return np.ascontiguousarray(np.moveaxis(out, -3, -1), dtype=np.float32)
 
 
 def stft_jax(x, *, n_fft: int = 256, hop: int = 6, time_bins: int = 160,

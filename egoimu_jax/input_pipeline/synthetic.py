@@ -190,23 +190,22 @@ def _defect_plan(cfg, workers) -> Dict[Tuple[int, int], str]:
   if len(kinds) > capacity:
     raise ValueError(f"{len(kinds)} defects need as many clips; the dataset has "
                      f"{capacity} clips of typical workers")
+  # Last clips first, one worker after another.
+  free = [(w, c) for c in range(cfg["clips_per_worker"] - 1, -1, -1)
+          for w in pool]
   plan: Dict[Tuple[int, int], str] = {}
-  for i, kind in enumerate(kinds):
-    w = pool[i % len(pool)]
-    slot = cfg["clips_per_worker"] - 1 - i // len(pool)
-    if kind == "gyro_deg":  # needs motion to be detectable: a working clip
-      used = {c for (ww, c) in plan if ww == w}
-      for c in range(cfg["clips_per_worker"] - 1, -1, -1):
-        if c in used:
-          continue
+  for kind in kinds:
+    pick = free[0]
+    if kind == "gyro_deg":  # detectable only with motion: a working clip
+      for w, c in free:
         _, dur, clip = _plan_clip(cfg, workers[w], w, c)
-        work = sum(e - s for s, e, st in clip.segments if st == motion_lib.WORKING)
+        work = sum(e - s for s, e, st in clip.segments
+                   if st == motion_lib.WORKING)
         if work > 0.9 * dur:
-          slot = c
+          pick = (w, c)
           break
-    while (w, slot) in plan:
-      slot -= 1
-    plan[(w, slot)] = kind
+    free.remove(pick)
+    plan[pick] = kind
   return plan
 
 

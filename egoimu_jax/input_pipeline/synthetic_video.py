@@ -105,9 +105,9 @@ def encode(frames: np.ndarray, t: np.ndarray, fps: float) -> bytes:
   stream.pix_fmt = "yuv420p"
   stream.options = {"preset": "ultrafast", "crf": "28"}
   stream.codec_context.thread_count = 1
-  tb = fractions.Fraction(1, 10000)
+  tb = fractions.Fraction(1, 90000)  # the MPEG clock: exact for common rates
   stream.codec_context.time_base = tb
-  pts = np.round(np.asarray(t) * 10000).astype(np.int64)
+  pts = np.round(np.asarray(t) * 90000).astype(np.int64)
   for img, p in zip(frames, pts):
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
     frame.pts = int(p)
