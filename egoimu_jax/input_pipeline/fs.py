@@ -100,14 +100,15 @@ def size(path: str) -> int:
 
 
 def glob(pattern: str) -> List[str]:
-  """Sorted matches, as URLs when ``pattern`` is a URL."""
+  """Sorted matches, spelled like ``pattern`` (URLs stay URLs)."""
   if not is_url(pattern):
     import glob as _glob  # pylint: disable=g-import-not-at-top
     return sorted(_glob.glob(pattern))
   fs, p = filesystem(pattern)
-  protocol = pattern.split("://", 1)[0]
-  return sorted(f"{protocol}://{m.lstrip('/')}" if protocol != "memory"
-                else f"memory://{m}" for m in fs.glob(p))
+  head, rest = pattern.split("://", 1)
+  # What stripping the protocol added in front (e.g. "/" for memory://).
+  lead = p[:len(p) - len(rest)] if p.endswith(rest) else ""
+  return sorted(f"{head}://{m[len(lead):]}" for m in fs.glob(p))
 
 
 def makedirs(path: str) -> None:
