@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import dataclasses
 import importlib.util
 import itertools
@@ -176,9 +177,12 @@ def _load_config(job: Job, source: str):
 
 
 def _check_overrides(config, job: Job, source: str) -> None:
-  """Applies the overrides to a copy, as ``--config.k=v`` would."""
-  config = config.copy_and_resolve_references() if hasattr(
-      config, "copy_and_resolve_references") else config
+  """Applies the overrides to a copy, as ``--config.k=v`` would.
+
+  A deep copy keeps placeholders (``config_dict.placeholder(int)``) typed, so
+  a string for an int placeholder fails here as it would on the command line.
+  """
+  config = copy.deepcopy(config)
   for key, value in job.overrides.items():
     *parents, leaf = key.split(".")
     node = config

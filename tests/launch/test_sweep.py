@@ -16,6 +16,7 @@ CONFIG = textwrap.dedent('''\
       c = config_lib.base(arg, tiny=False)
       c.job = "classical"
       c.model = ml_collections.ConfigDict(dict(name="rf", depth=3))
+      c.total_steps = ml_collections.config_dict.placeholder(int)
       return c
     ''')
 
@@ -79,6 +80,8 @@ def test_load_sweep_with_arg(tmp_path):
     ("return [launch.Job('CFG', 'a', overrides={'protocol.fold': 'x'})]",
      "override protocol.fold='x' does not fit"),
     ("return [launch.Job('CFG', 'a', overrides={'bad key': 1})]", "bad override key"),
+    ("return [launch.Job('CFG', 'a', overrides={'total_steps': 'many'})]",
+     "override total_steps='many' does not fit"),
     ("return [launch.Job('CFG:variant=nope,huh=1', 'a')]", "fails to load"),
 ])
 def test_validation_fails_early(tmp_path, body, error):
@@ -104,7 +107,8 @@ def test_overrides_accept_compatible_types(tmp_path):
       import launch
       def sweep(arg=None):
         return [launch.Job("CFG", "a", overrides={"protocol.scale": 100,
-            "protocol.lowo_workers": ["w1"], "model.name": "svm", "input.frames": True})]
+            "protocol.lowo_workers": ["w1"], "model.name": "svm", "input.frames": True,
+            "total_steps": 10})]
       ''')
   assert len(launch.load_sweep(path)[1]) == 1
 
