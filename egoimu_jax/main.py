@@ -3,6 +3,11 @@
 Only flag parsing lives here; the work happens in library functions picked by
 ``config.job`` (see ``egoimu_jax.jobs``) so that it can be imported and tested.
 Override any field with ``--config.a.b=value``.
+
+Multi-process runs join with ``jax.distributed`` first: from ``--coordinator``,
+``--num_processes`` and ``--process_id``, else from ``EGOIMU_COORDINATOR`` /
+``EGOIMU_NUM_PROCESSES`` / ``EGOIMU_PROCESS_ID`` or a SLURM step
+(``training/distributed.py``). A single process skips it.
 """
 
 from absl import app
@@ -11,22 +16,35 @@ from absl import logging
 from ml_collections import config_flags
 
 from egoimu_jax import jobs
+from egoimu_jax.training import distributed
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     "config", None, "Path to a config file, optionally with ':arg'.",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
+flags.DEFINE_string("coordinator", None, "host:port of process 0 (multi-process).")
+flags.DEFINE_integer("num_processes", None, "Processes in the job (multi-process).")
+flags.DEFINE_integer("process_id", None, "This process's id in [0, num_processes).")
+flags.DEFINE_integer("distributed_timeout", 300,
+                     "Seconds to wait for every process to reach the coordinator.")
+flags.DEFINE_integer("heartbeat_timeout", 100,
+                     "Seconds without a heartbeat before a process counts as dead.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  spec = distributed.detect(FLAGS.coordinator, FLAGS.num_processes,
+                            FLAGS.process_id)
+  distributed.initialize(spec, timeout_s=FLAGS.distributed_timeout,
+                         heartbeat_timeout_s=FLAGS.heartbeat_timeout)
   config = FLAGS.config
   job = config.get("job", "train")
   logging.info("job %s, workdir %s", job, FLAGS.workdir)
-  jobs.JOBS.get(job)(config, FLAGS.workdir)
+  with distributed.fail_fast(spec):
+    jobs.JOBS.get(job)(config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,136 @@
+"""Checkpoints: train state and data-iterator position, saved together.
+
+One orbax ``CheckpointManager`` writes each step as a composite of two items,
+committed atomically (temporary directory, then rename), so a checkpoint is
+either whole or absent:
+
+* ``state``: the ``TrainState`` (sharded arrays, ``StandardSave``);
+* ``data_iter``: the grain iterator state of every process (grain's orbax
+  handler writes ``process_<i>-of-<n>.json``), so a resumed run continues on
+  exactly the next batch.
+
+Which steps are kept: the latest ``keep`` plus the best one by the task's
+validation metric. This is one manager with a composite preservation policy,
+``AnyPreservationPolicy([LatestN(keep), BestN(n=1)])``, and not a second
+"best" manager: a checkpoint saved after an evaluation carries its metrics,
+``BestN`` keeps the single best of those (checkpoints without metrics are left
+to ``LatestN``), and ``best_step()`` reads it back after a restart from the
+same metadata. The best step is therefore always a real, resumable
+checkpoint, and there is one directory layout and one atomicity protocol.
+
+Restoring onto another mesh or device count works: the target is the
+abstract state (``jax.ShapeDtypeStruct`` leaves with the new shardings).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional
+
+from absl import logging
+from etils import epath
+import grain
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+STATE = "state"
+DATA_ITER = "data_iter"
+
+
+class Checkpointer:
+  """Saves and restores ``(state, data iterator)`` under ``directory``."""
+
+  def __init__(self, directory: str, *, keep: int = 2,
+               best_metric: Optional[str] = None, best_mode: str = "max",
+               async_save: bool = True):
+    if keep < 1:
+      raise ValueError(f"config.checkpoint.keep must be >= 1, got {keep}")
+    if best_mode not in ("max", "min"):
+      raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+    self.best_metric = best_metric
+    keep_policies = [policies.LatestN(n=keep)]
+    best_fn = None
+    if best_metric:
+      best_fn = lambda metrics: _score(metrics, best_metric, best_mode)
+      keep_policies.append(policies.BestN(
+          get_metric_fn=best_fn, reverse=best_mode == "min", n=1,
+          keep_checkpoints_without_metrics=False))
+    options = ocp.CheckpointManagerOptions(
+        best_fn=best_fn, best_mode=best_mode,
+        preservation_policy=policies.AnyPreservationPolicy(keep_policies),
+        enable_async_checkpointing=async_save,
+        cleanup_tmp_directories=True, create=True)
+    self._manager = ocp.CheckpointManager(
+        epath.Path(directory), options=options,
+        item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                       DATA_ITER: grain.checkpoint.CheckpointHandler()})
+
+  @property
+  def directory(self) -> str:
+    return str(self._manager.directory)
+
+  def latest_step(self) -> Optional[int]:
+    return self._manager.latest_step()
+
+  def best_step(self) -> Optional[int]:
+    """Best step by ``best_metric`` (the latest if there is no metric)."""
+    return self._manager.best_step()
+
+  def all_steps(self):
+    return self._manager.all_steps()
+
+  def save(self, step: int, state: Any, data_iter: Any,
+           metrics: Optional[Mapping[str, float]] = None) -> None:
+    """Starts saving (asynchronously when enabled); every process must call."""
+    if metrics is not None and self.best_metric:
+      metrics = {self.best_metric: float(metrics[self.best_metric])}
+    else:
+      metrics = None
+    self._manager.save(
+        step, args=ocp.args.Composite(**{
+            STATE: ocp.args.StandardSave(state),
+            DATA_ITER: grain.checkpoint.CheckpointSave(data_iter)}),
+        metrics=metrics, force=True)
+
+  def restore(self, step: int, abstract_state: Any,
+              data_iter: Any = None) -> Any:
+    """The state at ``step`` with the shardings of ``abstract_state``.
+
+    With ``data_iter``, also moves that iterator to the saved position.
+    """
+    items = {STATE: ocp.args.StandardRestore(abstract_state)}
+    if data_iter is not None:
+      self._check_data_iter(step)
+      items[DATA_ITER] = grain.checkpoint.CheckpointRestore(data_iter)
+    logging.info("restoring %s of step %d from %s", sorted(items), step,
+                 self.directory)
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    return restored[STATE]
+
+  def _check_data_iter(self, step: int) -> None:
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    path = self._manager.directory / str(step) / DATA_ITER / name
+    if not path.exists():
+      found = sorted(p.name for p in path.parent.iterdir()) if (
+          path.parent.exists()) else []
+      raise ValueError(
+          f"{path} does not exist: checkpoint step {step} holds data-iterator "
+          f"states {found}, written by another number of processes. The "
+          "iterator position cannot be carried to "
+          f"{jax.process_count()} process(es); resume with the same process "
+          "count (the device count may differ).")
+
+  def wait(self) -> None:
+    """Blocks until pending asynchronous saves are committed."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def _score(metrics: Mapping[str, Any], name: str, mode: str) -> float:
+  value = float(metrics[name])
+  if math.isnan(value):  # A NaN score is the worst possible, never "best".
+    return -math.inf if mode == "max" else math.inf
+  return value

@@ -1,0 +1,53 @@
+"""Durations written in any unit, resolved to steps once per run.
+
+A duration named ``prefix`` is given by exactly one of ``{prefix}_steps``,
+``{prefix}_epochs`` (passes over the split's training windows, as the
+pipeline counts them: ``steps_per_epoch`` full global batches),
+``{prefix}_examples`` or ``{prefix}_percent`` (of the total steps), as in
+big_vision. Unset fields are ``None`` (``ml_collections`` placeholders), so a
+config sets one and the others stay visible for command-line overrides.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional
+
+UNITS = ("steps", "epochs", "examples", "percent")
+
+
+def resolve(config: Mapping[str, Any], prefix: str, *, batch_size: int,
+            steps_per_epoch: int, total_steps: Optional[int] = None,
+            default: Optional[int] = None) -> int:
+  """Steps for ``config.{prefix}_{unit}``; ``default`` if no unit is set
+  (an error when ``default`` is None).
+
+  Fractional results round up, so e.g. ``eval_every_epochs=1`` evaluates after
+  the step that completes the epoch.
+  """
+  given = {u: config.get(f"{prefix}_{u}") for u in UNITS}
+  given = {u: v for u, v in given.items() if v is not None}
+  if len(given) > 1:
+    raise ValueError(
+        f"config sets {sorted(f'{prefix}_{u}' for u in given)}; set exactly "
+        "one unit per duration")
+  if not given:
+    if default is None:
+      raise ValueError(f"config sets none of "
+                       f"{', '.join(f'{prefix}_{u}' for u in UNITS)}")
+    return default
+  (unit, value), = given.items()
+  if value < 0:
+    raise ValueError(f"config.{prefix}_{unit} = {value} is negative")
+  if unit == "steps":
+    if value != int(value):
+      raise ValueError(f"config.{prefix}_steps = {value} is not a whole number")
+    return int(value)
+  if unit == "epochs":
+    return math.ceil(value * steps_per_epoch)
+  if unit == "examples":
+    return math.ceil(value / batch_size)
+  if total_steps is None:
+    raise ValueError(f"config.{prefix}_percent: percent of what? (total_* must "
+                     "be resolved first)")
+  return math.ceil(value / 100 * total_steps)

@@ -1,0 +1,63 @@
+"""Optimizer and learning-rate schedule from ``config.optim``.
+
+AdamW with gradient clipping by global norm and a warmup + cosine schedule.
+Weight decay applies to variables with at least ``decay_min_ndim`` dimensions
+(kernels, embeddings; not biases or norm scales). Variables whose path
+(``encoder/block_0/mlp/kernel``, without the ``params/`` prefix) matches
+``optim.freeze`` get no update at all, for linear probes and partial
+fine-tuning.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import jax
+import optax
+
+from egoimu_jax.training import sharding
+
+
+def schedule(optim: Mapping[str, Any], total_steps: int,
+             warmup_steps: int) -> optax.Schedule:
+  """Learning rate per step."""
+  lr = float(optim["lr"])
+  name = optim.get("schedule", "warmup_cosine")
+  warmup_steps = min(warmup_steps, total_steps)
+  if name == "constant":
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, max(warmup_steps, 1)),
+         optax.constant_schedule(lr)], [warmup_steps])
+  if name == "warmup_cosine":
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0 if warmup_steps else lr, peak_value=lr,
+        warmup_steps=warmup_steps, decay_steps=max(total_steps, 1),
+        end_value=lr * float(optim.get("end_lr_factor", 0.0)))
+  raise ValueError(f"config.optim.schedule {name!r}: expected 'warmup_cosine' "
+                   "or 'constant'")
+
+
+def build(optim: Mapping[str, Any],
+          lr: optax.Schedule) -> optax.GradientTransformation:
+  """The update rule for ``params``."""
+  if optim.get("name", "adamw") != "adamw":
+    raise ValueError(f"config.optim.name {optim['name']!r}: only 'adamw'")
+  min_ndim = int(optim.get("decay_min_ndim", 2))
+  tx = optax.adamw(
+      lr, b1=float(optim.get("b1", 0.9)), b2=float(optim.get("b2", 0.999)),
+      eps=float(optim.get("eps", 1e-8)),
+      weight_decay=float(optim.get("weight_decay", 0.0)),
+      mask=lambda params: jax.tree.map(lambda p: p.ndim >= min_ndim, params))
+  clip = float(optim.get("clip_norm", 0.0))
+  if clip > 0:
+    tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+  freeze = optim.get("freeze", "")
+  if freeze:
+    def labels(params):
+      return jax.tree_util.tree_map_with_path(
+          lambda p, _: "frozen" if re.fullmatch(freeze, sharding.path_str(p))
+          else "train", params)
+    tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                               labels)
+  return tx

@@ -1,0 +1,13 @@
+"""Task registry: ``config.task.name`` -> a ``tasks.base.Task`` subclass."""
+
+from __future__ import annotations
+
+from egoimu_jax.registry import Registry
+
+TASKS = Registry("task")
+# name -> "module:attribute". Keep this table sorted; one line per task.
+_LAZY = {
+    "supervised": "egoimu_jax.training.tasks.supervised:Supervised",
+}
+for _name, _target in _LAZY.items():
+  TASKS.lazy(_name, _target)

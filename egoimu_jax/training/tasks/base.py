@@ -1,0 +1,152 @@
+"""The Task interface: what the engine asks of a training objective.
+
+The engine (``trainer.train_and_evaluate``) owns the loop, data iterators,
+mesh and shardings, ``jit``, the optimizer update, checkpoints, writers and
+multi-host gathering. A task owns the model, the loss, and what evaluation
+means. One engine serves supervised classification, MAE pre-training,
+distillation and fine-tuning by swapping the task (``config.task.name``,
+looked up in ``tasks.TASKS``).
+
+Lifecycle, in call order::
+
+  task = TASKS.get(config.task.name)(config, data)      # builds self.model
+  variables = task.init_variables(rngs, batch)          # traced (eval_shape, jit)
+  tx = task.optimizer(lr_schedule)
+  state = task.warm_start(state)                        # fresh runs only
+  loop:
+    loss, (model_state, metrics) = task.loss(params, model_state, batch, rng)
+                                                        # traced, differentiated
+    every eval: outputs = task.predict(variables, batch)   # traced, per example
+                metrics = task.evaluate("val", gathered)   # host, numpy
+  end: best state restored; task.evaluate(part, ...) for part in task.final_parts
+       task.finish(workdir, outputs, metrics)             # process 0 only
+
+Rules for implementers:
+
+* ``loss`` and ``predict`` are pure functions of their arguments (they run
+  under ``jit`` on sharded global arrays). Randomness comes from ``rng``,
+  which the engine derives from ``config.seed`` and the step, so resumed runs
+  draw the same numbers.
+* ``model_state`` is every variable collection except ``params``
+  (``batch_stats``, task-owned state such as class centres); the task returns
+  its new value from ``loss``. The engine shards, donates and checkpoints it.
+* ``predict`` returns per-example arrays with the batch's leading dimension.
+  The engine adds the batch's ``index`` and ``mask``, gathers from all hosts,
+  drops padding and hands ``evaluate`` numpy arrays in which every window
+  appears exactly once.
+* ``metrics`` from ``loss`` are scalars (averaged over logging steps by the
+  engine); ``evaluate`` returns a JSON-able dict whose scalar entries are
+  logged as ``<part>/<name>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from egoimu_jax import models
+from egoimu_jax.training import optim
+
+Batch = Mapping[str, jax.Array]
+Metrics = Dict[str, jax.Array]
+
+
+class Task:
+  """Base class with the defaults a classifier-like task wants.
+
+  Attributes:
+    best_metric: validation metric (a key of ``evaluate``'s result) that
+      picks the best checkpoint; ``None`` keeps no "best" (the final test
+      uses the last checkpoint).
+    best_mode: ``"max"`` or ``"min"``.
+    final_parts: split parts evaluated with the best checkpoint at the end.
+    rng_streams: rng collections ``model.apply`` receives in training.
+  """
+  best_metric: Optional[str] = None
+  best_mode: str = "max"
+  final_parts: Sequence[str] = ("val", "test")
+  rng_streams: Sequence[str] = ("dropout",)
+
+  def __init__(self, config: ml_collections.ConfigDict, data: Any):
+    """``data`` is the run's ``input_pipeline.pipeline.InputPipeline``
+    (``.split``, ``.dataset`` with classes and the record table)."""
+    self.config = config
+    self.data = data
+    self.model = self.build_model()
+
+  # -- construction -------------------------------------------------------
+
+  def model_kwargs(self) -> Dict[str, Any]:
+    """Constructor arguments the task adds to ``config.model`` (e.g. classes)."""
+    return {}
+
+  def build_model(self) -> nn.Module:
+    """``models.build(config.model)`` plus ``model_kwargs`` and the dtype."""
+    cfg = dict(self.config.model)
+    extra = {**self.model_kwargs(), "dtype": jnp.dtype(self.config.dtype)}
+    clash = sorted(k for k in extra if k in cfg and cfg[k] != extra[k])
+    if clash:
+      raise ValueError(f"config.model sets {clash}, which the {self.name} task "
+                       "derives (dtype from config.dtype); remove them")
+    return models.build({**cfg, **extra})
+
+  @property
+  def name(self) -> str:
+    return self.config.task.name
+
+  def init_variables(self, rng: jax.Array, batch: Batch) -> Dict[str, Any]:
+    """All variable collections of a fresh model (traced; ``batch`` is small)."""
+    rngs = {"params": rng, **{s: jax.random.fold_in(rng, i + 1)
+                              for i, s in enumerate(self.rng_streams)}}
+    return dict(self.model.init(rngs, batch, train=False))
+
+  def optimizer(self, lr: optax.Schedule) -> optax.GradientTransformation:
+    """The update rule; override for e.g. layer-wise learning-rate decay."""
+    return optim.build(self.config.optim, lr)
+
+  def warm_start(self, state: Any) -> Any:
+    """Hook after a fresh initialisation (not on resume), e.g. loading
+    pre-trained weights into the sharded state. Runs on every process."""
+    return state
+
+  # -- traced -------------------------------------------------------------
+
+  def apply(self, variables: Mapping[str, Any], batch: Batch, *, train: bool,
+            rng: Optional[jax.Array] = None, mutable=False):
+    """``model.apply`` with this task's rng streams."""
+    rngs = None
+    if rng is not None:
+      rngs = {s: jax.random.fold_in(rng, i) for i, s in
+              enumerate(self.rng_streams)}
+    return self.model.apply(variables, batch, train=train, rngs=rngs,
+                            mutable=mutable)
+
+  def loss(self, params: Any, model_state: Mapping[str, Any], batch: Batch,
+           rng: jax.Array) -> Tuple[jax.Array, Tuple[Dict[str, Any], Metrics]]:
+    """Training loss: ``(loss, (new_model_state, scalar_metrics))``."""
+    raise NotImplementedError
+
+  def predict(self, variables: Mapping[str, Any], batch: Batch
+              ) -> Dict[str, jax.Array]:
+    """Per-example evaluation outputs, ``[b, ...]`` each."""
+    raise NotImplementedError
+
+  # -- host ---------------------------------------------------------------
+
+  def evaluate(self, part: str, outputs: Mapping[str, np.ndarray]
+               ) -> Dict[str, Any]:
+    """Metrics of one split part from its gathered, unpadded outputs."""
+    raise NotImplementedError
+
+  def finish(self, workdir: str, outputs: Mapping[str, Mapping[str, np.ndarray]],
+             metrics: Mapping[str, Mapping[str, Any]],
+             extra: Mapping[str, Any]) -> Dict[str, Any]:
+    """Writes the run's results (process 0 only) and returns a summary."""
+    del workdir, outputs, extra
+    return {"metrics": dict(metrics)}

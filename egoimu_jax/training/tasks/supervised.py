@@ -1,0 +1,134 @@
+"""Supervised window classification (cross-entropy), with A&D's recipe.
+
+``config.task``:
+
+* ``mixup_alpha`` (0 = off): mixup of ``mixup_keys`` inputs and labels with
+  ``lam ~ Beta(alpha, alpha)`` (``models.mixup``; ``mixup_max_lambda`` keeps
+  ``lam >= 0.5`` as the Attend-and-Discriminate authors do);
+* ``center_loss_weight`` (0 = off): adds ``weight * center_loss`` on
+  ``aux['features']`` and moves the class centres by ``center_lr`` after
+  every step (``models.center_loss``). The centres are task state in
+  ``model_state['centers']``, initialised standard normal like the authors'.
+  Under mixup the centre terms use each example's own label (``label_a``),
+  whose weight ``lam`` is at least 0.5.
+
+Evaluation turns softmax probabilities into per-window predictions, computes
+the metrics with ``evaluation.results.evaluate`` and, at the end, writes
+``results.json`` + ``predictions.npz`` (Contract 5).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from egoimu_jax.evaluation import results as results_lib
+from egoimu_jax.models import center_loss as center_lib
+from egoimu_jax.models import mixup as mixup_lib
+from egoimu_jax.training.tasks import base
+
+CENTERS = "centers"
+
+
+class Supervised(base.Task):
+  """Classifier trained with (mixup) cross-entropy (+ center loss)."""
+  best_metric = "macro_f1"
+  best_mode = "max"
+  final_parts = ("val", "test")
+
+  def __init__(self, config, data):
+    super().__init__(config, data)
+    task = config.task
+    self.mixup_alpha = float(task.get("mixup_alpha", 0.0))
+    self.mixup_keys = tuple(task.get("mixup_keys", ("imu",)))
+    self.mixup_max_lambda = bool(task.get("mixup_max_lambda", True))
+    self.center_weight = float(task.get("center_loss_weight", 0.0))
+    self.center_lr = float(task.get("center_lr", 0.001))
+    self.classes = tuple(data.dataset.classes)
+    self._predictions: Dict[str, results_lib.Predictions] = {}
+
+  def model_kwargs(self) -> Dict[str, Any]:
+    return {"num_classes": len(self.data.dataset.classes)}
+
+  def init_variables(self, rng, batch):
+    variables = super().init_variables(rng, batch)
+    if self.center_weight:
+      (_, aux) = self.model.apply(variables, batch, train=False)
+      if "features" not in aux:
+        raise ValueError(f"center loss needs aux['features'], but model "
+                         f"{self.config.model.name} returns {sorted(aux)}")
+      variables[CENTERS] = center_lib.init_centers(
+          jax.random.fold_in(rng, 1000), len(self.classes),
+          aux["features"].shape[-1])
+    return variables
+
+  def model_variables(self, params, model_state) -> Dict[str, Any]:
+    """What ``model.apply`` takes: everything but the task-owned centres."""
+    return {"params": params,
+            **{k: v for k, v in model_state.items() if k != CENTERS}}
+
+  def loss(self, params, model_state, batch, rng):
+    variables = self.model_variables(params, model_state)
+    mutable = [k for k in variables if k != "params"]
+    mask = batch["mask"].astype(jnp.float32)
+    labels = batch["label"]
+    mix_rng, model_rng = jax.random.split(rng)
+    inputs = batch
+    if self.mixup_alpha > 0:
+      inputs, label_a, label_b, lam = mixup_lib.mixup(
+          mix_rng, batch, self.mixup_alpha, keys=self.mixup_keys,
+          max_lambda=self.mixup_max_lambda)
+    (logits, aux), updates = self.apply(variables, inputs, train=True,
+                                        rng=model_rng, mutable=mutable)
+    if self.mixup_alpha > 0:
+      per_example = mixup_lib.mixup_cross_entropy(logits, label_a, label_b, lam)
+    else:
+      per_example = optax.softmax_cross_entropy_with_integer_labels(
+          logits.astype(jnp.float32), labels)
+    denom = jnp.maximum(mask.sum(), 1.0)
+    ce = jnp.sum(per_example * mask) / denom
+    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    metrics = {"cross_entropy": ce, "accuracy": jnp.sum(correct * mask) / denom}
+    loss = ce
+    new_state = {**model_state, **updates}
+    if self.center_weight:
+      centers = model_state[CENTERS]
+      cl = center_lib.center_loss(aux["features"], labels, centers,
+                                  batch["mask"])
+      loss = loss + self.center_weight * cl
+      metrics["center_loss"] = cl
+      new_state[CENTERS] = center_lib.update_centers(
+          centers, aux["features"], labels, self.center_lr, batch["mask"])
+    metrics["loss"] = loss
+    return loss, (new_state, metrics)
+
+  def predict(self, variables, batch):
+    model_vars = {k: v for k, v in variables.items() if k != CENTERS}
+    logits, _ = self.apply(model_vars, batch, train=False)
+    return {"probs": jax.nn.softmax(logits.astype(jnp.float32), axis=-1),
+            "label": batch["label"]}
+
+  def evaluate(self, part: str, outputs: Mapping[str, np.ndarray]
+               ) -> Dict[str, Any]:
+    index = outputs["index"]
+    ids = self.data.dataset.read(index, fields=("window_id", "worker_id"))
+    predictions = results_lib.Predictions.from_probs(
+        index, ids["window_id"], ids["worker_id"], outputs["label"],
+        outputs["probs"])
+    self._predictions[part] = predictions
+    metrics, _ = results_lib.evaluate(
+        predictions.label, predictions.pred, predictions.worker_id,
+        self.classes, predictions.probs)
+    return metrics
+
+  def finish(self, workdir, outputs, metrics, extra):
+    del outputs, metrics  # evaluate() kept the Predictions of each part.
+    return results_lib.write(
+        workdir, config=self.config, split=self.data.split,
+        model=self.config.model.name, classes=self.classes,
+        predictions={p: self._predictions[p] for p in self.final_parts},
+        name=self.config.get("name", ""), extra=extra)

@@ -1,0 +1,278 @@
+"""The training engine: ``train_and_evaluate(config, workdir)``.
+
+One loop for every model and task (``config.task.name``):
+
+1. data: ``prepare.ensure`` → ``split.json`` → grain ``InputPipeline``
+   (process 0 first, so shared files are written once);
+2. durations (``*_steps | *_epochs | *_examples | *_percent``) resolved
+   against the split's training size;
+3. ``jax.eval_shape(init)`` → shardings from ``config.sharding_rules`` →
+   ``jax.jit(init, out_shardings=...)``, or a restore of the latest
+   checkpoint (state and data-iterator position) from ``workdir``;
+4. ``jit`` train step over the mesh with the state donated; metrics, speed
+   and ETA logged every ``log_every`` steps on process 0;
+5. validation every ``eval_every`` steps; each evaluation is checkpointed
+   with its metric so the best one is kept;
+6. at the end, the best checkpoint is restored, ``task.final_parts`` are
+   evaluated (predictions gathered from all hosts, padding masked out) and
+   the task writes its results (``results.json`` for classifiers).
+
+Randomness: the init key is ``fold_in(key(seed), 0)``; the key of step ``s``
+is ``fold_in(fold_in(key(seed), 1), s)``, computed inside the step, so a
+resumed run is bitwise the same as an uninterrupted one on the same mesh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, List, Mapping
+
+from absl import logging
+import jax
+from jax.experimental import multihost_utils
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from egoimu_jax.input_pipeline import manifest as manifest_lib
+from egoimu_jax.input_pipeline import pipeline as pipeline_lib
+from egoimu_jax.input_pipeline import prepare
+from egoimu_jax.input_pipeline import splits
+from egoimu_jax.training import checkpointing
+from egoimu_jax.training import durations
+from egoimu_jax.training import mesh as mesh_lib
+from egoimu_jax.training import optim
+from egoimu_jax.training import progress as progress_lib
+from egoimu_jax.training import sharding
+from egoimu_jax.training import tasks
+from egoimu_jax.training import train_state
+from egoimu_jax.training import writers
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> Dict[str, Any]:
+  """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
+
+  Returns the task's summary (for classifiers, the results.json dict; on
+  processes other than 0, ``{"metrics": ...}``).
+  """
+  _process0_first(lambda: os.makedirs(workdir, exist_ok=True), "workdir")
+  pipe = _input_pipeline(config, workdir)
+  mesh = mesh_lib.make_mesh(config.mesh)
+  task = tasks.TASKS.get(config.task.name)(config, pipe)
+  plan = _plan(config, pipe)
+  logging.info("mesh %s; steps: %s", dict(mesh.shape), plan)
+
+  lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
+  tx = task.optimizer(lr)
+  base_key = jax.random.key(config.seed)
+  init_key, train_key = (jax.random.fold_in(base_key, i) for i in (0, 1))
+
+  example = _init_batch(pipe)
+
+  def init(key):
+    batch = {k: jnp.zeros(s.shape, s.dtype) for k, s in example.items()}
+    return train_state.from_variables(task.init_variables(key, batch), tx)
+
+  abstract = jax.eval_shape(init, init_key)
+  state_sh = sharding.state_shardings(abstract, config.sharding_rules, mesh)
+  param_figures = sharding.params_per_device(
+      abstract.params, state_sh.params, mesh,
+      config.get("params_sharded_tolerance"))
+  abstract = jax.tree.map(
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+      abstract, state_sh)
+  batch_sh = mesh_lib.batch_sharding(mesh)
+  replicated = mesh_lib.replicated(mesh)
+
+  ckpt = checkpointing.Checkpointer(
+      os.path.join(workdir, CHECKPOINT_DIR), keep=config.checkpoint.keep,
+      best_metric=task.best_metric, best_mode=task.best_mode,
+      async_save=config.checkpoint.async_save)
+  train_iter = pipe.train_iterator()
+  latest = ckpt.latest_step()
+  if latest is None:
+    state = jax.jit(init, out_shardings=state_sh)(init_key)
+    state = task.warm_start(state)
+  else:
+    state = ckpt.restore(latest, abstract, train_iter)
+  start = int(jax.device_get(state.step))
+  logging.info("%s parameters, %s per device; starting at step %d of %d",
+               f"{param_figures['params']:,}",
+               f"{param_figures['params_per_device']:,}", start, plan["total"])
+
+  def train_step(state, batch):
+    rng = jax.random.fold_in(train_key, state.step)
+    grad_fn = jax.value_and_grad(task.loss, has_aux=True)
+    (_, (model_state, metrics)), grads = grad_fn(
+        state.params, state.model_state, batch, rng)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {**metrics, "grad_norm": optax.global_norm(grads),
+               "lr": lr(state.step)}
+    return state.replace(step=state.step + 1, params=params,
+                         opt_state=opt_state, model_state=model_state), metrics
+
+  def eval_step(state, batch):
+    out = dict(task.predict(state.variables, batch))
+    out.update(index=batch["index"], mask=batch["mask"])
+    return out
+
+  p_train = jax.jit(train_step, in_shardings=(state_sh, batch_sh),
+                    out_shardings=(state_sh, replicated), donate_argnums=(0,))
+  p_eval = jax.jit(eval_step, in_shardings=(state_sh, batch_sh),
+                   out_shardings=batch_sh)
+
+  def evaluate(state, part):
+    outputs = _predict(p_eval, state, pipe.eval_batches(part), batch_sh)
+    return task.evaluate(part, outputs), outputs
+
+  writer = writers.create(workdir)
+  if start == 0:
+    writer.write_hparams(_flat(config.to_dict()))
+    if jax.process_index() == 0:
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+  progress = progress_lib.Progress(plan["total"], start)
+  pending: List[Dict[str, jax.Array]] = []
+  for step in range(start + 1, plan["total"] + 1):
+    with jax.profiler.StepTraceAnnotation("train", step_num=step):
+      batch = sharding.global_batch(next(train_iter), batch_sh)
+      state, metrics = p_train(state, batch)
+    pending.append(metrics)
+    last = step == plan["total"]
+    if step % plan["log_every"] == 0 or last:
+      host = jax.device_get(pending)
+      means = {f"train/{k}": float(np.mean([m[k] for m in host]))
+               for k in host[0]}
+      pending = []
+      speed = progress.report(step)
+      means.update({"train/steps_per_sec": speed["steps_per_sec"]})
+      writer.write_scalars(step, means)
+      logging.info("step %d/%d: loss %.4f, %.2f steps/s, ETA %s", step,
+                   plan["total"], means.get("train/loss", float("nan")),
+                   speed["steps_per_sec"], progress_lib.format_duration(
+                       speed["eta_s"]))
+    val = None
+    if step % plan["eval_every"] == 0 or last:
+      with progress.paused():
+        val, _ = evaluate(state, "val")
+      writer.write_scalars(step, _scalars("val", val))
+      logging.info("step %d: val %s", step, _brief(val, task.best_metric))
+    if val is not None or step % plan["checkpoint_every"] == 0:
+      with progress.paused():
+        ckpt.save(step, state, train_iter, metrics=val)
+    writer.flush()
+  ckpt.wait()
+
+  best = ckpt.best_step() if task.best_metric else ckpt.latest_step()
+  if best is not None and best != int(jax.device_get(state.step)):
+    state = ckpt.restore(best, abstract)
+  metrics, outputs = {}, {}
+  for part in task.final_parts:
+    metrics[part], outputs[part] = evaluate(state, part)
+    writer.write_scalars(plan["total"], _scalars(f"final/{part}", metrics[part]))
+    logging.info("best step %s, %s: %s", best, part,
+                 _brief(metrics[part], task.best_metric))
+  summary = {"metrics": metrics}
+  if jax.process_index() == 0:
+    summary = task.finish(workdir, outputs, metrics, extra={
+        "best_step": best, "total_steps": plan["total"], "steps": plan,
+        **param_figures, "mesh": dict(mesh.shape),
+        "process_count": jax.process_count()})
+  writer.close()
+  ckpt.close()
+  multihost_utils.sync_global_devices("train_and_evaluate:end")
+  return summary
+
+
+def _input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:
+  """Prepared data, the run's split and the grain pipeline."""
+  processed_dir = _process0_first(lambda: prepare.ensure(config.data),
+                                  "prepare")
+  manifest = manifest_lib.load(processed_dir)
+  split = _process0_first(
+      lambda: splits.load_or_create_split(workdir, config.protocol, manifest),
+      "split")
+  return _process0_first(lambda: pipeline_lib.InputPipeline(
+      processed_dir, split, config.input, workdir=workdir,
+      data_config=config.data), "pipeline")
+
+
+def _plan(config, pipe) -> Dict[str, int]:
+  """Every duration in steps."""
+  batch_size = config.input.batch_size
+  for name in ("batch_size", "eval_batch_size"):
+    n = config.input[name]
+    if n % jax.device_count():
+      raise ValueError(f"config.input.{name}={n} is not divisible by the "
+                       f"{jax.device_count()} devices")
+  per_epoch = pipe.train_steps().steps_per_epoch
+  kw = dict(batch_size=batch_size, steps_per_epoch=per_epoch)
+  total = durations.resolve(config, "total", **kw)
+  kw["total_steps"] = total
+  plan = {"total": total, "steps_per_epoch": per_epoch}
+  plan["warmup"] = durations.resolve(config, "warmup", default=0, **kw)
+  plan["log_every"] = durations.resolve(config, "log_every", default=50, **kw)
+  plan["eval_every"] = durations.resolve(config, "eval_every",
+                                         default=per_epoch, **kw)
+  plan["checkpoint_every"] = durations.resolve(
+      config, "checkpoint_every", default=plan["eval_every"], **kw)
+  for k in ("total", "log_every", "eval_every", "checkpoint_every"):
+    if plan[k] < 1:
+      raise ValueError(f"config: {k} resolves to {plan[k]} steps; must be >= 1")
+  return plan
+
+
+def _init_batch(pipe) -> Dict[str, jax.ShapeDtypeStruct]:
+  """Shapes of a one-example batch, read from the first training batch."""
+  first = next(iter(pipe.train_dataset()))
+  return {k: jax.ShapeDtypeStruct(
+      (1,) + np.shape(v)[1:],
+      jax.dtypes.canonicalize_dtype(np.asarray(v).dtype))
+          for k, v in first.items()}
+
+
+def _predict(p_eval: Callable, state, batches, batch_sh) -> Dict[str, np.ndarray]:
+  """Outputs for every real (unpadded) example of ``batches``, from all hosts."""
+  outs = [p_eval(state, sharding.global_batch(b, batch_sh)) for b in batches]
+  if not outs:
+    raise ValueError("evaluation set is empty")
+  outs = multihost_utils.process_allgather(outs, tiled=True)
+  cat = {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
+  mask = cat.pop("mask").astype(bool)
+  return {k: v[mask] for k, v in cat.items()}
+
+
+def _process0_first(fn: Callable[[], Any], name: str) -> Any:
+  """Runs ``fn`` on process 0, then on the others (shared files once)."""
+  if jax.process_count() == 1:
+    return fn()
+  result = fn() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices(f"process0_first:{name}")
+  return result if jax.process_index() == 0 else fn()
+
+
+def _scalars(prefix: str, metrics: Mapping[str, Any]) -> Dict[str, float]:
+  return {f"{prefix}/{k}": float(v) for k, v in metrics.items()
+          if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+
+
+def _brief(metrics: Mapping[str, Any], key) -> str:
+  keys = [k for k in (key, "accuracy", "loss") if k and k in metrics]
+  return ", ".join(f"{k} {float(metrics[k]):.4f}" for k in keys)
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, Mapping):
+      out.update(_flat(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v if v is None or isinstance(
+          v, (int, float, str, bool)) else json.dumps(v, default=str)
+  return out

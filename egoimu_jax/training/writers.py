@@ -1,0 +1,118 @@
+"""Metric writers: TensorBoard (tensorboardX) plus JSON lines.
+
+The method names and signatures follow ``clu.metric_writers.MetricWriter``
+(whose package imports TensorFlow; see architecture.md "Decisions"), so code
+written against clu's writers works here. Only process 0 writes; elsewhere
+:func:`create` returns a writer that drops everything.
+
+``<workdir>/metrics.jsonl`` holds one object per call: ``{"step": s,
+"time": unix_s, "kind": "scalars", "values": {name: value}}``. A resumed run
+appends, so a step can appear twice (once before the preemption, once after);
+readers keep the last record per (kind, step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Mapping, Optional
+
+import jax
+import numpy as np
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class JsonlTensorBoardWriter:
+  """Writes scalars, texts, histograms and hparams to both sinks."""
+
+  def __init__(self, logdir: str):
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    os.makedirs(logdir, exist_ok=True)
+    self._tb = SummaryWriter(logdir=os.path.join(logdir, "tensorboard"))
+    self._jsonl = open(os.path.join(logdir, METRICS_FILE), "a")
+
+  def _line(self, step: Optional[int], kind: str, values: Mapping[str, Any]):
+    record = {"step": None if step is None else int(step), "time": time.time(),
+              "kind": kind, "values": _plain(values)}
+    self._jsonl.write(json.dumps(record) + "\n")
+
+  def write_summaries(self, step: int, values: Mapping[str, Any],
+                      metadata: Optional[Mapping[str, Any]] = None):
+    del metadata
+    self.write_scalars(step, {k: v for k, v in values.items()
+                              if np.ndim(v) == 0})
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]):
+    for k, v in scalars.items():
+      self._tb.add_scalar(k, float(v), int(step))
+    self._line(step, "scalars", scalars)
+
+  def write_texts(self, step: int, texts: Mapping[str, str]):
+    for k, v in texts.items():
+      self._tb.add_text(k, str(v), int(step))
+    self._line(step, "texts", texts)
+
+  def write_histograms(self, step: int, arrays: Mapping[str, Any],
+                       num_buckets: Optional[Mapping[str, int]] = None):
+    for k, v in arrays.items():
+      bins = (num_buckets or {}).get(k, "tensorflow")
+      self._tb.add_histogram(k, np.asarray(v), int(step), bins=bins)
+
+  def write_images(self, step: int, images: Mapping[str, Any]):
+    for k, v in images.items():
+      self._tb.add_images(k, np.asarray(v), int(step), dataformats="NHWC")
+
+  def write_hparams(self, hparams: Mapping[str, Any]):
+    self._tb.add_text("hparams", json.dumps(_plain(hparams), indent=1), 0)
+    self._line(None, "hparams", hparams)
+
+  def flush(self):
+    self._tb.flush()
+    self._jsonl.flush()
+
+  def close(self):
+    self.flush()
+    self._tb.close()
+    self._jsonl.close()
+
+
+class NullWriter:
+  """The writer of processes other than 0."""
+
+  def __getattr__(self, name):
+    if name.startswith("write_") or name in ("flush", "close"):
+      return lambda *a, **k: None
+    raise AttributeError(name)
+
+
+def create(logdir: str, just_logging: Optional[bool] = None):
+  """A writer for ``logdir``; a :class:`NullWriter` on processes other than 0."""
+  if just_logging is None:
+    just_logging = jax.process_index() != 0
+  return NullWriter() if just_logging else JsonlTensorBoardWriter(logdir)
+
+
+def read_jsonl(logdir: str, kind: str = "scalars") -> dict:
+  """``{step: values}`` of ``kind``, the last record per step winning."""
+  out = {}
+  with open(os.path.join(logdir, METRICS_FILE)) as f:
+    for line in f:
+      rec = json.loads(line)
+      if rec["kind"] == kind:
+        out.setdefault(rec["step"], {}).update(rec["values"])
+  return out
+
+
+def _plain(x: Any) -> Any:
+  if isinstance(x, Mapping):
+    return {str(k): _plain(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_plain(v) for v in x]
+  if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else x.tolist()
+  if isinstance(x, float) and not np.isfinite(x):
+    return str(x)
+  return x if x is None or isinstance(x, (str, int, float, bool)) else str(x)

@@ -1,0 +1,66 @@
+"""Shared fixtures for the engine tests: one tiny prepared dataset per
+session, and a runner for ``python -m egoimu_jax.main`` in subprocesses with
+a chosen CPU device count (JAX reads ``XLA_FLAGS`` only at start-up)."""
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline import prepare
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> str:
+  """Cache dir holding the prepared dataset of every config's ``tiny`` run."""
+  cache = str(tmp_path_factory.getbasetemp() / "egoimu_tiny_data")
+  config = config_lib.tiny_run(config_lib.base())
+  config.data.cache_dir = cache
+  prepare.ensure(config.data)
+  return cache
+
+
+@dataclasses.dataclass
+class MainRunner:
+  """``python -m egoimu_jax.main`` on the tiny DeepConvLSTM config."""
+  cache: str
+  config: str = str(ROOT / "configs" / "deepconvlstm.py") + ":tiny"
+
+  def command(self, workdir, overrides=(), flags=()):
+    cmd = [sys.executable, "-m", "egoimu_jax.main", f"--config={self.config}",
+           f"--workdir={workdir}", f"--config.data.cache_dir={self.cache}"]
+    return cmd + [f"--config.{k}={v}" for k, v in dict(overrides).items()
+                  ] + list(flags)
+
+  @staticmethod
+  def env(devices: int = 1) -> dict:
+    env = dict(os.environ)
+    env.update(JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    env.pop("EGOIMU_CACHE", None)
+    return env
+
+  def popen(self, workdir, overrides=(), devices=1, flags=(), log=None):
+    return subprocess.Popen(
+        self.command(workdir, overrides, flags), env=self.env(devices),
+        stdout=subprocess.DEVNULL, stderr=log or subprocess.PIPE, text=True)
+
+  def run(self, workdir, overrides=(), devices=1, flags=(), timeout=300):
+    """Runs to completion; fails the test with the log's tail otherwise."""
+    proc = subprocess.run(self.command(workdir, overrides, flags),
+                          env=self.env(devices), capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode:
+      pytest.fail(f"main exited {proc.returncode}:\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def main_runner(tiny_cache) -> MainRunner:
+  return MainRunner(tiny_cache)
