@@ -120,7 +120,7 @@ def parse(data: bytes) -> ParsedImu:
 def _read_numbers(buf: bytes) -> Optional[np.ndarray]:
   """All numbers of ``buf`` in order, or None if a token is not a number."""
   text = buf.translate(_TO_SPACE)
-  if not text.strip():
+  if not text or text.isspace():
     return np.zeros(0)
   try:
     return np.loadtxt(io.BytesIO(text), dtype=np.float64, ndmin=1)

@@ -245,7 +245,7 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
     raise IngestError(src.imu_path, f"native IMU rate {clean.rate_hz:.3g} Hz: "
                       f"its sample interval exceeds data.imu.max_gap_seconds="
                       f"{imu_cfg.max_gap_seconds}")
-  gaps = imu_resample.gap_stats(clean.t_us, max_gap_us)
+  gaps = imu_resample.gap_stats(clean.t_us, max_gap_us, clean.rate_hz)
   for k, v in gaps.items():
     if v:
       notes[k] = v
