@@ -708,10 +708,11 @@ def finetune_params_from_pretrain(
       missing.append(path)
       continue
     src = pre[path]
-    if np.shape(src) != np.shape(leaf):
-      mismatched.append(f"{path}: {np.shape(src)} vs {np.shape(leaf)}")
+    if _shape(src) != _shape(leaf):
+      mismatched.append(f"{path}: {_shape(src)} vs {_shape(leaf)}")
       continue
-    out[path] = jnp.asarray(src, dtype=jnp.asarray(leaf).dtype)
+    out[path] = src if isinstance(src, jax.ShapeDtypeStruct) else (
+        jnp.asarray(src, dtype=leaf.dtype))
   if missing or mismatched:
     raise ValueError(
         "pretrained tree does not cover the fine-tuning model: missing "
@@ -722,6 +723,10 @@ def finetune_params_from_pretrain(
                "pretraining-only leaves dropped", len(out) - kept, kept,
                dropped)
   return flax.traverse_util.unflatten_dict(out, sep="/")
+
+
+def _shape(x) -> tuple[int, ...]:
+  return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
 # --------------------------------------------------------------------------
@@ -745,7 +750,7 @@ def fsdp_rules(axis: str = "fsdp") -> list[tuple[str, tuple]]:
                                                     axis)),
       (r".*imu_tokens/patch_embed/proj/kernel$", (None, None, None, axis)),
       (r".*decoder/(embed|pred_imu|pred_video)/kernel$", (None, axis)),
-      (r".*graph/.*/(fc1|fc2|encoder_to_decoder)/kernel$", (None, axis)),
+      (r".*graph/(.*/)?(fc1|fc2|encoder_to_decoder)/kernel$", (None, axis)),
       (r".*head/kernel$", (axis, None)),
       (r".*", ()),
   ]

@@ -116,8 +116,8 @@ def read_checkpoint(ckpt_dir: str) -> tuple[dict[str, Any],
       raise ImportError(
           f"{binary}: reading .bin checkpoints needs torch, which is not "
           "installed; convert the checkpoint to safetensors (transformers: "
-          "save_pretrained(..., safe_serialization=True)) or install torch")
-      from e
+          "save_pretrained(..., safe_serialization=True)) or install "
+          "torch") from e
     return config, {k: tc.to_numpy(v) for k, v in torch.load(
         binary, map_location="cpu", weights_only=True).items()}
   raise FileNotFoundError(f"{ckpt_dir}: no model.safetensors, "
