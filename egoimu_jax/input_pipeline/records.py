@@ -90,7 +90,7 @@ def decode_tensor_batch(serialized: Sequence[bytes], key: str, dtype,
   """
   dtype = np.dtype(dtype)
   out = np.empty((len(serialized), *shape), dtype)
-  flat = out.reshape(len(serialized), -1)
+  flat = out.reshape(len(serialized), int(np.prod(shape)))
   nbytes = flat.shape[1] * dtype.itemsize
   for i, record in enumerate(serialized):
     buf = _parse(record)[key].bytes_list.value[0]
