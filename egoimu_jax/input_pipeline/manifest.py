@@ -3,16 +3,25 @@
 The manifest is written last by ``prepare``'s finalize step, so its presence
 marks a complete processed dataset. Its keys (Contract 1):
 
-  schema_version, fingerprint (what splits pin), raw_fingerprint, config_hash,
-  prepare_config, classes, rate_hz, window_seconds, window_length,
-  num_rows, num_clips, num_quarantined, num_records,
-  workers (sorted; Contract 3's ``worker`` indexes it), clip_ids (one per raw
-  index row; the record table's ``clip`` indexes it),
-  counts {per_worker, per_label}, worker_clips {worker: [clip ids used]},
-  state_fractions {source, per_worker {worker: {state: fraction}}},
-  native_rates_hz {rate: clips}, dropped_windows {reason: n},
-  repaired_defects {defect: n}, frames {...}, shards {windows: [...],
-  frames: [...]}, records (the record-table file), quarantine, tfds.
+  schema_version; fingerprint (of raw data + prepare config + schema);
+  raw_fingerprint; config_hash; prepare_config (what the hash covers);
+  classes; rate_hz; window_seconds; window_length;
+  num_rows (index rows) = num_clips (used) + num_quarantined; num_records;
+  workers (every index row's worker, sorted: Contract 3's ``worker`` and the
+    record table's ``worker`` index it); clip_ids (one per index row: the
+    record table's ``clip`` indexes it);
+  counts {per_worker, per_label} (windows);
+  worker_clips {worker: [used clip ids]} (workers with at least one used clip);
+  state_fractions {worker: {state: fraction}} and state_fractions_source
+    ("workers.csv" columns ``frac_<state>``, else "labels": window shares);
+  native_rates_hz {whole Hz: clips}; dropped_windows {reason: windows};
+  repaired_defects {defect: count};
+  frames {stored, num_records, fps, frames_per_window, size, ...};
+  shards {windows: [{path, num_records, num_bytes}], frames: [...]};
+  records ("records.npz", see ``record_table``); quarantine; tfds.
+
+``quarantine.csv`` has one row per index row not used:
+``clip_id, worker_id, path, reason`` (the reason names the file).
 """
 
 from __future__ import annotations
