@@ -46,14 +46,14 @@ from egoimu_jax.input_pipeline import synthetic_video as video_lib
 from egoimu_jax.input_pipeline import webdataset
 
 # Bump when the generator's output changes for the same config.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 COMPLETE_MARKER = "_COMPLETE"
 CLIPS_PER_SHARD = 64
 _EPOCH_BASE_US = 1_780_000_000_000_000  # 2026-05-28, where clip clocks start
 
 DEFAULTS = dict(
     num_workers=100, clips_per_worker=130, seed=0, clip_seconds=27.0,
-    with_video=True, video_size=(96, 128), video_fps=15.0, vfr=False,
+    with_video=True, video_size=(48, 64), video_fps=15.0, vfr=False,
     imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
     hard_workers=-1, defects="", num_processes=0)
 
@@ -139,7 +139,7 @@ def _make_clip(cfg, worker, w: int, c: int, defect: Optional[str]):
   members: Dict[str, Optional[bytes]] = {}
   if cfg["variant"] == "jsonl":
     t0 = _EPOCH_BASE_US + (w * 1000 + c) * 60_000_000
-    data = imu_jsonl.dumps(t_us + t0, values)
+    data = imu_jsonl.dumps(t_us + t0, values, decimals=4)  # ~sensor LSB
     if defect:
       data, more = defects_lib.damage_jsonl(defect, data)
       detail.update(more)

@@ -63,8 +63,8 @@ def test_jsonl_and_wds_with_timestamps_give_the_same_windows(tmp_path_factory):
     np.testing.assert_array_equal(a[k].t0_us, b[k].t0_us)
     np.testing.assert_array_equal(a[k].label, b[k].label)
     np.testing.assert_array_equal(a[k].purity, b[k].purity)
-    # JSONL carries 6 decimals, the npy float32: equal to rounding.
-    np.testing.assert_allclose(a[k].imu, b[k].imu, atol=2e-5, rtol=2e-6)
+    # JSONL carries 4 decimals, the npy float32: equal to that rounding.
+    np.testing.assert_allclose(a[k].imu, b[k].imu, atol=1.5e-4, rtol=1e-6)
 
 
 def _smooth(x, n=20):
