@@ -47,12 +47,51 @@ def _weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
   return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def _example_weights(mask: jax.Array, example_mask: jax.Array | None):
+def _weights(mask: jax.Array, example_mask: jax.Array | None) -> jax.Array:
   w = mask.astype(jnp.float32)
   if example_mask is not None:
     w = w * example_mask.astype(jnp.float32).reshape(
         (-1,) + (1,) * (w.ndim - 1))
   return w
+
+
+def _unit(x: jax.Array) -> jax.Array:
+  x = x.astype(jnp.float32)
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _mse_sums(pred, target, mask, example_mask):
+  """Per-example (sum of per-patch MSE over masked patches, their count)."""
+  per_patch = jnp.mean(jnp.square(pred.astype(jnp.float32) -
+                                  target.astype(jnp.float32)), axis=-1)
+  w = _weights(mask, example_mask)
+  return jnp.sum(per_patch * w, axis=1), jnp.sum(w, axis=1)
+
+
+def _sce_sums(pred, target, mask, alpha, example_mask):
+  per_node = jnp.power(1.0 - jnp.sum(_unit(pred) * _unit(target), -1), alpha)
+  w = _weights(mask, example_mask)
+  return jnp.sum(per_node * w, axis=1), jnp.sum(w, axis=1)
+
+
+def _nce_per_example(imu, video, temperature, bidirectional, example_mask):
+  """Per-example (loss, correct) of InfoNCE within the batch."""
+  logits = _unit(imu) @ _unit(video).T / temperature  # [imu, video]
+  b = logits.shape[0]
+  valid = (jnp.ones((b,), bool) if example_mask is None else
+           example_mask.astype(bool))
+
+  def one_way(lg):  # rows: queries; softmax over the valid columns
+    lg = jnp.where(valid[None, :], lg, -jnp.inf)
+    loss = -jnp.diagonal(jax.nn.log_softmax(lg, axis=-1))
+    correct = (jnp.argmax(lg, axis=-1) == jnp.arange(b)).astype(jnp.float32)
+    return jnp.where(valid, loss, 0.0), correct * valid
+
+  loss, correct = one_way(logits.T)  # each video classifies its IMU partner
+  if bidirectional:
+    loss2, correct2 = one_way(logits)
+    loss, correct = (loss + loss2) / 2, (correct + correct2) / 2
+  return loss, correct, valid.astype(jnp.float32)
 
 
 def masked_mse(pred: jax.Array, target: jax.Array, mask: jax.Array,
@@ -61,21 +100,16 @@ def masked_mse(pred: jax.Array, target: jax.Array, mask: jax.Array,
 
   ``pred``/``target`` ``[b, N, P]``, ``mask`` bool ``[b, N]`` (True = masked).
   """
-  per_patch = jnp.mean(jnp.square(pred.astype(jnp.float32) -
-                                  target.astype(jnp.float32)), axis=-1)
-  return _weighted_mean(per_patch, _example_weights(mask, example_mask))
+  num, den = _mse_sums(pred, target, mask, example_mask)
+  return jnp.sum(num) / jnp.maximum(jnp.sum(den), 1.0)
 
 
 def scaled_cosine(pred: jax.Array, target: jax.Array, mask: jax.Array,
                   alpha: float = 1.0,
                   example_mask: jax.Array | None = None) -> jax.Array:
   """GraphMAE's SCE: ``(1 - cos(pred, target)) ** alpha`` over masked nodes."""
-  p = pred.astype(jnp.float32)
-  t = target.astype(jnp.float32)
-  p = p / jnp.maximum(jnp.linalg.norm(p, axis=-1, keepdims=True), 1e-12)
-  t = t / jnp.maximum(jnp.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
-  per_node = jnp.power(1.0 - jnp.sum(p * t, axis=-1), alpha)
-  return _weighted_mean(per_node, _example_weights(mask, example_mask))
+  num, den = _sce_sums(pred, target, mask, alpha, example_mask)
+  return jnp.sum(num) / jnp.maximum(jnp.sum(den), 1.0)
 
 
 def info_nce(imu: jax.Array, video: jax.Array, temperature: float = 0.05,
@@ -88,29 +122,58 @@ def info_nce(imu: jax.Array, video: jax.Array, temperature: float = 0.05,
   batch's IMU features; ``bidirectional`` averages both directions.
   Accuracy is the fraction of correct top-1 partners.
   """
-  a = imu.astype(jnp.float32)
-  v = video.astype(jnp.float32)
-  a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-  v = v / jnp.maximum(jnp.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-  logits = a @ v.T / temperature  # [imu, video]
-  b = logits.shape[0]
-  valid = (jnp.ones((b,), bool) if example_mask is None else
-           example_mask.astype(bool))
+  loss, correct, valid = _nce_per_example(imu, video, temperature,
+                                          bidirectional, example_mask)
+  return _weighted_mean(loss, valid), _weighted_mean(correct, valid)
 
-  def one_way(lg):  # rows: queries; softmax over columns (candidates)
-    lg = jnp.where(valid[None, :], lg, -jnp.inf)
-    logp = jax.nn.log_softmax(lg, axis=-1)
-    diag = jnp.diagonal(logp)
-    loss = _weighted_mean(jnp.where(valid, -diag, 0.0), valid)
-    acc = _weighted_mean(jnp.argmax(lg, axis=-1) == jnp.arange(b), valid)
-    return loss, acc
 
-  video_to_imu = one_way(logits.T)
-  if not bidirectional:
-    return video_to_imu
-  imu_to_video = one_way(logits)
-  return ((video_to_imu[0] + imu_to_video[0]) / 2,
-          (video_to_imu[1] + imu_to_video[1]) / 2)
+def per_example_terms(outputs: Mapping[str, Any], cfg: Any = None,
+                      example_mask: jax.Array | None = None
+                      ) -> dict[str, jax.Array]:
+  """Per-example numerators and denominators ``[b]`` of every loss term.
+
+  Keys ``<term>_num`` / ``<term>_den`` for ``mse_imu``, ``mse_video``,
+  ``graph``, ``contrastive`` and ``contrastive_acc`` (those present). Summed
+  over any set of examples (batches, hosts, a whole split) they give the
+  exact mean through ``combine``; this is how evaluation accumulates.
+  """
+  c = LossConfig.from_any(cfg)
+  out: dict[str, jax.Array] = {}
+  for m in ("imu", "video"):
+    if m in outputs:
+      o = outputs[m]
+      out[f"mse_{m}_num"], out[f"mse_{m}_den"] = _mse_sums(
+          o["pred"], o["target"], o["mask"], example_mask)
+  if "graph" in outputs:
+    g = outputs["graph"]
+    out["graph_num"], out["graph_den"] = _sce_sums(
+        g["pred"], g["target"], g["mask"], c.sce_alpha, example_mask)
+  feats = outputs.get("features", {})
+  if "imu" in feats and "video" in feats:
+    loss, correct, valid = _nce_per_example(
+        feats["imu"], feats["video"], c.temperature, c.bidirectional,
+        example_mask)
+    out.update(contrastive_num=loss, contrastive_den=valid,
+               contrastive_acc_num=correct, contrastive_acc_den=valid)
+  return out
+
+
+def combine(sums: Mapping[str, Any], cfg: Any = None):
+  """``(total, terms)`` from summed ``per_example_terms`` (jax or numpy)."""
+  c = LossConfig.from_any(cfg)
+  terms = {}
+  for name in ("mse_imu", "mse_video", "graph", "contrastive",
+               "contrastive_acc"):
+    if f"{name}_num" in sums:
+      terms[name] = sums[f"{name}_num"] / jnp.maximum(sums[f"{name}_den"], 1.0)
+  total = jnp.zeros((), jnp.float32)
+  for name, weight in (("mse_imu", c.mae_weight), ("mse_video", c.mae_weight),
+                       ("graph", c.graph_weight),
+                       ("contrastive", c.contrastive_weight)):
+    if name in terms:
+      total = total + weight * terms[name]
+  terms["total"] = total
+  return total, terms
 
 
 def losses(outputs: Mapping[str, Any], cfg: Any = None,
@@ -121,26 +184,5 @@ def losses(outputs: Mapping[str, Any], cfg: Any = None,
   ``contrastive``, ``contrastive_acc`` for the branches present, and
   ``total``.
   """
-  c = LossConfig.from_any(cfg)
-  terms: dict[str, jax.Array] = {}
-  total = jnp.zeros((), jnp.float32)
-  for m in ("imu", "video"):
-    if m in outputs:
-      o = outputs[m]
-      terms[f"mse_{m}"] = masked_mse(o["pred"], o["target"], o["mask"],
-                                     example_mask)
-      total = total + c.mae_weight * terms[f"mse_{m}"]
-  if "graph" in outputs:
-    g = outputs["graph"]
-    terms["graph"] = scaled_cosine(g["pred"], g["target"], g["mask"],
-                                   c.sce_alpha, example_mask)
-    total = total + c.graph_weight * terms["graph"]
-  feats = outputs.get("features", {})
-  if "imu" in feats and "video" in feats:
-    loss, acc = info_nce(feats["imu"], feats["video"], c.temperature,
-                         c.bidirectional, example_mask)
-    terms["contrastive"] = loss
-    terms["contrastive_acc"] = acc
-    total = total + c.contrastive_weight * loss
-  terms["total"] = total
-  return total, terms
+  per = per_example_terms(outputs, cfg, example_mask)
+  return combine({k: jnp.sum(v) for k, v in per.items()}, cfg)
