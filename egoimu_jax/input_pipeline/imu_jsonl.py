@@ -1,18 +1,20 @@
 """Fast parsing of IMU JSONL: ``{"t_us": int, "acc": [x,y,z], "gyro": [x,y,z]}``.
 
-The common case is a file whose every line has the same key order and no
-extra keys. It is parsed without a per-line Python loop:
+The common case is a file whose every line has the same keys in the same
+order (any order; extra numeric keys such as ``"temp"`` or ``"mag"`` are
+fine). It is parsed without a per-line Python loop:
 
-1. The *skeleton* of the buffer (the bytes left after deleting number
-   characters and whitespace) must equal one canonical line skeleton repeated
-   once per line. One ``bytes ==`` comparison checks the structure of every
-   line at once.
-2. Structural bytes are translated to spaces and numpy's C text reader
-   (``np.loadtxt``) reads the 7 numbers of every line in one call.
+1. The first line, parsed with ``json.loads``, gives the layout: where
+   ``t_us``, ``acc`` and ``gyro`` sit among the line's numbers.
+2. The *skeleton* of the buffer (the bytes left after deleting number
+   characters and whitespace) must equal that line's skeleton repeated once
+   per line. One ``bytes ==`` comparison checks the structure of every line.
+3. Structural bytes are translated to spaces and numpy's C text reader
+   (``np.loadtxt``) reads the numbers of every line in one call.
 
-Lines that do not fit (corrupt JSON, ``NaN``, ``null``, extra keys, another
-key order, blank lines) are located by comparing per-line skeletons and only
-those lines are parsed one by one. A corrupt line is never silently lost: it
+Lines that do not fit (corrupt JSON, ``NaN``, ``null``, other keys, blank
+lines) are located by comparing per-line skeletons and only those lines are
+parsed one by one. A corrupt line is never silently lost: it
 is reported with its 1-based line number, and the caller decides whether the
 clip survives (``ingest`` drops a few bad lines and quarantines a clip with
 many).
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import itertools
 import json
 import math
 from typing import List, Optional, Tuple
@@ -33,30 +34,45 @@ _KEYS = ("t_us", "acc", "gyro")
 _WIDTH = {"t_us": 1, "acc": 3, "gyro": 3}
 _NUMBER_CHARS = b"0123456789.-+eE"
 _WHITESPACE = b" \t\r"
-# Keys contain no number characters, so deleting them leaves keys intact.
-assert not any(c in k.encode() for k in _KEYS for c in _NUMBER_CHARS)
 _TO_SPACE = bytes(c if c in _NUMBER_CHARS else ord(" ") for c in range(256))
 
 
-def _skeleton_of(keys: Tuple[str, ...]) -> bytes:
-  parts = []
-  for k in keys:
-    value = "" if _WIDTH[k] == 1 else "[" + "," * (_WIDTH[k] - 1) + "]"
-    parts.append(f'"{k}":{value}')
-  return ("{" + ",".join(parts) + "}").encode()
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+  """Where t_us, acc and gyro sit among the numbers of a line."""
+  skeleton: bytes        # the line without number characters and whitespace
+  width: int             # numbers per line
+  order: np.ndarray      # columns of (t_us, acc xyz, gyro xyz)
+  blank: Tuple[bytes, ...]  # quoted keys to delete before reading numbers
 
 
-# Canonical skeleton -> column order of the 7 numbers in (t, ax, ay, az, gx, ...).
-_SKELETONS = {}
-for _perm in itertools.permutations(_KEYS):
-  _order, _pos = [], 0
-  _starts = {}
-  for _k in _perm:
-    _starts[_k] = _pos
-    _pos += _WIDTH[_k]
-  for _k in _KEYS:
-    _order.extend(range(_starts[_k], _starts[_k] + _WIDTH[_k]))
-  _SKELETONS[_skeleton_of(_perm)] = np.asarray(_order)
+def _skeleton(line: bytes) -> bytes:
+  return line.translate(None, _NUMBER_CHARS + _WHITESPACE)
+
+
+def _layout_of(line: bytes) -> Optional[_Layout]:
+  """The layout of a well-formed line whose values are all numeric, else None."""
+  try:
+    obj = json.loads(line)
+  except ValueError:
+    return None
+  if not isinstance(obj, dict) or any(k not in obj for k in _KEYS):
+    return None
+  start, width = {}, 0
+  for key, value in obj.items():
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and
+               math.isfinite(x) for x in items):
+      return None
+    start[key] = (width, len(items))
+    width += len(items)
+  if any(start[k][1] != _WIDTH[k] for k in _KEYS):
+    return None
+  order = np.concatenate([np.arange(start[k][0], start[k][0] + _WIDTH[k])
+                          for k in _KEYS])
+  blank = tuple(f'"{k}"'.encode() for k in obj
+                if any(c in k.encode() for c in _NUMBER_CHARS))
+  return _Layout(_skeleton(line), width, order, blank)
 
 
 @dataclasses.dataclass
@@ -106,19 +122,22 @@ def parse(data: bytes) -> ParsedImu:
   if data and not data.endswith(b"\n"):
     data += b"\n"
   num_lines = data.count(b"\n")
-  skeleton = data.translate(None, _NUMBER_CHARS + _WHITESPACE)
-  first = skeleton[:skeleton.find(b"\n")] if num_lines else b""
-  order = _SKELETONS.get(first)
-  if order is not None and skeleton == (first + b"\n") * num_lines:
-    numbers = _read_numbers(data)
-    if numbers is not None and numbers.size == 7 * num_lines:
-      table = numbers.reshape(num_lines, 7)[:, order]
-      return _finish(table, np.arange(1, num_lines + 1), [], num_lines)
+  skeleton = _skeleton(data)
+  if num_lines:
+    layout = _layout_of(data[:data.find(b"\n")])
+    if (layout is not None and
+        skeleton == (layout.skeleton + b"\n") * num_lines):
+      numbers = _read_numbers(data, layout)
+      if numbers is not None and numbers.size == layout.width * num_lines:
+        table = numbers.reshape(num_lines, layout.width)[:, layout.order]
+        return _finish(table, np.arange(1, num_lines + 1), [], num_lines)
   return _parse_mixed(data, skeleton)
 
 
-def _read_numbers(buf: bytes) -> Optional[np.ndarray]:
+def _read_numbers(buf: bytes, layout: _Layout) -> Optional[np.ndarray]:
   """All numbers of ``buf`` in order, or None if a token is not a number."""
+  for key in layout.blank:
+    buf = buf.replace(key, b" ")
   text = buf.translate(_TO_SPACE)
   if not text or text.isspace():
     return np.zeros(0)
@@ -154,26 +173,31 @@ def _parse_mixed(data: bytes, skeleton: bytes) -> ParsedImu:
   """Per-line classification; fast parse for the canonical lines."""
   lines = data.split(b"\n")[:-1]
   skels = skeleton.split(b"\n")[:-1]
-  # The most common skeleton among known layouts is the canonical one.
-  counts = {}
-  for s in skels:
-    if s in _SKELETONS:
-      counts[s] = counts.get(s, 0) + 1
-  canonical = max(counts, key=counts.get) if counts else None
+  # The most common skeleton with a readable layout is the canonical one.
+  first_of: dict = {}
+  counts: dict = {}
+  for i, s in enumerate(skels):
+    counts[s] = counts.get(s, 0) + 1
+    first_of.setdefault(s, i)
+  layout = None
+  for s in sorted(counts, key=counts.get, reverse=True)[:4]:
+    layout = _layout_of(lines[first_of[s]])
+    if layout is not None:
+      break
+  canonical = layout.skeleton if layout is not None else None
   good_idx, slow_idx = [], []
   for i, s in enumerate(skels):
     (good_idx if s == canonical else slow_idx).append(i)
   rows = np.empty((len(lines), 7))
   ok = np.zeros(len(lines), bool)
-  order = _SKELETONS[canonical] if canonical is not None else None
 
   def fast(idx: List[int]) -> None:
     """Reads canonical lines in bulk; bisects to isolate lines that fail."""
     if not idx:
       return
-    numbers = _read_numbers(b"\n".join(lines[i] for i in idx))
-    if numbers is not None and numbers.size == 7 * len(idx):
-      rows[idx] = numbers.reshape(-1, 7)[:, order]
+    numbers = _read_numbers(b"\n".join(lines[i] for i in idx), layout)
+    if numbers is not None and numbers.size == layout.width * len(idx):
+      rows[idx] = numbers.reshape(-1, layout.width)[:, layout.order]
       ok[idx] = True
     elif len(idx) == 1:
       slow_idx.append(idx[0])

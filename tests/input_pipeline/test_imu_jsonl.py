@@ -76,3 +76,21 @@ def test_empty_and_all_garbage():
   assert imu_jsonl.parse(b"").num_lines == 0
   p = imu_jsonl.parse(b"garbage\nmore garbage\n")
   assert [n for n, _ in p.bad_lines] == [1, 2] and p.t_us.size == 0
+
+
+def test_extra_numeric_keys_take_the_fast_path(monkeypatch):
+  t, v = _rows(100)
+  lines = [json.dumps({"temperature": 21.5 + i % 3, "t_us": ti, "acc": vi[:3],
+                       "mag": [1e-05, -2.5e3, 0], "gyro": vi[3:]})
+           for i, (ti, vi) in enumerate(zip(t.tolist(), v.tolist()))]
+  data = ("\n".join(lines) + "\n").encode()
+  expected = imu_jsonl.parse_naive(data)
+
+  def no_slow_path(line):
+    raise AssertionError(f"slow path used for {line!r}")
+
+  monkeypatch.setattr(imu_jsonl, "_parse_line", no_slow_path)
+  fast = imu_jsonl.parse(data)
+  _assert_same(fast, expected)
+  np.testing.assert_array_equal(fast.t_us, t)
+  np.testing.assert_allclose(fast.values, v)
