@@ -285,45 +285,58 @@ class RawDataset:
       raise IngestError(display, f"member {ref[1]!r} not found in the tar")
     return display, data
 
-  def _ingest_row(self, r: ClipRow, data_cfg, store_frames, members, tar_errors):
-    cols = self._columns
+  def _imu(self, r: ClipRow, members, tar_errors):
+    """(display path, bytes or None, format, sample json) of a row's IMU."""
+    path, data = self._member(r.imu, members, tar_errors)
+    ref = webdataset.split_member_ref(r.imu)
     try:
-      imu_path, imu_data = self._member(r.imu, members, tar_errors)
-      try:
-        fmt = imu_format(webdataset.split_member_ref(r.imu)[1]
-                         if webdataset.split_member_ref(r.imu) else r.imu)
-      except ValueError as e:
-        raise IngestError(imu_path, str(e)) from None
-      meta = {}
-      ref = webdataset.split_member_ref(r.imu)
-      if ref:
-        json_name = webdataset.split_key(ref[1])[0] + ".json"
-        raw = members[ref[0]].get(json_name)
-        if raw is not None:
-          try:
-            meta = json.loads(raw)
-          except ValueError as e:
-            raise IngestError(webdataset.member_ref(ref[0], json_name),
-                              f"invalid JSON ({e})") from None
-      if imu_data is not None and imu_path.lower().endswith(".gz"):
-        imu_data = gzip.decompress(imu_data)
-      elif imu_data is None and imu_path.lower().endswith(".gz"):
+      fmt = imu_format(ref[1] if ref else r.imu)
+    except ValueError as e:
+      raise IngestError(path, str(e)) from None
+    meta = {}
+    if ref:
+      json_name = webdataset.split_key(ref[1])[0] + ".json"
+      raw = members[ref[0]].get(json_name)
+      if raw is not None:
         try:
-          imu_data = gzip.decompress(fs.read_bytes(imu_path))
-        except FileNotFoundError:
-          raise IngestError(imu_path, "file not found") from None
-        except (OSError, EOFError) as e:
-          raise IngestError(imu_path, f"bad gzip ({e})") from None
+          meta = json.loads(raw)
+        except ValueError as e:
+          raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
+                            f"invalid JSON ({e})") from None
+        if not isinstance(meta, dict):
+          raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
+                            "expected a JSON object")
+    if path.lower().endswith(".gz"):
+      try:
+        data = gzip.decompress(data if data is not None else fs.read_bytes(path))
+      except FileNotFoundError:
+        raise IngestError(path, "file not found") from None
+      except (OSError, EOFError) as e:
+        raise IngestError(path, f"bad gzip ({e})") from None
+    return path, data, fmt, meta
+
+  def _clock_offset(self, r: ClipRow) -> Optional[int]:
+    """The row's ``imu_t0`` column (µs), if the index has one."""
+    col = self._columns.get("imu_t0", "")
+    raw = r.extra.get(col, "") if col else ""
+    if not raw:
+      return None
+    try:
+      return int(raw)
+    except ValueError:
+      try:
+        return int(float(raw))
+      except ValueError:
+        raise IngestError(fs.join(self.root, INDEX), f"line {r.row + 2}: {col} "
+                          f"must be an integer (µs), got {raw!r}") from None
+
+  def _ingest_row(self, r: ClipRow, data_cfg, store_frames, members, tar_errors):
+    try:
+      imu_path, imu_data, fmt, meta = self._imu(r, members, tar_errors)
       video_path, video_data = ("", None)
       if r.video:
         video_path, video_data = self._member(r.video, members, tar_errors)
-      t0_col = cols.get("imu_t0", "")
-      t0_raw = r.extra.get(t0_col, "") if t0_col else ""
-      try:
-        imu_t0 = int(float(t0_raw)) if t0_raw else None
-      except ValueError:
-        raise IngestError(fs.join(self.root, INDEX), f"line {r.row + 2}: "
-                          f"{t0_col} must be an integer, got {t0_raw!r}") from None
+      imu_t0 = self._clock_offset(r)
     except IngestError as e:
       return ingest_lib.Quarantined(r.clip_id, r.worker_id, e.path, str(e))
     start, end, label = self.segments(r.clip_id)

@@ -125,3 +125,23 @@ def test_work_units(tmp_path_factory):
   assert [len(u) for u in units] == [64, 2]  # one unit per tar shard
   assert {ds.rows[r].imu.split("#")[0] for r in units[1]} == {
       "shards/pilot-00001.tar"}
+
+
+def test_gzipped_jsonl_and_bad_clock_offset(tmp_path):
+  import gzip  # pylint: disable=g-import-not-at-top
+  root = _har_dataset(tmp_path / "gz")
+  plain = lib.ingest_all(root)
+  for i in (0, 1):
+    path = os.path.join(root, f"imu/s{i}_r0.jsonl")
+    with open(path, "rb") as f, open(path + ".gz", "wb") as g:
+      g.write(gzip.compress(f.read()) if i == 0 else b"not gzip")
+    os.remove(path)
+  index = open(os.path.join(root, "index.csv")).read()
+  index = index.replace("s0_r0.jsonl", "s0_r0.jsonl.gz").replace(
+      "s1_r0.jsonl", "s1_r0.jsonl.gz").replace("imu/s2_r0.jsonl,", "imu/s2_r0.jsonl,x")
+  with open(os.path.join(root, "index.csv"), "w") as f:
+    f.write(index)
+  res = lib.ingest_all(root)
+  np.testing.assert_array_equal(res["s0_r0"].imu, plain["s0_r0"].imu)
+  assert "s1_r0.jsonl.gz: bad gzip" in res["s1_r0"].reason
+  assert "index.csv: line 4: imu_t0_us must be an integer" in res["s2_r0"].reason
