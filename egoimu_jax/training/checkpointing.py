@@ -19,11 +19,14 @@ same metadata. The best step is therefore always a real, resumable
 checkpoint, and there is one directory layout and one atomicity protocol.
 
 Restoring onto another mesh or device count works: the target is the
-abstract state (``jax.ShapeDtypeStruct`` leaves with the new shardings).
+abstract state (``jax.ShapeDtypeStruct`` leaves with the new shardings). The
+iterator state survives a change of process count when every process saved
+the same state (true of our pipeline, whose state is the global step).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Mapping, Optional
 
@@ -100,26 +103,42 @@ class Checkpointer:
     With ``data_iter``, also moves that iterator to the saved position.
     """
     items = {STATE: ocp.args.StandardRestore(abstract_state)}
+    portable = None
     if data_iter is not None:
-      self._check_data_iter(step)
-      items[DATA_ITER] = grain.checkpoint.CheckpointRestore(data_iter)
+      portable = self._portable_iter_state(step)
+      if portable is None:
+        items[DATA_ITER] = grain.checkpoint.CheckpointRestore(data_iter)
     logging.info("restoring %s of step %d from %s", sorted(items), step,
                  self.directory)
     restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    if portable is not None:
+      data_iter.set_state(json.loads(portable))
     return restored[STATE]
 
-  def _check_data_iter(self, step: int) -> None:
+  def _portable_iter_state(self, step: int) -> Optional[str]:
+    """The iterator state to use when the process count changed, else None.
+
+    grain keeps one state file per process. Written by another process count,
+    the states can be carried over only if they are all the same (our
+    pipeline's state is the global step, identical on every host).
+    """
+    directory = self._manager.directory / str(step) / DATA_ITER
     name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
-    path = self._manager.directory / str(step) / DATA_ITER / name
-    if not path.exists():
-      found = sorted(p.name for p in path.parent.iterdir()) if (
-          path.parent.exists()) else []
+    if (directory / name).exists():
+      return None
+    files = sorted(directory.glob("process_*-of-*.json")) if (
+        directory.exists()) else []
+    states = {f.read_text() for f in files}
+    if len(states) != 1:
       raise ValueError(
-          f"{path} does not exist: checkpoint step {step} holds data-iterator "
-          f"states {found}, written by another number of processes. The "
-          "iterator position cannot be carried to "
-          f"{jax.process_count()} process(es); resume with the same process "
-          "count (the device count may differ).")
+          f"{directory / name} does not exist and the saved iterator states "
+          f"{[f.name for f in files]} differ, so the data position cannot be "
+          f"carried to {jax.process_count()} process(es); resume with the "
+          "process count that wrote the checkpoint (the device count may "
+          "differ).")
+    logging.info("data iterator: %s written by another process count; all "
+                 "states are equal, using them", [f.name for f in files])
+    return states.pop()
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are committed."""

@@ -112,7 +112,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         state.params, state.model_state, batch, rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {**metrics, "grad_norm": optax.global_norm(grads),
+    metrics = {**metrics, "grad_norm": optax.tree.norm(grads),
                "lr": lr(state.step)}
     return state.replace(step=state.step + 1, params=params,
                          opt_state=opt_state, model_state=model_state), metrics

@@ -1,0 +1,34 @@
+import pytest
+
+from egoimu_jax.training import durations
+
+KW = dict(batch_size=8, steps_per_epoch=4)
+
+
+@pytest.mark.parametrize("config, want", [
+    ({"total_steps": 10}, 10),
+    ({"total_epochs": 2.5}, 10),
+    ({"total_epochs": 0.3}, 2),          # rounds up
+    ({"total_examples": 20}, 3),
+    ({"total_steps": 10, "total_epochs": None}, 10),
+])
+def test_units(config, want):
+  assert durations.resolve(config, "total", **KW) == want
+
+
+def test_percent_of_total_and_defaults():
+  assert durations.resolve({"warmup_percent": 5}, "warmup", total_steps=100,
+                           **KW) == 5
+  assert durations.resolve({}, "warmup", default=0, **KW) == 0
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"total_steps": 4, "total_epochs": 1.0}, "set exactly one"),
+    ({}, "none of total_steps"),
+    ({"total_steps": 2.5}, "whole number"),
+    ({"total_steps": -1}, "negative"),
+    ({"total_percent": 10}, "percent of what"),
+])
+def test_errors(config, match):
+  with pytest.raises(ValueError, match=match):
+    durations.resolve(config, "total", **KW)

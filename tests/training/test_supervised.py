@@ -1,0 +1,57 @@
+"""The supervised task's loss hooks: padding mask, center loss, mixup."""
+
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from egoimu_jax import config_lib
+from egoimu_jax.training import tasks
+
+
+def _task(**task_fields):
+  config = config_lib.base()
+  config.update(config_lib.trainer_config())
+  config.model.name = "deepconvlstm"
+  config.model.variant = "tiny"
+  config.task.update(task_fields)
+  data = types.SimpleNamespace(
+      dataset=types.SimpleNamespace(classes=("a", "b", "c")), split={})
+  task = tasks.TASKS.get("supervised")(config, data)
+  # No dropout, one LSTM layer: deterministic and quick to compile.
+  task.model = task.model.clone(dropout_rate=0.0, lstm_layers=1)
+  return task
+
+
+def test_mask_center_loss_and_mixup():
+  rng = np.random.default_rng(0)
+  # Four real windows (classes 0 and 1) and two padding rows labelled 2.
+  batch = {"imu": jnp.asarray(rng.normal(size=(6, 24, 6)), jnp.float32),
+           "label": jnp.asarray([0, 1, 0, 1, 2, 2], jnp.int32),
+           "mask": jnp.asarray([True] * 4 + [False] * 2)}
+  task = _task(center_loss_weight=0.5, center_lr=0.5)
+  variables = jax.jit(task.init_variables)(jax.random.key(0), batch)
+  assert variables["centers"].shape == (3, 16)
+  params = variables.pop("params")
+  key = jax.random.key(1)
+  loss, (state, metrics) = jax.jit(task.loss)(params, variables, batch, key)
+
+  # Cross-entropy averages the real rows only.
+  probs = np.asarray(jax.jit(task.predict)({"params": params, **state},
+                                           batch)["probs"])
+  np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+  want = -np.log(probs[np.arange(4), [0, 1, 0, 1]]).mean()
+  np.testing.assert_allclose(float(metrics["cross_entropy"]), want, rtol=1e-5)
+  assert float(loss) == float(metrics["loss"]) > float(metrics["cross_entropy"])
+  # Centres of the classes in the batch move; class 2 (padding only) stays.
+  old, new = np.asarray(variables["centers"]), np.asarray(state["centers"])
+  assert not np.allclose(old[:2], new[:2])
+  np.testing.assert_array_equal(old[2], new[2])
+
+  mixed = _task(mixup_alpha=0.8)
+  mixed_loss = jax.jit(mixed.loss)
+  l1, _ = mixed_loss(params, {}, batch, key)
+  l2, _ = mixed_loss(params, {}, batch, key)
+  assert float(l1) == float(l2)                # same rng, same mix
+  assert abs(float(l1) - want) > 1e-4          # but not the plain loss

@@ -1,0 +1,42 @@
+import json
+import os
+
+from egoimu_jax.training import progress
+from egoimu_jax.training import writers
+
+
+def test_jsonl_and_tensorboard(tmp_path):
+  w = writers.create(str(tmp_path), just_logging=False)
+  w.write_hparams({"lr": 0.1, "model.name": "x", "steps": None})
+  w.write_scalars(1, {"train/loss": 2.0})
+  w.write_scalars(2, {"train/loss": 1.5, "val/macro_f1": float("nan")})
+  w.write_scalars(1, {"train/loss": 1.9})  # a resumed run rewrites step 1
+  w.write_texts(2, {"note": "hi"})
+  w.close()
+  with open(tmp_path / writers.METRICS_FILE) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["kind"] for r in records] == ["hparams", "scalars", "scalars",
+                                          "scalars", "texts"]
+  scalars = writers.read_jsonl(str(tmp_path))
+  assert scalars[1]["train/loss"] == 1.9 and scalars[2]["val/macro_f1"] == "nan"
+  assert os.listdir(tmp_path / "tensorboard")  # an event file
+
+
+def test_other_processes_write_nothing(tmp_path):
+  w = writers.create(str(tmp_path), just_logging=True)
+  w.write_scalars(1, {"a": 1.0})
+  w.flush()
+  w.close()
+  assert not os.listdir(tmp_path)
+
+
+def test_progress_excludes_paused_time_from_rate():
+  now = [0.0]
+  p = progress.Progress(total_steps=100, start_step=0, clock=lambda: now[0])
+  now[0] = 10.0
+  with p.paused():
+    now[0] = 15.0
+  r = p.report(10)   # 10 steps in 10 busy seconds, 5 s paused
+  assert r["steps_per_sec"] == 1.0
+  assert r["eta_s"] == 90 * 1.0 + 90 * 0.5
+  assert progress.format_duration(3725) == "1h02m05s"
