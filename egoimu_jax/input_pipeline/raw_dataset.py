@@ -37,7 +37,7 @@ INDEX, WORKERS, SEGMENTS, LABELS = ("index.csv", "workers.csv", "segments.csv",
 JSONL_UNIT_ROWS = 16
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ClipRow:
   """One row of index.csv. ``video``/``imu`` are as written in the index."""
   row: int
@@ -48,27 +48,48 @@ class ClipRow:
   extra: dict
 
 
-def _read_csv(path: str, required: Sequence[str]) -> Tuple[List[str], List[Dict[str, str]]]:
+@dataclasses.dataclass
+class _Table:
+  """A CSV file read once: its bytes (for the fingerprint), header, rows.
+
+  ``rows`` is a single-use iterator of (line number, stripped cells), so a
+  million-row table is never held as Python lists all at once.
+  """
+  path: str
+  data: bytes
+  header: List[str]
+  rows: Iterator[Tuple[int, List[str]]]
+
+  def col(self, name: str) -> int:
+    return self.header.index(name)
+
+
+def _read_csv(path: str, required: Sequence[str]) -> _Table:
   try:
-    text = fs.read_text(path)
+    data = fs.read_bytes(path)
+    text = data.decode("utf-8-sig")
   except FileNotFoundError:
     raise IngestError(path, "file not found") from None
   except UnicodeDecodeError as e:
     raise IngestError(path, f"not UTF-8 text ({e})") from None
-  reader = csv.DictReader(io.StringIO(text))
-  header = [h.strip() for h in (reader.fieldnames or [])]
-  reader.fieldnames = header
+  reader = csv.reader(io.StringIO(text))
+  header = [h.strip() for h in next(reader, [])]
   missing = [c for c in required if c not in header]
   if missing:
     raise IngestError(path, f"missing column(s) {missing}; columns are {header} "
                       "(names are set by config.data.columns)")
-  rows = []
-  for i, r in enumerate(reader):
-    if None in r:  # more cells than header columns
-      raise IngestError(path, f"line {i + 2}: {len(header) + len(r[None])} cells "
-                        f"for {len(header)} columns")
-    rows.append({k: (v or "").strip() for k, v in r.items()})
-  return header, rows
+
+  def rows():
+    width = len(header)
+    for r in reader:
+      if not r:
+        continue
+      if len(r) != width:
+        raise IngestError(path, f"line {reader.line_num}: {len(r)} cells for "
+                          f"{width} columns")
+      yield reader.line_num, [v.strip() for v in r]
+
+  return _Table(path, data, header, rows())
 
 
 def _typed(values: List[str]):
@@ -113,11 +134,30 @@ def imu_format(path: str) -> str:
   raise ValueError(f"unknown IMU file type {path!r} (expected .jsonl or .npy)")
 
 
+class _Segments:
+  """All label segments in flat arrays, grouped by clip (compact at 1M rows)."""
+
+  def __init__(self, clip_of: List[str], start: List[int], end: List[int],
+               label: List[int]):
+    ids = {c: i for i, c in enumerate(dict.fromkeys(clip_of))}
+    key = np.array([ids[c] for c in clip_of], np.int64)
+    order = np.argsort(key, kind="stable")  # keeps file order within a clip
+    self._start = np.array(start, np.int64)[order]
+    self._end = np.array(end, np.int64)[order]
+    self._label = np.array(label, np.int32)[order]
+    bounds = np.searchsorted(key[order], np.arange(len(ids) + 1))
+    self._span = {c: (int(bounds[i]), int(bounds[i + 1])) for c, i in ids.items()}
+
+  def get(self, clip_id: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b = self._span.get(clip_id, (0, 0))
+    return self._start[a:b], self._end[a:b], self._label[a:b]
+
+
 class RawDataset:
   """A raw dataset: its tables, read and checked; clip files read on ingest."""
 
   def __init__(self, root: str, classes: Tuple[str, ...], rows: List[ClipRow],
-               workers: Dict[str, dict], segments: Dict[str, Tuple[np.ndarray, ...]],
+               workers: Dict[str, dict], segments: "_Segments",
                digest: str, columns: Dict[str, str]):
     self.root = root
     self.classes = classes
@@ -137,63 +177,63 @@ class RawDataset:
     class_index = {c: i for i, c in enumerate(classes)}
     digest.update(json.dumps([list(classes), sorted(cols.items())]).encode())
 
-    index_path = fs.join(root, INDEX)
-    required = [cols["clip_id"], cols["worker_id"], cols["imu"]]
-    header, table = _read_csv(index_path, required)
-    digest.update(fs.read_bytes(index_path))
-    if not table:
-      raise IngestError(index_path, "no rows")
-    known = {cols["clip_id"], cols["worker_id"], cols["imu"], cols["video"]}
+    index = _read_csv(fs.join(root, INDEX),
+                      [cols["clip_id"], cols["worker_id"], cols["imu"]])
+    digest.update(index.data)
+    c_clip, c_worker, c_imu = (index.col(cols[k]) for k in ("clip_id", "worker_id", "imu"))
+    c_video = index.col(cols["video"]) if cols["video"] in index.header else None
+    extra_cols = [(j, h) for j, h in enumerate(index.header)
+                  if j not in (c_clip, c_worker, c_imu, c_video)]
     rows, seen = [], {}
-    for i, r in enumerate(table):
-      clip_id, worker_id = r[cols["clip_id"]], r[cols["worker_id"]]
-      if not clip_id or not worker_id or not r[cols["imu"]]:
-        raise IngestError(index_path, f"line {i + 2}: empty clip id, worker id "
+    for line, r in index.rows:
+      clip_id, worker_id = r[c_clip], r[c_worker]
+      if not clip_id or not worker_id or not r[c_imu]:
+        raise IngestError(index.path, f"line {line}: empty clip id, worker id "
                           "or IMU path")
       if clip_id in seen:
-        raise IngestError(index_path, f"clip_id {clip_id!r} on lines "
-                          f"{seen[clip_id] + 2} and {i + 2}; clip ids must be "
+        raise IngestError(index.path, f"clip_id {clip_id!r} on lines "
+                          f"{seen[clip_id]} and {line}; clip ids must be "
                           "unique")
-      seen[clip_id] = i
-      extra = {k: v for k, v in r.items() if k not in known}
-      rows.append(ClipRow(i, clip_id, worker_id, r.get(cols["video"], ""),
-                          r[cols["imu"]], extra))
+      seen[clip_id] = line
+      rows.append(ClipRow(len(rows), clip_id, worker_id,
+                          r[c_video] if c_video is not None else "", r[c_imu],
+                          {h: r[j] for j, h in extra_cols}))
+    if not rows:
+      raise IngestError(index.path, "no rows")
 
     workers: Dict[str, dict] = {r.worker_id: {} for r in rows}
     workers_path = fs.join(root, WORKERS)
     if fs.exists(workers_path):
-      w_header, w_table = _read_csv(workers_path, [cols["worker_id"]])
-      digest.update(fs.read_bytes(workers_path))
-      typed = {h: _typed([r[h] for r in w_table]) for h in w_header
-               if h != cols["worker_id"]}
-      for i, r in enumerate(w_table):
-        workers[r[cols["worker_id"]]] = {h: typed[h][i] for h in typed}
+      table = _read_csv(workers_path, [cols["worker_id"]])
+      digest.update(table.data)
+      c_id = table.col(cols["worker_id"])
+      w_rows = [r for _, r in table.rows]
+      typed = {h: _typed([r[j] for r in w_rows])
+               for j, h in enumerate(table.header) if j != c_id}
+      for i, r in enumerate(w_rows):
+        workers[r[c_id]] = {h: typed[h][i] for h in typed}
 
-    seg_path = fs.join(root, SEGMENTS)
-    seg_cols = [cols["clip_id"], cols["segment_start"], cols["segment_end"],
-                cols["segment_label"]]
-    _, s_table = _read_csv(seg_path, seg_cols)
-    digest.update(fs.read_bytes(seg_path))
-    by_clip: Dict[str, List[Tuple[int, int, int]]] = {}
-    for i, r in enumerate(s_table):
-      label = r[cols["segment_label"]]
-      if label not in class_index:
-        raise IngestError(seg_path, f"line {i + 2}: label {label!r} is not in the "
-                          f"class vocabulary {list(classes)}")
+    table = _read_csv(fs.join(root, SEGMENTS),
+                      [cols["clip_id"], cols["segment_start"], cols["segment_end"],
+                       cols["segment_label"]])
+    digest.update(table.data)
+    c_clip, c_start, c_end, c_label = (table.col(cols[k]) for k in (
+        "clip_id", "segment_start", "segment_end", "segment_label"))
+    clip_of, start, end, label = [], [], [], []
+    for line, r in table.rows:
+      name = r[c_label]
+      if name not in class_index:
+        raise IngestError(table.path, f"line {line}: label {name!r} is not in "
+                          f"the class vocabulary {list(classes)}")
       try:
-        start = float(r[cols["segment_start"]])
-        end = float(r[cols["segment_end"]])
+        start.append(round(float(r[c_start]) * 1e6))
+        end.append(round(float(r[c_end]) * 1e6))
       except ValueError:
-        raise IngestError(seg_path, f"line {i + 2}: start/end must be seconds, got "
-                          f"{r[cols['segment_start']]!r}, {r[cols['segment_end']]!r}"
-                          ) from None
-      by_clip.setdefault(r[cols["clip_id"]], []).append(
-          (round(start * 1e6), round(end * 1e6), class_index[label]))
-    segments = {
-        k: (np.array([s[0] for s in v], np.int64),
-            np.array([s[1] for s in v], np.int64),
-            np.array([s[2] for s in v], np.int32))
-        for k, v in by_clip.items()}
+        raise IngestError(table.path, f"line {line}: start/end must be seconds, "
+                          f"got {r[c_start]!r}, {r[c_end]!r}") from None
+      clip_of.append(r[c_clip])
+      label.append(class_index[name])
+    segments = _Segments(clip_of, start, end, label)
     return cls(root, classes, rows, workers, segments, digest.hexdigest(), cols)
 
   def fingerprint(self) -> str:
@@ -206,8 +246,7 @@ class RawDataset:
 
   def segments(self, clip_id: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start_us, end_us, label) arrays of a clip's label segments."""
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
-    return self._segments.get(clip_id, empty)
+    return self._segments.get(clip_id)
 
   def resolve(self, path: str) -> str:
     """A path from the index, made absolute against the root."""
@@ -327,8 +366,8 @@ class RawDataset:
       try:
         return int(float(raw))
       except ValueError:
-        raise IngestError(fs.join(self.root, INDEX), f"line {r.row + 2}: {col} "
-                          f"must be an integer (µs), got {raw!r}") from None
+        raise IngestError(fs.join(self.root, INDEX), f"clip {r.clip_id!r}: "
+                          f"{col} must be an integer (µs), got {raw!r}") from None
 
   def _ingest_row(self, r: ClipRow, data_cfg, store_frames, members, tar_errors):
     try:

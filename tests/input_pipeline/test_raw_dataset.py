@@ -144,4 +144,4 @@ def test_gzipped_jsonl_and_bad_clock_offset(tmp_path):
   res = lib.ingest_all(root)
   np.testing.assert_array_equal(res["s0_r0"].imu, plain["s0_r0"].imu)
   assert "s1_r0.jsonl.gz: bad gzip" in res["s1_r0"].reason
-  assert "index.csv: line 4: imu_t0_us must be an integer" in res["s2_r0"].reason
+  assert "index.csv: clip 's2_r0': imu_t0_us must be an integer" in res["s2_r0"].reason
