@@ -9,8 +9,9 @@ fine). It is parsed without a per-line Python loop:
 2. The *skeleton* of the buffer (the bytes left after deleting number
    characters and whitespace) must equal that line's skeleton repeated once
    per line. One ``bytes ==`` comparison checks the structure of every line.
-3. Structural bytes are translated to spaces and numpy's C text reader
-   (``np.loadtxt``) reads the numbers of every line in one call.
+3. Deleting everything but number characters, commas and newlines turns the
+   buffer into CSV, which numpy's C reader (``np.loadtxt``) reads in one
+   call.
 
 Lines that do not fit (corrupt JSON, ``NaN``, ``null``, other keys, blank
 lines) are located by comparing per-line skeletons and only those lines are
@@ -34,7 +35,9 @@ _KEYS = ("t_us", "acc", "gyro")
 _WIDTH = {"t_us": 1, "acc": 3, "gyro": 3}
 _NUMBER_CHARS = b"0123456789.-+eE"
 _WHITESPACE = b" \t\r"
-_TO_SPACE = bytes(c if c in _NUMBER_CHARS else ord(" ") for c in range(256))
+# Deleting all but numbers, commas and newlines turns a line into CSV: JSON
+# separates consecutive values (list items and key/value pairs) by one comma.
+_NOT_CSV = bytes(c for c in range(256) if c not in _NUMBER_CHARS + b",\n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,23 +131,24 @@ def parse(data: bytes) -> ParsedImu:
     if (layout is not None and
         skeleton == (layout.skeleton + b"\n") * num_lines):
       numbers = _read_numbers(data, layout)
-      if numbers is not None and numbers.size == layout.width * num_lines:
-        table = numbers.reshape(num_lines, layout.width)[:, layout.order]
+      if numbers is not None and numbers.shape[0] == num_lines:
+        table = numbers[:, layout.order]
         return _finish(table, np.arange(1, num_lines + 1), [], num_lines)
   return _parse_mixed(data, skeleton)
 
 
 def _read_numbers(buf: bytes, layout: _Layout) -> Optional[np.ndarray]:
-  """All numbers of ``buf`` in order, or None if a token is not a number."""
+  """[lines, layout.width] numbers of ``buf``, or None if a token is not a number."""
   for key in layout.blank:
-    buf = buf.replace(key, b" ")
-  text = buf.translate(_TO_SPACE)
-  if not text or text.isspace():
-    return np.zeros(0)
+    buf = buf.replace(key, b"")
+  text = buf.translate(None, _NOT_CSV)
+  if not text.strip(b"\n"):
+    return np.zeros((0, layout.width))
   try:
-    return np.loadtxt(io.BytesIO(text), dtype=np.float64, ndmin=1)
+    out = np.loadtxt(io.BytesIO(text), dtype=np.float64, delimiter=",", ndmin=2)
   except ValueError:  # e.g. "1-2" or "1.2.3" passed the skeleton check
     return None
+  return out if out.shape[1] == layout.width else None
 
 
 def _finish(table, lines, bad, num_lines) -> ParsedImu:
@@ -196,8 +200,8 @@ def _parse_mixed(data: bytes, skeleton: bytes) -> ParsedImu:
     if not idx:
       return
     numbers = _read_numbers(b"\n".join(lines[i] for i in idx), layout)
-    if numbers is not None and numbers.size == layout.width * len(idx):
-      rows[idx] = numbers.reshape(-1, layout.width)[:, layout.order]
+    if numbers is not None and numbers.shape[0] == len(idx):
+      rows[idx] = numbers[:, layout.order]
       ok[idx] = True
     elif len(idx) == 1:
       slow_idx.append(idx[0])
