@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from typing import Callable, List, Optional
@@ -19,9 +20,10 @@ def format_seconds(s: float) -> str:
 class Progress:
   """Counts finished jobs and estimates the time left.
 
-  ETA = mean duration of the jobs finished in this session x jobs left /
-  parallelism (jobs skipped as already done take no time and are not
-  averaged). Thread-safe: parallel executors report from worker threads.
+  ETA = median duration of the jobs finished in this session x jobs left /
+  parallelism. The median, because a sweep's first job often pays alone for
+  preparing the dataset; jobs skipped as already done are not counted.
+  Thread-safe: parallel executors report from worker threads.
   """
 
   def __init__(self, total: int, parallelism: int = 1, skipped: int = 0,
@@ -50,8 +52,7 @@ class Progress:
       return (self._clock() - self._start) / ran * left if ran else None
     if not self._durations:
       return None
-    mean = sum(self._durations) / len(self._durations)
-    return mean * left / min(self.parallelism, max(left, 1))
+    return statistics.median(self._durations) * left / min(self.parallelism, max(left, 1))
 
   def line(self) -> str:
     eta = self.eta()
@@ -64,8 +65,8 @@ class Progress:
     if eta is not None and self._polled:
       parts.append(f"ETA {format_seconds(eta)}")
     elif eta is not None:
-      mean = sum(self._durations) / len(self._durations)
-      parts.append(f"ETA {format_seconds(eta)} (mean {mean:.1f}s/job, "
+      median = statistics.median(self._durations)
+      parts.append(f"ETA {format_seconds(eta)} (median {median:.1f}s/job, "
                    f"{self.parallelism} at a time)")
     return ", ".join(parts)
 

@@ -119,16 +119,18 @@ def test_progress_eta():
   p = progress_lib.Progress(10, parallelism=2, skipped=2, log=lines.append,
                             clock=lambda: now[0])
   assert p.eta() is None
-  now[0] = 10.0
-  p.job_finished("a", 10.0, True)
-  now[0] = 30.0
-  p.job_finished("b", 30.0, False)
-  # mean 20 s/job, 6 left, 2 at a time -> 60 s.
-  assert p.eta() == pytest.approx(60.0)
-  assert lines[-1] == ("b FAILED in 0m30s; 4/10 jobs finished, 2 done before, 1 failed, "
-                       "elapsed 0m30s, ETA 1m00s (mean 20.0s/job, 2 at a time)")
-  polled = progress_lib.Progress(10, skipped=2, log=lines.append, clock=lambda: now[0])
+  now[0] = 100.0
+  p.job_finished("a", 100.0, True)   # the first job also prepared the data
+  now[0] = 110.0
+  p.job_finished("b", 10.0, False)
   now[0] = 130.0
+  p.job_finished("c", 20.0, True)
+  # median 20 s/job, 5 left, 2 at a time -> 50 s.
+  assert p.eta() == pytest.approx(50.0)
+  assert lines[-1] == ("c finished in 0m20s; 5/10 jobs finished, 2 done before, 1 failed, "
+                       "elapsed 2m10s, ETA 0m50s (median 20.0s/job, 2 at a time)")
+  polled = progress_lib.Progress(10, skipped=2, log=lines.append, clock=lambda: now[0])
+  now[0] = 230.0
   polled.observe_done(6)  # 4 new in 100 s, 4 left -> 100 s
   assert polled.eta() == pytest.approx(100.0)
   assert "6/10 jobs finished" in lines[-1] and "ETA 1m40s" in lines[-1]
