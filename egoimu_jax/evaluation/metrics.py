@@ -7,25 +7,34 @@ code path and batch over leading axes: a per-worker confusion stack
 
 Absent classes (the convention, tested against scikit-learn):
 
-* A class's F1 is ``2 TP / (2 TP + FP + FN)``. It is *undefined* only when the
-  class occurs in neither the true nor the predicted labels (0 / 0); we report
-  it as NaN in arrays and ``None`` in JSON. This matches
-  ``sklearn.metrics.f1_score(..., average=None, labels=range(K),
-  zero_division=np.nan)``.
-* Macro-F1 averages F1 over the classes present in ``y_true ∪ y_pred`` of the
-  evaluated set, i.e. over the defined entries. This is exactly what
-  ``f1_score(y_true, y_pred, average="macro")`` does when ``labels`` is not
-  given (sklearn takes the sorted union of the labels it sees).
+* A class's F1 is ``2 TP / (2 TP + FP + FN)``, defined for the classes that
+  occur in the true labels of the evaluated set (support > 0). For a class
+  with no true windows we report NaN in arrays and ``None`` in JSON.
+* Macro-F1 is the mean F1 over the classes present in ``y_true``, i.e. over
+  the defined entries: ``sklearn.metrics.f1_score(y_true, y_pred,
+  labels=np.unique(y_true), average="macro")``.
 
-Why this and not "all K classes with zero_division=0": a worker who never
-takes a break has no ``break`` windows; if the model also predicts none, the
-model made no error on that class, yet a zero would pull the worker's macro-F1
-down by 1/K for a property of the person, not of the model (zero_division=1
-would inflate it instead). A class predicted but absent from the truth still
-counts, with F1 = 0, so spurious predictions are penalised. The metrics are
-therefore finite for any non-empty evaluation set. An empty set (no windows)
-has no metric and callers must not ask for one; the vectorised functions
-return NaN there so a stacked computation never crashes.
+Why not the alternatives:
+
+* All K classes with ``zero_division=0`` (or 1): a worker who never takes a
+  break has no ``break`` windows; if the model predicts none either it made
+  no error, yet a 0 would cut the worker's score by 1/K for a property of
+  the person, not of the model (and 1 would inflate it).
+* sklearn's default ``average="macro"`` without ``labels`` averages over
+  ``y_true ∪ y_pred``: a class the worker never exhibits enters the average
+  as soon as the model predicts it once, with F1 = 0, so a worker with only
+  ``working`` windows drops from 1.0 to about 0.5 with a single false
+  positive. With rare states many workers lack a class, and per-worker
+  macro-F1, its spread over workers and the hardest-worker ranking would be
+  dominated by that discontinuity (seen on the synthetic pilot).
+  Spurious predictions are still penalised under our convention, through
+  the recall of the true class they were taken from.
+* On a fold's pooled test set every class normally occurs in the truth, and
+  then all three conventions agree.
+
+The metrics are therefore finite for any non-empty evaluation set. An empty
+set (no windows) has no metric and callers must not ask for one; the
+vectorised functions return NaN there so a stacked computation never crashes.
 """
 
 from __future__ import annotations
@@ -33,6 +42,10 @@ from __future__ import annotations
 from typing import Dict, Mapping, Sequence
 
 import numpy as np
+
+# Bump when a metric's definition changes; results.json records it so that
+# report never mixes runs evaluated under different conventions.
+METRICS_VERSION = 1
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray,
@@ -61,18 +74,19 @@ def grouped_confusion(labels: np.ndarray, preds: np.ndarray,
 
 
 def per_class_f1(confusion: np.ndarray) -> np.ndarray:
-  """F1 per class, ``[..., K]``; NaN where a class is in neither truth nor preds."""
+  """F1 per class, ``[..., K]``; NaN for classes without true windows."""
   confusion = np.asarray(confusion, np.float64)
   tp = np.diagonal(confusion, axis1=-2, axis2=-1)
   support = confusion.sum(-1)      # TP + FN
   predicted = confusion.sum(-2)    # TP + FP
-  denom = support + predicted      # 2TP + FP + FN
+  denom = support + predicted      # 2TP + FP + FN, > 0 where support > 0
   with np.errstate(invalid="ignore", divide="ignore"):
-    return np.where(denom > 0, 2.0 * tp / np.where(denom > 0, denom, 1.0), np.nan)
+    return np.where(support > 0, 2.0 * tp / np.where(denom > 0, denom, 1.0),
+                    np.nan)
 
 
 def macro_f1(confusion: np.ndarray) -> np.ndarray:
-  """Mean F1 over classes present in truth ∪ predictions, ``[...]``.
+  """Mean F1 over the classes present in the true labels, ``[...]``.
 
   NaN only for an empty confusion matrix (no windows).
   """
@@ -98,7 +112,7 @@ def classification_metrics(labels: np.ndarray, preds: np.ndarray,
   """Pooled metrics of one evaluation set, JSON-ready.
 
   Returns ``macro_f1``, ``accuracy``, ``per_class_f1`` (``{class: float |
-  None}``; None = class absent from truth and predictions), ``support``
+  None}``; None = no true windows of the class), ``support``
   (``{class: int}``), ``confusion`` (``[[int]]``) and ``n``.
   """
   classes = list(classes)

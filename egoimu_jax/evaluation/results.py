@@ -11,7 +11,8 @@ Layout of ``results.json``::
    "protocol": str, "fold": int, "classes": [...],
    "metrics": {"test": {...}, "val": {...}},
    "per_worker": {"test": {worker_id: {macro_f1, accuracy, n, confusion}}},
-   "predictions": "predictions.npz", "extra": {...}, "schema": 1}
+   "predictions": "predictions.npz", "extra": {...}, "schema": 1,
+   "metrics_version": 1}
 
 ``name`` (defaults to ``model``) labels the run's row in report tables, so two
 variants of one model family (``classical_rf``/``classical_logreg``, or an
@@ -140,6 +141,7 @@ def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
       "per_worker": per_worker,
       "predictions": PREDICTIONS_FILE,
       "extra": _jsonable(dict(extra or {})),
+      "metrics_version": metrics_lib.METRICS_VERSION,
   }
   fs, root = fsspec.core.url_to_fs(workdir)
   fs.makedirs(root, exist_ok=True)

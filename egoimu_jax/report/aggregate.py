@@ -84,6 +84,14 @@ def load_runs(patterns: Iterable[str]) -> List[Run]:
           f"{'' if r.scale is None else f' / scale {r.scale:g}'}: {seen[ident]} "
           f"and {r.workdir}; give one a different name or drop it from --workdirs")
     seen[ident] = r.workdir
+  versions = {r.results.get("metrics_version", 0) for r in runs}
+  if len(versions) > 1:
+    old = [r.workdir for r in runs
+           if r.results.get("metrics_version", 0) != max(versions)]
+    raise ValueError(
+        f"runs were evaluated under metrics versions {sorted(versions)}; "
+        f"{len(old)} are older (e.g. {old[:3]}): re-evaluate them from their "
+        "predictions or drop them from --workdirs")
   return runs
 
 

@@ -8,6 +8,7 @@ Sizes follow a two-column paper: 3.5 in single-column, 7.2 in full width,
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import List, Mapping, Sequence
 
@@ -18,6 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from egoimu_jax.report import aggregate
+
+# PDF font subsetting logs every table it prunes at INFO level.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 _STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
           "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8,

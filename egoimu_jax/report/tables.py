@@ -168,8 +168,8 @@ def per_class_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
       row.append(MeanStd(**metrics_lib.mean_std(vals)) if vals else None)
     rows.append(row)
   return Table("Per-class F1", ["model", "protocol"] + classes, rows,
-               "Mean ± std over folds; a fold where a class occurs in neither "
-               "labels nor predictions does not count for that class.")
+               "Mean ± std over folds; a fold without true windows of a class "
+               "does not count for that class.")
 
 
 def ci_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],

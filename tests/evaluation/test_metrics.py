@@ -23,14 +23,18 @@ def test_matches_sklearn_on_random_labels(seed):
   y = _random_labels(rng, n, k, absent_true)
   p = _random_labels(rng, n, k, absent_pred)
   m = metrics.classification_metrics(y, p, CLASSES)
-  assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
+  present = np.unique(y)
+  assert m["macro_f1"] == pytest.approx(
+      skm.f1_score(y, p, labels=present, average="macro"))
   assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, p))
   ref = skm.f1_score(y, p, average=None, labels=range(k), zero_division=np.nan)
-  for c, r in zip(CLASSES, ref):
-    if np.isnan(r):
-      assert m["per_class_f1"][c] is None
-    else:
+  for i, (c, r) in enumerate(zip(CLASSES, ref)):
+    if i in present:
       assert m["per_class_f1"][c] == pytest.approx(r)
+    else:
+      assert m["per_class_f1"][c] is None
+  if set(np.unique(p)) <= set(present):     # then sklearn's default agrees
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
   np.testing.assert_array_equal(
       m["confusion"], skm.confusion_matrix(y, p, labels=range(k)))
   assert m["n"] == n
@@ -47,12 +51,15 @@ def test_class_absent_everywhere_is_excluded_not_zero():
   assert np.isfinite(m["macro_f1"])
 
 
-def test_spurious_prediction_counts_as_zero():
+def test_spurious_prediction_costs_recall_not_half_the_score():
+  # A worker with only 'working' windows; one is predicted 'break'. sklearn's
+  # default (union of labels) would give (F1_working + 0) / 2 = 0.43.
   y = np.array([0, 0, 0, 0])
   p = np.array([0, 0, 0, 1])
   m = metrics.classification_metrics(y, p, CLASSES[:3])
-  assert m["per_class_f1"]["break"] == 0.0
-  assert m["macro_f1"] == pytest.approx((6 / 7 + 0.0) / 2)
+  assert m["per_class_f1"]["break"] is None
+  assert m["macro_f1"] == pytest.approx(6 / 7)
+  assert skm.f1_score(y, p, average="macro") == pytest.approx(3 / 7)
 
 
 def test_per_worker_matches_sklearn_and_handles_single_class_workers():
@@ -68,7 +75,7 @@ def test_per_worker_matches_sklearn_and_handles_single_class_workers():
   for w in out:
     sel = workers == w
     assert out[w]["macro_f1"] == pytest.approx(
-        skm.f1_score(y[sel], p[sel], average="macro"))
+        skm.f1_score(y[sel], p[sel], labels=np.unique(y[sel]), average="macro"))
     assert out[w]["n"] == sel.sum()
     assert np.isfinite(out[w]["macro_f1"])
   assert out["w3"]["macro_f1"] == 1.0
@@ -84,8 +91,8 @@ def test_grouped_confusion_batches():
   f1 = metrics.macro_f1(conf)
   assert np.isnan(f1[4])             # empty group: no metric, no crash
   for i in range(4):
-    assert f1[i] == pytest.approx(
-        skm.f1_score(y[g == i], p[g == i], average="macro"))
+    assert f1[i] == pytest.approx(skm.f1_score(
+        y[g == i], p[g == i], labels=np.unique(y[g == i]), average="macro"))
 
 
 def test_mean_std_and_gap():

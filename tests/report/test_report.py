@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 import os
 
 import numpy as np
@@ -171,3 +172,16 @@ def test_table_formatting():
   rows = list(csv.reader(io.StringIO(t.to_csv())))
   assert rows[0] == ["a", "b_mean", "b_std", "b_n", "c"]
   assert rows[2][1:4] == ["", "", ""]
+
+
+def test_runs_of_different_metric_versions_are_not_mixed(fake_runs, tmp_path):
+  root, _ = fake_runs
+  src = os.path.join(root, "good_l20wo_None_1")
+  old = tmp_path / "old_run"
+  old.mkdir()
+  res = json.loads(open(os.path.join(src, "results.json")).read())
+  res["metrics_version"] = 0
+  res["name"] = "old"
+  (old / "results.json").write_text(json.dumps(res))
+  with pytest.raises(ValueError, match="metrics versions"):
+    aggregate.load_runs([os.path.join(root, "good_l20wo_None_0"), str(old)])
