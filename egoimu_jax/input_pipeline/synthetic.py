@@ -78,6 +78,7 @@ def _full(syn_cfg) -> Dict[str, object]:
     raise ValueError(f"synthetic variant must be 'jsonl' or 'wds', got {d['variant']!r}")
   if d["wds_imu"] not in ("frames", "native"):
     raise ValueError(f"wds_imu must be 'frames' or 'native', got {d['wds_imu']!r}")
+  defects_lib.parse_kinds(d["defects"], d["variant"], d["with_video"])  # validates
   if d["variant"] == "wds" and d["wds_imu"] == "frames" and not d["with_video"]:
     raise ValueError("wds_imu='frames' stamps IMU rows with video frame times; "
                      "it needs with_video=True (or use wds_imu='native')")

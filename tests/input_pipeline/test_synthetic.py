@@ -103,13 +103,15 @@ def test_ensure_generates_once_and_redoes_a_crashed_run(tmp_path, monkeypatch):
   assert other != root
 
 
-def test_bad_configs_are_rejected():
+def test_bad_configs_are_rejected(tmp_path):
   with pytest.raises(KeyError, match="bogus"):
     synthetic.config(bogus=1)
   with pytest.raises(ValueError, match="needs with_video"):
     synthetic.config_hash(synthetic.config(variant="wds", with_video=False))
   with pytest.raises(ValueError, match="unknown synthetic defect"):
-    synthetic.generate(synthetic.config(defects="meteor", **SMALL), "/nonexistent")
+    synthetic.generate(synthetic.config(defects="meteor", **SMALL),
+                       str(tmp_path / "never"))
+  assert not (tmp_path / "never").exists()  # rejected before writing anything
 
 
 def test_rate_jitter_vfr_and_clip_length(tmp_path):
