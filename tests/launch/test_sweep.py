@@ -6,7 +6,7 @@ import pytest
 
 import launch
 from launch import progress as progress_lib
-from launch.job import Job, format_override
+from launch.job import format_override
 
 
 CONFIG = textwrap.dedent('''\
