@@ -17,6 +17,8 @@ from egoimu_jax.models import mae_losses
 
 KEY = jax.random.key(0)
 RNGS = {"params": KEY, "masking": KEY, "dropout": KEY}
+# Functional tests use one block per tower: compile time scales with depth.
+MICRO = dict(video_depth=1, imu_depth=1, decoder_depth=1)
 
 
 def compile_fast(fn, *args):
@@ -123,7 +125,7 @@ def test_tiny_pretrain_outputs_per_modality_set():
 
 
 def test_masking_is_reproducible_from_the_masking_rng():
-  model = evimae.create("tiny", modalities=("video",))
+  model = evimae.create("tiny", modalities=("video",), **MICRO)
   batch = tiny_batch()
   variables = init_fast(model, batch)
   fn = compile_fast(lambda k: model.apply(variables, batch,
@@ -153,7 +155,7 @@ def test_bad_inputs_name_the_problem():
 def test_tiny_overfit_every_loss_term_falls():
   """Plain Adam on one fixed batch and fixed masks: MSE (both modalities),
   graph and contrastive terms all go down."""
-  model = evimae.create("tiny", graph_dropout=0.0)
+  model = evimae.create("tiny", graph_dropout=0.0, **MICRO)
   batch = tiny_batch(b=8)
   variables = init_fast(model, batch)
   tx = optax.adam(3e-3)
@@ -174,7 +176,7 @@ def test_tiny_overfit_every_loss_term_falls():
   opt_state = tx.init(params)
   fast = compile_fast(step, params, stats, opt_state)
   history = []
-  for _ in range(40):
+  for _ in range(30):
     params, stats, opt_state, terms = fast(params, stats, opt_state)
     history.append({k: float(v) for k, v in terms.items()})
   first = {k: np.mean([h[k] for h in history[:3]]) for k in history[0]}
@@ -185,12 +187,12 @@ def test_tiny_overfit_every_loss_term_falls():
 
 def test_finetune_hand_off_from_pretraining():
   batch = tiny_batch()
-  pre = evimae.create("tiny")
+  pre = evimae.create("tiny", **MICRO)
   pre_vars = init_fast(pre, batch)
-  clf = evimae.create_classifier("tiny", num_classes=5)
+  clf = evimae.create_classifier("tiny", num_classes=5, **MICRO)
   clf_vars = init_fast(clf, batch, {"params": jax.random.key(9)})
   merged = evimae.finetune_params_from_pretrain(pre_vars, clf_vars)
-  for path in [("params", "video_encoder", "block_1", "attn", "query",
+  for path in [("params", "video_encoder", "block_0", "attn", "query",
                 "kernel"),
                ("params", "graph", "encoder", "layer_0", "fc1", "kernel"),
                ("params", "unified", "norm1_joint", "scale"),
@@ -206,7 +208,7 @@ def test_finetune_hand_off_from_pretraining():
   assert logits.shape == (4, 5) and np.all(np.isfinite(logits))
   # A tree that does not cover the classifier is an error naming the leaf.
   other = jax.eval_shape(lambda: evimae.create(
-      "tiny", graph_hidden=16).init(RNGS, batch))
+      "tiny", graph_hidden=16, **MICRO).init(RNGS, batch))
   with pytest.raises(ValueError, match="graph/encoder"):
     evimae.finetune_params_from_pretrain(other, clf_vars)
 
@@ -214,7 +216,7 @@ def test_finetune_hand_off_from_pretraining():
 def test_classifier_modes_and_evaluation_options():
   batch = tiny_batch(frames=50)
   clf = models.build({"name": "evimae_classifier", "variant": "tiny",
-                      "num_classes": 3})
+                      "num_classes": 3, **MICRO})
   v = init_fast(clf, batch)
 
   def all_options(v, b):
@@ -249,7 +251,7 @@ def test_classifier_modes_and_evaluation_options():
 
 
 def test_bf16_compute_keeps_float32_params():
-  model = evimae.create("tiny", dtype="bfloat16")
+  model = evimae.create("tiny", dtype="bfloat16", **MICRO)
   batch = tiny_batch()
   variables = init_fast(model, batch)
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(

@@ -19,6 +19,7 @@ from egoimu_jax.training.tasks import finetune
 from egoimu_jax.training.tasks import mae_pretrain
 
 KEY = jax.random.key(0)
+MICRO = dict(video_depth=1, imu_depth=1, decoder_depth=1)
 DATA = types.SimpleNamespace(
     dataset=types.SimpleNamespace(classes=("working", "break", "off")),
     split={"protocol": "l20wo", "fold": 0})
@@ -54,7 +55,7 @@ def _pretrain_state(task, batch):
 
 def test_mae_pretrain_loss_and_evaluation():
   task = mae_pretrain.MAEPretrain(_config(
-      {"name": "evimae", "variant": "tiny"},
+      {"name": "evimae", "variant": "tiny", **MICRO},
       {"name": "mae_pretrain", "loss": {"contrastive_weight": 0.1}}), DATA)
   assert task.loss_config.contrastive_weight == 0.1
   batch = _batch()
@@ -96,12 +97,13 @@ def _save(workdir, state, step=3):
 def test_finetune_warm_start_from_a_pretraining_checkpoint(tmp_path):
   batch = _batch()
   pre = mae_pretrain.MAEPretrain(_config(
-      {"name": "evimae", "variant": "tiny"}, {"name": "mae_pretrain"}), DATA)
+      {"name": "evimae", "variant": "tiny", **MICRO},
+      {"name": "mae_pretrain"}), DATA)
   pre_state = _pretrain_state(pre, batch)
   _save(str(tmp_path), pre_state)
 
   task = finetune.Finetune(_config(
-      {"name": "evimae_classifier", "variant": "tiny"},
+      {"name": "evimae_classifier", "variant": "tiny", **MICRO},
       {"name": "finetune", "pretrained": str(tmp_path)}), DATA)
   state = _pretrain_state(task, batch)
   warm = task.warm_start(state)
@@ -125,12 +127,15 @@ def test_finetune_warm_start_from_a_pretraining_checkpoint(tmp_path):
 def test_finetune_names_what_the_checkpoint_lacks(tmp_path):
   batch = _batch()
   pre = mae_pretrain.MAEPretrain(_config(
-      {"name": "imu_mae", "variant": "tiny"}, {"name": "mae_pretrain"}), DATA)
+      {"name": "imu_mae", "variant": "tiny", **MICRO},
+      {"name": "mae_pretrain"}), DATA)
   _save(str(tmp_path), _pretrain_state(pre, batch), step=7)
   assert finetune.resolve_state_dir(str(tmp_path)).endswith(
       os.path.join("7", "state"))
   task = finetune.Finetune(_config(
-      {"name": "evimae_classifier", "variant": "tiny"},
+      {"name": "evimae_classifier", "variant": "tiny", **MICRO},
       {"name": "finetune", "pretrained": str(tmp_path)}), DATA)
+  abstract = jax.eval_shape(lambda: train_state.from_variables(
+      task.init_variables(KEY, batch), optax.adam(1e-3)))
   with pytest.raises(ValueError, match="video_encoder"):
-    task.warm_start(_pretrain_state(task, batch))
+    task.warm_start(abstract)

@@ -24,7 +24,8 @@ def compile_fast(fn, *args):
 
 
 def test_imu_mae_trains_on_the_imu_branch_and_hands_off():
-  model = models.build({"name": "imu_mae", "variant": "tiny"})
+  model = models.build({"name": "imu_mae", "variant": "tiny", "imu_depth": 1,
+                        "decoder_depth": 1})
   assert isinstance(model, imu_mae.IMUMAE)
   s = model.spec
   spec_x = jax.random.normal(KEY, (4, s.spec_time, s.spec_freq, 6))
@@ -47,7 +48,7 @@ def test_imu_mae_trains_on_the_imu_branch_and_hands_off():
   assert aux["features"].shape == (4, s.width)
 
   clf = models.build({"name": "imu_mae_classifier", "variant": "tiny",
-                      "num_classes": 4})
+                      "num_classes": 4, "imu_depth": 1, "decoder_depth": 1})
   clf_vars = jax.eval_shape(lambda b: clf.init(RNGS, b), batch)
   merged = evimae.finetune_params_from_pretrain(variables, clf_vars)
   logits, aux = jax.eval_shape(lambda v, b: clf.apply(v, b), merged, batch)
