@@ -139,3 +139,17 @@ def test_finetune_names_what_the_checkpoint_lacks(tmp_path):
       task.init_variables(KEY, batch), optax.adam(1e-3)))
   with pytest.raises(ValueError, match="video_encoder"):
     task.warm_start(abstract)
+
+
+def test_finetune_head_learning_rate_multiplier():
+  config = _config({"name": "evimae_classifier", "variant": "tiny", **MICRO},
+                   {"name": "finetune", "head_lr_multiplier": 100.0})
+  config.optim = {"lr": 1e-3}
+  task = finetune.Finetune(config, DATA)
+  params = {"head": {"kernel": jnp.ones((2, 2))},
+            "unified": {"attn": {"kernel": jnp.ones((2, 2))}}}
+  tx = task.optimizer(optax.constant_schedule(1e-3))
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  np.testing.assert_allclose(updates["head"]["kernel"],
+                             100 * updates["unified"]["attn"]["kernel"])
