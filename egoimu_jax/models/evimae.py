@@ -189,7 +189,8 @@ class EVIMAESpec:
 
   @property
   def num_tokens(self) -> dict[str, int]:
-    return {"imu": math.prod(self.imu_grid), "video": math.prod(self.video_grid)}
+    return {"imu": math.prod(self.imu_grid),
+            "video": math.prod(self.video_grid)}
 
   @property
   def patch_dim(self) -> dict[str, int]:
@@ -784,7 +785,8 @@ def flops_per_example(spec: EVIMAESpec,
     n = s.num_tokens["imu"]
     k = n - masking.num_masked(n, s.imu_mask_ratio) if pre else n
     n_tok["imu"], n_vis["imu"] = n, k
-    f += 2 * g * n * (math.prod(s.imu_patch) * len(s.imu_groups[0])) * s.imu_width
+    patch_in = math.prod(s.imu_patch) * len(s.imu_groups[0])
+    f += 2 * g * n * patch_in * s.imu_width
     per_block = lambda m: _block_flops(m, s.imu_width,  # noqa: E731
                                        s.mlp_dim(s.imu_width))
     f += s.imu_depth * per_block(k)

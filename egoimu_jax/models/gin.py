@@ -74,7 +74,8 @@ class GINLayer(nn.Module):
                train: bool) -> jax.Array:
     agg = jnp.einsum("ij,bjd->bid", adjacency.astype(h.dtype), h)
     if self.learn_eps:
-      eps = self.param("eps", nn.initializers.zeros_init(), (), self.param_dtype)
+      eps = self.param("eps", nn.initializers.zeros_init(), (),
+                       self.param_dtype)
       h = (1.0 + eps).astype(h.dtype) * h + agg
     else:
       h = h + agg

@@ -102,7 +102,8 @@ def patchify(x: jax.Array, patch: Sequence[int]) -> jax.Array:
 
 def unpatchify(x: jax.Array, grid: Sequence[int], patch: Sequence[int],
                channels: int) -> jax.Array:
-  """Inverse of ``patchify``: ``[b, prod(grid), prod(patch)*c] -> [b, *spatial, c]``."""
+  """Inverse of ``patchify``: ``[b, prod(grid), prod(patch) * c]`` ->
+  ``[b, *spatial, c]``."""
   b = x.shape[0]
   grid, patch = tuple(grid), tuple(patch)
   n = len(patch)

@@ -38,7 +38,8 @@ class LossConfig:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(items) - names)
     if unknown:
-      raise TypeError(f"unknown MAE loss settings {unknown}; known {sorted(names)}")
+      raise TypeError(f"unknown MAE loss settings {unknown}; known "
+                      f"{sorted(names)}")
     return cls(**items)
 
 

@@ -1,4 +1,4 @@
-"""Supervised fine-tuning from a pretraining run (EVI-MAE / IMU-MAE -> classifier).
+"""Supervised fine-tuning from a pretraining run (EVI-MAE / IMU-MAE).
 
 Training, evaluation and results are the ``supervised`` task's (cross-entropy,
 Contract 5 ``results.json``); this task adds the warm start: on a fresh run
