@@ -125,7 +125,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "paper": {},
     "iswc22": dict(conv_strides=(1, 2, 1, 2), lstm_layers=1,
                    dropout_between_lstm=False, dropout_before_head=False),
-    # For CPU tests: same structure as the paper, small widths.
+    # For CPU tests: the paper's layout (unstrided convs, 2 LSTMs, its dropout)
+    # at small width and depth.
     "tiny": dict(num_filters=8, conv_strides=(1, 1), lstm_layers=2,
                  lstm_units=16),
 }
@@ -136,7 +137,11 @@ def create(*, variant: str = "paper", **overrides: Any) -> DeepConvLSTM:
   if variant not in VARIANTS:
     raise ValueError(f"unknown DeepConvLSTM variant {variant!r}; known: "
                      f"{sorted(VARIANTS)}")
-  return DeepConvLSTM(**{**VARIANTS[variant], **overrides})
+  fields = {**VARIANTS[variant], **overrides}
+  # Configs give lists; a tuple keeps the module hashable (jit static args).
+  if "conv_strides" in fields:
+    fields["conv_strides"] = tuple(fields["conv_strides"])
+  return DeepConvLSTM(**fields)
 
 
 def iswc22_config(model: DeepConvLSTM) -> dict[str, Any]:

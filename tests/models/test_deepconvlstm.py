@@ -138,13 +138,15 @@ def test_dropout_uses_rng_and_train_flag():
   model = deepconvlstm.create(variant="tiny", num_classes=3)
   x = jax.random.normal(jax.random.key(0), (4, 32, 6))
   variables = _init(model, x)
-  run = lambda key: model.apply(variables, {"imu": x}, train=True,
-                                rngs={"dropout": key})[0]
-  np.testing.assert_array_equal(run(jax.random.key(1)), run(jax.random.key(1)))
-  assert not np.allclose(run(jax.random.key(1)), run(jax.random.key(2)))
-  eval_a = model.apply(variables, {"imu": x}, train=False)[0]
-  eval_b = model.apply(variables, {"imu": x}, train=False)[0]
-  np.testing.assert_array_equal(eval_a, eval_b)
+  run = jax.jit(lambda key, train: model.apply(
+      variables, {"imu": x}, train=train, rngs={"dropout": key})[0],
+                static_argnums=1)
+  np.testing.assert_array_equal(run(jax.random.key(1), True),
+                                run(jax.random.key(1), True))
+  assert not np.allclose(run(jax.random.key(1), True),
+                         run(jax.random.key(2), True))
+  np.testing.assert_array_equal(run(jax.random.key(1), False),
+                                run(jax.random.key(2), False))
 
 
 def test_jit_train_step_bf16():
@@ -174,8 +176,9 @@ def test_jit_train_step_bf16():
   assert np.isfinite(loss)
   assert all(l.dtype == jnp.float32 for l in jax.tree.leaves(new_params))
   assert all(np.abs(g).max() > 0 for g in jax.tree.leaves(grads))
-  ref = f32.apply({"params": params}, {"imu": x}, train=False)[0]
-  low = bf16.apply({"params": params}, {"imu": x}, train=False)[0]
+  evaluate = lambda model: jax.jit(lambda p: model.apply(
+      {"params": p}, {"imu": x}, train=False)[0])(params)
+  ref, low = evaluate(f32), evaluate(bf16)
   assert low.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(low, np.float32), ref, atol=5e-2)
 
@@ -185,6 +188,10 @@ def test_registry_builds_variants():
                         "num_classes": 3})
   assert isinstance(model, deepconvlstm.DeepConvLSTM)
   assert model.conv_strides == (1, 2, 1, 2) and model.lstm_layers == 1
+  from_list = models.build({"name": "deepconvlstm", "num_classes": 3,
+                            "conv_strides": [1, 2]})
+  assert from_list.conv_strides == (1, 2)
+  hash(from_list)
 
 
 def test_rejects_bad_input_rank():
