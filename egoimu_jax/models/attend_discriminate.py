@@ -28,6 +28,11 @@ default dropouts          per dataset (e.g. 0.5,    0.5 / 0.25 / 0.5
 (input / GRU / head)      0.25, 0.5 OPPORTUNITY)
 ========================  ========================  ==========================
 
+Initialisation is linen's (lecun-normal convs/dense, orthogonal recurrent
+kernels per gate, zero biases, he-normal attention projections as the
+authors' kaiming init); the authors re-initialise some datasets' runs
+orthogonally, which is not replicated.
+
 So one module serves both: ``create(variant='paper')`` with the recipe on is
 the authors' setup; the ISWC'22 model is the same network trained with plain
 cross-entropy. The published GRU is unidirectional (the authors' temporal
