@@ -7,8 +7,11 @@ Override any field with ``--config.a.b=value``.
 Multi-process runs join with ``jax.distributed`` first: from ``--coordinator``,
 ``--num_processes`` and ``--process_id``, else from ``EGOIMU_COORDINATOR`` /
 ``EGOIMU_NUM_PROCESSES`` / ``EGOIMU_PROCESS_ID`` or a SLURM step
-(``training/distributed.py``). A single process skips it.
+(``training/distributed.py``). A single process skips it. A preempted run
+(SIGTERM) checkpoints and exits with status 75; rerun it to resume.
 """
+
+import sys
 
 from absl import app
 from absl import flags
@@ -17,6 +20,7 @@ from ml_collections import config_flags
 
 from egoimu_jax import jobs
 from egoimu_jax.training import distributed
+from egoimu_jax.training import preemption
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -44,7 +48,11 @@ def main(argv):
   job = config.get("job", "train")
   logging.info("job %s, workdir %s", job, FLAGS.workdir)
   with distributed.fail_fast(spec):
-    jobs.JOBS.get(job)(config, FLAGS.workdir)
+    try:
+      jobs.JOBS.get(job)(config, FLAGS.workdir)
+    except preemption.Preempted as e:
+      logging.warning("%s", e)
+      sys.exit(preemption.EXIT_CODE)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def fail_fast(spec: ProcessSpec):
   """In a multi-process job, turns an exception into an immediate exit(1)."""
   try:
     yield
-  except BaseException:  # pylint: disable=broad-except
+  except Exception:  # pylint: disable=broad-except
     if not spec.multi_process:
       raise
     logging.exception("process %d of %d failed; exiting now so that the other "

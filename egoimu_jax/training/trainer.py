@@ -17,6 +17,10 @@ One loop for every model and task (``config.task.name``):
    evaluated (predictions gathered from all hosts, padding masked out) and
    the task writes its results (``results.json`` for classifiers).
 
+A SIGTERM (or, multi-host, JAX's preemption notice) checkpoints the current
+step and raises ``preemption.Preempted``; rerunning in the same workdir
+resumes from the latest checkpoint, whatever stopped the run.
+
 Randomness: the init key is ``fold_in(key(seed), 0)``; the key of step ``s``
 is ``fold_in(fold_in(key(seed), 1), s)``, computed inside the step, so a
 resumed run is bitwise the same as an uninterrupted one on the same mesh.
@@ -44,6 +48,7 @@ from egoimu_jax.training import checkpointing
 from egoimu_jax.training import durations
 from egoimu_jax.training import mesh as mesh_lib
 from egoimu_jax.training import optim
+from egoimu_jax.training import preemption
 from egoimu_jax.training import progress as progress_lib
 from egoimu_jax.training import sharding
 from egoimu_jax.training import tasks
@@ -59,6 +64,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Returns the task's summary (for classifiers, the results.json dict; on
   processes other than 0, ``{"metrics": ...}``).
+
+  Raises:
+    preemption.Preempted: a preemption notice (SIGTERM) arrived; the step
+      it stopped at is checkpointed.
   """
   _process0_first(lambda: os.makedirs(workdir, exist_ok=True), "workdir")
   pipe = _input_pipeline(config, workdir)
@@ -66,12 +75,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   task = tasks.TASKS.get(config.task.name)(config, pipe)
   plan = _plan(config, pipe)
   logging.info("mesh %s; steps: %s", dict(mesh.shape), plan)
-
   lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
   tx = task.optimizer(lr)
   base_key = jax.random.key(config.seed)
   init_key, train_key = (jax.random.fold_in(base_key, i) for i in (0, 1))
 
+  # Shapes first, then shardings, then a sharded init: the full parameters
+  # never sit on one device.
   example = _init_batch(pipe)
 
   def init(key):
@@ -87,7 +97,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
       abstract, state_sh)
   batch_sh = mesh_lib.batch_sharding(mesh)
-  replicated = mesh_lib.replicated(mesh)
 
   ckpt = checkpointing.Checkpointer(
       os.path.join(workdir, CHECKPOINT_DIR), keep=config.checkpoint.keep,
@@ -96,14 +105,93 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_iter = pipe.train_iterator()
   latest = ckpt.latest_step()
   if latest is None:
-    state = jax.jit(init, out_shardings=state_sh)(init_key)
-    state = task.warm_start(state)
+    state = task.warm_start(jax.jit(init, out_shardings=state_sh)(init_key))
   else:
     state = ckpt.restore(latest, abstract, train_iter)
   start = int(jax.device_get(state.step))
   logging.info("%s parameters, %s per device; starting at step %d of %d",
                f"{param_figures['params']:,}",
                f"{param_figures['params_per_device']:,}", start, plan["total"])
+
+  p_train = jax.jit(make_train_step(task, tx, lr, train_key),
+                    in_shardings=(state_sh, batch_sh),
+                    out_shardings=(state_sh, mesh_lib.replicated(mesh)),
+                    donate_argnums=(0,))
+  p_eval = jax.jit(make_eval_step(task), in_shardings=(state_sh, batch_sh),
+                   out_shardings=batch_sh)
+
+  def evaluate(state, part):
+    outputs = _predict(p_eval, state, pipe.eval_batches(part), batch_sh)
+    return task.evaluate(part, outputs), outputs
+
+  writer = writers.create(workdir)
+  if start == 0:
+    writer.write_hparams(_flat(config.to_dict()))
+    if jax.process_index() == 0:
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+  watch = preemption.Watch()
+  progress = progress_lib.Progress(plan["total"], start)
+  try:
+    pending: List[Dict[str, jax.Array]] = []
+    last_val = None  # (step, metrics, outputs) of the latest validation
+    for step in range(start + 1, plan["total"] + 1):
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        batch = sharding.global_batch(next(train_iter), batch_sh)
+        state, metrics = p_train(state, batch)
+      pending.append(metrics)
+      last = step == plan["total"]
+      if step % plan["log_every"] == 0 or last:
+        _log_train(writer, step, plan["total"], pending, progress)
+        pending = []
+      val = None
+      if step % plan["eval_every"] == 0 or last:
+        with progress.paused():
+          val, outputs = evaluate(state, "val")
+        last_val = (step, val, outputs)
+        writer.write_scalars(step, _scalars("val", val))
+        logging.info("step %d: val %s", step, _brief(val, task.best_metric))
+      preempted = watch.reached(step)  # every process, every step
+      if val is not None or step % plan["checkpoint_every"] == 0 or preempted:
+        with progress.paused():
+          ckpt.save(step, state, train_iter, metrics=val)
+      writer.flush()
+      if preempted:
+        ckpt.wait()
+        raise preemption.Preempted(step)
+    ckpt.wait()
+
+    # The final evaluation uses the best checkpoint (by the task's metric).
+    best = ckpt.best_step() if task.best_metric else ckpt.latest_step()
+    if best != int(jax.device_get(state.step)):
+      state = ckpt.restore(best, abstract)
+    metrics, outputs = {}, {}
+    for part in task.final_parts:
+      if part == "val" and last_val and last_val[0] == best:
+        _, metrics[part], outputs[part] = last_val
+      else:
+        metrics[part], outputs[part] = evaluate(state, part)
+      writer.write_scalars(plan["total"],
+                           _scalars(f"final/{part}", metrics[part]))
+      logging.info("best step %s, %s: %s", best, part,
+                   _brief(metrics[part], task.best_metric))
+    summary = {"metrics": metrics}
+    if jax.process_index() == 0:
+      summary = task.finish(workdir, outputs, metrics, extra={
+          "best_step": best, "total_steps": plan["total"], "steps": plan,
+          **param_figures, "mesh": dict(mesh.shape),
+          "process_count": jax.process_count()})
+  finally:
+    watch.close()
+    writer.close()
+    ckpt.close()
+  multihost_utils.sync_global_devices("train_and_evaluate:end")
+  return summary
+
+
+def make_train_step(task, tx: optax.GradientTransformation,
+                    lr: optax.Schedule, train_key: jax.Array) -> Callable:
+  """``(state, batch) -> (state, metrics)``: one optimizer update."""
 
   def train_step(state, batch):
     rng = jax.random.fold_in(train_key, state.step)
@@ -117,77 +205,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     return state.replace(step=state.step + 1, params=params,
                          opt_state=opt_state, model_state=model_state), metrics
 
+  return train_step
+
+
+def make_eval_step(task) -> Callable:
+  """``(state, batch) -> per-example outputs`` plus ``index`` and ``mask``."""
+
   def eval_step(state, batch):
     out = dict(task.predict(state.variables, batch))
     out.update(index=batch["index"], mask=batch["mask"])
     return out
 
-  p_train = jax.jit(train_step, in_shardings=(state_sh, batch_sh),
-                    out_shardings=(state_sh, replicated), donate_argnums=(0,))
-  p_eval = jax.jit(eval_step, in_shardings=(state_sh, batch_sh),
-                   out_shardings=batch_sh)
+  return eval_step
 
-  def evaluate(state, part):
-    outputs = _predict(p_eval, state, pipe.eval_batches(part), batch_sh)
-    return task.evaluate(part, outputs), outputs
 
-  writer = writers.create(workdir)
-  if start == 0:
-    writer.write_hparams(_flat(config.to_dict()))
-    if jax.process_index() == 0:
-      with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=1, sort_keys=True))
-  progress = progress_lib.Progress(plan["total"], start)
-  pending: List[Dict[str, jax.Array]] = []
-  for step in range(start + 1, plan["total"] + 1):
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = sharding.global_batch(next(train_iter), batch_sh)
-      state, metrics = p_train(state, batch)
-    pending.append(metrics)
-    last = step == plan["total"]
-    if step % plan["log_every"] == 0 or last:
-      host = jax.device_get(pending)
-      means = {f"train/{k}": float(np.mean([m[k] for m in host]))
-               for k in host[0]}
-      pending = []
-      speed = progress.report(step)
-      means.update({"train/steps_per_sec": speed["steps_per_sec"]})
-      writer.write_scalars(step, means)
-      logging.info("step %d/%d: loss %.4f, %.2f steps/s, ETA %s", step,
-                   plan["total"], means.get("train/loss", float("nan")),
-                   speed["steps_per_sec"], progress_lib.format_duration(
-                       speed["eta_s"]))
-    val = None
-    if step % plan["eval_every"] == 0 or last:
-      with progress.paused():
-        val, _ = evaluate(state, "val")
-      writer.write_scalars(step, _scalars("val", val))
-      logging.info("step %d: val %s", step, _brief(val, task.best_metric))
-    if val is not None or step % plan["checkpoint_every"] == 0:
-      with progress.paused():
-        ckpt.save(step, state, train_iter, metrics=val)
-    writer.flush()
-  ckpt.wait()
-
-  best = ckpt.best_step() if task.best_metric else ckpt.latest_step()
-  if best is not None and best != int(jax.device_get(state.step)):
-    state = ckpt.restore(best, abstract)
-  metrics, outputs = {}, {}
-  for part in task.final_parts:
-    metrics[part], outputs[part] = evaluate(state, part)
-    writer.write_scalars(plan["total"], _scalars(f"final/{part}", metrics[part]))
-    logging.info("best step %s, %s: %s", best, part,
-                 _brief(metrics[part], task.best_metric))
-  summary = {"metrics": metrics}
-  if jax.process_index() == 0:
-    summary = task.finish(workdir, outputs, metrics, extra={
-        "best_step": best, "total_steps": plan["total"], "steps": plan,
-        **param_figures, "mesh": dict(mesh.shape),
-        "process_count": jax.process_count()})
-  writer.close()
-  ckpt.close()
-  multihost_utils.sync_global_devices("train_and_evaluate:end")
-  return summary
+def _log_train(writer, step: int, total: int,
+               pending: List[Mapping[str, jax.Array]],
+               progress: progress_lib.Progress) -> None:
+  """Means of the steps' metrics since the last log, speed and ETA."""
+  host = jax.device_get(pending)
+  means = {f"train/{k}": float(np.mean([m[k] for m in host])) for k in host[0]}
+  speed = progress.report(step)
+  means["train/steps_per_sec"] = speed["steps_per_sec"]
+  writer.write_scalars(step, means)
+  logging.info("step %d/%d: loss %.4f, %.2f steps/s, ETA %s", step, total,
+               means.get("train/loss", float("nan")), speed["steps_per_sec"],
+               progress_lib.format_duration(speed["eta_s"]))
 
 
 def _input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:

@@ -1,7 +1,10 @@
-"""Kill -9 a run at a random step, resume it, and get the uninterrupted run.
+"""Interrupt a run at a random step, resume it, and get the uninterrupted run.
 
-Both runs use one CPU device, so the resumed run must match bitwise: final
-parameters and optimizer state, every logged training loss and the results.
+SIGKILL: nothing can be saved; the rerun resumes from the last periodic
+checkpoint. SIGTERM: the run checkpoints the step it is at and exits with
+``preemption.EXIT_CODE``. Either way, on the same single CPU device the
+resumed run must match the uninterrupted one bitwise: every logged training
+loss, final parameters and optimizer state, results and predictions.
 """
 
 import json
@@ -16,13 +19,16 @@ import pytest
 
 from egoimu_jax.evaluation import results
 from egoimu_jax.training import checkpointing
+from egoimu_jax.training import preemption
 from egoimu_jax.training import writers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:Sharding info not provided")]
 
 TOTAL = 30
-RUN = {"total_steps": TOTAL, "checkpoint_every_steps": 4,
-       "eval_every_steps": 10, "log_every_steps": 1}
+CHECKPOINT_EVERY, EVAL_EVERY = 4, 10
+RUN = {"total_steps": TOTAL, "checkpoint_every_steps": CHECKPOINT_EVERY,
+       "eval_every_steps": EVAL_EVERY, "log_every_steps": 1}
 
 
 def _committed_steps(workdir):
@@ -33,19 +39,19 @@ def _committed_steps(workdir):
 
 
 def _logged_steps(workdir):
+  """Training steps in metrics.jsonl, in the order they were written."""
   path = os.path.join(workdir, writers.METRICS_FILE)
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    lines = f.read().splitlines()
   steps = []
-  for line in lines:
-    try:
-      record = json.loads(line)
-    except json.JSONDecodeError:  # a line being written
-      continue
-    if record["kind"] == "scalars" and "train/loss" in record["values"]:
-      steps.append(record["step"])
+  with open(path) as f:
+    for line in f.read().splitlines():
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:  # a line being written
+        continue
+      if record["kind"] == "scalars" and "train/loss" in record["values"]:
+        steps.append(record["step"])
   return steps
 
 
@@ -55,70 +61,100 @@ def _final_state(workdir):
   return step, ocp.PyTreeCheckpointer().restore(path)
 
 
-def test_kill_and_resume_matches_uninterrupted(main_runner, tmp_path):
-  reference = tmp_path / "uninterrupted"
-  main_runner.run(reference, RUN)
+def _flatten(tree, prefix=""):
+  if isinstance(tree, dict):
+    return {k2: v2 for k, v in tree.items()
+            for k2, v2 in _flatten(v, f"{prefix}/{k}").items()}
+  if isinstance(tree, (list, tuple)):
+    return {k2: v2 for i, v in enumerate(tree)
+            for k2, v2 in _flatten(v, f"{prefix}/{i}").items()}
+  return {} if tree is None else {prefix: np.asarray(tree)}
 
-  workdir = str(tmp_path / "killed")
-  target = random.Random().randint(6, TOTAL - 6)  # kill at or after this step
-  log = open(tmp_path / "killed.log", "w")
-  proc = main_runner.popen(workdir, RUN, log=log)
-  killed_at = None
-  deadline = time.monotonic() + 300
-  while time.monotonic() < deadline and proc.poll() is None:
-    committed, logged = _committed_steps(workdir), _logged_steps(workdir)
-    if committed and logged and max(logged) >= max(target, committed[-1] + 1):
-      proc.send_signal(signal.SIGKILL)
-      proc.wait()
-      killed_at = (max(logged), committed[-1])
-      break
-    time.sleep(0.005)
-  log.close()
-  assert killed_at is not None, (
-      f"run ended (exit {proc.returncode}) before it could be killed at step "
-      f">= {target}:\n{(tmp_path / 'killed.log').read_text()[-3000:]}")
-  last_logged, last_checkpoint = killed_at
-  assert last_logged < TOTAL and not os.path.exists(
-      os.path.join(workdir, "results.json"))
 
+@pytest.fixture(scope="module")
+def reference(main_runner, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("uninterrupted")
   main_runner.run(workdir, RUN)
-  # Killed run: steps 1..k; resumed run: r..TOTAL, where r - 1 is the
-  # checkpoint it restored (the last committed one; a save in flight at the
-  # kill may have committed after we looked).
-  logged = _logged_steps(workdir)
-  k = next((i for i in range(1, len(logged)) if logged[i] <= logged[i - 1]),
-           len(logged) - (TOTAL - last_logged))
-  resumed_from = logged[k] - 1
-  assert logged[:k] == list(range(1, k + 1)) and k >= last_logged
-  assert logged[k:] == list(range(resumed_from + 1, TOTAL + 1))
-  assert last_checkpoint <= resumed_from <= k
-  assert resumed_from % 4 == 0 or resumed_from % 10 == 0
+  return str(workdir)
 
-  want, got = writers.read_jsonl(str(reference)), writers.read_jsonl(workdir)
-  assert [want[s]["train/loss"] for s in range(1, TOTAL + 1)] == [
-      got[s]["train/loss"] for s in range(1, TOTAL + 1)]
-  step_a, state_a = _final_state(str(reference))
-  step_b, state_b = _final_state(workdir)
+
+def _interrupt(main_runner, workdir, log_path, sig, ready):
+  """Starts a run and sends ``sig`` once ``ready(committed, logged)``."""
+  with open(log_path, "w") as log:
+    proc = main_runner.popen(workdir, RUN, log=log)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+      committed, logged = _committed_steps(workdir), _logged_steps(workdir)
+      if ready(committed, logged):
+        proc.send_signal(sig)
+        code = proc.wait(timeout=120)
+        return code, committed, logged
+      time.sleep(0.005)
+  pytest.fail(f"run ended (exit {proc.poll()}) before the signal:\n"
+              f"{open(log_path).read()[-3000:]}")
+
+
+def _assert_resumed_like_reference(workdir, reference):
+  """Checks the resumed run against the reference; returns the step it
+  resumed from (the checkpoint it restored)."""
+  logged = _logged_steps(workdir)
+  restarts = [b for a, b in zip(logged, logged[1:]) if b <= a]
+  assert len(restarts) <= 1, logged
+  resumed_from = restarts[0] - 1 if restarts else None
+  if resumed_from is not None:   # 1..k before the interruption, then r+1..
+    k = len(logged) - (TOTAL - resumed_from)
+    assert logged == list(range(1, k + 1)) + list(
+        range(resumed_from + 1, TOTAL + 1)), logged
+  else:                          # stopped exactly at its last checkpoint
+    assert logged == list(range(1, TOTAL + 1)), logged
+  want, got = writers.read_jsonl(reference), writers.read_jsonl(workdir)
+  assert [got[s]["train/loss"] for s in range(1, TOTAL + 1)] == [
+      want[s]["train/loss"] for s in range(1, TOTAL + 1)]
+  (step_a, state_a), (step_b, state_b) = (_final_state(reference),
+                                          _final_state(workdir))
   assert step_a == step_b == TOTAL
   flat_a, flat_b = _flatten(state_a), _flatten(state_b)
-  assert flat_a.keys() == flat_b.keys()
+  assert flat_a.keys() == flat_b.keys() and flat_a
   for k in flat_a:
     np.testing.assert_array_equal(flat_a[k], flat_b[k], err_msg=k)
-  res_a, res_b = results.read(str(reference)), results.read(workdir)
+  res_a, res_b = results.read(reference), results.read(workdir)
   assert res_a["metrics"] == res_b["metrics"]
   assert res_a["extra"]["best_step"] == res_b["extra"]["best_step"]
-  np.testing.assert_array_equal(results.read_predictions(str(reference)).probs,
+  np.testing.assert_array_equal(results.read_predictions(reference).probs,
                                 results.read_predictions(workdir).probs)
+  return resumed_from
 
 
-def _flatten(tree, prefix=""):
-  out = {}
-  if isinstance(tree, dict):
-    for k, v in tree.items():
-      out.update(_flatten(v, f"{prefix}/{k}"))
-  elif isinstance(tree, (list, tuple)):
-    for i, v in enumerate(tree):
-      out.update(_flatten(v, f"{prefix}/{i}"))
-  elif tree is not None:
-    out[prefix] = np.asarray(tree)
-  return out
+def test_sigkill_then_resume_matches_uninterrupted(main_runner, reference,
+                                                   tmp_path):
+  workdir = str(tmp_path / "run")
+  target = random.Random().randint(6, TOTAL - 6)
+  print(f"killing at or after step {target}")
+  code, committed, logged = _interrupt(
+      main_runner, workdir, tmp_path / "killed.log", signal.SIGKILL,
+      lambda c, l: c and l and max(l) >= max(target, c[-1] + 1))
+  assert code == -signal.SIGKILL
+  assert not os.path.exists(os.path.join(workdir, "results.json"))
+  main_runner.run(workdir, RUN)
+  resumed_from = _assert_resumed_like_reference(workdir, reference)
+  # From a checkpoint at or after the last one seen before the kill (a save
+  # in flight may have committed after we looked).
+  if resumed_from is not None:
+    assert committed[-1] <= resumed_from <= max(logged) + 1
+    assert resumed_from % CHECKPOINT_EVERY == 0 or (
+        resumed_from % EVAL_EVERY == 0)
+
+
+def test_sigterm_checkpoints_the_current_step(main_runner, reference,
+                                              tmp_path):
+  workdir = str(tmp_path / "run")
+  target = random.Random().randint(3, TOTAL - 6)
+  print(f"SIGTERM at or after step {target}")
+  code, _, _ = _interrupt(main_runner, workdir, tmp_path / "term.log",
+                          signal.SIGTERM, lambda c, l: l and max(l) >= target)
+  assert code == preemption.EXIT_CODE, open(tmp_path / "term.log").read()[-3000:]
+  stopped = _logged_steps(workdir)[-1]
+  assert _committed_steps(workdir)[-1] == stopped  # saved where it stopped
+  assert "preempted: stopped after step" in open(tmp_path / "term.log").read()
+  main_runner.run(workdir, RUN)
+  assert _assert_resumed_like_reference(workdir, reference) in (stopped, None)

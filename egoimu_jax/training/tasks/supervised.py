@@ -49,7 +49,6 @@ class Supervised(base.Task):
     self.center_weight = float(task.get("center_loss_weight", 0.0))
     self.center_lr = float(task.get("center_lr", 0.001))
     self.classes = tuple(data.dataset.classes)
-    self._predictions: Dict[str, results_lib.Predictions] = {}
 
   def model_kwargs(self) -> Dict[str, Any]:
     return {"num_classes": len(self.data.dataset.classes)}
@@ -112,23 +111,25 @@ class Supervised(base.Task):
     return {"probs": jax.nn.softmax(logits.astype(jnp.float32), axis=-1),
             "label": batch["label"]}
 
-  def evaluate(self, part: str, outputs: Mapping[str, np.ndarray]
-               ) -> Dict[str, Any]:
+  def _predictions(self, outputs: Mapping[str, np.ndarray]
+                   ) -> results_lib.Predictions:
     index = outputs["index"]
     ids = self.data.dataset.read(index, fields=("window_id", "worker_id"))
-    predictions = results_lib.Predictions.from_probs(
+    return results_lib.Predictions.from_probs(
         index, ids["window_id"], ids["worker_id"], outputs["label"],
         outputs["probs"])
-    self._predictions[part] = predictions
-    metrics, _ = results_lib.evaluate(
-        predictions.label, predictions.pred, predictions.worker_id,
-        self.classes, predictions.probs)
+
+  def evaluate(self, part: str, outputs: Mapping[str, np.ndarray]
+               ) -> Dict[str, Any]:
+    p = self._predictions(outputs)
+    metrics, _ = results_lib.evaluate(p.label, p.pred, p.worker_id,
+                                      self.classes, p.probs)
     return metrics
 
   def finish(self, workdir, outputs, metrics, extra):
-    del outputs, metrics  # evaluate() kept the Predictions of each part.
+    del metrics  # results.write computes them again, with per-worker detail.
     return results_lib.write(
         workdir, config=self.config, split=self.data.split,
         model=self.config.model.name, classes=self.classes,
-        predictions={p: self._predictions[p] for p in self.final_parts},
+        predictions={p: self._predictions(outputs[p]) for p in outputs},
         name=self.config.get("name", ""), extra=extra)
