@@ -37,6 +37,7 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+CHECKPOINT_DIR = "checkpoints"  # under a run's workdir
 STATE = "state"
 DATA_ITER = "data_iter"
 
@@ -153,3 +154,4 @@ def _score(metrics: Mapping[str, Any], name: str, mode: str) -> float:
   if math.isnan(value):  # A NaN score is the worst possible, never "best".
     return -math.inf if mode == "max" else math.inf
   return value
+

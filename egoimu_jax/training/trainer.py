@@ -55,9 +55,6 @@ from egoimu_jax.training import tasks
 from egoimu_jax.training import train_state
 from egoimu_jax.training import writers
 
-CHECKPOINT_DIR = "checkpoints"
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> Dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
@@ -99,7 +96,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   batch_sh = mesh_lib.batch_sharding(mesh)
 
   ckpt = checkpointing.Checkpointer(
-      os.path.join(workdir, CHECKPOINT_DIR), keep=config.checkpoint.keep,
+      os.path.join(workdir, checkpointing.CHECKPOINT_DIR),
+      keep=config.checkpoint.keep,
       best_metric=task.best_metric, best_mode=task.best_mode,
       async_save=config.checkpoint.async_save)
   train_iter = pipe.train_iterator()

@@ -55,3 +55,9 @@ def test_mask_center_loss_and_mixup():
   l2, _ = mixed_loss(params, {}, batch, key)
   assert float(l1) == float(l2)                # same rng, same mix
   assert abs(float(l1) - want) > 1e-4          # but not the plain loss
+
+
+def test_every_registered_task_is_a_task():
+  from egoimu_jax.training.tasks import base  # pylint: disable=g-import-not-at-top
+  for name in tasks.TASKS.names():
+    assert issubclass(tasks.TASKS.get(name), base.Task), name

@@ -7,6 +7,8 @@ from egoimu_jax.registry import Registry
 TASKS = Registry("task")
 # name -> "module:attribute". Keep this table sorted; one line per task.
 _LAZY = {
+    "finetune": "egoimu_jax.training.tasks.finetune:Finetune",
+    "mae_pretrain": "egoimu_jax.training.tasks.mae_pretrain:MAEPretrain",
     "supervised": "egoimu_jax.training.tasks.supervised:Supervised",
 }
 for _name, _target in _LAZY.items():

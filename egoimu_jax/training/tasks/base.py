@@ -24,9 +24,11 @@ Lifecycle, in call order::
 Rules for implementers:
 
 * ``loss`` and ``predict`` are pure functions of their arguments (they run
-  under ``jit`` on sharded global arrays). Randomness comes from ``rng``,
-  which the engine derives from ``config.seed`` and the step, so resumed runs
-  draw the same numbers.
+  under ``jit`` on sharded global arrays). Training randomness comes from
+  ``rng``, which the engine derives from ``config.seed`` and the step, so
+  resumed runs draw the same numbers. ``predict`` gets no key: a task that
+  needs randomness at evaluation derives it from the batch (``mae_pretrain``
+  folds a seed with the windows' ``index``), so every evaluation is the same.
 * ``model_state`` is every variable collection except ``params``
   (``batch_stats``, task-owned state such as class centres); the task returns
   its new value from ``loss``. The engine shards, donates and checkpoints it.
