@@ -197,4 +197,6 @@ def _scale_x(runs: Sequence[aggregate.Run], proto: str, scale: float) -> float:
 
 
 def _pretty(name: str) -> str:
-  return name.replace("fraction/", "fraction ").replace("_", " ")
+  if name.startswith("fraction/"):
+    return f"Fraction of windows\n'{name[len('fraction/'):].replace('_', ' ')}'"
+  return name.replace("_", " ")
