@@ -20,6 +20,7 @@ from ml_collections import config_flags
 
 from egoimu_jax import jobs
 from egoimu_jax.training import distributed
+from egoimu_jax.training import durations
 from egoimu_jax.training import preemption
 
 FLAGS = flags.FLAGS
@@ -45,6 +46,9 @@ def main(argv):
   distributed.initialize(spec, timeout_s=FLAGS.distributed_timeout,
                          heartbeat_timeout_s=FLAGS.heartbeat_timeout)
   config = FLAGS.config
+  durations.prefer_overrides(config, [
+      a[len("--config."):].partition("=")[0] for a in sys.argv
+      if a.startswith("--config.")])
   job = config.get("job", "train")
   logging.info("job %s, workdir %s", job, FLAGS.workdir)
   with distributed.fail_fast(spec):

@@ -5,13 +5,14 @@ A duration named ``prefix`` is given by exactly one of ``{prefix}_steps``,
 pipeline counts them: ``steps_per_epoch`` full global batches),
 ``{prefix}_examples`` or ``{prefix}_percent`` (of the total steps), as in
 big_vision. Unset fields are ``None`` (``ml_collections`` placeholders), so a
-config sets one and the others stay visible for command-line overrides.
+config sets one and the others stay visible for command-line overrides;
+an override of another unit replaces the config's (``prefer_overrides``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 UNITS = ("steps", "epochs", "examples", "percent")
 
@@ -51,3 +52,21 @@ def resolve(config: Mapping[str, Any], prefix: str, *, batch_size: int,
     raise ValueError(f"config.{prefix}_percent: percent of what? (total_* must "
                      "be resolved first)")
   return math.ceil(value / 100 * total_steps)
+
+
+def prefer_overrides(config, overridden: Iterable[str]) -> None:
+  """Lets a unit given as an override replace the config file's unit.
+
+  ``--config.total_epochs=30`` on a config that sets ``total_steps``: a
+  placeholder cannot be reset to None from the command line, so ``main``
+  passes the overridden field names here and the other units of the same
+  duration are cleared (in place). Overriding two units of one duration
+  still fails in :func:`resolve`.
+  """
+  for name in overridden:
+    prefix, _, unit = name.rpartition("_")
+    if unit in UNITS and prefix and "." not in prefix and name in config:
+      for other in UNITS:
+        key = f"{prefix}_{other}"
+        if other != unit and key in config and key not in overridden:
+          config[key] = None

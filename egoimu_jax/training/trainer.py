@@ -55,6 +55,7 @@ from egoimu_jax.training import tasks
 from egoimu_jax.training import train_state
 from egoimu_jax.training import writers
 
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> Dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
@@ -142,15 +143,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       if step % plan["log_every"] == 0 or last:
         _log_train(writer, step, plan["total"], pending, progress)
         pending = []
+      evaluate_now = step % plan["eval_every"] == 0 or last
+      preempted = watch.reached(step)  # every process, every step
+      save_now = (evaluate_now or preempted or
+                  step % plan["checkpoint_every"] == 0)
+      if save_now:
+        # Finish the queued steps first, so that only evaluation and saving
+        # count as paused time in the speed figures.
+        jax.block_until_ready(state)
       val = None
-      if step % plan["eval_every"] == 0 or last:
+      if evaluate_now:
         with progress.paused():
-          val, outputs = evaluate(state, "val")
-        last_val = (step, val, outputs)
+          val, val_outputs = evaluate(state, "val")
+        last_val = (step, val, val_outputs)
         writer.write_scalars(step, _scalars("val", val))
         logging.info("step %d: val %s", step, _brief(val, task.best_metric))
-      preempted = watch.reached(step)  # every process, every step
-      if val is not None or step % plan["checkpoint_every"] == 0 or preempted:
+      if save_now:
         with progress.paused():
           ckpt.save(step, state, train_iter, metrics=val)
       writer.flush()
@@ -163,19 +171,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     best = ckpt.best_step() if task.best_metric else ckpt.latest_step()
     if best != int(jax.device_get(state.step)):
       state = ckpt.restore(best, abstract)
-    metrics, outputs = {}, {}
+    final, final_outputs = {}, {}
     for part in task.final_parts:
       if part == "val" and last_val and last_val[0] == best:
-        _, metrics[part], outputs[part] = last_val
+        _, final[part], final_outputs[part] = last_val
       else:
-        metrics[part], outputs[part] = evaluate(state, part)
-      writer.write_scalars(plan["total"],
-                           _scalars(f"final/{part}", metrics[part]))
+        final[part], final_outputs[part] = evaluate(state, part)
+      writer.write_scalars(plan["total"], _scalars(f"final/{part}", final[part]))
       logging.info("best step %s, %s: %s", best, part,
-                   _brief(metrics[part], task.best_metric))
-    summary = {"metrics": metrics}
+                   _brief(final[part], task.best_metric))
+    summary = {"metrics": final}
     if jax.process_index() == 0:
-      summary = task.finish(workdir, outputs, metrics, extra={
+      summary = task.finish(workdir, final_outputs, final, extra={
           "best_step": best, "total_steps": plan["total"], "steps": plan,
           **param_figures, "mesh": dict(mesh.shape),
           "process_count": jax.process_count()})

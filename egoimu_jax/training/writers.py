@@ -106,13 +106,14 @@ def read_jsonl(logdir: str, kind: str = "scalars") -> dict:
 
 
 def _plain(x: Any) -> Any:
+  """JSON types; non-finite floats as strings ("nan"), as JSON has none."""
+  if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+    x = np.asarray(x)
+    x = x.item() if x.ndim == 0 else x.tolist()
   if isinstance(x, Mapping):
     return {str(k): _plain(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
     return [_plain(v) for v in x]
-  if isinstance(x, (np.ndarray, np.generic, jax.Array)):
-    x = np.asarray(x)
-    return x.item() if x.ndim == 0 else x.tolist()
   if isinstance(x, float) and not np.isfinite(x):
     return str(x)
   return x if x is None or isinstance(x, (str, int, float, bool)) else str(x)

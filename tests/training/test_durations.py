@@ -32,3 +32,15 @@ def test_percent_of_total_and_defaults():
 def test_errors(config, match):
   with pytest.raises(ValueError, match=match):
     durations.resolve(config, "total", **KW)
+
+
+def test_a_command_line_unit_replaces_the_config_files():
+  from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.trainer_config()
+  config.total_steps = 4
+  config.eval_every_steps = 2
+  config.total_epochs = 30.0     # as --config.total_epochs=30 would
+  durations.prefer_overrides(config, ["total_epochs", "optim.lr"])
+  assert config.total_steps is None and config.total_epochs == 30.0
+  assert config.eval_every_steps == 2
+  assert durations.resolve(config, "total", **KW) == 120

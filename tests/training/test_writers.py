@@ -1,6 +1,8 @@
 import json
 import os
 
+import numpy as np
+
 from egoimu_jax.training import progress
 from egoimu_jax.training import writers
 
@@ -9,7 +11,7 @@ def test_jsonl_and_tensorboard(tmp_path):
   w = writers.create(str(tmp_path), just_logging=False)
   w.write_hparams({"lr": 0.1, "model.name": "x", "steps": None})
   w.write_scalars(1, {"train/loss": 2.0})
-  w.write_scalars(2, {"train/loss": 1.5, "val/macro_f1": float("nan")})
+  w.write_scalars(2, {"train/loss": 1.5, "val/macro_f1": np.float32("nan")})
   w.write_scalars(1, {"train/loss": 1.9})  # a resumed run rewrites step 1
   w.write_texts(2, {"note": "hi"})
   w.close()

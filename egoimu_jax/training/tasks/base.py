@@ -10,7 +10,7 @@ looked up in ``tasks.TASKS``).
 Lifecycle, in call order::
 
   task = TASKS.get(config.task.name)(config, data)      # builds self.model
-  variables = task.init_variables(rngs, batch)          # traced (eval_shape, jit)
+  variables = task.init_variables(rng, batch)           # traced (eval_shape, jit)
   tx = task.optimizer(lr_schedule)
   state = task.warm_start(state)                        # fresh runs only
   loop:
