@@ -1,4 +1,7 @@
-"""Entry point: ``python -m egoimu_jax.main --config=configs/x.py[:arg] --workdir=DIR``.
+"""Entry point.
+
+  python -m egoimu_jax.main --config=configs/x.py[:arg] --workdir=DIR
+
 
 Only flag parsing lives here; the work happens in library functions picked by
 ``config.job`` (see ``egoimu_jax.jobs``) so that it can be imported and tested.
@@ -27,14 +30,20 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     "config", None, "Path to a config file, optionally with ':arg'.",
     lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
-flags.DEFINE_string("coordinator", None, "host:port of process 0 (multi-process).")
-flags.DEFINE_integer("num_processes", None, "Processes in the job (multi-process).")
-flags.DEFINE_integer("process_id", None, "This process's id in [0, num_processes).")
-flags.DEFINE_integer("distributed_timeout", 300,
-                     "Seconds to wait for every process to reach the coordinator.")
-flags.DEFINE_integer("heartbeat_timeout", 100,
-                     "Seconds without a heartbeat before a process counts as dead.")
+flags.DEFINE_string("workdir", None,
+                    "Directory for checkpoints, logs and results.")
+flags.DEFINE_string("coordinator", None,
+                    "host:port of process 0 (multi-process runs).")
+flags.DEFINE_integer("num_processes", None,
+                     "Processes in the job (multi-process runs).")
+flags.DEFINE_integer("process_id", None,
+                     "This process's id in [0, num_processes).")
+flags.DEFINE_integer(
+    "distributed_timeout", 300,
+    "Seconds to wait for every process to reach the coordinator.")
+flags.DEFINE_integer(
+    "heartbeat_timeout", 100,
+    "Seconds without a heartbeat before a process counts as dead.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 

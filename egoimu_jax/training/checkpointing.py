@@ -88,6 +88,9 @@ class Checkpointer:
            metrics: Optional[Mapping[str, float]] = None) -> None:
     """Starts saving (asynchronously when enabled); every process must call."""
     if metrics is not None and self.best_metric:
+      if self.best_metric not in metrics:
+        raise KeyError(f"validation metrics {sorted(metrics)} have no "
+                       f"{self.best_metric!r}, the best-checkpoint metric")
       metrics = {self.best_metric: float(metrics[self.best_metric])}
     else:
       metrics = None

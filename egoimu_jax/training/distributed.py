@@ -1,4 +1,4 @@
-"""Multi-host start-up: ``jax.distributed.initialize`` from flags or environment.
+"""Multi-host start-up: ``jax.distributed.initialize`` from flags or env.
 
 Where the coordinator, process count and process id come from, first match wins:
 
@@ -64,16 +64,17 @@ def detect(coordinator: Optional[str] = None,
            process_id: Optional[int] = None,
            local_device_ids: Optional[Sequence[int]] = None,
            environ: Optional[Mapping[str, str]] = None) -> ProcessSpec:
-  """Works out this process's :class:`ProcessSpec` (see the module docstring)."""
+  """This process's :class:`ProcessSpec` (see the module docstring)."""
   env = os.environ if environ is None else environ
   explicit = (coordinator, num_processes, process_id)
   if any(v is not None for v in explicit):
     if coordinator is None or num_processes is None or process_id is None:
       raise ValueError(
           "distributed flags: give all of coordinator, num_processes and "
-          f"process_id (got {coordinator!r}, {num_processes!r}, {process_id!r})")
-    return _checked(ProcessSpec(coordinator, int(num_processes), int(process_id),
-                                "flags", local_device_ids))
+          f"process_id (got {coordinator!r}, {num_processes!r}, "
+          f"{process_id!r})")
+    return _checked(ProcessSpec(coordinator, int(num_processes),
+                                int(process_id), "flags", local_device_ids))
   names = ("EGOIMU_COORDINATOR", "EGOIMU_NUM_PROCESSES", "EGOIMU_PROCESS_ID")
   present = [n for n in names if env.get(n)]
   if present:
@@ -86,7 +87,8 @@ def detect(coordinator: Optional[str] = None,
   slurm = cluster_env.from_slurm(env)
   if slurm is not None:
     ntasks = slurm.num_processes
-    if local_device_ids is None and ntasks > int(env.get("SLURM_NNODES", ntasks)):
+    nodes = int(env.get("SLURM_NNODES", ntasks))
+    if local_device_ids is None and ntasks > nodes:
       # Several tasks per node: the SLURM convention is one task per device.
       local_device_ids = [_int_env(env, "SLURM_LOCALID")]
     return _checked(ProcessSpec(slurm.coordinator_address, ntasks,
@@ -131,8 +133,9 @@ def initialize(spec: ProcessSpec, timeout_s: int = 300,
         f"jax.distributed: process {spec.process_id} of {spec.num_processes} "
         f"waited {timeout_s} s at coordinator {spec.coordinator} (from "
         f"{spec.source}) but not every process arrived. Check that all "
-        f"{spec.num_processes} processes were started with the same coordinator "
-        "address and distinct process ids, and that the port is reachable.")
+        f"{spec.num_processes} processes were started with the same "
+        "coordinator address and distinct process ids, and that the port is "
+        "reachable.")
   if errors:
     raise errors[0]
 
@@ -161,8 +164,8 @@ def _checked(spec: ProcessSpec) -> ProcessSpec:
     raise ValueError(f"process_id {spec.process_id} is not in "
                      f"[0, {spec.num_processes}) (from {spec.source})")
   if spec.num_processes > 1 and ":" not in (spec.coordinator or ""):
-    raise ValueError(f"coordinator must be 'host:port', got {spec.coordinator!r} "
-                     f"(from {spec.source})")
+    raise ValueError(f"coordinator must be 'host:port', got "
+                     f"{spec.coordinator!r} (from {spec.source})")
   return spec
 
 

@@ -19,7 +19,8 @@ DATA_AXIS = "data"
 
 def resolve_shape(axes: Sequence[Tuple[str, int]],
                   num_devices: int) -> Tuple[Tuple[str, ...], Tuple[int, ...]]:
-  """``(('data', -1), ('fsdp', 2))`` on 8 devices -> ``(('data', 'fsdp'), (4, 2))``."""
+  """Axis names and sizes: ``(('data', -1), ('fsdp', 2))`` on 8 devices is
+  ``(('data', 'fsdp'), (4, 2))``."""
   names = tuple(str(a) for a, _ in axes)
   sizes = [int(s) for _, s in axes]
   if len(set(names)) != len(names):

@@ -44,7 +44,8 @@ class Progress:
     # Remaining steps at the current rate, plus overhead at its average rate.
     overhead_per_step = self._paused_total / done if done else 0.0
     remaining = self._total - step
-    eta = remaining / rate + remaining * overhead_per_step if rate > 0 else float("inf")
+    eta = (remaining / rate + remaining * overhead_per_step if rate > 0
+           else float("inf"))
     self._mark = (now, step)
     self._paused = 0.0
     return {"steps_per_sec": rate, "eta_s": eta, "elapsed_s": elapsed}

@@ -60,7 +60,8 @@ def _resolve(spec, path: str, shape: Tuple[int, ...], mesh: Mesh,
     return P()
   if isinstance(spec, str):
     if spec not in mesh.shape:
-      raise ValueError(f"{where}: no mesh axis {spec!r} (mesh {dict(mesh.shape)})")
+      raise ValueError(f"{where}: no mesh axis {spec!r} "
+                       f"(mesh {dict(mesh.shape)})")
     size = mesh.shape[spec]
     if size == 1:
       return P()
@@ -80,7 +81,8 @@ def _resolve(spec, path: str, shape: Tuple[int, ...], mesh: Mesh,
     axes = (axes,) if isinstance(axes, str) else tuple(axes)
     unknown = [a for a in axes if a not in mesh.shape]
     if unknown:
-      raise ValueError(f"{where}: no mesh axis {unknown} (mesh {dict(mesh.shape)})")
+      raise ValueError(f"{where}: no mesh axis {unknown} "
+                       f"(mesh {dict(mesh.shape)})")
     n = math.prod(mesh.shape[a] for a in axes)
     if shape[dim] % n:
       raise ValueError(f"{where}: dimension {dim} ({shape[dim]}) is not "
@@ -147,7 +149,7 @@ def params_per_device(params_shape: Any, params_sharding: Any, mesh: Mesh,
   if tolerance is not None and per_device > ideal * (1 + tolerance):
     unsplit = sorted(((math.prod(x.shape), path_str(p))
                       for (p, x), s in zip(leaves, shardings)
-                      if math.prod(s.shard_shape(x.shape)) == math.prod(x.shape)),
+                      if s.shard_shape(x.shape) == tuple(x.shape)),
                      reverse=True)[:5]
     raise ValueError(
         f"parameters are not sufficiently sharded: {per_device:,} elements per "
@@ -164,6 +166,9 @@ def global_batch(local_batch: Dict[str, np.ndarray],
 
   64-bit values become 32-bit unless ``jax_enable_x64`` (record indices fit).
   """
-  return {k: jax.make_array_from_process_local_data(
-      sharding, np.asarray(v, jax.dtypes.canonicalize_dtype(np.asarray(v).dtype)))
-          for k, v in local_batch.items()}
+  out = {}
+  for k, v in local_batch.items():
+    v = np.asarray(v)
+    v = v.astype(jax.dtypes.canonicalize_dtype(v.dtype), copy=False)
+    out[k] = jax.make_array_from_process_local_data(sharding, v)
+  return out

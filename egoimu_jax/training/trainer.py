@@ -177,7 +177,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         _, final[part], final_outputs[part] = last_val
       else:
         final[part], final_outputs[part] = evaluate(state, part)
-      writer.write_scalars(plan["total"], _scalars(f"final/{part}", final[part]))
+      writer.write_scalars(plan["total"],
+                           _scalars(f"final/{part}", final[part]))
       logging.info("best step %s, %s: %s", best, part,
                    _brief(final[part], task.best_metric))
     summary = {"metrics": final}
@@ -285,8 +286,9 @@ def _init_batch(pipe) -> Dict[str, jax.ShapeDtypeStruct]:
           for k, v in first.items()}
 
 
-def _predict(p_eval: Callable, state, batches, batch_sh) -> Dict[str, np.ndarray]:
-  """Outputs for every real (unpadded) example of ``batches``, from all hosts."""
+def _predict(p_eval: Callable, state, batches,
+             batch_sh) -> Dict[str, np.ndarray]:
+  """Outputs of every real (unpadded) example of ``batches``, all hosts."""
   outs = [p_eval(state, sharding.global_batch(b, batch_sh)) for b in batches]
   if not outs:
     raise ValueError("evaluation set is empty")

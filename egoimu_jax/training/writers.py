@@ -28,9 +28,11 @@ class JsonlTensorBoardWriter:
   """Writes scalars, texts, histograms and hparams to both sinks."""
 
   def __init__(self, logdir: str):
-    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    # Imported here: only process 0 needs it.
+    import tensorboardX  # pylint: disable=g-import-not-at-top
     os.makedirs(logdir, exist_ok=True)
-    self._tb = SummaryWriter(logdir=os.path.join(logdir, "tensorboard"))
+    self._tb = tensorboardX.SummaryWriter(
+        logdir=os.path.join(logdir, "tensorboard"))
     self._jsonl = open(os.path.join(logdir, METRICS_FILE), "a")
 
   def _line(self, step: Optional[int], kind: str, values: Mapping[str, Any]):
@@ -88,7 +90,7 @@ class NullWriter:
 
 
 def create(logdir: str, just_logging: Optional[bool] = None):
-  """A writer for ``logdir``; a :class:`NullWriter` on processes other than 0."""
+  """A writer for ``logdir``; a :class:`NullWriter` on processes but 0."""
   if just_logging is None:
     just_logging = jax.process_index() != 0
   return NullWriter() if just_logging else JsonlTensorBoardWriter(logdir)

@@ -1,4 +1,4 @@
-"""Which checkpoints are kept, the best step, and restoring the data position."""
+"""Which checkpoints are kept, the best step, restoring the data position."""
 
 import os
 
@@ -55,7 +55,8 @@ def test_iterator_state_across_process_counts(tmp_path):
   ckpt.save(5, _state(5), it)
   directory = tmp_path / "5" / checkpointing.DATA_ITER
   # As if written by two processes holding the same (global) position.
-  os.rename(directory / "process_0-of-1.json", directory / "process_0-of-2.json")
+  os.rename(directory / "process_0-of-1.json",
+            directory / "process_0-of-2.json")
   (directory / "process_1-of-2.json").write_text(
       (directory / "process_0-of-2.json").read_text())
   it = _iterator()

@@ -37,7 +37,8 @@ def _assert_same_run(workdir, reference, steps, rtol=RTOL):
                              rtol=rtol)
   run, ref = results.read(str(workdir)), results.read(str(reference))
   for part in ("val", "test"):
-    assert run["metrics"][part]["confusion"] == ref["metrics"][part]["confusion"]
+    assert (run["metrics"][part]["confusion"] ==
+            ref["metrics"][part]["confusion"])
   np.testing.assert_allclose(results.read_predictions(str(workdir)).probs,
                              results.read_predictions(str(reference)).probs,
                              rtol=1e-4, atol=1e-6)

@@ -152,9 +152,10 @@ def test_sigterm_checkpoints_the_current_step(main_runner, reference,
   print(f"SIGTERM at or after step {target}")
   code, _, _ = _interrupt(main_runner, workdir, tmp_path / "term.log",
                           signal.SIGTERM, lambda c, l: l and max(l) >= target)
-  assert code == preemption.EXIT_CODE, open(tmp_path / "term.log").read()[-3000:]
+  log = open(tmp_path / "term.log").read()
+  assert code == preemption.EXIT_CODE, log[-3000:]
   stopped = _logged_steps(workdir)[-1]
   assert _committed_steps(workdir)[-1] == stopped  # saved where it stopped
-  assert "preempted: stopped after step" in open(tmp_path / "term.log").read()
+  assert "preempted: stopped after step" in log
   main_runner.run(workdir, RUN)
   assert _assert_resumed_like_reference(workdir, reference) in (stopped, None)

@@ -8,6 +8,7 @@ import numpy as np
 
 from egoimu_jax import config_lib
 from egoimu_jax.training import tasks
+from egoimu_jax.training.tasks import base
 
 
 def _task(**task_fields):
@@ -58,6 +59,5 @@ def test_mask_center_loss_and_mixup():
 
 
 def test_every_registered_task_is_a_task():
-  from egoimu_jax.training.tasks import base  # pylint: disable=g-import-not-at-top
   for name in tasks.TASKS.names():
     assert issubclass(tasks.TASKS.get(name), base.Task), name

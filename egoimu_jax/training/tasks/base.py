@@ -10,7 +10,7 @@ looked up in ``tasks.TASKS``).
 Lifecycle, in call order::
 
   task = TASKS.get(config.task.name)(config, data)      # builds self.model
-  variables = task.init_variables(rng, batch)           # traced (eval_shape, jit)
+  variables = task.init_variables(rng, batch)  # traced (eval_shape, jit)
   tx = task.optimizer(lr_schedule)
   state = task.warm_start(state)                        # fresh runs only
   loop:
@@ -18,7 +18,7 @@ Lifecycle, in call order::
                                                         # traced, differentiated
     every eval: outputs = task.predict(variables, batch)   # traced, per example
                 metrics = task.evaluate("val", gathered)   # host, numpy
-  end: best state restored; task.evaluate(part, ...) for part in task.final_parts
+  end: best state restored; task.evaluate(part, ...) for each final_parts
        task.finish(workdir, outputs, metrics)             # process 0 only
 
 Rules for implementers:
@@ -85,7 +85,7 @@ class Task:
   # -- construction -------------------------------------------------------
 
   def model_kwargs(self) -> Dict[str, Any]:
-    """Constructor arguments the task adds to ``config.model`` (e.g. classes)."""
+    """Constructor arguments the task adds to ``config.model`` (classes)."""
     return {}
 
   def build_model(self) -> nn.Module:
@@ -103,7 +103,7 @@ class Task:
     return self.config.task.name
 
   def init_variables(self, rng: jax.Array, batch: Batch) -> Dict[str, Any]:
-    """All variable collections of a fresh model (traced; ``batch`` is small)."""
+    """Every variable collection of a fresh model (traced; small batch)."""
     rngs = {"params": rng, **{s: jax.random.fold_in(rng, i + 1)
                               for i, s in enumerate(self.rng_streams)}}
     return dict(self.model.init(rngs, batch, train=False))
@@ -146,7 +146,8 @@ class Task:
     """Metrics of one split part from its gathered, unpadded outputs."""
     raise NotImplementedError
 
-  def finish(self, workdir: str, outputs: Mapping[str, Mapping[str, np.ndarray]],
+  def finish(self, workdir: str,
+             outputs: Mapping[str, Mapping[str, np.ndarray]],
              metrics: Mapping[str, Mapping[str, Any]],
              extra: Mapping[str, Any]) -> Dict[str, Any]:
     """Writes the run's results (process 0 only) and returns a summary."""
