@@ -48,6 +48,14 @@ Protocols (``config.protocol.name``), K = ``protocol.num_folds`` (default 5):
   spreads over all training workers as evenly as it can: data scaling varies
   clips per worker at a fixed worker pool, worker scaling the reverse.
 
+* ``pretrain`` — self-supervised pretraining, labels unused. The population
+  is every worker (``protocol.pretrain_on="all"``: train, val and test
+  workers of every fold, the seed proposal's Experiment D) or fold k's l20wo
+  training workers only (``"train"``, to measure what seeing the unlabeled
+  test people is worth). A ``protocol.pretrain_val_fraction`` of its clips,
+  dealt round-robin over workers, is held out to monitor the reconstruction
+  loss; the rest train. There is no test part.
+
 ``protocol.scale`` for the scaling protocols: ``> 1`` is a count (workers or
 clips), ``(0, 1]`` a fraction of fold k's pool, ``< 0`` the whole pool. The
 pool is (K-2)/K of the workers; the proposal's 800 training workers of about
@@ -63,7 +71,9 @@ import math
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-PROTOCOLS = ("l20wo", "within", "lowo", "worker_scaling", "data_scaling")
+PROTOCOLS = ("l20wo", "within", "lowo", "worker_scaling", "data_scaling",
+             "pretrain")
+PRETRAIN_ON = ("all", "train")
 # Protocols whose train and test people must be disjoint.
 CROSS_PERSON = frozenset({"l20wo", "lowo", "worker_scaling", "data_scaling"})
 LOWO_RULES = ("most_clips", "most_break", "spread")
@@ -368,6 +378,24 @@ def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]
     clips["train"] = sorted(order[:resolve_scale(scale, len(order), "clips", fold)])
     owner = {c: w for w in pool for c in pop.clips[w]}
     train = sorted({owner[c] for c in clips["train"]})
+  elif name == "pretrain":
+    on = cfg.get("pretrain_on", "all")
+    if on not in PRETRAIN_ON:
+      raise SplitError(f"unknown protocol.pretrain_on {on!r}; known: "
+                       f"{PRETRAIN_ON}")
+    pool = list(pop.workers) if on == "all" else _cross_fold(pop, fold, k,
+                                                             seed)[0]
+    per_worker = [_hash_order(pop.clips[w], seed, "pretrain", w)
+                  for w in _hash_order(pool, seed, "pretrain_workers", fold)]
+    order = _round_robin(per_worker, seed, "pretrain", fold)
+    fraction = float(cfg.get("pretrain_val_fraction", 0.1))
+    n_val = min(len(order) - 1, max(1, round(fraction * len(order))))
+    if n_val < 1:
+      raise SplitError("pretrain needs at least 2 clips (train and val)")
+    clips["val"], clips["train"] = sorted(order[:n_val]), sorted(order[n_val:])
+    owner = {c: w for w in pool for c in pop.clips[w]}
+    train, val = ({owner[c] for c in clips[p]} for p in ("train", "val"))
+    test = []
   else:
     raise SplitError(f"unknown protocol.name {name!r}; known: {PROTOCOLS}")
 
@@ -379,6 +407,9 @@ def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]
       "train_clips": clips["train"], "val_clips": clips["val"],
       "test_clips": clips["test"],
   }
+  if name == "pretrain":
+    split["pretrain_on"] = on
+    split["pretrain_val_fraction"] = fraction
   validate_split(split, pop)
   return split
 
@@ -407,7 +438,7 @@ def validate_split(split: Mapping[str, Any], pop: Optional[Population] = None,
   for p in PARTS:
     if len(workers[p]) != len(split[f"{p}_workers"]):
       raise SplitError(f"{source}: {p}_workers has duplicates")
-  for p in ("train", "test"):
+  for p in ("train",) if name == "pretrain" else ("train", "test"):
     if not workers[p]:
       raise SplitError(f"{source}: no {p} workers")
   if name in CROSS_PERSON:
