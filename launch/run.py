@@ -126,8 +126,12 @@ def main(argv: Sequence[str]) -> int:
     if outcome.submitted:
       logging.warning("jobs were submitted, not waited for; the report covers only "
                       "finished runs (use --slurm_wait)")
-    report_hook.write_report([j.workdir for j in jobs], _REPORT_DIR.value,
-                             python=_PYTHON.value)
+    try:
+      report_hook.write_report([j.workdir for j in jobs], _REPORT_DIR.value,
+                               python=_PYTHON.value)
+    except RuntimeError as e:
+      logging.error("%s", e)
+      return 1
   return 0 if outcome.ok else 1
 
 
