@@ -43,7 +43,9 @@ _TINY = flags.DEFINE_bool("tiny", False, "Pass tiny=True to the sweep (small con
 _SET = flags.DEFINE_multi_string(
     "set", [], "Config override for every job, key=value (e.g. "
     "--set=data.raw_dir=gs://bucket/pilot); repeat for more.")
-_ONLY = flags.DEFINE_string("only", "", "Regex: run only jobs whose name matches.")
+_ONLY = flags.DEFINE_string(
+    "only", "", "Regex: run only jobs whose name matches (the report still "
+    "covers the whole sweep).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the jobs and commands; run nothing.")
 _RERUN = flags.DEFINE_bool("rerun", False, "Run jobs even if they are done already.")
 _PYTHON = flags.DEFINE_string("python", sys.executable, "Interpreter that runs the jobs.")
@@ -66,16 +68,20 @@ _SLURM_WAIT = flags.DEFINE_bool(
 _SLURM_POLL = flags.DEFINE_float("slurm_poll_seconds", 60.0, "Poll interval with --slurm_wait.")
 
 
-def expand(spec: str, root: str, tiny: bool = False, only: str = "",
+def expand(spec: str, root: str, tiny: bool = False,
            overrides: Sequence[str] = ()) -> List[Job]:
   """The sweep's jobs with workdirs resolved under ``root``."""
   extra = dict(sweep_lib.parse_override(o) for o in overrides)
   _, jobs = sweep_lib.load_sweep(spec, "tiny=True" if tiny else "", extra)
-  if only:
-    jobs = [j for j in jobs if re.search(only, j.name)]
-    if not jobs:
-      raise sweep_lib.SweepError(f"--only={only!r} matches no job of {spec}")
   return [j.resolve(root) for j in jobs]
+
+
+def select(jobs: Sequence[Job], only: str) -> List[Job]:
+  """The jobs whose name matches the regex ``only`` (all if empty)."""
+  picked = [j for j in jobs if re.search(only, j.name)]
+  if not picked:
+    raise sweep_lib.SweepError(f"--only={only!r} matches no job")
+  return picked
 
 
 def make_executor(name: str, root: str, sweep_name: str):
@@ -112,7 +118,8 @@ def main(argv: Sequence[str]) -> int:
   # Tiny runs get their own default root; launch_job.json guards explicit ones.
   default_root = os.path.join("runs", sweep_name + ("_tiny" if _TINY.value else ""))
   root = os.path.abspath(_ROOT.value or default_root)
-  jobs = expand(_SWEEP.value, root, _TINY.value, _ONLY.value, _SET.value)
+  sweep_jobs = expand(_SWEEP.value, root, _TINY.value, _SET.value)
+  jobs = select(sweep_jobs, _ONLY.value)
   if _DRY_RUN.value:
     for j in jobs:
       print(f"{j.name}\t{'done' if is_done(j.workdir) else 'todo'}\t{j.shell(_PYTHON.value)}")
@@ -127,7 +134,8 @@ def main(argv: Sequence[str]) -> int:
       logging.warning("jobs were submitted, not waited for; the report covers only "
                       "finished runs (use --slurm_wait)")
     try:
-      report_hook.write_report([j.workdir for j in jobs], _REPORT_DIR.value,
+      # The whole sweep's finished runs, also when --only ran a few of them.
+      report_hook.write_report([j.workdir for j in sweep_jobs], _REPORT_DIR.value,
                                python=_PYTHON.value)
     except RuntimeError as e:
       logging.error("%s", e)

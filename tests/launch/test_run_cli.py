@@ -48,6 +48,16 @@ def test_dry_run_lists_jobs(tmp_path, sweep_file, fake_python):
   assert f"--workdir={tmp_path}/runs/fakemodel/l20wo/fold0" in cmd and ":tiny" in cmd
 
 
+def test_only_selects_jobs(tmp_path, sweep_file, fake_python):
+  common = [f"--sweep={sweep_file}", f"--root={tmp_path}/runs", "--dry_run",
+            f"--python={fake_python}"]
+  r = run_cli(common + ["--only=within/fold1$"])
+  assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == [
+      "fakemodel/within/fold1"]
+  none = run_cli(common + ["--only=nothing"])
+  assert none.returncode != 0 and "matches no job" in none.stderr
+
+
 def test_set_overrides_every_job(tmp_path, sweep_file, fake_python):
   common = [f"--sweep={sweep_file}:folds=1", f"--root={tmp_path}/runs", "--dry_run",
             f"--python={fake_python}"]
