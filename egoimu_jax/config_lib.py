@@ -7,7 +7,7 @@ for ``variant=word`` (``configs/evimae.py:tiny`` == ``...:variant=tiny``).
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Any, Dict, Mapping
 
 import ml_collections
 from ml_collections import config_dict
@@ -125,6 +125,8 @@ def protocol_config() -> ml_collections.ConfigDict:
   c.lowo_rule = "most_clips"   # most_clips | most_break | spread (see splits.py)
   c.stratify_label = "break"   # folds are stratified by each worker's fraction of it
   c.scale = -1.0               # worker count / clip count or fraction for scaling protocols
+  c.pretrain_on = "all"        # pretrain protocol: "all" workers or fold's "train" workers
+  c.pretrain_val_fraction = 0.1  # pretrain protocol: clips held out for val loss
   return c
 
 
@@ -147,6 +149,10 @@ def trainer_config() -> ml_collections.ConfigDict:
       center_lr=0.001,         # centre update rate (A&D lr_cent)
   ))
   c.model = ml_collections.ConfigDict(dict(name=""))  # models.build(config.model)
+  # Extra test-time evaluations of the final (best) state: name -> nested
+  # overrides of this config, e.g. {"drop_video": {"model": {"drop_modality":
+  # "video"}}}. Each writes <workdir>/variants/<name>/results.json.
+  c.eval_variants = ml_collections.ConfigDict()
   c.dtype = "float32"          # compute dtype ("bfloat16"); params stay float32
   c.mesh = (("data", -1), ("fsdp", 1))
   # (regex over "collection/a/b/kernel", spec): spec is "replicate", a mesh
@@ -199,6 +205,33 @@ def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.log_every_steps = 1
   config.eval_every_steps = 2
   return config
+
+
+def merged(config: ml_collections.ConfigDict,
+           overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with nested ``overrides`` merged in.
+
+  Dicts merge key by key (new keys allowed); any other value replaces. Used
+  for a run's evaluation variants and an experiment's stages.
+  """
+  out = config.copy_and_resolve_references()
+
+  nested = (Mapping, ml_collections.ConfigDict)
+
+  def merge(dst, src):
+    for key, value in src.items():
+      if isinstance(value, nested) and isinstance(dst.get(key), nested):
+        merge(dst[key], value)
+      else:
+        if isinstance(value, Mapping):
+          value = ml_collections.ConfigDict(dict(value))
+        with dst.ignore_type():
+          dst[key] = value
+
+  with out.unlocked():
+    merge(out, overrides.to_dict() if hasattr(overrides, "to_dict")
+          else overrides)
+  return out
 
 
 def base(arg: str | None = None, **arg_defaults) -> ml_collections.ConfigDict:

@@ -15,7 +15,10 @@ One loop for every model and task (``config.task.name``):
    with its metric so the best one is kept;
 6. at the end, the best checkpoint is restored, ``task.final_parts`` are
    evaluated (predictions gathered from all hosts, padding masked out) and
-   the task writes its results (``results.json`` for classifiers).
+   the task writes its results (``results.json`` for classifiers);
+7. each ``config.eval_variants`` entry evaluates the same state on the test
+   part with overridden model/task fields (missing modality, degraded video)
+   into ``variants/<name>/``.
 
 A SIGTERM (or, multi-host, JAX's preemption notice) checkpoints the current
 step and raises ``preemption.Preempted``; rerunning in the same workdir
@@ -40,6 +43,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline import manifest as manifest_lib
 from egoimu_jax.input_pipeline import pipeline as pipeline_lib
 from egoimu_jax.input_pipeline import prepare
@@ -181,18 +185,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                            _scalars(f"final/{part}", final[part]))
       logging.info("best step %s, %s: %s", best, part,
                    _brief(final[part], task.best_metric))
+    extra = {"best_step": best, "total_steps": plan["total"], "steps": plan,
+             **param_figures, "mesh": dict(mesh.shape),
+             "process_count": jax.process_count()}
+    # Variants first: the run's own results file marks it finished.
+    for name, variant in _eval_variants(config, pipe):
+      outputs = {"test": _predict(
+          jax.jit(make_eval_step(variant), in_shardings=(state_sh, batch_sh),
+                  out_shardings=batch_sh),
+          state, pipe.eval_batches("test"), batch_sh)}
+      metrics = {"test": variant.evaluate("test", outputs["test"])}
+      logging.info("variant %s, test: %s", name,
+                   _brief(metrics["test"], task.best_metric))
+      if jax.process_index() == 0:
+        variant.finish(os.path.join(workdir, VARIANTS_DIR, name), outputs,
+                       metrics, extra={**extra, "variant": name})
     summary = {"metrics": final}
     if jax.process_index() == 0:
-      summary = task.finish(workdir, final_outputs, final, extra={
-          "best_step": best, "total_steps": plan["total"], "steps": plan,
-          **param_figures, "mesh": dict(mesh.shape),
-          "process_count": jax.process_count()})
+      summary = task.finish(workdir, final_outputs, final, extra=extra)
   finally:
     watch.close()
     writer.close()
     ckpt.close()
   multihost_utils.sync_global_devices("train_and_evaluate:end")
   return summary
+
+
+VARIANTS_DIR = "variants"
+
+
+def _eval_variants(config, pipe):
+  """``(name, task)`` for each ``config.eval_variants`` entry: the same
+  state evaluated with a changed model or task (e.g. a modality dropped)."""
+  for name, overrides in sorted(config.get("eval_variants", {}).items()):
+    variant = config_lib.merged(config, overrides)
+    with variant.unlocked():
+      variant.name = f"{config.name or config.model.name} / {name}"
+      variant.eval_variants = ml_collections.ConfigDict()
+    yield name, tasks.TASKS.get(variant.task.name)(variant, pipe)
 
 
 def make_train_step(task, tx: optax.GradientTransformation,

@@ -152,11 +152,14 @@ def restore_pretrained(path: str, variables: Mapping[str, Any],
       node = node.setdefault(k, {})
     node[keys[-1]] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
                                           sharding=leaf.sharding)
+  if not target["model_state"]:
+    del target["model_state"]  # e.g. a video-only classifier: no graph stats
   restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
       item=target,
       restore_args=ocp.checkpoint_utils.construct_restore_args(target),
       partial_restore=True))
-  pretrained = {"params": restored["params"], **restored["model_state"]}
+  pretrained = {"params": restored["params"],
+                **restored.get("model_state", {})}
   logging.info("finetune: restored %d leaves from %s", len(wanted), path)
   return evimae.finetune_params_from_pretrain(pretrained, variables,
                                               fresh=fresh)

@@ -1,0 +1,156 @@
+"""Self-supervised pretraining, then fine-tuning per fold (seed proposal,
+Experiment D): the ``pretrain_finetune`` job behind ``configs/evimae.py``.
+
+Every stage is one ``trainer.train_and_evaluate`` run in its own
+sub-workdir, with the stage's section of the config merged into the rest::
+
+  <workdir>/pretrain/                 mae_pretrain on protocol "pretrain"
+  <workdir>/pretrain/fold<k>/         ... per fold, if pretrain_on == "train"
+  <workdir>/<protocol>/fold<k>/<modalities>-pretrained/   finetune
+  <workdir>/<protocol>/fold<k>/<modalities>-scratch/      same model, no warm start
+  <workdir>/report/                   tables and figures over the fine-tunings
+
+``config.experiment``:
+
+* ``folds``: folds to fine-tune and test (of ``protocol.num_folds``).
+* ``protocols``: fine-tuning protocols, e.g. ``("l20wo", "within")`` (both
+  give the generalisation gap).
+* ``modalities``: classifier inputs, each ``"imu"``, ``"video"`` or
+  ``"imu+video"``.
+* ``scratch``: also train every classifier from scratch (the baseline the
+  pretraining must beat).
+* ``missing_modality`` / ``degraded_video``: test-time evaluation variants
+  (a modality dropped; noise or low light on the video) of the classifiers
+  that can take them, written under each run's ``variants/``.
+
+``config.protocol.pretrain_on`` picks the pretraining population: ``"all"``
+workers unlabeled (one pretraining shared by every fold), or each fold's
+``"train"`` workers only (one pretraining per fold), which measures what
+seeing the unlabeled test people is worth.
+
+A stage whose results file exists is skipped; an interrupted one resumes
+from its checkpoints, so rerunning the job finishes what is left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, List, Mapping
+
+from absl import logging
+import jax
+import ml_collections
+
+from egoimu_jax import config_lib
+from egoimu_jax.evaluation import results as results_lib
+from egoimu_jax.training import trainer
+from egoimu_jax.training.tasks import mae_pretrain
+
+STAGE_SECTIONS = ("experiment", "pretrain", "finetune")
+MODALITIES = {"imu": ("imu",), "video": ("video",),
+              "imu+video": ("imu", "video")}
+REPORT_DIR = "report"
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  name: str
+  workdir: str
+  config: ml_collections.ConfigDict
+  done_file: str
+
+  @property
+  def done(self) -> bool:
+    return os.path.exists(os.path.join(self.workdir, self.done_file))
+
+
+def stage_config(config: ml_collections.ConfigDict, section: str,
+                 overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """The config of one stage: shared fields + ``config[section]`` + overrides."""
+  shared = config.copy_and_resolve_references()
+  with shared.unlocked():
+    stage = shared[section].to_dict()
+    for name in STAGE_SECTIONS:
+      del shared[name]
+    shared.job = "train"
+  out = config_lib.merged(config_lib.merged(shared, stage), overrides)
+  return out
+
+
+def _pretrain_stage(config, workdir: str, fold: int | None) -> Stage:
+  sub = "pretrain" if fold is None else os.path.join("pretrain", f"fold{fold}")
+  overrides = {"protocol": {"name": "pretrain", "fold": fold or 0}}
+  return Stage(sub, os.path.join(workdir, sub),
+               stage_config(config, "pretrain", overrides),
+               mae_pretrain.RESULTS_FILE)
+
+
+def _variants(modalities: tuple, exp) -> Dict[str, Dict[str, Any]]:
+  """Test-time variants a classifier with these inputs can be evaluated in."""
+  out = {}
+  if exp.missing_modality and len(modalities) > 1:
+    for m in modalities:
+      out[f"without_{m}"] = {"model": {"drop_modality": m}}
+  if exp.degraded_video and "video" in modalities:
+    for kind in exp.degraded_video:
+      out[f"video_{kind}"] = {"model": {"video_degradation": kind}}
+  return out
+
+
+def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
+  """Every stage of the experiment, in the order they must run."""
+  exp = config.experiment
+  per_fold_pretrain = config.protocol.pretrain_on == "train"
+  stages = [] if per_fold_pretrain else [_pretrain_stage(config, workdir, None)]
+  for fold in exp.folds:
+    if per_fold_pretrain:
+      stages.append(_pretrain_stage(config, workdir, fold))
+    pretrained = stages[-1].workdir if per_fold_pretrain else stages[0].workdir
+    for protocol in exp.protocols:
+      for key in exp.modalities:
+        if key not in MODALITIES:
+          raise ValueError(f"config.experiment.modalities: unknown {key!r}; "
+                           f"known: {sorted(MODALITIES)}")
+        modalities = MODALITIES[key]
+        inits = ("pretrained", "scratch") if exp.scratch else ("pretrained",)
+        for init in inits:
+          sub = os.path.join(protocol, f"fold{fold}", f"{key}-{init}")
+          overrides = {
+              "name": f"{config.name} {key} ({init})",
+              "protocol": {"name": protocol, "fold": fold},
+              "model": {"modalities": modalities},
+              "input": {"spectrogram": "imu" in modalities,
+                        "frames": "video" in modalities},
+              "task": {"pretrained": pretrained if init == "pretrained"
+                       else ""},
+              "eval_variants": _variants(modalities, exp),
+          }
+          stages.append(Stage(sub, os.path.join(workdir, sub),
+                              stage_config(config, "finetune", overrides),
+                              results_lib.RESULTS_FILE))
+  return stages
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
+  """Runs (or finishes) every stage, then the report over the fine-tunings."""
+  stages = plan(config, workdir)
+  for i, stage in enumerate(stages, 1):
+    if stage.done:
+      logging.info("stage %d/%d %s: done, skipped", i, len(stages), stage.name)
+      continue
+    logging.info("stage %d/%d %s: %s", i, len(stages), stage.name,
+                 stage.workdir)
+    trainer.train_and_evaluate(stage.config, stage.workdir)
+  summary = {"stages": [s.workdir for s in stages]}
+  if jax.process_index() == 0:
+    from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top
+    report = build.build_report(
+        [os.path.join(workdir, p, "fold*", "*")
+         for p in config.experiment.protocols] +
+        [os.path.join(workdir, p, "fold*", "*", trainer.VARIANTS_DIR, "*")
+         for p in config.experiment.protocols],
+        os.path.join(workdir, REPORT_DIR), n_boot=config.experiment.n_boot)
+    summary["report"] = os.path.join(report.out, "report.md")
+    logging.info("report: %s (%d runs)", summary["report"], report.runs)
+  return summary
