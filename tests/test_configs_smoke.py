@@ -47,6 +47,14 @@ def test_configs_are_found():
   assert {"deepconvlstm", "attend_discriminate"} <= {p.stem for p in CONFIGS}
 
 
+def _two_steps(config):
+  for name in [k for k in config.keys() if k.startswith(DURATIONS)]:
+    config[name] = None
+  config.total_steps = 2
+  config.eval_every_steps = 1
+  config.log_every_steps = 1
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_runs_tiny(path, tiny_cache, tmp_path):
   module = _load(path)
@@ -56,11 +64,16 @@ def test_config_runs_tiny(path, tiny_cache, tmp_path):
   config.data.cache_dir = tiny_cache
   job = config.get("job", "train")
   if job == "train":
-    for name in [k for k in config.keys() if k.startswith(DURATIONS)]:
-      config[name] = None
-    config.total_steps = 2
-    config.eval_every_steps = 1
-    config.log_every_steps = 1
+    _two_steps(config)
+  if job == "pretrain_finetune":
+    # Every stage for 2 steps; one fine-tuning (both inputs, so the
+    # missing-modality and degraded-video variants run too).
+    for stage in (config.pretrain, config.finetune):
+      _two_steps(stage)
+    config.experiment.update(modalities=("imu+video",), scratch=False,
+                             n_boot=50)
+    config.data.synthetic.update(num_workers=10, clips_per_worker=2,
+                                 clip_seconds=15.0)
   summary = jobs.JOBS.get(job)(config, str(tmp_path))
   assert isinstance(summary, dict)
   if (tmp_path / results.RESULTS_FILE).exists():
@@ -69,6 +82,11 @@ def test_config_runs_tiny(path, tiny_cache, tmp_path):
     assert math.isfinite(test["macro_f1"]) and test["n"] > 0
     predictions = results.read_predictions(str(tmp_path), run)
     assert len(predictions.index) == test["n"]
+  elif job == "pretrain_finetune":
+    finetuned = list(tmp_path.glob(f"*/fold*/*/{results.RESULTS_FILE}"))
+    variants = list(tmp_path.glob(f"*/fold*/*/variants/*/{results.RESULTS_FILE}"))
+    assert finetuned and variants, f"{path.name}: no fine-tuning results"
+    assert (tmp_path / "report" / "report.md").exists()
   else:
     # Only non-classifier tasks (e.g. pre-training) may skip results.json.
     assert job == "train" and config.task.name != "supervised", (
