@@ -14,10 +14,8 @@ import pathlib
 import ml_collections
 import pytest
 
-from egoimu_jax import config_lib
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
-from egoimu_jax.input_pipeline import prepare
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.py")
@@ -31,16 +29,6 @@ def _load(path: pathlib.Path):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
-
-
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory) -> str:
-  """The session's shared tiny dataset (same place as tests/training's)."""
-  cache = str(tmp_path_factory.getbasetemp() / "egoimu_tiny_data")
-  config = config_lib.tiny_run(config_lib.base())
-  config.data.cache_dir = cache
-  prepare.ensure(config.data)
-  return cache
 
 
 def test_configs_are_found():

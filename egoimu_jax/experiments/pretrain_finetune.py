@@ -41,6 +41,7 @@ from typing import Any, Dict, List, Mapping
 from absl import logging
 import jax
 import ml_collections
+import numpy as np
 
 from egoimu_jax import config_lib
 from egoimu_jax.evaluation import results as results_lib
@@ -51,6 +52,7 @@ STAGE_SECTIONS = ("experiment", "pretrain", "finetune")
 MODALITIES = {"imu": ("imu",), "video": ("video",),
               "imu+video": ("imu", "video")}
 REPORT_DIR = "report"
+TABLE_FILE = "pretrain_vs_scratch.md"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,5 +154,47 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
          for p in config.experiment.protocols],
         os.path.join(workdir, REPORT_DIR), n_boot=config.experiment.n_boot)
     summary["report"] = os.path.join(report.out, "report.md")
-    logging.info("report: %s (%d runs)", summary["report"], report.runs)
+    table = pretrain_vs_scratch(stages)
+    with open(os.path.join(report.out, TABLE_FILE), "w") as f:
+      f.write(table)
+    summary["table"] = os.path.join(report.out, TABLE_FILE)
+    logging.info("report: %s (%d runs)\n%s", summary["report"], report.runs,
+                 table)
   return summary
+
+
+def pretrain_vs_scratch(stages: List[Stage]) -> str:
+  """Markdown: test macro-F1 of each input (and test variant), pretrained vs
+  from scratch, mean ± std over folds."""
+  scores: Dict[tuple, Dict[str, List[float]]] = {}
+  for stage in stages:
+    if stage.done_file != results_lib.RESULTS_FILE:
+      continue
+    protocol, _, leaf = stage.name.split(os.sep)
+    inputs, init = leaf.rsplit("-", 1)
+    runs = [("", stage.workdir)]
+    variants = os.path.join(stage.workdir, trainer.VARIANTS_DIR)
+    if os.path.isdir(variants):
+      runs += [(v, os.path.join(variants, v)) for v in sorted(os.listdir(variants))]
+    for variant, workdir in runs:
+      f1 = results_lib.read(workdir)["metrics"]["test"]["macro_f1"]
+      scores.setdefault((protocol, inputs, variant), {}).setdefault(
+          init, []).append(f1)
+
+  def cell(values):
+    if not values:
+      return "–"
+    if len(values) == 1:
+      return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+  lines = ["| protocol | input | test variant | pretrained | scratch | "
+           "pretrained − scratch |", "| --- | --- | --- | --- | --- | --- |"]
+  for (protocol, inputs, variant), by_init in scores.items():
+    pre, scr = by_init.get("pretrained", []), by_init.get("scratch", [])
+    delta = ([a - b for a, b in zip(pre, scr)]
+             if len(pre) == len(scr) else [])
+    lines.append(f"| {protocol} | {inputs} | {variant or '—'} | {cell(pre)} "
+                 f"| {cell(scr)} | {cell(delta)} |")
+  return ("Test macro-F1 (mean ± std over folds), pretrained vs from "
+          "scratch.\n\n" + "\n".join(lines) + "\n")

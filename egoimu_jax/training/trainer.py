@@ -187,7 +187,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                    _brief(final[part], task.best_metric))
     extra = {"best_step": best, "total_steps": plan["total"], "steps": plan,
              **param_figures, "mesh": dict(mesh.shape),
-             "process_count": jax.process_count()}
+             "process_count": jax.process_count(),
+             "processed_dir": pipe.dataset.processed_dir}
     # Variants first: the run's own results file marks it finished.
     for name, variant in _eval_variants(config, pipe):
       outputs = {"test": _predict(

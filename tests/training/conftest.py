@@ -15,20 +15,8 @@ import sys
 
 import pytest
 
-from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import prepare
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory) -> str:
-  """Cache dir holding the prepared dataset of every config's ``tiny`` run."""
-  cache = str(tmp_path_factory.getbasetemp() / "egoimu_tiny_data")
-  config = config_lib.tiny_run(config_lib.base())
-  config.data.cache_dir = cache
-  prepare.ensure(config.data)
-  return cache
 
 
 @dataclasses.dataclass

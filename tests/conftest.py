@@ -1,0 +1,17 @@
+"""Fixtures shared across the suite."""
+
+import pytest
+
+from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline import prepare
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> str:
+  """Cache dir holding the prepared dataset of every config's ``tiny`` run
+  (``config_lib.tiny_run``), prepared once per test session."""
+  cache = str(tmp_path_factory.getbasetemp() / "egoimu_tiny_data")
+  config = config_lib.tiny_run(config_lib.base())
+  config.data.cache_dir = cache
+  prepare.ensure(config.data)
+  return cache
