@@ -39,6 +39,7 @@ def get_config(arg=None):
   # Video frames are stored at 224^2 (10 fps, 50 per window); the model takes
   # 16 of them. Spectrograms [160, 128, 6] are computed in the pipeline.
   config.data.video.store_frames = True
+  config.input.num_frames = 16  # of the 50 stored per window, as VideoMAE
   config.input.batch_size = 64
   config.input.eval_batch_size = 64
   config.checkpoint.keep = 1
@@ -101,7 +102,7 @@ def tiny(config):
   config.data.video.update(store_frames=True, size=32)
   # 32 x 32 spectrograms to match the tiny model's input.
   config.data.spectrogram.update(n_fft=62, hop=31, time_bins=32, freq_bins=32)
-  config.input.update(batch_size=16, eval_batch_size=32)
+  config.input.update(batch_size=16, eval_batch_size=32, num_frames=8)
   config.experiment.update(folds=(0,), n_boot=500)
   for stage, epochs in ((config.pretrain, 12.0), (config.finetune, 8.0)):
     stage.total_epochs = epochs

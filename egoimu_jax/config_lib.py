@@ -109,6 +109,7 @@ def input_config() -> ml_collections.ConfigDict:
   c.norm_max_windows = 100_000  # IMU norm stats from <= this many train windows (0: all)
   c.spectrogram = False        # add 'spec' [b, time, freq, 6] to batches
   c.frames = False             # add 'frames' [b, T, H, W, 3] (needs stored frames)
+  c.num_frames = 0             # > 0: T frames sampled uniformly from those stored
   c.teacher = ""               # name of a stored teacher-embedding set, "" for none
   return c
 

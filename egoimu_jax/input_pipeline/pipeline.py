@@ -47,7 +47,8 @@ def imagenet_normalise(frames: np.ndarray) -> np.ndarray:
   One float32 copy, scaled and shifted in place over rows of ``S * 3`` values
   (broadcasting against a length-3 axis is several times slower).
   """
-  out = frames.astype(np.float32)
+  # C order, so that the reshape below is a view (any input layout).
+  out = frames.astype(np.float32, order="C")
   rows = out.reshape(-1, frames.shape[-2] * 3)
   width = frames.shape[-2]
   rows *= np.tile(1 / (255 * IMAGENET_STD), width)
@@ -81,7 +82,8 @@ class BatchReader:
 
   def __init__(self, dataset: processed.ProcessedDataset, indices: np.ndarray,
                norm: normalization.NormStats, *, spectrogram=None,
-               frames: bool = False, teacher: Optional[str] = None):
+               frames: bool = False, num_frames: int = 0,
+               teacher: Optional[str] = None):
     table = dataset.table
     self.index = np.asarray(indices, np.int64)
     self.label = table.label[self.index]
@@ -95,6 +97,15 @@ class BatchReader:
     self.frames = dataset.frames if frames else None
     self.frames_shape = dataset.frames_shape
     self.frames_offset = table.frames_offset[self.index] if frames else None
+    # Uniform temporal subsampling of the stored frames before they are
+    # normalised and copied (e.g. 50 stored -> the 16 a video model takes).
+    stored = self.frames_shape[0] if frames and self.frames_shape else 0
+    if num_frames and num_frames > stored:
+      raise ValueError(f"input.num_frames={num_frames} exceeds the "
+                       f"{stored} frames stored per window")
+    self.frame_index = (np.round(np.linspace(0, stored - 1, num_frames)
+                                 ).astype(np.int64)
+                        if num_frames and num_frames < stored else None)
     self.teacher = dataset.teacher(teacher) if teacher else None
     self.teacher_rows = (self.teacher.positions(self.index) if teacher
                          else None)
@@ -133,6 +144,8 @@ class BatchReader:
       frames = records.decode_tensor_batch(
           self.frames.read(self.shard[p], self.frames_offset[p]), "frames",
           np.uint8, self.frames_shape)
+      if self.frame_index is not None:
+        frames = frames[:, self.frame_index]
       batch["frames"] = place(imagenet_normalise(frames))
     if self.teacher is not None:
       batch["teacher"] = place(self.teacher.read_rows(self.teacher_rows[p]))
@@ -280,6 +293,7 @@ class InputPipeline:
     return BatchReader(
         self.dataset, self.indices(part), self.norm,
         spectrogram=self.spectrogram, frames=self.config.get("frames", False),
+        num_frames=self.config.get("num_frames", 0),
         teacher=self.config.get("teacher", "") or None)
 
   def _io_options(self) -> tuple[int, int, int]:

@@ -253,3 +253,22 @@ def test_frames_are_imagenet_normalised(tmp_path):
   assert batch["frames"].dtype == np.float32
   np.testing.assert_allclose(batch["frames"], (raw / 255 - mean) / std,
                              rtol=1e-5, atol=1e-5)
+
+
+def test_frames_are_subsampled_uniformly(tmp_path):
+  clips = lib.memory_clips(num_workers=6, clips_per_worker=1,
+                           frames_shape=(5, 4, 4, 3))
+  config = lib.data_config(num_shards=2, store_frames=True,
+                           frames_fraction=1.0, frames_per_window=5, size=4)
+  out = lib.prepare_memory(tmp_path / "p", clips, config)
+  batch = next(_pipe(out, frames=True, num_frames=3, batch_size=2,
+                     eval_batch_size=2).train_iterator())
+  full = next(_pipe(out, frames=True, batch_size=2,
+                    eval_batch_size=2).train_iterator())
+  assert batch["frames"].shape[1] == 3 and full["frames"].shape[1] == 5
+  np.testing.assert_array_equal(batch["index"], full["index"])
+  # round(linspace(0, 4, 3)) = frames 0, 2, 4, as the models sample.
+  np.testing.assert_array_equal(batch["frames"], full["frames"][:, [0, 2, 4]])
+  with pytest.raises(ValueError, match="num_frames=6 exceeds the 5 frames"):
+    next(_pipe(out, frames=True, num_frames=6, batch_size=2,
+               eval_batch_size=2).train_iterator())
