@@ -421,7 +421,8 @@ def validate_split(split: Mapping[str, Any], pop: Optional[Population] = None,
                    source: str = "split") -> None:
   """Raises ``SplitError`` unless ``split`` is well formed and leak-free.
 
-  Checks: required fields; non-empty train and test; no clip in two parts;
+  Checks: required fields; non-empty parts (pretrain has no test part); no
+  clip in two parts;
   for cross-person protocols, no worker in both train and test (nor in val
   and test, nor train and val); listed clips belong to listed workers; with a
   ``pop``, every id exists in the dataset.
@@ -438,9 +439,14 @@ def validate_split(split: Mapping[str, Any], pop: Optional[Population] = None,
   for p in PARTS:
     if len(workers[p]) != len(split[f"{p}_workers"]):
       raise SplitError(f"{source}: {p}_workers has duplicates")
-  for p in ("train",) if name == "pretrain" else ("train", "test"):
+  for p in ("train", "val") if name == "pretrain" else PARTS:
     if not workers[p]:
       raise SplitError(f"{source}: no {p} workers")
+    if split[f"{p}_clips"] is not None and not split[f"{p}_clips"]:
+      raise SplitError(
+          f"{source}: {name} fold {split['fold']} has no {p} clips: its workers have "
+          f"fewer clips than protocol.num_folds={split['num_folds']} clip groups; "
+          f"use fewer folds or a dataset with more clips per worker")
   if name in CROSS_PERSON:
     for a, b in (("train", "test"), ("val", "test"), ("train", "val")):
       both = workers[a] & workers[b]
@@ -535,9 +541,12 @@ def load_or_create_split(workdir: str, protocol_cfg: Mapping[str, Any],
     raise SplitError(
         f"{path} was made for dataset {found['dataset_fingerprint']}, but the "
         f"dataset now is {expected['dataset_fingerprint']}; use a fresh workdir")
-  for key in _KEY_FIELDS:
-    if found[key] != expected[key]:
-      raise SplitError(f"{path}: {key} is {found[key]!r} but the config asks for "
+  # Config-like fields first (protocol, fold, seed, ..., pretrain_on), for a
+  # clear message; then the id lists.
+  for key in [k for k in expected if not isinstance(expected[k], list)
+              and k != "dataset_fingerprint"]:
+    if found.get(key) != expected[key]:
+      raise SplitError(f"{path}: {key} is {found.get(key)!r} but the config asks for "
                        f"{expected[key]!r}; use a fresh workdir")
   # Equal to a freshly built (hence validated) split: valid for this dataset.
   diff = [k for k in expected if found.get(k) != expected[k]]

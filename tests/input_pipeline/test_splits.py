@@ -103,6 +103,15 @@ def test_within_person_clips_disjoint_and_comparable_to_cross():
   assert len(all_test_clips) == len(set(all_test_clips))
 
 
+def test_within_refuses_empty_parts():
+  few = splits.Population.from_lists({f"w{i}": [f"w{i}c0", f"w{i}c1"] for i in range(10)},
+                                     {f"w{i}": 0.1 for i in range(10)})
+  with pytest.raises(splits.SplitError, match="no (test|val) clips.*fewer clips than "
+                     "protocol.num_folds=5"):
+    for k in range(5):
+      splits.make_split(cfg(name="within", fold=k), few)
+
+
 def test_lowo_explicit_and_rules():
   s = splits.make_split(cfg(name="lowo", fold=1, lowo_workers=("w003", "w010")), POP)
   assert s["test_workers"] == ["w010"]
