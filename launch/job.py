@@ -1,9 +1,11 @@
 """One run of ``egoimu_jax.main``: a config, overrides and a workdir.
 
 A job is finished when its workdir holds ``results.json`` (Contract 5; the
-evaluation writer writes it last and atomically). ``is_done`` is the only
-place that decides this: executors skip finished jobs with it, and SLURM
-array tasks call it again before they start (``python -m launch.job``).
+evaluation writer writes it last and atomically), or, for a job that runs a
+whole experiment of nested runs, the file it writes last (``Job.done_file``).
+``is_done`` is the only place that decides this: executors skip finished
+jobs with it, and SLURM array tasks call it again before they start
+(``python -m launch.job WORKDIR [DONE_FILE]``).
 
 Before a job runs, or is skipped as done, its identity (config and
 overrides) is written to, or checked against, ``<workdir>/launch_job.json``:
@@ -29,9 +31,9 @@ class WorkdirConflict(ValueError):
   """A workdir belongs to a different job."""
 
 
-def is_done(workdir: str) -> bool:
-  """The DONE criterion: ``<workdir>/results.json`` exists."""
-  path = workdir.rstrip("/") + "/" + RESULTS_FILE
+def is_done(workdir: str, done_file: str = RESULTS_FILE) -> bool:
+  """The DONE criterion: ``<workdir>/<done_file>`` (results.json) exists."""
+  path = workdir.rstrip("/") + "/" + done_file
   if "://" in workdir:
     import fsspec  # pylint: disable=g-import-not-at-top
     return fsspec.core.url_to_fs(path)[0].exists(path)
@@ -60,6 +62,11 @@ class Job:
     num_hosts: processes, one per host (SLURM nodes); > 1 runs under srun and
       each process initialises ``jax.distributed`` from the SLURM environment.
     env: extra environment variables for the job's processes.
+    done_file: the file whose presence marks the job done, relative to the
+      workdir: ``results.json`` for a run; what an experiment job (several
+      nested runs) writes last, e.g. ``report/report.md``.
+    run_globs: where the job's Contract-5 runs are, relative to the workdir
+      (``.``: the workdir is the run), for the sweep's report.
   """
 
   config: str
@@ -69,12 +76,22 @@ class Job:
   tags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   num_hosts: int = 1
   env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  done_file: str = RESULTS_FILE
+  run_globs: Tuple[str, ...] = (".",)
 
   def __post_init__(self):
     if not self.name:
       object.__setattr__(self, "name", self.workdir)
     if self.num_hosts < 1:
       raise ValueError(f"job {self.name}: num_hosts must be >= 1")
+
+  def is_done(self) -> bool:
+    return is_done(self.workdir, self.done_file)
+
+  def runs(self) -> List[str]:
+    """Workdir globs of the job's runs (for ``egoimu_jax.report``)."""
+    return [self.workdir if g == "." else os.path.join(self.workdir, g)
+            for g in self.run_globs]
 
   @property
   def config_path(self) -> str:
@@ -148,7 +165,7 @@ def partition(jobs: Sequence[Job], rerun: bool = False
     claim(j)
   if rerun:
     return list(jobs), []
-  done = [is_done(j.workdir) for j in jobs]
+  done = [j.is_done() for j in jobs]
   return ([j for j, d in zip(jobs, done) if not d],
           [j for j, d in zip(jobs, done) if d])
 
@@ -161,11 +178,11 @@ def environment(job: Job, base: Optional[Mapping[str, str]] = None) -> Dict[str,
 
 
 def _main(argv: Sequence[str]) -> int:
-  """``python -m launch.job WORKDIR``: exit 0 if done (for shell scripts)."""
-  if len(argv) != 2:
-    print("usage: python -m launch.job WORKDIR", file=sys.stderr)
+  """``python -m launch.job WORKDIR [DONE_FILE]``: exit 0 if done (for scripts)."""
+  if len(argv) not in (2, 3):
+    print("usage: python -m launch.job WORKDIR [DONE_FILE]", file=sys.stderr)
     return 2
-  return 0 if is_done(argv[1]) else 1
+  return 0 if is_done(*argv[1:]) else 1
 
 
 if __name__ == "__main__":

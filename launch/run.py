@@ -28,7 +28,7 @@ from absl import logging
 
 from launch import report_hook
 from launch import sweep as sweep_lib
-from launch.job import Job, is_done
+from launch.job import Job
 
 EXECUTORS = ("local", "local_parallel", "slurm", "xmanager")
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str]) -> int:
   jobs = select(sweep_jobs, _ONLY.value)
   if _DRY_RUN.value:
     for j in jobs:
-      print(f"{j.name}\t{'done' if is_done(j.workdir) else 'todo'}\t{j.shell(_PYTHON.value)}")
+      print(f"{j.name}\t{'done' if j.is_done() else 'todo'}\t{j.shell(_PYTHON.value)}")
     return 0
   executor = make_executor(_EXECUTOR.value, root, sweep_name)
   outcome = executor.run(jobs)
@@ -135,7 +135,7 @@ def main(argv: Sequence[str]) -> int:
                       "finished runs (use --slurm_wait)")
     try:
       # The whole sweep's finished runs, also when --only ran a few of them.
-      report_hook.write_report([j.workdir for j in sweep_jobs], _REPORT_DIR.value,
+      report_hook.write_report(sweep_jobs, _REPORT_DIR.value,
                                python=_PYTHON.value)
     except RuntimeError as e:
       logging.error("%s", e)

@@ -13,7 +13,7 @@ from absl import logging
 
 from launch import progress as progress_lib
 from launch.executors.base import Outcome
-from launch.job import Job, environment, is_done, partition
+from launch.job import Job, environment, partition
 from launch.sweep import REPO_ROOT
 
 LOG_FILE = "launch.log"  # the job's stdout and stderr, in its workdir
@@ -64,9 +64,9 @@ class LocalExecutor:
       rc = subprocess.run(job.argv(self.python), cwd=self.cwd, stdout=log,
                           stderr=subprocess.STDOUT, env=environment(job),
                           check=False).returncode
-    ok = rc == 0 and is_done(job.workdir)
+    ok = rc == 0 and job.is_done()
     if not ok:
-      why = f"exit code {rc}" if rc else "exit code 0 but no results.json"
+      why = f"exit code {rc}" if rc else f"exit code 0 but no {job.done_file}"
       logging.error("job %s failed (%s); log: %s\n%s", job.name, why, log_path,
                     _tail(log_path))
     progress.job_finished(job.name, time.monotonic() - start, ok)

@@ -27,7 +27,7 @@ from absl import logging
 
 from launch import progress as progress_lib
 from launch.executors.base import Outcome
-from launch.job import Job, is_done, partition
+from launch.job import Job, partition
 from launch.sweep import REPO_ROOT
 
 
@@ -114,12 +114,12 @@ class SlurmExecutor:
     for i, j in enumerate(jobs):
       args = " ".join(q(a) for a in j.argv("PYTHON")[1:])
       exports = "".join(f" export {k}={q(str(v))};" for k, v in j.env.items())
-      lines.append(f"  {i}) WORKDIR={q(j.workdir)};{exports} "
+      lines.append(f"  {i}) WORKDIR={q(j.workdir)}; DONE_FILE={q(j.done_file)};{exports} "
                    f'CMD=("$PYTHON" {args}) ;;')
     lines += [
         '  *) echo "no job for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
         "esac",
-        'if "$PYTHON" -m launch.job "$WORKDIR"; then',
+        'if "$PYTHON" -m launch.job "$WORKDIR" "$DONE_FILE"; then',
         '  echo "$WORKDIR is done already; nothing to run"; exit 0',
         "fi",
         'mkdir -p "$WORKDIR"',
@@ -165,17 +165,17 @@ class SlurmExecutor:
     """Polls workdirs until every job is done or SLURM has none of them left."""
     progress = progress_lib.Progress(len(jobs), skipped=len(outcome.skipped))
     while True:
-      done = [j for j in outcome.submitted if is_done(j.workdir)]
+      done = [j for j in outcome.submitted if j.is_done()]
       progress.observe_done(len(outcome.skipped) + len(done))
       if len(done) == len(outcome.submitted) or not self._queued(job_ids):
         break
       time.sleep(self.poll_seconds)
-    outcome.finished = [j for j in outcome.submitted if is_done(j.workdir)]
-    outcome.failed = [j for j in outcome.submitted if not is_done(j.workdir)]
+    outcome.finished = [j for j in outcome.submitted if j.is_done()]
+    outcome.failed = [j for j in outcome.submitted if not j.is_done()]
     outcome.submitted = []
     for j in outcome.failed:
-      logging.error("job %s left SLURM without results.json (workdir %s)", j.name,
-                    j.workdir)
+      logging.error("job %s left SLURM without %s (workdir %s)", j.name,
+                    j.done_file, j.workdir)
 
   def _queued(self, job_ids: List[str]) -> bool:
     proc = subprocess.run([self.squeue, "-h", "-o", "%i", "-j", ",".join(job_ids)],

@@ -30,7 +30,7 @@ from absl import logging
 from launch import progress as progress_lib
 from launch.executors.base import Outcome
 from launch.executors.local import LOG_FILE
-from launch.job import Job, is_done, partition
+from launch.job import Job, partition
 from launch.sweep import REPO_ROOT
 
 INSTALL_HINT = (
@@ -102,10 +102,10 @@ class XManagerExecutor:
               await unit.wait_until_complete()
             except Exception as e:  # pylint: disable=broad-except
               error = f"{type(e).__name__}: {e}"
-            ok = not error and is_done(job.workdir)
+            ok = not error and job.is_done()
             if not ok:
               logging.error("job %s failed (%s); log: %s", job.name,
-                            error or "no results.json",
+                            error or f"no {job.done_file}",
                             os.path.join(job.workdir, LOG_FILE))
             (outcome.finished if ok else outcome.failed).append(job)
             progress.job_finished(job.name, time.monotonic() - start, ok)

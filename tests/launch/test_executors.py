@@ -69,6 +69,18 @@ def test_local_parallel_runs_concurrently(tmp_path, fake_python, monkeypatch):
   assert time.monotonic() - start < 3.5   # sequential would take > 4 s
 
 
+def test_custom_done_file_and_run_globs(tmp_path, fake_python):
+  [j] = jobs(tmp_path, 1, done_file="report/table.md", run_globs=("*/fold*/*",))
+  ex = local.LocalExecutor(python=fake_python)
+  out = ex.run([j])   # the fake writes results.json, not report/table.md
+  assert out.failed == [j] and not j.is_done()
+  os.makedirs(os.path.join(j.workdir, "report"))
+  open(os.path.join(j.workdir, "report", "table.md"), "w").close()
+  assert j.is_done() and ex.run([j]).skipped == [j]
+  assert j.runs() == [os.path.join(j.workdir, "*/fold*/*")]
+  assert jobs(tmp_path, 1)[0].runs() == [jobs(tmp_path, 1)[0].workdir]
+
+
 def test_job_env_reaches_the_process(tmp_path, fake_python):
   [j] = jobs(tmp_path, 1, env={"FAKE_JOB_ENV": "hello"})
   assert local.LocalExecutor(python=fake_python).run([j]).ok

@@ -94,6 +94,22 @@ def test_validation_fails_early(tmp_path, body, error):
     launch.load_sweep(path)
 
 
+def test_config_needing_a_missing_package_is_not_checked(tmp_path):
+  path, _ = write_sweep(tmp_path, """
+      import launch
+      def sweep(arg=None):
+        return [launch.Job("CFG", "a", overrides={"anything.goes": 1})]
+      """, config="import not_installed_anywhere\n" + CONFIG)
+  assert len(launch.load_sweep(path)[1]) == 1
+  path, _ = write_sweep(tmp_path, """
+      import launch
+      def sweep(arg=None):
+        return [launch.Job("CFG", "a")]
+      """, config="from egoimu_jax import no_such_module\n" + CONFIG)
+  with pytest.raises(launch.SweepError, match="fails to load"):
+    launch.load_sweep(path)
+
+
 def test_load_sweep_missing_file_or_function(tmp_path):
   with pytest.raises(launch.SweepError, match="does not exist"):
     launch.load_sweep(str(tmp_path / "none.py"))

@@ -43,6 +43,17 @@ def test_scaling():
     load("scaling.py:kind=people")
 
 
+def test_evimae():
+  [shared] = load("evimae.py")
+  assert shared.workdir == "evimae-B/pretrain_all" and shared.config == "configs/evimae.py:B"
+  assert shared.overrides["experiment.protocols"] == ("l20wo", "within")
+  assert shared.done_file == "report/pretrain_vs_scratch.md"
+  per_fold = load("evimae.py:pretrain_on=train,variant=S,folds=2")
+  assert [j.overrides["experiment.folds"] for j in per_fold] == [(0,), (1,)]
+  assert {j.overrides["name"] for j in per_fold} == {"evimae-S-pretrain_train"}
+  assert len(load("evimae.py:pretrain_on=both", "tiny=True")) == 2
+
+
 @pytest.mark.slow
 def test_classical_tiny_end_to_end(tmp_path):
   """The issue's one command, on the tiny synthetic data (fold 0 of each protocol)."""
