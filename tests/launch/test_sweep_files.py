@@ -52,6 +52,10 @@ def test_evimae():
   assert [j.overrides["experiment.folds"] for j in per_fold] == [(0,), (1,)]
   assert {j.overrides["name"] for j in per_fold} == {"evimae-S-pretrain_train"}
   assert len(load("evimae.py:pretrain_on=both", "tiny=True")) == 2
+  # The sweep's done marker is what the job writes last.
+  from egoimu_jax.experiments import pretrain_finetune  # pylint: disable=g-import-not-at-top
+  assert shared.done_file == os.path.join(pretrain_finetune.REPORT_DIR,
+                                          pretrain_finetune.TABLE_FILE)
 
 
 @pytest.mark.slow
