@@ -7,8 +7,11 @@ A split is a JSON dict written into the run's workdir as ``split.json``::
    "train_workers": [...], "val_workers": [...], "test_workers": [...],
    "train_clips": null, "val_clips": null, "test_clips": null}
 
-``*_clips`` is null where a part is "every clip of its workers". The pipeline
-serves a part with ``members(split, part)``.
+``*_clips`` is null where a part is "every clip of its workers" (the
+pipeline selects records with ``record_table.split_indices``; ``members`` is
+the same rule as a predicate). ``num_folds`` and ``scale`` (and
+``pretrain_*`` for ``pretrain``) extend Contract 2's fields: they change the
+content, so a reloaded split is checked against them too.
 
 Every split is a pure function of a ``Population`` (workers, their clips and
 break fractions), the protocol config and a seed. Orders are drawn from keyed
@@ -29,7 +32,9 @@ Protocols (``config.protocol.name``), K = ``protocol.num_folds`` (default 5):
   adjacent windows cannot leak) are dealt into K seeded clip groups. Fold k
   tests on clip group k of the *same test workers as l20wo fold k*, validates
   on clip group k+1 of all workers and trains on the other K-2 clip groups of
-  all workers. Clip group k of the other workers is left unused. Why: the
+  all workers. Clip group k of the other workers is left unused; the split's
+  ``test_workers`` are l20wo fold k's (one with fewer than K clips may have
+  no clip in group k). Why: the
   test population and the training volume (about (K-2)/K of all clips) match
   l20wo fold k, so the generalisation gap ``within_k - cross_k`` is a paired
   difference that isolates one thing, whether the test person was seen in
@@ -47,7 +52,6 @@ Protocols (``config.protocol.name``), K = ``protocol.num_folds`` (default 5):
   worker per round), so the subsets are nested across scales and every subset
   spreads over all training workers as evenly as it can: data scaling varies
   clips per worker at a fixed worker pool, worker scaling the reverse.
-
 * ``pretrain`` — self-supervised pretraining, labels unused. The population
   is every worker (``protocol.pretrain_on="all"``: train, val and test
   workers of every fold, the seed proposal's Experiment D) or fold k's l20wo
