@@ -100,12 +100,12 @@ class BatchReader:
     # Uniform temporal subsampling of the stored frames before they are
     # normalised and copied (e.g. 50 stored -> the 16 a video model takes).
     stored = self.frames_shape[0] if frames and self.frames_shape else 0
-    if num_frames and num_frames > stored:
+    if frames and num_frames > stored:
       raise ValueError(f"input.num_frames={num_frames} exceeds the "
                        f"{stored} frames stored per window")
     self.frame_index = (np.round(np.linspace(0, stored - 1, num_frames)
                                  ).astype(np.int64)
-                        if num_frames and num_frames < stored else None)
+                        if frames and 0 < num_frames < stored else None)
     self.teacher = dataset.teacher(teacher) if teacher else None
     self.teacher_rows = (self.teacher.positions(self.index) if teacher
                          else None)

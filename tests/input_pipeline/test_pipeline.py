@@ -269,6 +269,10 @@ def test_frames_are_subsampled_uniformly(tmp_path):
   np.testing.assert_array_equal(batch["index"], full["index"])
   # round(linspace(0, 4, 3)) = frames 0, 2, 4, as the models sample.
   np.testing.assert_array_equal(batch["frames"], full["frames"][:, [0, 2, 4]])
+  # Without frames, num_frames is ignored (IMU-only runs of a video config).
+  imu_only = next(_pipe(out, num_frames=3, batch_size=2,
+                        eval_batch_size=2).train_iterator())
+  assert "frames" not in imu_only
   with pytest.raises(ValueError, match="num_frames=6 exceeds the 5 frames"):
     next(_pipe(out, frames=True, num_frames=6, batch_size=2,
                eval_batch_size=2).train_iterator())
