@@ -189,11 +189,12 @@ def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks data, batches and durations for a CPU smoke run, in place.
 
   Every config's ``tiny`` variant calls this, so they all share one small
-  synthetic dataset (10 workers x 2 clips of 15 s -> 60 windows, no video),
-  prepared once per cache directory.
+  synthetic dataset (10 workers x 5 clips of 10 s -> 100 windows, no video;
+  5 clips per worker so that the 5-fold within-person split has a clip in
+  every part), prepared once per cache directory.
   """
-  config.data.synthetic.update(num_workers=10, clips_per_worker=2,
-                               clip_seconds=15.0, with_video=False)
+  config.data.synthetic.update(num_workers=10, clips_per_worker=5,
+                               clip_seconds=10.0, with_video=False)
   config.data.prepare.num_shards = 2
   config.data.prepare.num_processes = 1
   config.input.update(batch_size=8, eval_batch_size=8, read_threads=1,
