@@ -52,6 +52,7 @@ def get_config(arg=None):
       missing_modality=True,
       degraded_video=("noise", "low_light"),
       n_boot=2000,
+      stages="",  # regex over stage names to run; "" = all
   ))
   model = dict(variant=variant)
   config.pretrain = ml_collections.ConfigDict(dict(

@@ -19,6 +19,10 @@ sub-workdir, with the stage's section of the config merged into the rest::
   ``"imu+video"``.
 * ``scratch``: also train every classifier from scratch (the baseline the
   pretraining must beat).
+* ``stages``: regex over stage names (``pretrain``,
+  ``l20wo/fold0/imu-scratch``, ...) of the stages to run, e.g. ``pretrain``
+  to pretrain on a large machine and fine-tune elsewhere; the report is
+  written once every fine-tuning stage is done.
 * ``missing_modality`` / ``degraded_video``: test-time evaluation variants
   (a modality dropped; noise or low light on the video) of the classifiers
   that can take them, written under each run's ``variants/``.
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any, Dict, List, Mapping
 
 from absl import logging
@@ -137,14 +142,21 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
 def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or finishes) every stage, then the report over the fine-tunings."""
   stages = plan(config, workdir)
+  wanted = re.compile(config.experiment.get("stages", "") or ".*")
   for i, stage in enumerate(stages, 1):
-    if stage.done:
-      logging.info("stage %d/%d %s: done, skipped", i, len(stages), stage.name)
+    if stage.done or not wanted.fullmatch(stage.name):
+      logging.info("stage %d/%d %s: %s, skipped", i, len(stages), stage.name,
+                   "done" if stage.done else "not in experiment.stages")
       continue
     logging.info("stage %d/%d %s: %s", i, len(stages), stage.name,
                  stage.workdir)
     trainer.train_and_evaluate(stage.config, stage.workdir)
   summary = {"stages": [s.workdir for s in stages]}
+  finetunes = [s for s in stages if s.done_file == results_lib.RESULTS_FILE]
+  if not all(s.done for s in finetunes):
+    logging.info("report: not written, %d of %d fine-tuning stages left",
+                 sum(not s.done for s in finetunes), len(finetunes))
+    return summary
   if jax.process_index() == 0:
     from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top
     report = build.build_report(

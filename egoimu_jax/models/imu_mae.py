@@ -18,7 +18,7 @@ are unused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from egoimu_jax.models import evimae
 
@@ -55,9 +55,17 @@ def create(variant: str = "S", dtype: Any = "float32",
 
 
 def create_classifier(variant: str = "S", num_classes: int = 3,
+                      modalities: Sequence[str] = ("imu",),
                       dtype: Any = "float32", param_dtype: Any = "float32",
                       **spec_overrides) -> IMUMAEClassifier:
-  """``imu_mae_classifier``: IMU-only fine-tuning / from-scratch classifier."""
+  """``imu_mae_classifier``: IMU-only fine-tuning / from-scratch classifier.
+
+  ``modalities`` is accepted so that experiment configs can set it for any
+  classifier of the EVI-MAE family; here it must be ``("imu",)``.
+  """
+  if tuple(modalities) != ("imu",):
+    raise ValueError(f"imu_mae_classifier classifies from IMU only, got "
+                     f"modalities={tuple(modalities)}")
   return IMUMAEClassifier(spec=evimae.make_spec(variant, **spec_overrides),
                           dtype=evimae.as_dtype(dtype),
                           param_dtype=evimae.as_dtype(param_dtype),
