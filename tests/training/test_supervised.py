@@ -5,21 +5,26 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from egoimu_jax import config_lib
 from egoimu_jax.training import tasks
 from egoimu_jax.training.tasks import base
 
 
-def _task(**task_fields):
+def _config(**task_fields):
   config = config_lib.base()
   config.update(config_lib.trainer_config())
   config.model.name = "deepconvlstm"
   config.model.variant = "tiny"
   config.task.update(task_fields)
-  data = types.SimpleNamespace(
+  return config
+
+
+def _task(data=None, **task_fields):
+  data = data or types.SimpleNamespace(
       dataset=types.SimpleNamespace(classes=("a", "b", "c")), split={})
-  task = tasks.TASKS.get("supervised")(config, data)
+  task = tasks.TASKS.get("supervised")(_config(**task_fields), data)
   # No dropout, one LSTM layer: deterministic and quick to compile.
   task.model = task.model.clone(dropout_rate=0.0, lstm_layers=1)
   return task
@@ -61,3 +66,30 @@ def test_mask_center_loss_and_mixup():
 def test_every_registered_task_is_a_task():
   for name in tasks.TASKS.names():
     assert issubclass(tasks.TASKS.get(name), base.Task), name
+
+
+def test_balanced_class_weights():
+  rng = np.random.default_rng(0)
+  batch = {"imu": jnp.asarray(rng.normal(size=(4, 24, 6)), jnp.float32),
+           "label": jnp.asarray([0, 0, 1, 2], jnp.int32),
+           "mask": jnp.asarray([True] * 4)}
+  # Training windows: 6 of class 0, 2 of class 1, none of class 2.
+  train_labels = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+  data = types.SimpleNamespace(
+      dataset=types.SimpleNamespace(
+          classes=("a", "b", "c"),
+          table=types.SimpleNamespace(label=train_labels)),
+      indices=lambda part: np.arange(len(train_labels)), split={})
+  plain, balanced = _task(), _task(data, class_weights="balanced")
+  # sklearn's "balanced": n / (K n_c); an absent class gets 0.
+  np.testing.assert_allclose(balanced.class_weights, [8 / 18, 8 / 6, 0.0])
+  variables = jax.jit(plain.init_variables)(jax.random.key(0), batch)
+  params = variables.pop("params")
+  probs = np.asarray(jax.jit(plain.predict)({"params": params}, batch)["probs"])
+  ce = -np.log(probs[np.arange(4), [0, 0, 1, 2]])
+  loss, _ = jax.jit(balanced.loss)(params, {}, batch, jax.random.key(1))
+  np.testing.assert_allclose(
+      float(loss), (ce * np.array([8 / 18, 8 / 18, 8 / 6, 0.0])).mean(),
+      rtol=1e-5)
+  with pytest.raises(ValueError, match="class_weights"):
+    _task(data, class_weights="inverse")

@@ -5,6 +5,11 @@
 * ``mixup_alpha`` (0 = off): mixup of ``mixup_keys`` inputs and labels with
   ``lam ~ Beta(alpha, alpha)`` (``models.mixup``; ``mixup_max_lambda`` keeps
   ``lam >= 0.5`` as the Attend-and-Discriminate authors do);
+* ``class_weights``: ``""`` (plain cross-entropy) or ``"balanced"``: each
+  example's loss is weighted by ``n / (K * n_c)`` for its class ``c``, counted
+  on the split's training windows (scikit-learn's "balanced"), so that rare
+  states (breaks, device off the body) count for macro-F1 as they do in
+  evaluation. Under mixup each label's term carries its own weight.
 * ``center_loss_weight`` (0 = off): adds ``weight * center_loss`` on
   ``aux['features']`` and moves the class centres by ``center_lr`` after
   every step (``models.center_loss``). The centres are task state in
@@ -49,6 +54,8 @@ class Supervised(base.Task):
     self.center_weight = float(task.get("center_loss_weight", 0.0))
     self.center_lr = float(task.get("center_lr", 0.001))
     self.classes = tuple(data.dataset.classes)
+    self.class_weights = _class_weights(task.get("class_weights", ""),
+                                        data, len(self.classes))
 
   def model_kwargs(self) -> Dict[str, Any]:
     return {"num_classes": len(self.data.dataset.classes)}
@@ -83,11 +90,15 @@ class Supervised(base.Task):
           max_lambda=self.mixup_max_lambda)
     (logits, aux), updates = self.apply(variables, inputs, train=True,
                                         rng=model_rng, mutable=mutable)
+    ce_of = lambda y: optax.softmax_cross_entropy_with_integer_labels(
+        logits.astype(jnp.float32), y)
+    weight = ((lambda y: 1.0) if self.class_weights is None else
+              (lambda y: jnp.asarray(self.class_weights)[y]))
     if self.mixup_alpha > 0:
-      per_example = mixup_lib.mixup_cross_entropy(logits, label_a, label_b, lam)
+      per_example = (lam * weight(label_a) * ce_of(label_a) +
+                     (1.0 - lam) * weight(label_b) * ce_of(label_b))
     else:
-      per_example = optax.softmax_cross_entropy_with_integer_labels(
-          logits.astype(jnp.float32), labels)
+      per_example = weight(labels) * ce_of(labels)
     denom = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(per_example * mask) / denom
     correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
@@ -133,3 +144,18 @@ class Supervised(base.Task):
         model=self.config.model.name, classes=self.classes,
         predictions={p: self._predictions(outputs[p]) for p in outputs},
         name=self.config.get("name", ""), extra=extra)
+
+
+def _class_weights(kind: str, data, num_classes: int):
+  """Per-class loss weights ``[K]`` (float32), or None for plain CE."""
+  if not kind:
+    return None
+  if kind != "balanced":
+    raise ValueError(f"config.task.class_weights must be '' or 'balanced', "
+                     f"got {kind!r}")
+  labels = data.dataset.table.label[data.indices("train")]
+  counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+  # Classes without training windows get weight 0 (they cannot be learned).
+  weights = np.where(counts > 0, counts.sum() / (num_classes *
+                                                 np.maximum(counts, 1)), 0.0)
+  return weights.astype(np.float32)
