@@ -26,6 +26,14 @@ GYRO_UNITS = {"rad/s": 1.0, "deg/s": np.pi / 180.0}
 # larger values mean deg/s.
 _ACC_MEDIAN_RANGE = (4.0, 25.0)
 _GYRO_P99_MAX = 35.0
+# A calm clip in deg/s stays under that bound, so gyro units are also checked
+# against the accelerometer: the gravity direction u seen by the sensor turns
+# at |du/dt| = |ω × u|. With gyro in deg/s the ratio |du/dt| / |ω × u| drops
+# ~57×, from ≈1 to ≈0.02. It is only trusted once the gyro claims at least
+# _GYRO_MIN_TILT_RAD of tilting over the clip.
+_GYRO_GRAVITY_RATIO_MIN = 0.1
+_GYRO_MIN_TILT_RAD = 1.5
+_TILT_SMOOTH_S = 0.4
 # Sample intervals longer than this multiple of the median count as gaps.
 _GAP_FACTOR = 1.5
 
@@ -126,12 +134,42 @@ def clean(t_us: np.ndarray,
                      f"known: {list(ACC_UNITS)}, {list(GYRO_UNITS)}")
   values = values * np.repeat([ACC_UNITS[acc_unit], GYRO_UNITS[gyro_unit]], 3)
   if check_units:
-    check_unit_plausibility(values)
+    check_unit_plausibility(values, t_us)
   return CleanImu(t_us, values, infer_rate_hz(t_us), notes, warnings)
 
 
-def check_unit_plausibility(values: np.ndarray) -> None:
-  """Raises ValueError if acc is not m/s² or gyro is not rad/s."""
+def gyro_gravity_ratio(values: np.ndarray, t_us: np.ndarray
+                       ) -> Tuple[float, float]:
+  """(|du/dt| / |ω × u|, claimed tilt in rad) over a clip; u = gravity dir.
+
+  Both signals are smoothed over ``_TILT_SMOOTH_S`` so that linear
+  acceleration and noise matter little; the gyro's median (its bias) is
+  removed first. Rotation about gravity (yaw) does not enter either side.
+  """
+  t_s = (np.asarray(t_us, np.int64) - t_us[0]) / 1e6
+  dt = float(np.median(np.diff(t_s)))
+  win = max(1, int(round(_TILT_SMOOTH_S / dt)))
+  step = max(1, win // 2)
+  if t_s.size <= 2 * step + 1:
+    return float("nan"), 0.0
+  acc = ndimage.uniform_filter1d(values[:, :3], win, axis=0)
+  gyro = values[:, 3:] - np.median(values[:, 3:], axis=0)
+  gyro = ndimage.uniform_filter1d(gyro, win, axis=0)
+  u = acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-9)
+  du = ((u[2 * step:] - u[:-2 * step])
+        / (t_s[2 * step:] - t_s[:-2 * step])[:, None])
+  claimed = np.linalg.norm(np.cross(gyro, u)[step:-step], axis=1)
+  tilt = float(claimed.sum() * dt)
+  seen = float(np.linalg.norm(du, axis=1).sum() * dt)
+  return (seen / tilt if tilt > 0 else float("nan")), tilt
+
+
+def check_unit_plausibility(values: np.ndarray,
+                            t_us: Optional[np.ndarray] = None) -> None:
+  """Raises ValueError if acc is not m/s² or gyro is not rad/s.
+
+  ``t_us`` enables the gyro-vs-gravity check (see _GYRO_GRAVITY_RATIO_MIN).
+  """
   acc = values[:, :3]
   acc_med = float(np.sqrt(_quantile(np.einsum("ij,ij->i", acc, acc), 0.5)))
   if acc_med < _ACC_MEDIAN_RANGE[0]:
@@ -150,6 +188,16 @@ def check_unit_plausibility(values: np.ndarray) -> None:
         f"implausible gyroscope units: 99th percentile |gyro| = {gyro_p99:.3g}, "
         f"above {_GYRO_P99_MAX} rad/s (2000 deg/s) — gyro looks like deg/s, not "
         "rad/s (set data.imu.gyro_unit='deg/s' if the whole dataset is in deg/s)")
+  if t_us is None:
+    return
+  ratio, tilt = gyro_gravity_ratio(values, t_us)
+  if tilt >= _GYRO_MIN_TILT_RAD and ratio < _GYRO_GRAVITY_RATIO_MIN:
+    raise ValueError(
+        f"implausible gyroscope units: the gyro claims {tilt:.3g} rad of "
+        f"tilting but the accelerometer's gravity direction turns only "
+        f"{ratio:.3g}× that (≈1 for rad/s, ≈{np.pi / 180:.3f} for deg/s) — "
+        "gyro looks like deg/s, not rad/s (set data.imu.gyro_unit='deg/s' if "
+        "the whole dataset is in deg/s)")
 
 
 def gap_stats(t_us: np.ndarray, max_gap_us: float,

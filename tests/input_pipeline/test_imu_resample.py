@@ -113,3 +113,29 @@ def test_units_detected_and_converted():
   np.testing.assert_allclose(c.values, y, rtol=1e-12)
   with pytest.raises(ValueError, match="implausible accelerometer"):
     imu_resample.clean(t, y * np.repeat([1000.0, 1.0], 3))  # mg
+
+
+def _nodding(t_s, amplitude_rad=0.1, hz=0.5):
+  """A calm, physically consistent head nod: pitch(t) and its rate."""
+  pitch = amplitude_rad * np.sin(2 * np.pi * hz * t_s)
+  rate = amplitude_rad * 2 * np.pi * hz * np.cos(2 * np.pi * hz * t_s)
+  out = np.zeros((t_s.size, 6))
+  out[:, 0] = -G * np.sin(pitch)
+  out[:, 2] = G * np.cos(pitch)
+  out[:, 4] = rate
+  return out
+
+
+@pytest.mark.parametrize("rate", [30.0, 200.0])
+def test_calm_deg_per_s_gyro_caught_by_gravity_consistency(rate):
+  t = _times(rate, seconds=60.0)
+  y = _nodding(t / 1e6) + np.random.default_rng(0).normal(0, 0.02, (t.size, 6))
+  deg = y * np.repeat([1.0, 180 / np.pi], 3)
+  assert np.quantile(np.abs(deg[:, 3:]), 0.99) < 35.0  # the p99 bound misses it
+  ratio, tilt = imu_resample.gyro_gravity_ratio(y, t)
+  assert 0.7 < ratio < 1.5 and tilt > 1.5
+  imu_resample.clean(t, y)  # rad/s passes
+  with pytest.raises(ValueError, match="gravity direction turns only"):
+    imu_resample.clean(t, deg)
+  c = imu_resample.clean(t, deg, gyro_unit="deg/s")
+  np.testing.assert_allclose(c.values, y, rtol=1e-12)
