@@ -46,7 +46,7 @@ from egoimu_jax.input_pipeline import synthetic_video as video_lib
 from egoimu_jax.input_pipeline import webdataset
 
 # Bump when the generator's output changes for the same config.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 COMPLETE_MARKER = "_COMPLETE"
 CLIPS_PER_SHARD = 64
 _EPOCH_BASE_US = 1_780_000_000_000_000  # 2026-05-28, where clip clocks start

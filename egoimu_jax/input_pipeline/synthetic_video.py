@@ -1,12 +1,22 @@
 """Cheap egocentric video for the synthetic pilot.
 
-The camera sees a textured scene (one per workplace "site", another for the
-break area) through a window whose position follows the head's yaw and pitch,
-so the picture moves with the IMU's gyro. While working, hands/tool (a bright
-blob) bob in the lower part of the view at the work tempo; breaks are dimmer
-and warmer; a device set down shows a dark static view. Frames are encoded
-with libx264 ``ultrafast`` (one thread: deterministic bytes), optionally with
-variable frame rate so decoders must use presentation times.
+The camera sees a textured scene through a window whose position follows the
+head's yaw and pitch, so the picture moves with the IMU's gyro. What is in
+view depends on the activity, and it is deliberately ambiguous:
+
+* working: the worker's site scene. Hands or a tool (a bright blob) bob at
+  the work tempo during assembly/tool/lifting/carry; inspecting holds a small
+  object still; monitoring shows no hands.
+* break: some workers take most breaks at their station (the site scene, no
+  hands: it looks like monitoring), others in one of their site's two break
+  rooms. A phone is a bright screen low in view, eating a bobbing blob.
+* not on person: the device sees what it rests against: the site scene dimly
+  (on a desk, at a machine that shakes it) or darkness (hung up, carried).
+
+Each worker's camera has its own colour cast and each clip its own lighting.
+Frames are encoded with libx264 ``ultrafast`` (one thread: deterministic
+bytes), optionally with variable frame rate so decoders must use
+presentation times.
 """
 
 from __future__ import annotations
@@ -22,9 +32,12 @@ import numpy as np
 from egoimu_jax.input_pipeline import synthetic_motion as motion_lib
 
 _PX_PER_RAD = 90.0
+_HANDS_KINDS = ("assembly", "tool", "lifting", "carry")
+_DARK = {"hung": 14, "carried": 10}       # grey level seen when stowed
+_DIM = {"desk": 0.35, "machine": 0.55}    # resting against the site scene
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=32)
 def _texture(seed: int, kind: int, height: int, width: int) -> np.ndarray:
   """A smooth, tileable float texture [2H, 2W, 3] in [0, 1]."""
   rng = np.random.default_rng([seed, 7, kind])
@@ -40,18 +53,30 @@ def _texture(seed: int, kind: int, height: int, width: int) -> np.ndarray:
   return img
 
 
-def _blob(size: int) -> np.ndarray:
+def _blob(size: int, color=(1.0, 0.85, 0.7)) -> np.ndarray:
   y, x = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
-  return np.exp(-3 * (x**2 + y**2))[..., None] * np.array([1.0, 0.85, 0.7])
+  blob = np.exp(-3 * (x**2 + y**2))[..., None] * np.array(color)
+  return (blob * 0.95 * 255).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=16)
-def _scenes(seed: int, site: int, height: int, width: int):
-  """uint8 views of the work and break scenes with their brightness applied."""
-  work = (_texture(seed, site, height, width) * 0.95 * 255).astype(np.uint8)
-  rest = (_texture(seed, 100, height, width) * np.array([1.0, 0.8, 0.6]) * 0.7
-          * 255).astype(np.uint8)
-  return work, rest
+@functools.lru_cache(maxsize=32)
+def _scene(seed: int, kind: int, height: int, width: int,
+           tint=(1.0, 1.0, 1.0), gain: float = 0.95) -> np.ndarray:
+  tex = _texture(seed, kind, height, width) * np.array(tint) * gain
+  return (tex * 255).astype(np.uint8)
+
+
+def _camera(seed: int, clip: motion_lib.ClipMotion):
+  """(worker's break habits and colour cast, this clip's lighting gain)."""
+  index = int(clip.worker.worker_id.lstrip("w") or 0)
+  rng = np.random.default_rng([seed, 9, index])
+  at_station = float(rng.beta(1.2, 2.0))        # share of breaks at station
+  room = int(rng.integers(0, 2))
+  cast = np.clip(rng.normal(1.0, 0.08, 3), 0.8, 1.2)
+  clip_rng = np.random.default_rng([seed, 10, index,
+                                    int(clip.handling[0] * 1e6)])
+  gain = float(clip_rng.uniform(0.6, 1.15))
+  return at_station, room, cast * gain, clip_rng
 
 
 def render(clip: motion_lib.ClipMotion, t: np.ndarray, size: Tuple[int, int],
@@ -59,31 +84,65 @@ def render(clip: motion_lib.ClipMotion, t: np.ndarray, size: Tuple[int, int],
   """uint8 [n, H, W, 3] frames at times ``t`` (s)."""
   h, w = size
   wk = clip.worker
-  work_tex, break_tex = _scenes(seed, wk.site, h, w)
+  at_station, room, light, rng = _camera(seed, clip)
+  site = _scene(seed, wk.site, h, w)
+  rooms = [_scene(seed, 100 + 2 * wk.site + r, h, w, (1.0, 0.85, 0.65), 0.75)
+           for r in (room, 1 - room)]
   weights = clip.weights(t)
   ang, _ = clip.head(t, weights)
   state = np.argmax(weights, axis=1)
-  blob = (_blob(max(4, h // 3)) * 0.95 * 255).astype(np.uint8)
-  bh = blob.shape[0]
+  hands = _blob(max(4, h // 3))
+  food = _blob(max(4, h // 4), (0.9, 0.7, 0.4))
+  part = _blob(max(4, h // 5), (0.7, 0.8, 0.9))
   f = wk.tempo_hz * clip.tempo_drift
   dx = np.round(ang[:, 2] * _PX_PER_RAD).astype(int) % w
   dy = np.round(ang[:, 1] * _PX_PER_RAD).astype(int) % h
-  by = np.clip((h - bh - 2 + 0.1 * h * np.sin(2 * np.pi * f * t)).astype(int),
-               0, h - bh)
-  bx = np.clip((w / 2 - bh / 2 + 0.15 * w * np.sin(np.pi * f * t)).astype(int),
-               0, w - bh)
+  bob_y = (h - 2 + 0.1 * h * np.sin(2 * np.pi * f * t))
+  bob_x = (w / 2 + 0.15 * w * np.sin(np.pi * f * t))
+  starts = np.array([p.start for p in clip.pieces])
+  piece_of = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, None)
+  # Where each break bout is spent, and where a resting device points.
+  break_scene = {k: (site if rng.uniform() < at_station
+                     else rooms[int(rng.uniform() < 0.2)])
+                 for k, p in enumerate(clip.pieces)
+                 if p.state == motion_lib.BREAK}
+  rest_view = {k: rng.integers(0, [h, w]) for k in range(len(clip.pieces))}
   out = np.empty((t.size, h, w, 3), np.uint8)
-  table_grey = 25 + 10 * int(clip.table[0, 0] > 0)
   for i in range(t.size):
+    k = int(piece_of[i])
+    kind = clip.pieces[k].kind
     if state[i] == motion_lib.NOT_ON_PERSON:
-      out[i] = table_grey
+      if kind in _DIM:
+        y0, x0 = rest_view[k]
+        if kind == "machine":  # it shakes
+          y0, x0 = (y0 + i % 2) % h, (x0 + (i // 2) % 2) % w
+        out[i] = (site[y0:y0 + h, x0:x0 + w] * _DIM[kind]).astype(np.uint8)
+      else:
+        out[i] = _DARK.get(kind, 12)
       continue
-    tex = work_tex if state[i] == motion_lib.WORKING else break_tex
-    out[i] = tex[dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-    if state[i] == motion_lib.WORKING:
-      patch = out[i, by[i]:by[i] + bh, bx[i]:bx[i] + bh]
-      np.maximum(patch, blob, out=patch)
-  return out
+    scene = site if state[i] == motion_lib.WORKING else break_scene.get(k, site)
+    out[i] = scene[dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+    if kind in _HANDS_KINDS:
+      _paste(out[i], hands, bob_y[i] - hands.shape[0], bob_x[i])
+    elif kind == "inspect":
+      _paste(out[i], part, 0.6 * h, w / 2)
+    elif kind == "phone":
+      y0, x0 = int(0.6 * h), int(0.35 * w)
+      out[i, y0:y0 + h // 4, x0:x0 + w // 4] = (200, 215, 235)
+    elif kind == "eat":
+      _paste(out[i], food, bob_y[i] - food.shape[0] - 0.05 * h * np.sin(
+          2 * np.pi * wk.chew_hz * t[i]), 0.4 * w)
+  return np.clip(out * light.astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def _paste(img: np.ndarray, blob: np.ndarray, y: float, x: float) -> None:
+  """Lightens ``img`` with ``blob`` at top-left ``(y, x)`` (clipped)."""
+  h, w = img.shape[:2]
+  b = blob.shape[0]
+  y0 = int(np.clip(y, 0, h - b))
+  x0 = int(np.clip(x - b / 2, 0, w - b))
+  patch = img[y0:y0 + b, x0:x0 + b]
+  np.maximum(patch, blob, out=patch)
 
 
 def frame_times(duration_s: float, fps: float, vfr: bool,
