@@ -122,3 +122,22 @@ def test_registry_and_errors():
     _init(dataclasses.replace(model, activation="gelu"), jnp.zeros((1, 20, 6)))
   with pytest.raises(ValueError, match="exactly 4 conv"):
     ad.torch_config(model)
+
+
+def test_strided_variant_shortens_the_gru_sequence():
+  model = ad.create(variant="strided", num_classes=3, num_filters=8,
+                    hidden_dim=16)
+  x = jax.random.normal(jax.random.key(0), (2, 1000, 6))
+  variables = _init(model, x)
+  (logits, _), state = model.apply(
+      variables, {"imu": x}, train=False, capture_intermediates=True,
+      mutable=["intermediates"])
+  assert logits.shape == (2, 3)
+  # VALID convs of width 5 with strides (1, 2, 1, 2): 1000 -> 996 -> 496
+  # -> 492 -> 244 steps.
+  gru_out = state["intermediates"]["gru1"]["__call__"][0]
+  assert gru_out.shape == (2, 244, 16)
+  with pytest.raises(ValueError, match="unstrided convs"):
+    ad.torch_config(model)
+  with pytest.raises(ValueError, match="one stride per conv"):
+    _init(dataclasses.replace(model, conv_strides=(2, 2)), x)
