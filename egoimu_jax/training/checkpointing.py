@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any, Mapping, Optional
 
 from absl import logging
@@ -36,6 +37,8 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
+
+from egoimu_jax.input_pipeline import fs
 
 CHECKPOINT_DIR = "checkpoints"  # under a run's workdir
 STATE = "state"
@@ -65,6 +68,8 @@ class Checkpointer:
         preservation_policy=policies.AnyPreservationPolicy(keep_policies),
         enable_async_checkpointing=async_save,
         cleanup_tmp_directories=True, create=True)
+    if not fs.is_url(directory):  # orbax wants absolute local paths
+      directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
         epath.Path(directory), options=options,
         item_handlers={STATE: ocp.StandardCheckpointHandler(),

@@ -67,3 +67,14 @@ def test_iterator_state_across_process_counts(tmp_path):
   with pytest.raises(ValueError, match="differ"):
     ckpt.restore(5, jax.eval_shape(lambda: _state(0)), _iterator())
   ckpt.close()
+
+
+def test_relative_directory(tmp_path, monkeypatch):
+  # `--workdir=runs/demo` (the README's command) is relative.
+  monkeypatch.chdir(tmp_path)
+  ckpt = checkpointing.Checkpointer(os.path.join("run", "checkpoints"), keep=1)
+  ckpt.save(1, _state(1), _iterator())
+  ckpt.wait()
+  assert ckpt.directory == str(tmp_path / "run" / "checkpoints")
+  assert ckpt.all_steps() == [1]
+  ckpt.close()
