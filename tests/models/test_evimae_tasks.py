@@ -124,7 +124,7 @@ def test_finetune_warm_start_from_a_pretraining_checkpoint(tmp_path):
   assert np.isfinite(loss) and "accuracy" in metrics
 
 
-def test_finetune_names_what_the_checkpoint_lacks(tmp_path):
+def test_finetune_names_what_the_checkpoint_lacks(tmp_path, monkeypatch):
   batch = _batch()
   pre = mae_pretrain.MAEPretrain(_config(
       {"name": "imu_mae", "variant": "tiny", **MICRO},
@@ -132,6 +132,9 @@ def test_finetune_names_what_the_checkpoint_lacks(tmp_path):
   _save(str(tmp_path), _pretrain_state(pre, batch), step=7)
   assert finetune.resolve_state_dir(str(tmp_path)).endswith(
       os.path.join("7", "state"))
+  monkeypatch.chdir(tmp_path.parent)  # a relative path resolves to the same
+  assert finetune.resolve_state_dir(tmp_path.name) == os.path.join(
+      str(tmp_path), "7", "state")
   task = finetune.Finetune(_config(
       {"name": "evimae_classifier", "variant": "tiny", **MICRO},
       {"name": "finetune", "pretrained": str(tmp_path)}), DATA)

@@ -85,7 +85,8 @@ class Finetune(supervised.Supervised):
 
 
 def resolve_state_dir(source: str, step: Any = "latest") -> str:
-  """The ``.../<step>/state`` directory that ``source`` designates."""
+  """The absolute ``.../<step>/state`` directory ``source`` designates."""
+  source = os.path.abspath(source)  # orbax wants absolute paths
   if not os.path.isdir(source):
     raise FileNotFoundError(f"pretrained checkpoint {source!r} does not exist")
   if os.path.isdir(os.path.join(source, "checkpoints")):
