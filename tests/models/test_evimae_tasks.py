@@ -130,11 +130,10 @@ def test_finetune_names_what_the_checkpoint_lacks(tmp_path, monkeypatch):
       {"name": "imu_mae", "variant": "tiny", **MICRO},
       {"name": "mae_pretrain"}), DATA)
   _save(str(tmp_path), _pretrain_state(pre, batch), step=7)
-  assert finetune.resolve_state_dir(str(tmp_path)).endswith(
-      os.path.join("7", "state"))
+  state_dir = finetune.resolve_state_dir(str(tmp_path))
+  assert state_dir.endswith(os.path.join("7", "state"))
   monkeypatch.chdir(tmp_path.parent)  # a relative path resolves to the same
-  assert finetune.resolve_state_dir(tmp_path.name) == os.path.join(
-      str(tmp_path), "7", "state")
+  assert finetune.resolve_state_dir(tmp_path.name) == state_dir
   task = finetune.Finetune(_config(
       {"name": "evimae_classifier", "variant": "tiny", **MICRO},
       {"name": "finetune", "pretrained": str(tmp_path)}), DATA)
