@@ -54,8 +54,6 @@ ARGS = _parse()
 # Before importing jax/torch: both size their thread pools from this mask.
 os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:ARGS.threads])
 
-import importlib.util  # pylint: disable=g-import-not-at-top,wrong-import-position
-import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -64,20 +62,16 @@ import optax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from egoimu_jax.models import deepconvlstm  # pylint: disable=g-import-not-at-top,wrong-import-position
+from egoimu_jax.models import torch_convert  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 LR, WEIGHT_DECAY = 1e-3, 1e-2
 
 
 def _torch_reference():
-  spec = importlib.util.find_spec("benchmarkhar")
-  if spec is None:
+  module = torch_convert.iswc22_reference("deepconvlstm.py")
+  if module is None:
     sys.exit("benchmarkhar is not installed: pip install --no-deps "
              "benchmarkhar==0.1.1")
-  path = (pathlib.Path(spec.origin).parent /
-          "_external/iswc22_har/models/deepconvlstm.py")
-  mod_spec = importlib.util.spec_from_file_location("iswc22_dcl", path)
-  module = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(module)
   return module
 
 

@@ -12,11 +12,33 @@ classic converter bug).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+import importlib.util
+import pathlib
+import types
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
 Params = dict[str, Any]
+
+
+def iswc22_reference(filename: str) -> Optional[types.ModuleType]:
+  """A PyTorch model file shipped in ``benchmarkhar`` (the ISWC'22 HAR
+  benchmark code, ``_external/iswc22_har/models/<filename>``), loaded on its
+  own (the package's ``__init__`` pulls in its training stack). None when
+  benchmarkhar is not installed. Parity tests and benchmarks only: executing
+  the file imports torch.
+  """
+  spec = importlib.util.find_spec("benchmarkhar")
+  if spec is None:
+    return None
+  path = (pathlib.Path(spec.origin).parent / "_external" / "iswc22_har" /
+          "models" / filename)
+  name = "iswc22_" + pathlib.Path(filename).stem.lower()
+  mod_spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(mod_spec)
+  mod_spec.loader.exec_module(module)
+  return module
 
 
 def to_numpy(value: Any) -> np.ndarray:

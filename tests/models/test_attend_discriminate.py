@@ -1,8 +1,6 @@
 """Attend-and-Discriminate: parity with the ISWC'22 PyTorch model, aux, dtypes."""
 
 import dataclasses
-import importlib.util
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -11,18 +9,15 @@ import pytest
 
 from egoimu_jax import models
 from egoimu_jax.models import attend_discriminate as ad
+from egoimu_jax.models import torch_convert
 
 
 def _reference_module():
   """The PyTorch Attend.py shipped in benchmarkhar (no package init)."""
   pytest.importorskip("torch")
-  spec = importlib.util.find_spec("benchmarkhar")
-  if spec is None:
+  module = torch_convert.iswc22_reference("Attend.py")
+  if module is None:
     pytest.skip("benchmarkhar (PyTorch reference) is not installed")
-  path = pathlib.Path(spec.origin).parent / "_external/iswc22_har/models/Attend.py"
-  mod_spec = importlib.util.spec_from_file_location("iswc22_attend", path)
-  module = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(module)
   return module
 
 
