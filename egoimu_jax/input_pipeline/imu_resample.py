@@ -34,6 +34,7 @@ _GYRO_P99_MAX = 35.0
 _GYRO_GRAVITY_RATIO_MIN = 0.1
 _GYRO_MIN_TILT_RAD = 1.5
 _TILT_SMOOTH_S = 0.4
+_TILT_BLOCK_S = 0.04
 # Sample intervals longer than this multiple of the median count as gaps.
 _GAP_FACTOR = 1.5
 
@@ -148,6 +149,14 @@ def gyro_gravity_ratio(values: np.ndarray, t_us: np.ndarray
   """
   t_s = (np.asarray(t_us, np.int64) - t_us[0]) / 1e6
   dt = float(np.median(np.diff(t_s)))
+  # Block means down to ~25 Hz first: the smoothing below removes more than
+  # that anyway, and it keeps this check a small part of ingest.
+  k = max(1, int(_TILT_BLOCK_S / dt))
+  if k > 1:
+    n = t_s.size // k * k
+    t_s = t_s[:n].reshape(-1, k).mean(axis=1)
+    values = values[:n].reshape(-1, k, values.shape[1]).mean(axis=1)
+    dt *= k
   win = max(1, int(round(_TILT_SMOOTH_S / dt)))
   step = max(1, win // 2)
   if t_s.size <= 2 * step + 1:
