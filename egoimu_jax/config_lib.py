@@ -110,6 +110,10 @@ def input_config() -> ml_collections.ConfigDict:
   c.spectrogram = False        # add 'spec' [b, time, freq, 6] to batches
   c.frames = False             # add 'frames' [b, T, H, W, 3] (needs stored frames)
   c.num_frames = 0             # > 0: T frames sampled uniformly from those stored
+  # Per-channel statistics of the video model's pretraining (frames are
+  # (x / 255 - mean) / std); ImageNet's by default, TimeSformer uses 0.45/0.225.
+  c.frame_mean = (0.485, 0.456, 0.406)
+  c.frame_std = (0.229, 0.224, 0.225)
   c.teacher = ""               # name of a stored teacher-embedding set, "" for none
   return c
 

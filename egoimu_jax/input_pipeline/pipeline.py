@@ -41,8 +41,12 @@ IMAGENET_MEAN = np.asarray([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.asarray([0.229, 0.224, 0.225], np.float32)
 
 
-def imagenet_normalise(frames: np.ndarray) -> np.ndarray:
+def imagenet_normalise(frames: np.ndarray, mean=IMAGENET_MEAN,
+                       std=IMAGENET_STD) -> np.ndarray:
   """uint8 ``[..., S, 3]`` → float32 ``(x / 255 - mean) / std`` per channel.
+
+  ``mean``/``std`` default to ImageNet's; video models with other statistics
+  (TimeSformer's 0.45 / 0.225) pass theirs (``input.frame_mean/frame_std``).
 
   One float32 copy, scaled and shifted in place over rows of ``S * 3`` values
   (broadcasting against a length-3 axis is several times slower).
@@ -51,8 +55,10 @@ def imagenet_normalise(frames: np.ndarray) -> np.ndarray:
   out = frames.astype(np.float32, order="C")
   rows = out.reshape(-1, frames.shape[-2] * 3)
   width = frames.shape[-2]
-  rows *= np.tile(1 / (255 * IMAGENET_STD), width)
-  rows -= np.tile(IMAGENET_MEAN / IMAGENET_STD, width)
+  mean = np.asarray(mean, np.float32)
+  std = np.asarray(std, np.float32)
+  rows *= np.tile(1 / (255 * std), width)
+  rows -= np.tile(mean / std, width)
   return out
 
 
@@ -83,6 +89,7 @@ class BatchReader:
   def __init__(self, dataset: processed.ProcessedDataset, indices: np.ndarray,
                norm: normalization.NormStats, *, spectrogram=None,
                frames: bool = False, num_frames: int = 0,
+               frame_mean=IMAGENET_MEAN, frame_std=IMAGENET_STD,
                teacher: Optional[str] = None):
     table = dataset.table
     self.index = np.asarray(indices, np.int64)
@@ -97,6 +104,8 @@ class BatchReader:
     self.frames = dataset.frames if frames else None
     self.frames_shape = dataset.frames_shape
     self.frames_offset = table.frames_offset[self.index] if frames else None
+    self.frame_mean = np.asarray(frame_mean, np.float32)
+    self.frame_std = np.asarray(frame_std, np.float32)
     # Uniform temporal subsampling of the stored frames before they are
     # normalised and copied (e.g. 50 stored -> the 16 a video model takes).
     stored = self.frames_shape[0] if frames and self.frames_shape else 0
@@ -146,7 +155,8 @@ class BatchReader:
           np.uint8, self.frames_shape)
       if self.frame_index is not None:
         frames = frames[:, self.frame_index]
-      batch["frames"] = place(imagenet_normalise(frames))
+      batch["frames"] = place(imagenet_normalise(frames, self.frame_mean,
+                                                 self.frame_std))
     if self.teacher is not None:
       batch["teacher"] = place(self.teacher.read_rows(self.teacher_rows[p]))
     return batch
@@ -294,6 +304,8 @@ class InputPipeline:
         self.dataset, self.indices(part), self.norm,
         spectrogram=self.spectrogram, frames=self.config.get("frames", False),
         num_frames=self.config.get("num_frames", 0),
+        frame_mean=self.config.get("frame_mean", IMAGENET_MEAN),
+        frame_std=self.config.get("frame_std", IMAGENET_STD),
         teacher=self.config.get("teacher", "") or None)
 
   def _io_options(self) -> tuple[int, int, int]:
