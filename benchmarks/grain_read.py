@@ -37,8 +37,8 @@ CLASSES = ("working", "break", "not_on_person")
 
 def make_dataset(out_dir: str, num_windows: int) -> str:
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import ingest  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import memory_dataset  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import ingest  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import memory_dataset  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import prepare  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   per_clip, clips = 5, []
@@ -73,7 +73,7 @@ def measure(next_batch, seconds: float) -> tuple[float, float, int]:
 
 def naive_reader(processed_dir: str, batch_size: int):
   import grain  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import tfds_format  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.store import tfds_format  # pylint: disable=g-import-not-at-top
   source = tfds_format.data_source(processed_dir)
   loader = grain.DataLoader(
       data_source=source,
@@ -88,7 +88,7 @@ def naive_reader(processed_dir: str, batch_size: int):
 
 def pipeline_reader(processed_dir: str, batch_size: int, workers: int):
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import manifest  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.store import manifest  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
   workers_ids = manifest.load(processed_dir)["workers"]
   split = {"train_workers": workers_ids[:-5], "val_workers": [],

@@ -43,7 +43,7 @@ FLAGS = flags.FLAGS
 
 def _lean_parse(data: bytes):
   """json.loads per line, straight into lists; no per-line validation."""
-  from egoimu_jax.input_pipeline import imu_jsonl  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import imu_jsonl  # pylint: disable=g-import-not-at-top
   t, acc, gyro = [], [], []
   for line in data.splitlines():
     if line.strip():
@@ -59,10 +59,10 @@ def _lean_parse(data: bytes):
 
 def _sources(root: str):
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import ingest  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import ingest  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
   cfg = config_lib.data_config()
-  ds = raw_dataset.RawDataset.open(root, cfg)
+  ds = layout.RawDataset.open(root, cfg)
   out = []
   for row in ds.rows:
     path = os.path.join(root, row.imu)
@@ -71,7 +71,7 @@ def _sources(root: str):
     start, end, label = ds.segments(row.clip_id)
     out.append(ingest.ClipSource(
         clip_id=row.clip_id, worker_id=row.worker_id, imu_path=path,
-        imu_format="jsonl", imu_data=data,
+        imu_format=".jsonl", imu_data=data,
         imu_t0_us=int(row.extra["imu_t0_us"]), seg_start_us=start,
         seg_end_us=end, seg_label=label))
   return cfg, out, len(ds.classes)
@@ -79,8 +79,8 @@ def _sources(root: str):
 
 def _measure(parse, cfg, sources, num_classes, seconds):
   """Windows per CPU second with ``parse`` as the JSONL parser."""
-  from egoimu_jax.input_pipeline import imu_jsonl  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import ingest  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import imu_jsonl  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import ingest  # pylint: disable=g-import-not-at-top
   real = imu_jsonl.parse
   imu_jsonl.parse = parse
   try:
@@ -102,7 +102,7 @@ def _measure(parse, cfg, sources, num_classes, seconds):
 def main(argv):
   del argv
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import imu_jsonl  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import imu_jsonl  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import spectrogram  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as tmp:

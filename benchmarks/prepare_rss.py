@@ -61,7 +61,7 @@ def main(argv):
   if FLAGS.child_raw:
     child()
     return
-  from egoimu_jax.input_pipeline import manifest  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.store import manifest  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix="prepare_rss_")
   try:

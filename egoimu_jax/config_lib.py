@@ -37,6 +37,18 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(out)
 
 
+# The synthetic pilot generator's settings (input_pipeline/synthetic/).
+# variant: "jsonl" files or "wds" tar shards (both read through index.csv).
+# The full pilot (100 x 130 clips, 97 h at 200 Hz) takes ~10 CPU-min and ~7 GB
+# as JSONL (~2.5 GB as wds); video is kept tiny for that size (a demo of ~36 x 8
+# clips can afford 96 x 128).
+SYNTHETIC_DEFAULTS = dict(
+    num_workers=100, clips_per_worker=130, seed=0, clip_seconds=27.0,
+    with_video=True, video_size=(48, 64), video_fps=15.0, vfr=False,
+    imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
+    hard_workers=-1, defects="", num_processes=0)
+
+
 def data_config() -> ml_collections.ConfigDict:
   """Where the raw dataset is and how it is turned into windows."""
   c = ml_collections.ConfigDict()
@@ -59,16 +71,8 @@ def data_config() -> ml_collections.ConfigDict:
   ))
   # Label vocabulary. Empty: read from the dataset's labels.json, else PILOT_CLASSES.
   c.classes = ()
-  # The synthetic pilot (input_pipeline/synthetic.py; keys = synthetic.DEFAULTS).
-  # variant: "jsonl" files or "wds" tar shards (both read through index.csv).
-  # The full pilot (100 x 130 clips, 97 h at 200 Hz) takes ~10 CPU-min and ~7 GB
-  # as JSONL (~2.5 GB as wds); video is kept tiny for that size (a demo of ~36 x 8
-  # clips can afford 96 x 128).
-  c.synthetic = ml_collections.ConfigDict(dict(
-      num_workers=100, clips_per_worker=130, seed=0, clip_seconds=27.0,
-      with_video=True, video_size=(48, 64), video_fps=15.0, vfr=False,
-      imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
-      hard_workers=-1, defects="", num_processes=0))
+  # The synthetic pilot (input_pipeline/synthetic/): SYNTHETIC_DEFAULTS.
+  c.synthetic = ml_collections.ConfigDict(dict(SYNTHETIC_DEFAULTS))
   c.imu = ml_collections.ConfigDict(dict(
       rate_hz=200.0,        # target rate after resampling
       window_seconds=5.0,   # non-overlapping windows -> [1000, 6] at 200 Hz

@@ -35,9 +35,9 @@ from egoimu_jax.baselines import features as features_lib
 from egoimu_jax.evaluation import probes
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import prepare
-from egoimu_jax.input_pipeline import processed
-from egoimu_jax.input_pipeline import raw_dataset
 from egoimu_jax.input_pipeline import splits
+from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.store import processed
 
 PARTS = ("train", "val", "test")
 
@@ -49,7 +49,7 @@ def run(config, workdir: str) -> Dict[str, Any]:
   if estimator not in ("rf", "logreg"):
     raise ValueError(f"config.classical.estimator must be rf or logreg, got {estimator!r}")
   t_start = time.time()
-  cache_dir = raw_dataset.default_cache_dir(config.data)
+  cache_dir = layout.default_cache_dir(config.data)
   processed_dir = prepare.ensure(config.data, cache_dir)
   ds = processed.ProcessedDataset.open(processed_dir)
   split = splits.load_or_create_split(workdir, config.protocol, ds.manifest)

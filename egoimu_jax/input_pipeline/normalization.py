@@ -18,7 +18,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 
 NORM_FILE = "norm_stats.json"
 # Channels whose training std is below this (e.g. a dead sensor axis) are only

@@ -34,8 +34,8 @@ import grain
 import numpy as np
 
 from egoimu_jax.input_pipeline import normalization
-from egoimu_jax.input_pipeline import processed
-from egoimu_jax.input_pipeline import records
+from egoimu_jax.input_pipeline.store import processed
+from egoimu_jax.input_pipeline.store import records
 
 IMAGENET_MEAN = np.asarray([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.asarray([0.229, 0.224, 0.225], np.float32)

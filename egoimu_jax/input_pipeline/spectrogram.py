@@ -8,7 +8,8 @@ are centred on it. The first ``freq_bins`` rfft bins are kept.
 Defaults, for L = 1000 samples at 200 Hz: n_fft = 256 (bins 0.78 Hz apart;
 bins 0..127 cover 0-99.2 Hz, the Nyquist bin is dropped), hop = 6 (30 ms),
 time_bins = 160: 1210 padded samples, 105 each side, frame centres from
-0.115 s to 4.885 s. The seed proposal's n_fft = 254 gives the same 128 bins
+0.115 s to 4.885 s. The benchmark plan's n_fft = 254 (README, Experiments)
+gives the same 128 bins
 without dropping one, but 254 = 2 * 127 makes the FFT ~2x slower.
 
 The numpy op runs in the grain pipeline (CPU); ``stft_jax`` is the same

@@ -54,7 +54,7 @@ Protocols (``config.protocol.name``), K = ``protocol.num_folds`` (default 5):
   clips per worker at a fixed worker pool, worker scaling the reverse.
 * ``pretrain`` — self-supervised pretraining, labels unused. The population
   is every worker (``protocol.pretrain_on="all"``: train, val and test
-  workers of every fold, the seed proposal's Experiment D) or fold k's l20wo
+  workers of every fold, Experiment D in the README) or fold k's l20wo
   training workers only (``"train"``, to measure what seeing the unlabeled
   test people is worth). A ``protocol.pretrain_val_fraction`` of its clips,
   dealt round-robin over workers, is held out to monitor the reconstruction
@@ -62,7 +62,7 @@ Protocols (``config.protocol.name``), K = ``protocol.num_folds`` (default 5):
 
 ``protocol.scale`` for the scaling protocols: ``> 1`` is a count (workers or
 clips), ``(0, 1]`` a fraction of fold k's pool, ``< 0`` the whole pool. The
-pool is (K-2)/K of the workers; the proposal's 800 training workers of about
+pool is (K-2)/K of the workers; the full dataset's 800 training workers of about
 1,000 need ``num_folds=10`` (80/10/10).
 """
 

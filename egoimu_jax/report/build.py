@@ -174,7 +174,7 @@ def _worker_stats(runs: Sequence[aggregate.Run], processed_dir: str,
 
 
 def _shard_reader(processed_dir: str) -> ImuReader:
-  from egoimu_jax.input_pipeline import processed  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.store import processed  # pylint: disable=g-import-not-at-top
   dataset = processed.ProcessedDataset.open(processed_dir)
 
   def read(indices: np.ndarray) -> np.ndarray:

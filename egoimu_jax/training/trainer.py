@@ -44,10 +44,10 @@ import numpy as np
 import optax
 
 from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import manifest as manifest_lib
 from egoimu_jax.input_pipeline import pipeline as pipeline_lib
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import splits
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training import durations
 from egoimu_jax.training import mesh as mesh_lib

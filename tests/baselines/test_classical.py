@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 from configs import classical as classical_config
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
-from egoimu_jax.input_pipeline import processed
+from egoimu_jax.input_pipeline.store import processed
 from egoimu_jax.report import build
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import imu_jsonl
-from egoimu_jax.input_pipeline import raw_dataset
 from egoimu_jax.input_pipeline import synthetic
+from egoimu_jax.input_pipeline.raw import imu_jsonl
+from egoimu_jax.input_pipeline.raw import layout
 
 
 def synthetic_root(tmp_path_factory, **overrides) -> str:
@@ -24,7 +24,7 @@ def synthetic_root(tmp_path_factory, **overrides) -> str:
 def ingest_all(root: str, data_cfg=None, store_frames=lambda clip_id: False):
   """clip_id -> ClipWindows | Quarantined, through RawDataset's work units."""
   data_cfg = data_cfg or config_lib.data_config()
-  ds = raw_dataset.RawDataset.open(root, data_cfg)
+  ds = layout.RawDataset.open(root, data_cfg)
   out = {}
   for unit in ds.work_units():
     results = list(ds.ingest(unit, data_cfg, store_frames))

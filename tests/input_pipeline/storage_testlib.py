@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import ingest
-from egoimu_jax.input_pipeline import memory_dataset
 from egoimu_jax.input_pipeline import prepare
+from egoimu_jax.input_pipeline.raw import ingest
+from egoimu_jax.input_pipeline.raw import memory_dataset
 
 CLASSES = ("working", "break", "not_on_person")
 

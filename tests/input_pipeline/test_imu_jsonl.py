@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import imu_jsonl
+from egoimu_jax.input_pipeline.raw import imu_jsonl
 
 
 def _rows(n=500, seed=0):

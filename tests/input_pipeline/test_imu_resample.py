@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import imu_resample
+from egoimu_jax.input_pipeline.raw import imu_resample
 
 G = imu_resample.GRAVITY
 

@@ -8,10 +8,10 @@ import pytest
 
 import raw_testlib as lib
 from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import ingest
-from egoimu_jax.input_pipeline import synthetic
-from egoimu_jax.input_pipeline import synthetic_defects
-from egoimu_jax.input_pipeline import synthetic_video
+from egoimu_jax.input_pipeline.raw import ingest
+from egoimu_jax.input_pipeline.synthetic import defects as synthetic_defects
+from egoimu_jax.input_pipeline.synthetic import generator as synthetic
+from egoimu_jax.input_pipeline.synthetic import video as synthetic_video
 
 SMALL = dict(clip_seconds=27.0, video_size=(32, 48), video_fps=10.0,
              num_processes=1)

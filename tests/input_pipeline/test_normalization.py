@@ -7,7 +7,7 @@ import pytest
 
 from egoimu_jax.input_pipeline import normalization
 from egoimu_jax.input_pipeline import pipeline
-from egoimu_jax.input_pipeline import processed
+from egoimu_jax.input_pipeline.store import processed
 
 import storage_testlib as lib
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import embeddings
 from egoimu_jax.input_pipeline import pipeline
-from egoimu_jax.input_pipeline import processed
+from egoimu_jax.input_pipeline.store import embeddings
+from egoimu_jax.input_pipeline.store import processed
 
 import storage_testlib as lib
 

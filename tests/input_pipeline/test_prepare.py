@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
 from egoimu_jax.input_pipeline import prepare
-from egoimu_jax.input_pipeline import prepare_plan
-from egoimu_jax.input_pipeline import prepare_shard
-from egoimu_jax.input_pipeline import processed
-from egoimu_jax.input_pipeline import raw_dataset
 from egoimu_jax.input_pipeline import synthetic
+from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
+from egoimu_jax.input_pipeline.prepare import shard as prepare_shard
+from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import processed
 
 import storage_testlib as lib
 
@@ -60,7 +60,7 @@ def test_accounting_identity_on_defects(defect_processed):
   assert not used & quarantined
   assert m["num_quarantined"] == len(quarantine) > 0
   # Exactly the rows ingest quarantines, with its reasons (naming the file).
-  ds = raw_dataset.RawDataset.open(root, config)
+  ds = layout.RawDataset.open(root, config)
   expected = {}
   for item in ds.ingest(range(len(ds.rows)), config, lambda c: False):
     if not hasattr(item, "imu"):
@@ -97,7 +97,7 @@ def test_round_trip_matches_ingest(defect_processed):
   ds_p = processed.ProcessedDataset.open(out)
   ids = ds_p.read(np.array(sorted(got)), ("window_id", "t0_us", "purity"))
   by_wid = dict(zip(ids["window_id"], sorted(got)))
-  raw = raw_dataset.RawDataset.open(root, config)
+  raw = layout.RawDataset.open(root, config)
   rows = [r.row for r in raw.rows if r.worker_id in workers[3:]]
   compared = 0
   for clip in raw.ingest(rows, config, lambda c: False):
@@ -146,7 +146,7 @@ def test_interrupted_shard_is_redone(defect_raw, tmp_path, monkeypatch):
     return real(plan, data_config, out_dir, shard, dataset)
 
   def plan_paths(plan, shard):
-    from egoimu_jax.input_pipeline import tfds_format  # pylint: disable=g-import-not-at-top
+    from egoimu_jax.input_pipeline.store import tfds_format  # pylint: disable=g-import-not-at-top
     return tfds_format.relative_shard_path("windows", shard, plan.num_shards)
 
   monkeypatch.setattr(prepare_shard, "write_shard", killed_at_shard_1)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from egoimu_jax.input_pipeline import webdataset
+from egoimu_jax.input_pipeline.raw import webdataset
 
 
 def test_keys_and_member_refs():

@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import record_table
-from egoimu_jax.input_pipeline import records
-from egoimu_jax.input_pipeline import shard_io
+from egoimu_jax.input_pipeline.store import record_table
+from egoimu_jax.input_pipeline.store import records
+from egoimu_jax.input_pipeline.store import shard_io
 
 CLASSES = ("working", "break", "not_on_person")
 

@@ -7,20 +7,21 @@ import numpy as np
 import pytest
 
 from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import raw_dataset
 from egoimu_jax.input_pipeline import synthetic
-from egoimu_jax.input_pipeline import synthetic_motion
-from egoimu_jax.input_pipeline import video_decode
+from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import video_decode
+from egoimu_jax.input_pipeline.synthetic import generator
+from egoimu_jax.input_pipeline.synthetic import motion as synthetic_motion
 
 SMALL = dict(num_workers=3, clips_per_worker=2, clip_seconds=8.0,
              video_size=(32, 48), video_fps=10.0, num_processes=1)
 
 
-def test_config_lib_section_matches_generator_defaults():
-  section = config_lib.data_config().synthetic.to_dict()
-  section["video_size"] = tuple(section["video_size"])
-  defaults = dict(synthetic.DEFAULTS, video_size=tuple(synthetic.DEFAULTS["video_size"]))
-  assert section == defaults
+def test_config_rejects_unknown_keys():
+  with pytest.raises(KeyError, match="num_wrokers"):
+    synthetic.config(num_wrokers=3)
+  assert synthetic.config(num_workers=3).clips_per_worker == (
+      config_lib.data_config().synthetic.clips_per_worker)
 
 
 def test_worker_fractions_follow_pilot_statistics():
@@ -87,8 +88,8 @@ def test_process_parallel_generation_is_identical(tmp_path):
 def test_ensure_generates_once_and_redoes_a_crashed_run(tmp_path, monkeypatch):
   cfg = synthetic.config(**dict(SMALL, with_video=False))
   calls = []
-  real = synthetic.generate
-  monkeypatch.setattr(synthetic, "generate",
+  real = generator.generate
+  monkeypatch.setattr(generator, "generate",
                       lambda c, r: calls.append(r) or real(c, r))
   root = synthetic.ensure(cfg, str(tmp_path))
   assert synthetic.ensure(cfg, str(tmp_path)) == root and len(calls) == 1
@@ -117,7 +118,7 @@ def test_bad_configs_are_rejected(tmp_path):
 def test_rate_jitter_vfr_and_clip_length(tmp_path):
   root = synthetic.generate(synthetic.config(
       **dict(SMALL, imu_rate_hz=50.0, vfr=True)), str(tmp_path))
-  ds = raw_dataset.RawDataset.open(root, config_lib.data_config())
+  ds = layout.RawDataset.open(root, config_lib.data_config())
   row = ds.rows[0]
   lines = open(os.path.join(root, row.imu)).read().splitlines()
   t = np.array([int(l.split(",")[0].split(":")[1]) for l in lines])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import raw_testlib as lib
-from egoimu_jax.input_pipeline import ingest
+from egoimu_jax.input_pipeline.raw import ingest
 
 
 def _features(imu):

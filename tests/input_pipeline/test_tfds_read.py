@@ -24,7 +24,7 @@ def test_tfds_reads_windows_and_frames_without_tensorflow(data):
     import sys
     import numpy as np
     import tensorflow_datasets as tfds
-    from egoimu_jax.input_pipeline import processed, tfds_format
+    from egoimu_jax.input_pipeline.store import processed, tfds_format
     out = {str(data)!r}
     ds = processed.ProcessedDataset.open(out)
     src = tfds.data_source("egoimu/windows", data_dir=out, split="full")
@@ -61,7 +61,7 @@ def test_tfds_reads_windows_and_frames_without_tensorflow(data):
 
 def test_tfds_feeds_grain(data):
   import grain  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline import tfds_format  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.store import tfds_format  # pylint: disable=g-import-not-at-top
   src = tfds_format.data_source(str(data))
   batches = list(grain.MapDataset.source(src).batch(4))
   assert sum(len(b["label"]) for b in batches) == len(src)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import synthetic_video
-from egoimu_jax.input_pipeline import video_decode
+from egoimu_jax.input_pipeline.raw import video_decode
+from egoimu_jax.input_pipeline.synthetic import video as synthetic_video
 
 
 def _video(times_s, size=(48, 64), fps=30.0):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from egoimu_jax.input_pipeline import windows
+from egoimu_jax.input_pipeline.raw import windows
 
 W = 5_000_000  # 5 s in µs
 

@@ -1,6 +1,6 @@
 """One raw clip -> validated 5 s windows (``ClipWindows``) or ``Quarantined``.
 
-Steps: read the IMU (JSONL or a WebDataset ``.imu.npy`` + ``.json``), put it
+Steps: read the IMU (a reader per file suffix, ``imu_formats``), put it
 on clip time, validate and convert units (``imu_resample.clean``), check the
 MP4 (every packet is demuxed, so a truncated file is caught even when no
 frames are stored), cut windows on clip time, label them from the segments
@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from egoimu_jax.input_pipeline import fs
-from egoimu_jax.input_pipeline import imu_jsonl
-from egoimu_jax.input_pipeline import imu_resample
-from egoimu_jax.input_pipeline import video_decode
-from egoimu_jax.input_pipeline import windows as windows_lib
+from egoimu_jax.input_pipeline.raw import imu_formats
+from egoimu_jax.input_pipeline.raw import imu_resample
+from egoimu_jax.input_pipeline.raw import video_decode
+from egoimu_jax.input_pipeline.raw import windows as windows_lib
 
 # IMU timestamps above this (1 h in µs) are read as absolute (e.g. epoch) when
 # the index gives no clip-time offset; clip time zero is then the first sample.
@@ -90,7 +89,7 @@ class ClipSource:
   clip_id: str
   worker_id: str
   imu_path: str
-  imu_format: str                      # "jsonl" | "npy"
+  imu_format: str = ""                 # reader suffix (imu_formats); "" = from imu_path
   video_path: str = ""                 # "" : the clip has no video
   imu_data: Optional[bytes] = None
   video_data: Optional[bytes] = None
@@ -130,59 +129,6 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
     raise IngestError(path, f"cannot read ({e})") from None
 
 
-def _load_jsonl(src: ClipSource, imu_cfg, notes, warnings):
-  data = _read(src.imu_path, src.imu_data)
-  parsed = imu_jsonl.parse(data)
-  if parsed.num_lines == 0:
-    raise IngestError(src.imu_path, "IMU file is empty")
-  bad = parsed.bad_lines
-  if bad:
-    listed = "; ".join(f"line {n}: {why}" for n, why in bad[:3])
-    more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
-    limit = float(imu_cfg.get("max_bad_line_fraction", 0.01))
-    if len(bad) > limit * parsed.num_lines:
-      raise IngestError(
-          src.imu_path, f"{len(bad)} of {parsed.num_lines} lines are corrupt, "
-          f"above data.imu.max_bad_line_fraction={limit}: {listed}{more}")
-    notes["dropped_corrupt_lines"] = len(bad)
-    warnings.append(f"{src.imu_path}: dropped {len(bad)} corrupt line(s): "
-                    f"{listed}{more}")
-  return parsed.t_us, parsed.values, parsed.line
-
-
-def _load_npy(src: ClipSource, video_info):
-  data = _read(src.imu_path, src.imu_data)
-  try:
-    arr = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-  except (ValueError, OSError, EOFError) as e:
-    raise IngestError(src.imu_path, f"unreadable .npy ({e})") from None
-  if arr.ndim != 2 or arr.shape[1] != 6:
-    raise IngestError(src.imu_path, f"expected IMU array (N, 6), got {arr.shape}")
-  meta = src.meta
-  n = arr.shape[0]
-  if "imu_t_us" in meta:
-    t = np.asarray(meta["imu_t_us"], np.int64)
-    if t.shape != (n,):
-      raise IngestError(src.imu_path, f"{n} IMU rows but {t.size} timestamps "
-                        "in the sample's json 'imu_t_us'")
-  elif "imu_rate_hz" in meta:
-    t = np.round(np.arange(n) * 1e6 / float(meta["imu_rate_hz"])).astype(np.int64)
-  elif video_info is not None:
-    # Vendor layout: one IMU row per video frame, stamped with the frame's
-    # presentation time.
-    if n != video_info.num_frames:
-      raise IngestError(
-          src.imu_path, f"{n} IMU rows but the MP4 has {video_info.num_frames} "
-          "frames; rows must match frames one to one when the sample's json "
-          "has no 'imu_t_us'")
-    t = video_info.frame_times_us
-  else:
-    raise IngestError(src.imu_path, "no IMU timestamps: the sample's json has "
-                      "no 'imu_t_us' or 'imu_rate_hz' and the clip has no MP4 "
-                      "to take frame times from")
-  return t, arr.astype(np.float64), None
-
-
 def _clip_time(t_us, src: ClipSource, notes) -> np.ndarray:
   offset = src.imu_t0_us
   if offset is None:
@@ -217,12 +163,14 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
     except ValueError as e:
       raise IngestError(src.video_path, str(e)) from None
 
-  if src.imu_format == "jsonl":
-    t_us, values, line = _load_jsonl(src, imu_cfg, notes, warnings)
-  elif src.imu_format == "npy":
-    t_us, values, line = _load_npy(src, video_info)
-  else:
-    raise IngestError(src.imu_path, f"unknown IMU format {src.imu_format!r}")
+  reader_source = imu_formats.ImuSource(
+      src.imu_path, src.meta or {}, imu_cfg, video_info, notes, warnings)
+  try:
+    stream = imu_formats.read(_read(src.imu_path, src.imu_data),
+                              reader_source, src.imu_format)
+  except ValueError as e:
+    raise IngestError(src.imu_path, str(e)) from None
+  t_us, values, line = stream.t_us, stream.values, stream.line
   t_us = _clip_time(t_us, src, notes)
 
   try:

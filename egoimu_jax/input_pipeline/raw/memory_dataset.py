@@ -21,8 +21,8 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import ingest as ingest_lib
-from egoimu_jax.input_pipeline import raw_dataset
+from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
+from egoimu_jax.input_pipeline.raw import layout
 
 
 class MemoryDataset:
@@ -35,7 +35,7 @@ class MemoryDataset:
     self.root = "memory"
     self.classes = tuple(classes)
     self.clips = list(clips)
-    self.rows = [raw_dataset.ClipRow(i, c.clip_id, c.worker_id, "", "", {})
+    self.rows = [layout.ClipRow(i, c.clip_id, c.worker_id, "", "", {})
                  for i, c in enumerate(self.clips)]
     if len({r.clip_id for r in self.rows}) != len(self.rows):
       raise ValueError("clip ids must be unique")

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from egoimu_jax.input_pipeline.imu_resample import GRAVITY
+from egoimu_jax.input_pipeline.raw.imu_resample import GRAVITY
 
 # kind -> (variants it applies to, needs video, expectation)
 KINDS: Dict[str, Tuple[Tuple[str, ...], bool, Dict[str, str]]] = {

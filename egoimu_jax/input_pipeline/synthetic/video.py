@@ -29,7 +29,7 @@ from typing import Tuple
 import av
 import numpy as np
 
-from egoimu_jax.input_pipeline import synthetic_motion as motion_lib
+from egoimu_jax.input_pipeline.synthetic import motion as motion_lib
 
 _PX_PER_RAD = 90.0
 _HANDS_KINDS = ("assembly", "tool", "lifting", "carry")

@@ -22,12 +22,12 @@ from typing import Optional
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
-from egoimu_jax.input_pipeline import prepare_plan
-from egoimu_jax.input_pipeline import record_table
-from egoimu_jax.input_pipeline import records
-from egoimu_jax.input_pipeline import shard_io
-from egoimu_jax.input_pipeline import tfds_format
+from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import record_table
+from egoimu_jax.input_pipeline.store import records
+from egoimu_jax.input_pipeline.store import shard_io
+from egoimu_jax.input_pipeline.store import tfds_format
 
 # Per-record arrays a part holds (shard and offset are implied by position).
 PART_COLUMNS = ("worker", "clip", "label", "t0_us", "purity", "frames_offset")
@@ -65,9 +65,9 @@ class _Raw:
 
 
 def _open_raw(raw_root: str, data_config):
-  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
   if _Raw.key != raw_root:
-    _Raw.dataset = raw_dataset.RawDataset.open(raw_root, data_config)
+    _Raw.dataset = layout.RawDataset.open(raw_root, data_config)
     _Raw.key = raw_root
   return _Raw.dataset
 
@@ -80,7 +80,7 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
   ``memory_dataset.MemoryDataset``); default: opened from ``plan.raw_root``.
   Returns the shard's summary.
   """
-  from egoimu_jax.input_pipeline import ingest as ingest_lib  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import ingest as ingest_lib  # pylint: disable=g-import-not-at-top
   n = plan.num_shards
   ds = dataset if dataset is not None else _open_raw(plan.raw_root,
                                                      data_config)

@@ -31,6 +31,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from egoimu_jax.input_pipeline.raw import imu_formats
+
 _KEYS = ("t_us", "acc", "gyro")
 _WIDTH = {"t_us": 1, "acc": 3, "gyro": 3}
 _NUMBER_CHARS = b"0123456789.-+eE"
@@ -227,6 +229,32 @@ def _parse_mixed(data: bytes, skeleton: bytes) -> ParsedImu:
     ok[i] = True
   line_no = np.flatnonzero(ok) + 1
   return _finish(rows[ok], line_no, bad, len(lines) - blank)
+
+
+def read(data: bytes, source: imu_formats.ImuSource) -> imu_formats.ImuStream:
+  """The ``imu_formats`` reader: ``parse`` plus the corrupt-line policy.
+
+  Up to ``data.imu.max_bad_line_fraction`` of the lines may be corrupt: they
+  are dropped, counted in ``source.notes`` and listed (first three, with
+  line numbers) in ``source.warnings``; more is an error.
+  """
+  parsed = parse(data)
+  if parsed.num_lines == 0:
+    raise ValueError("IMU file is empty")
+  bad = parsed.bad_lines
+  if bad:
+    listed = "; ".join(f"line {n}: {why}" for n, why in bad[:3])
+    more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+    cfg = source.imu_cfg if source.imu_cfg is not None else {}
+    limit = float(cfg.get("max_bad_line_fraction", 0.01))
+    if len(bad) > limit * parsed.num_lines:
+      raise ValueError(
+          f"{len(bad)} of {parsed.num_lines} lines are corrupt, above "
+          f"data.imu.max_bad_line_fraction={limit}: {listed}{more}")
+    source.notes["dropped_corrupt_lines"] = len(bad)
+    source.warnings.append(f"{source.path}: dropped {len(bad)} corrupt "
+                           f"line(s): {listed}{more}")
+  return imu_formats.ImuStream(parsed.t_us, parsed.values, parsed.line)
 
 
 def parse_naive(data: bytes) -> ParsedImu:

@@ -17,7 +17,7 @@ The output is the raw layout of docs/data_layout.md, in either variant:
 
 The same seed gives the same workers, clips and signals in both variants.
 Worker state fractions follow the pilot statistics (config_lib.PILOT_CLASSES
-order); a few planted hard workers deviate (synthetic_motion.HARD_PROFILES).
+order); a few planted hard workers deviate (motion.HARD_PROFILES).
 ``defects`` plants damaged clips, listed in ``defects.json``.
 """
 
@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import threading
 from typing import Dict, List, Optional, Tuple
 
@@ -39,11 +40,11 @@ import ml_collections
 import numpy as np
 
 from egoimu_jax import config_lib
-from egoimu_jax.input_pipeline import imu_jsonl
-from egoimu_jax.input_pipeline import synthetic_defects as defects_lib
-from egoimu_jax.input_pipeline import synthetic_motion as motion_lib
-from egoimu_jax.input_pipeline import synthetic_video as video_lib
-from egoimu_jax.input_pipeline import webdataset
+from egoimu_jax.input_pipeline.raw import imu_jsonl
+from egoimu_jax.input_pipeline.raw import webdataset
+from egoimu_jax.input_pipeline.synthetic import defects as defects_lib
+from egoimu_jax.input_pipeline.synthetic import motion as motion_lib
+from egoimu_jax.input_pipeline.synthetic import video as video_lib
 
 # Bump when the generator's output changes for the same config.
 GENERATOR_VERSION = 3
@@ -51,11 +52,7 @@ COMPLETE_MARKER = "_COMPLETE"
 CLIPS_PER_SHARD = 64
 _EPOCH_BASE_US = 1_780_000_000_000_000  # 2026-05-28, where clip clocks start
 
-DEFAULTS = dict(
-    num_workers=100, clips_per_worker=130, seed=0, clip_seconds=27.0,
-    with_video=True, video_size=(48, 64), video_fps=15.0, vfr=False,
-    imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
-    hard_workers=-1, defects="", num_processes=0)
+DEFAULTS = config_lib.SYNTHETIC_DEFAULTS
 
 
 def config(**overrides) -> ml_collections.ConfigDict:
@@ -261,6 +258,15 @@ def _task(cfg, root: str, clips: List[Tuple[int, int]], plan, shard: Optional[st
   return rows, segments, defects
 
 
+def _start_method() -> str:
+  """fork is cheap and works from any __main__ (stdin, notebooks), but is
+  unsafe once the parent runs threads: Python's, or JAX's (its runtime
+  starts C++ threads that ``threading`` does not count, so an imported JAX
+  counts as threaded)."""
+  threaded = threading.active_count() > 1 or "jax" in sys.modules
+  return "spawn" if threaded else "fork"
+
+
 def generate(syn_cfg, root: str) -> str:
   """Writes the synthetic dataset into ``root`` (a local directory)."""
   cfg = _full(syn_cfg)
@@ -282,10 +288,7 @@ def generate(syn_cfg, root: str) -> str:
     procs = 1
   procs = min(procs, len(tasks))
   if procs > 1:
-    # fork is cheap and works from any __main__ (stdin, notebooks), but is
-    # unsafe once the parent runs threads (e.g. an initialised JAX backend).
-    ctx = multiprocessing.get_context(
-        "fork" if threading.active_count() == 1 else "spawn")
+    ctx = multiprocessing.get_context(_start_method())
     with concurrent.futures.ProcessPoolExecutor(procs, mp_context=ctx) as pool:
       results = list(pool.map(_task, *zip(*[(cfg, root, clips, plan, shard)
                                               for clips, shard in tasks])))

@@ -33,12 +33,12 @@ import multiprocessing
 import os
 from typing import Optional, Sequence
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
-from egoimu_jax.input_pipeline import prepare_finalize
-from egoimu_jax.input_pipeline import prepare_plan
-from egoimu_jax.input_pipeline import prepare_shard
+from egoimu_jax.input_pipeline.prepare import merge
+from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
+from egoimu_jax.input_pipeline.prepare import shard as prepare_shard
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 
-finalize = prepare_finalize.finalize
+finalize = merge.finalize
 
 
 def _write_shard_task(plan_json: dict, data_config, out_dir: str,
@@ -102,7 +102,7 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
   Returns:
     ``out_dir``.
   """
-  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
   cfg = data_config.prepare
   shard_index = cfg.shard_index if shard_index is None else shard_index
   shard_count = cfg.shard_count if shard_count is None else shard_count
@@ -114,7 +114,7 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
     run_finalize = shard_count == 1
   os.makedirs(out_dir, exist_ok=True)
   ds = (dataset if dataset is not None else
-        raw_dataset.RawDataset.open(raw_root, data_config))
+        layout.RawDataset.open(raw_root, data_config))
   plan = prepare_plan.make_plan(ds, raw_root, data_config)
   prepare_plan.save_or_check(plan, out_dir)
   todo = pending_shards(plan, out_dir, shard_index, shard_count)
@@ -126,7 +126,7 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
   return out_dir
 
 
-def _raw_root(data_config, cache_dir: str) -> str:
+def resolve_raw_root(data_config, cache_dir: str) -> str:
   """``data.raw_dir``, or the synthetic dataset generated under the cache."""
   if data_config.raw_dir:
     return data_config.raw_dir
@@ -145,10 +145,10 @@ def ensure(data_config, cache_dir: Optional[str] = None) -> str:
   if data_config.processed_dir:
     manifest_lib.load(data_config.processed_dir)  # Clear error if incomplete.
     return data_config.processed_dir
-  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
-  cache_dir = cache_dir or raw_dataset.default_cache_dir(data_config)
-  raw_root = _raw_root(data_config, cache_dir)
-  fingerprint = raw_dataset.RawDataset.open(raw_root, data_config).fingerprint()
+  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
+  cache_dir = cache_dir or layout.default_cache_dir(data_config)
+  raw_root = resolve_raw_root(data_config, cache_dir)
+  fingerprint = layout.RawDataset.open(raw_root, data_config).fingerprint()
   key = f"{fingerprint[:16]}-{prepare_plan.config_hash(data_config)[:16]}"
   out_dir = os.path.join(cache_dir, "processed", key)
   if manifest_lib.is_complete(out_dir):
@@ -161,54 +161,3 @@ def ensure(data_config, cache_dir: Optional[str] = None) -> str:
       prepare(data_config, raw_root, out_dir, shard_index=0, shard_count=1,
               run_finalize=True)
   return out_dir
-
-
-def main(argv) -> None:
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  data = f.config.data if f.config is not None else config_lib.data_config()
-  with data.unlocked():
-    for name in ("raw_dir", "cache_dir"):
-      if f[name].value is not None:
-        data[name] = f[name].value
-    for name in ("shard_index", "shard_count", "num_processes", "num_shards"):
-      if f[name].value is not None:
-        data.prepare[name] = f[name].value
-  if f.finalize_only:
-    if not f.out_dir:
-      raise flags.ValidationError("--finalize_only needs --out_dir")
-    finalize(f.out_dir)
-    print(f.out_dir)
-    return
-  if not f.out_dir:
-    print(ensure(data))
-    return
-  from egoimu_jax.input_pipeline import raw_dataset  # pylint: disable=g-import-not-at-top
-  raw_root = _raw_root(data, raw_dataset.default_cache_dir(data))
-  print(prepare(data, raw_root, f.out_dir))
-
-
-def _define_flags() -> None:
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file(
-      "config", None, "Config file; its `data` section is used (defaults: "
-      "config_lib.data_config()).")
-  flags.DEFINE_string("raw_dir", None, "Raw dataset root (overrides config).")
-  flags.DEFINE_string("out_dir", None, "Processed output dir. Unset: the "
-                      "cache dir of prepare.ensure.")
-  flags.DEFINE_string("cache_dir", None, "Cache root (overrides config).")
-  flags.DEFINE_integer("shard_index", None, "This host's index.")
-  flags.DEFINE_integer("shard_count", None, "Number of hosts.")
-  flags.DEFINE_integer("num_processes", None, "Processes; 0 = CPU count.")
-  flags.DEFINE_integer("num_shards", None, "Output shards.")
-  flags.DEFINE_bool("finalize_only", False, "Only merge finished shards of "
-                    "--out_dir into the manifest.")
-
-
-if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)

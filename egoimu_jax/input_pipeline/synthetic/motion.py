@@ -10,7 +10,7 @@ What differs between people (why a model that has seen a person does
 better on them than on a stranger, as in real wearable data):
 
 * **What they do.** A worker has a mixture of work tasks and a mixture of
-  break styles (``synthetic_activities``). Break styles lean against the
+  break styles (``activities``). Break styles lean against the
   job: people with walking/lifting jobs tend to sit, eat or use the phone on
   break; people at a bench tend to stroll and chat. So a bench worker's
   stroll looks like a porter's work and a porter's phone break like a bench
@@ -52,8 +52,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import synthetic_activities as acts
-from egoimu_jax.input_pipeline.imu_resample import GRAVITY
+from egoimu_jax.input_pipeline.raw.imu_resample import GRAVITY
+from egoimu_jax.input_pipeline.synthetic import activities as acts
 
 WORKING, BREAK, NOT_ON_PERSON = 0, 1, 2
 # Pilot statistics (mean, std) of per-worker state fractions.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import gzip
 import hashlib
 import io
 import json
@@ -27,8 +26,9 @@ import numpy as np
 
 from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline import fs
-from egoimu_jax.input_pipeline import ingest as ingest_lib
-from egoimu_jax.input_pipeline import webdataset
+from egoimu_jax.input_pipeline.raw import imu_formats
+from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
+from egoimu_jax.input_pipeline.raw import webdataset
 
 IngestError = ingest_lib.IngestError
 INDEX, WORKERS, SEGMENTS, LABELS = ("index.csv", "workers.csv", "segments.csv",
@@ -123,15 +123,6 @@ def read_classes(root: str, data_cfg) -> Tuple[Tuple[str, ...], Optional[str]]:
   if from_cfg:
     return from_cfg, "config.data.classes"
   return tuple(config_lib.PILOT_CLASSES), "config_lib.PILOT_CLASSES"
-
-
-def imu_format(path: str) -> str:
-  name = path.lower().removesuffix(".gz")
-  if name.endswith((".jsonl", ".json", ".ndjson")):
-    return "jsonl"
-  if name.endswith(".npy"):
-    return "npy"
-  raise ValueError(f"unknown IMU file type {path!r} (expected .jsonl or .npy)")
 
 
 class _Segments:
@@ -329,7 +320,7 @@ class RawDataset:
     path, data = self._member(r.imu, members, tar_errors)
     ref = webdataset.split_member_ref(r.imu)
     try:
-      fmt = imu_format(ref[1] if ref else r.imu)
+      fmt = imu_formats.format_of(ref[1] if ref else r.imu)
     except ValueError as e:
       raise IngestError(path, str(e)) from None
     meta = {}
@@ -345,13 +336,6 @@ class RawDataset:
         if not isinstance(meta, dict):
           raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
                             "expected a JSON object")
-    if path.lower().endswith(".gz"):
-      try:
-        data = gzip.decompress(data if data is not None else fs.read_bytes(path))
-      except FileNotFoundError:
-        raise IngestError(path, "file not found") from None
-      except (OSError, EOFError) as e:
-        raise IngestError(path, f"bad gzip ({e})") from None
     return path, data, fmt, meta
 
   def _clock_offset(self, r: ClipRow) -> Optional[int]:
@@ -399,11 +383,3 @@ class RawDataset:
 def default_cache_dir(data_cfg) -> str:
   return (data_cfg.get("cache_dir") or os.environ.get("EGOIMU_CACHE") or
           os.path.join(os.path.expanduser("~"), ".cache", "egoimu_jax"))
-
-
-def resolve_root(data_cfg) -> str:
-  """``data.raw_dir``, or the synthetic pilot generated once into the cache."""
-  if data_cfg.get("raw_dir"):
-    return data_cfg.raw_dir
-  from egoimu_jax.input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
-  return synthetic.ensure(data_cfg.synthetic, default_cache_dir(data_cfg))

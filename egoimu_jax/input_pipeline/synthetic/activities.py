@@ -25,7 +25,7 @@ like carrying, a seated break like machine minding, and a device left in a hung 
 
 Worn activities write head angles (roll, pitch, yaw), their rates and the
 head's linear acceleration (x forward, y left, z up) into a ``Motion`` over
-a slice of sample times; ``synthetic_motion`` blends them, adds gravity and
+a slice of sample times; ``motion`` blends them, adds gravity and
 the device. Not-on-person activities return device-frame acc and gyro.
 Everything is an analytic function of time (sinusoids, smooth periodic
 pulses), with content below 8 Hz so 30 Hz sampling does not alias.
@@ -37,7 +37,7 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 
-from egoimu_jax.input_pipeline.imu_resample import GRAVITY
+from egoimu_jax.input_pipeline.raw.imu_resample import GRAVITY
 
 WORK_TASKS = ("assembly", "carry", "lifting", "tool", "inspect", "monitor")
 BREAK_STYLES = ("sit", "stroll", "phone", "eat", "chat")

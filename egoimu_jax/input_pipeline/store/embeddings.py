@@ -20,11 +20,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
-from egoimu_jax.input_pipeline import record_table
-from egoimu_jax.input_pipeline import records
-from egoimu_jax.input_pipeline import shard_io
-from egoimu_jax.input_pipeline import tfds_format
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import record_table
+from egoimu_jax.input_pipeline.store import records
+from egoimu_jax.input_pipeline.store import shard_io
+from egoimu_jax.input_pipeline.store import tfds_format
 
 INDEX_FILE = "index.npz"
 

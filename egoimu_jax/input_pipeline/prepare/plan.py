@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 
 import ml_collections
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
-from egoimu_jax.input_pipeline import records
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import records
 
 PARTS_DIR = "parts"
 PLAN_FILE = "plan.json"

@@ -17,11 +17,11 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import embeddings
-from egoimu_jax.input_pipeline import manifest as manifest_lib
-from egoimu_jax.input_pipeline import record_table
-from egoimu_jax.input_pipeline import records
-from egoimu_jax.input_pipeline import shard_io
+from egoimu_jax.input_pipeline.store import embeddings
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import record_table
+from egoimu_jax.input_pipeline.store import records
+from egoimu_jax.input_pipeline.store import shard_io
 
 TABLE_FIELDS = ("label", "worker", "clip", "t0_us", "purity")
 ID_FIELDS = ("window_id", "worker_id", "clip_id")

@@ -33,7 +33,7 @@ import socket
 import uuid
 from typing import Iterable, Mapping, Sequence
 
-from egoimu_jax.input_pipeline import records
+from egoimu_jax.input_pipeline.store import records
 
 MANIFEST_FILE = "manifest.json"
 QUARANTINE_FILE = "quarantine.csv"

@@ -24,7 +24,7 @@ from tensorflow_datasets.core import naming
 from tensorflow_datasets.core import splits as splits_lib
 from tensorflow_datasets.core import utils as tfds_utils
 
-from egoimu_jax.input_pipeline import records
+from egoimu_jax.input_pipeline.store import records
 
 DATASET_NAME = "egoimu"
 SPLIT = "full"

@@ -17,12 +17,12 @@ import os
 
 import numpy as np
 
-from egoimu_jax.input_pipeline import manifest as manifest_lib
-from egoimu_jax.input_pipeline import prepare_plan
-from egoimu_jax.input_pipeline import prepare_shard
-from egoimu_jax.input_pipeline import record_table
-from egoimu_jax.input_pipeline import records
-from egoimu_jax.input_pipeline import tfds_format
+from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
+from egoimu_jax.input_pipeline.prepare import shard as prepare_shard
+from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.input_pipeline.store import record_table
+from egoimu_jax.input_pipeline.store import records
+from egoimu_jax.input_pipeline.store import tfds_format
 
 
 def state_fractions(plan: prepare_plan.Plan, workers: list[str],
