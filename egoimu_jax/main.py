@@ -22,6 +22,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from egoimu_jax import jobs
+from egoimu_jax import logs
 from egoimu_jax.training import distributed
 from egoimu_jax.training import durations
 from egoimu_jax.training import preemption
@@ -44,12 +45,17 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "heartbeat_timeout", 100,
     "Seconds without a heartbeat before a process counts as dead.")
+flags.DEFINE_bool(
+    "library_logs", False,
+    "Also show libraries' INFO logs (orbax, grain, JAX); by default only "
+    "their warnings, next to our progress lines (also: EGOIMU_LIBRARY_LOGS=1).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logs.quiet_libraries(None if not FLAGS.library_logs else False)
   spec = distributed.detect(FLAGS.coordinator, FLAGS.num_processes,
                             FLAGS.process_id)
   distributed.initialize(spec, timeout_s=FLAGS.distributed_timeout,

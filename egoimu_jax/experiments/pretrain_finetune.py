@@ -1,5 +1,5 @@
-"""Self-supervised pretraining, then fine-tuning per fold (seed proposal,
-Experiment D): the ``pretrain_finetune`` job behind ``configs/evimae.py``.
+"""Self-supervised pretraining, then fine-tuning per fold (Experiment D in
+the README): the ``pretrain_finetune`` job behind ``configs/evimae.py``.
 
 Every stage is one ``trainer.train_and_evaluate`` run in its own
 sub-workdir, with the stage's section of the config merged into the rest::

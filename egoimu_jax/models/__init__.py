@@ -1,9 +1,19 @@
-"""Model registry. ``config.model.name`` selects an entry; other fields of
-``config.model`` are passed to the constructor (see ``build``)."""
+"""Model registries, by the name in ``config.model.name``.
+
+* ``MODELS``: the constructor; other ``config.model`` fields are its
+  arguments (``build``).
+* ``FLOPS`` (optional): forward FLOPs per example from the same fields, for
+  MFU logging (``forward_flops``; see ``models/flops.py``).
+* ``IMPORTERS``: readers of pretrained PyTorch weights (``models/convert``)
+  that return a variables dict in our layout; the ``finetune`` task's
+  ``pretrained_format`` names one.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
+
+from absl import logging
 
 from egoimu_jax.registry import Registry
 
@@ -16,9 +26,28 @@ _LAZY = {
     "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
     "imu_mae": "egoimu_jax.models.imu_mae:create",
     "imu_mae_classifier": "egoimu_jax.models.imu_mae:create_classifier",
+    "videomae": "egoimu_jax.models.videomae:create",
 }
 for _name, _target in _LAZY.items():
   MODELS.lazy(_name, _target)
+
+FLOPS = Registry("FLOP count")
+_LAZY_FLOPS = {
+    "evimae": "egoimu_jax.models.flops:evimae_pretrain",
+    "evimae_classifier": "egoimu_jax.models.flops:evimae_finetune",
+    "imu_mae": "egoimu_jax.models.flops:imu_mae_pretrain",
+    "imu_mae_classifier": "egoimu_jax.models.flops:evimae_finetune",
+    "videomae": "egoimu_jax.models.videomae:forward_flops",
+}
+for _name, _target in _LAZY_FLOPS.items():
+  FLOPS.lazy(_name, _target)
+
+IMPORTERS = Registry("weight importer")
+_LAZY_IMPORTERS = {
+    "videomae": "egoimu_jax.models.convert.videomae:load_classifier",
+}
+for _name, _target in _LAZY_IMPORTERS.items():
+  IMPORTERS.lazy(_name, _target)
 
 
 def build(model_config: Mapping[str, Any]):
@@ -26,3 +55,17 @@ def build(model_config: Mapping[str, Any]):
   cfg = dict(model_config)
   name = cfg.pop("name")
   return MODELS.get(name)(**cfg)
+
+
+def forward_flops(model_config: Mapping[str, Any]) -> Optional[float]:
+  """Forward FLOPs per example of ``config.model``, None if not counted."""
+  cfg = dict(model_config)
+  name = cfg.pop("name")
+  if name not in FLOPS:
+    return None
+  try:
+    return float(FLOPS.get(name)(**cfg))
+  except (TypeError, ValueError) as e:  # a logging aid: never stop a run
+    logging.warning("no FLOP count for model %r (%s); MFU not logged",
+                    name, e)
+    return None

@@ -44,7 +44,7 @@ host-to-device copy to move 16/50 of the bytes.
 Pretraining returns ``(outputs, aux)`` with ``outputs`` a dict (see
 ``EVIMAE``); the losses are pure functions in ``mae_losses``. Fine-tuning
 uses ``EVIMAEClassifier`` (decoders dropped), whose parameter names match the
-pretraining model's; ``finetune_params_from_pretrain`` hands weights over.
+pretraining model's; ``models.transfer`` hands weights over.
 
 Differences from the authors' code, on purpose:
 
@@ -62,11 +62,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from typing import Any, Mapping, Sequence
 
-from absl import logging
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -207,7 +204,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "S": dict(width=384, video_depth=12, video_heads=6, imu_width=768,
               imu_depth=11, imu_heads=12, unified_heads=6, decoder_width=192,
               decoder_depth=8, decoder_heads=3),
-    # The proposal's ViT-B video tower (VideoMAE-B weights import into it);
+    # The benchmark's ViT-B video tower (VideoMAE-B weights import into it);
     # decoder at VideoMAE-B's decoder width, the authors' depth.
     "B": dict(width=768, video_depth=12, video_heads=12, imu_width=768,
               imu_depth=11, imu_heads=12, unified_heads=12, decoder_width=384,
@@ -668,152 +665,3 @@ def create_classifier(variant: str = "S", num_classes: int = 3,
       num_classes=num_classes,
       drop_modality=drop_modality, video_degradation=video_degradation,
       degradation_severity=degradation_severity)
-
-
-# --------------------------------------------------------------------------
-# Pretrain -> fine-tune hand-off.
-
-HEAD_PATTERNS = (r"^head(_norm)?/",)
-
-
-def finetune_params_from_pretrain(
-    pretrain_params: Mapping[str, Any], finetune_params: Mapping[str, Any],
-    *, fresh: Sequence[str] = HEAD_PATTERNS) -> dict[str, Any]:
-  """Copies pretrained leaves into a fine-tuning tree, matched by path.
-
-  Works on a ``params`` tree or on whole variable dicts
-  (``{"params": ..., "batch_stats": ...}``; the graph encoder's BatchNorm
-  statistics are carried over too). Leaves whose path (collection prefix
-  stripped) matches a ``fresh`` regex keep their fine-tuning initialisation;
-  every other fine-tuning leaf must exist in the pretraining tree with the
-  same shape, else ``ValueError`` names the offenders. Pretraining-only
-  leaves (decoders, graph decoder, mask tokens) are dropped.
-  """
-  pre = flax.traverse_util.flatten_dict(flax.core.unfreeze(pretrain_params),
-                                        sep="/")
-  fin = flax.traverse_util.flatten_dict(flax.core.unfreeze(finetune_params),
-                                        sep="/")
-  collections = ("params/", "batch_stats/")
-  out, missing, mismatched = {}, [], []
-  kept = 0
-  for path, leaf in fin.items():
-    bare = path
-    for c in collections:
-      if bare.startswith(c):
-        bare = bare[len(c):]
-    if any(re.search(p, bare) for p in fresh):
-      out[path] = leaf
-      kept += 1
-      continue
-    if path not in pre:
-      missing.append(path)
-      continue
-    src = pre[path]
-    if _shape(src) != _shape(leaf):
-      mismatched.append(f"{path}: {_shape(src)} vs {_shape(leaf)}")
-      continue
-    out[path] = src if isinstance(src, jax.ShapeDtypeStruct) else (
-        jnp.asarray(src, dtype=leaf.dtype))
-  if missing or mismatched:
-    raise ValueError(
-        "pretrained tree does not cover the fine-tuning model: missing "
-        f"{missing[:10]}{' ...' if len(missing) > 10 else ''}; shape "
-        f"mismatches {mismatched[:10]}")
-  dropped = len(set(pre) - set(fin))
-  logging.info("fine-tune init: %d leaves from pretraining, %d fresh, %d "
-               "pretraining-only leaves dropped", len(out) - kept, kept,
-               dropped)
-  return flax.traverse_util.unflatten_dict(out, sep="/")
-
-
-def _shape(x) -> tuple[int, ...]:
-  return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-
-
-# --------------------------------------------------------------------------
-# Sharding preset and cost model.
-
-
-def fsdp_rules(axis: str = "fsdp") -> list[tuple[str, tuple]]:
-  """Regex -> PartitionSpec (as a tuple) for FSDP over mesh axis ``axis``.
-
-  Paths are '/'-joined parameter names (with or without a leading
-  ``params/``); the first matching rule wins and everything else (norms,
-  biases, embeddings, GIN/BN vectors) is replicated. Every sharded dimension
-  of the B and S variants is a multiple of 64.
-  """
-  return [
-      (r".*/(query|key|value)/kernel$", (axis, None)),
-      (r".*/attn/out/kernel$", (None, axis)),
-      (r".*/mlp/fc1/kernel$", (None, axis)),
-      (r".*/mlp/fc2/kernel$", (axis, None)),
-      (r".*video_tokens/patch_embed/proj/kernel$", (None, None, None, None,
-                                                    axis)),
-      (r".*imu_tokens/patch_embed/proj/kernel$", (None, None, None, axis)),
-      (r".*decoder/(embed|pred_imu|pred_video)/kernel$", (None, axis)),
-      (r".*graph/(.*/)?(fc1|fc2|encoder_to_decoder)/kernel$", (None, axis)),
-      (r".*head/kernel$", (axis, None)),
-      (r".*", ()),
-  ]
-
-
-def _block_flops(n: int, d: int, mlp: int) -> float:
-  """Matmul FLOPs of one transformer block on ``n`` tokens of width ``d``."""
-  return 8 * n * d * d + 4 * n * n * d + 4 * n * d * mlp
-
-
-def flops_per_example(spec: EVIMAESpec,
-                      modalities: Sequence[str] = MODALITIES,
-                      task: str = "pretrain", train: bool = True) -> float:
-  """Analytic matmul FLOPs for one example (2 per multiply-add).
-
-  ``task="pretrain"`` counts masked encoders, the IMU tower's extra full pass
-  for graph nodes, the unified streams, the graph MAE and the pixel decoder;
-  ``"finetune"`` the unmasked towers, graph encoder, unified block and head.
-  ``train`` multiplies by 3 (backward ~ 2x forward). Elementwise work
-  (softmax, norms, GELU) is not counted.
-  """
-  s = spec
-  pre = task == "pretrain"
-  if task not in ("pretrain", "finetune"):
-    raise ValueError(f"task must be 'pretrain' or 'finetune', got {task!r}")
-  f = 0.0
-  w = s.width
-  n_tok, n_vis = {}, {}
-  g = len(s.imu_groups)
-  if "imu" in modalities:
-    n = s.num_tokens["imu"]
-    k = n - masking.num_masked(n, s.imu_mask_ratio) if pre else n
-    n_tok["imu"], n_vis["imu"] = n, k
-    patch_in = math.prod(s.imu_patch) * len(s.imu_groups[0])
-    f += 2 * g * n * patch_in * s.imu_width
-    per_block = lambda m: _block_flops(m, s.imu_width,  # noqa: E731
-                                       s.mlp_dim(s.imu_width))
-    f += s.imu_depth * per_block(k)
-    if s.use_graph:
-      f += s.imu_depth * g * per_block(n)
-      h, d = s.graph_hidden, s.imu_width
-      enc = 2 * g * (d * h + h * h) + (s.graph_layers - 1) * 2 * g * 2 * h * h
-      dec = 2 * g * (h * h + h * h + h * d) if pre else 0
-      f += enc + dec
-  if "video" in modalities:
-    t, hh, ww = s.video_grid
-    n = t * hh * ww
-    k = (t * (hh * ww - masking.num_masked(hh * ww, s.video_mask_ratio))
-         if pre and s.video_mask_mode == "tube" else
-         n - masking.num_masked(n, s.video_mask_ratio) if pre else n)
-    n_tok["video"], n_vis["video"] = n, k
-    f += 2 * n * math.prod(s.video_patch_shape) * 3 * w
-    f += s.video_depth * _block_flops(k, w, s.mlp_dim(w))
-  total_vis = sum(n_vis.values())
-  if len(modalities) == 2:
-    f += _block_flops(total_vis, w, s.mlp_dim(w))
-  if pre or len(modalities) == 1:
-    f += sum(_block_flops(k, w, s.mlp_dim(w)) for k in n_vis.values())
-  if pre:
-    dw = s.decoder_width
-    n_all = sum(n_tok.values())
-    f += 2 * total_vis * w * dw
-    f += s.decoder_depth * _block_flops(n_all, dw, s.mlp_dim(dw))
-    f += sum(2 * n_tok[m] * dw * s.patch_dim[m] for m in n_tok)
-  return 3.0 * f if train else f

@@ -8,7 +8,7 @@ branch over sensor groups. Its loss is ``alpha * mse_imu + beta * graph``
 
 Parameter names are those of ``evimae.EVIMAE``, so an IMU-MAE checkpoint
 initialises ``IMUMAEClassifier`` (== ``EVIMAEClassifier`` in IMU-only mode)
-through ``evimae.finetune_params_from_pretrain``, and an EVI-MAE checkpoint
+through ``models.transfer``, and an EVI-MAE checkpoint
 initialises an IMU-only classifier the same way.
 
 Variants are EVI-MAE's (``S``: 768-wide IMU tower pooled to a 384 unified

@@ -9,8 +9,9 @@ One loop for every model and task (``config.task.name``):
 3. ``jax.eval_shape(init)`` → shardings from ``config.sharding_rules`` →
    ``jax.jit(init, out_shardings=...)``, or a restore of the latest
    checkpoint (state and data-iterator position) from ``workdir``;
-4. ``jit`` train step over the mesh with the state donated; metrics, speed
-   and ETA logged every ``log_every`` steps on process 0;
+4. ``jit`` train step over the mesh with the state donated; metrics, speed,
+   model FLOP/s and MFU (``mfu.py``, for models that count their FLOPs) and
+   ETA logged every ``log_every`` steps on process 0;
 5. validation every ``eval_every`` steps; each evaluation is checkpointed
    with its metric so the best one is kept;
 6. at the end, the best checkpoint is restored, ``task.final_parts`` are
@@ -44,6 +45,7 @@ import numpy as np
 import optax
 
 from egoimu_jax import config_lib
+from egoimu_jax import models
 from egoimu_jax.input_pipeline import pipeline as pipeline_lib
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import splits
@@ -51,6 +53,7 @@ from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training import durations
 from egoimu_jax.training import mesh as mesh_lib
+from egoimu_jax.training import mfu as mfu_lib
 from egoimu_jax.training import optim
 from egoimu_jax.training import preemption
 from egoimu_jax.training import progress as progress_lib
@@ -135,6 +138,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         f.write(config.to_json_best_effort(indent=1, sort_keys=True))
   watch = preemption.Watch()
   progress = progress_lib.Progress(plan["total"], start)
+  meter = mfu_lib.Meter(models.forward_flops(config.model),
+                        config.input.batch_size, jax.devices(),
+                        config.get("dtype", "float32"))
   try:
     pending: List[Dict[str, jax.Array]] = []
     last_val = None  # (step, metrics, outputs) of the latest validation
@@ -145,7 +151,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       pending.append(metrics)
       last = step == plan["total"]
       if step % plan["log_every"] == 0 or last:
-        _log_train(writer, step, plan["total"], pending, progress)
+        _log_train(writer, step, plan["total"], pending, progress, meter)
         pending = []
       evaluate_now = step % plan["eval_every"] == 0 or last
       preempted = watch.reached(step)  # every process, every step
@@ -258,16 +264,19 @@ def make_eval_step(task) -> Callable:
 
 def _log_train(writer, step: int, total: int,
                pending: List[Mapping[str, jax.Array]],
-               progress: progress_lib.Progress) -> None:
-  """Means of the steps' metrics since the last log, speed and ETA."""
+               progress: progress_lib.Progress, meter: mfu_lib.Meter) -> None:
+  """Means of the steps' metrics since the last log, speed, MFU and ETA."""
   host = jax.device_get(pending)
   means = {f"train/{k}": float(np.mean([m[k] for m in host])) for k in host[0]}
   speed = progress.report(step)
   means["train/steps_per_sec"] = speed["steps_per_sec"]
+  utilisation = meter(speed["steps_per_sec"])
+  means.update({f"train/{k}": v for k, v in utilisation.items()})
   writer.write_scalars(step, means)
-  logging.info("step %d/%d: loss %.4f, %.2f steps/s, ETA %s", step, total,
+  mfu = f", MFU {utilisation['mfu']:.1%}" if "mfu" in utilisation else ""
+  logging.info("step %d/%d: loss %.4f, %.2f steps/s%s, ETA %s", step, total,
                means.get("train/loss", float("nan")), speed["steps_per_sec"],
-               progress_lib.format_duration(speed["eta_s"]))
+               mfu, progress_lib.format_duration(speed["eta_s"]))
 
 
 def _input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:
@@ -344,7 +353,8 @@ def _scalars(prefix: str, metrics: Mapping[str, Any]) -> Dict[str, float]:
 
 
 def _brief(metrics: Mapping[str, Any], key) -> str:
-  keys = [k for k in (key, "accuracy", "loss") if k and k in metrics]
+  keys = [k for k in dict.fromkeys((key, "accuracy", "loss"))
+          if k and k in metrics]
   return ", ".join(f"{k} {float(metrics[k]):.4f}" for k in keys)
 
 

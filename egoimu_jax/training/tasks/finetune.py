@@ -1,16 +1,25 @@
-"""Supervised fine-tuning from a pretraining run (EVI-MAE / IMU-MAE).
+"""Supervised fine-tuning from pretrained weights.
 
 Training, evaluation and results are the ``supervised`` task's (cross-entropy,
 Contract 5 ``results.json``); this task adds the warm start: on a fresh run
-the classifier's encoder weights (and the graph encoder's BatchNorm
-statistics) are restored from a pretraining checkpoint, straight into their
-target shardings, and only the head keeps its initialisation.
+every leaf but the ``fresh`` ones (the head) is taken from pretrained
+weights (``models.transfer``), and only the head keeps its initialisation.
+The weights come from either
+
+* a pretraining run of ours (EVI-MAE / IMU-MAE): restored straight into
+  their target shardings, BatchNorm statistics included; or
+* converted PyTorch weights (``pretrained_format`` names an importer of
+  ``models.IMPORTERS``, e.g. ``timesformer`` for a transformers checkpoint
+  directory): read on the host, then placed with the state's shardings.
 
 ``config.task``:
 
 * ``pretrained``: a pretraining workdir (its ``checkpoints/``), a checkpoint
-  directory, a step directory, or a step's ``state`` directory. Empty: train
-  from scratch (logged as a warning).
+  directory, a step directory, or a step's ``state`` directory; with
+  ``pretrained_format``, whatever that importer reads. Empty: train from
+  scratch (logged as a warning).
+* ``pretrained_format`` (``""``): ``""`` for our orbax checkpoints, else an
+  importer name (``models.IMPORTERS``).
 * ``pretrained_step`` (``"latest"``): which step of a checkpoint directory;
   ``"best"`` picks the lowest validation loss recorded by the
   ``mae_pretrain`` task; an integer picks that step.
@@ -29,20 +38,17 @@ a missing or mismatched one is an error naming it. Pretraining-only weights
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Mapping, Sequence
 
 from absl import logging
-import flax
 import jax
 import optax
 import orbax.checkpoint as ocp
 
-from egoimu_jax.models import evimae
+from egoimu_jax import models
+from egoimu_jax.models import transfer
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training.tasks import supervised
-
-COLLECTIONS = ("params", "batch_stats")
 
 
 class Finetune(supervised.Supervised):
@@ -53,7 +59,8 @@ class Finetune(supervised.Supervised):
     task = config.task
     self.pretrained = str(task.get("pretrained", "") or "")
     self.pretrained_step = task.get("pretrained_step", "latest")
-    self.fresh = tuple(task.get("fresh", evimae.HEAD_PATTERNS))
+    self.pretrained_format = str(task.get("pretrained_format", "") or "")
+    self.fresh = tuple(task.get("fresh", transfer.HEAD))
     self.head_lr_multiplier = float(task.get("head_lr_multiplier", 1.0))
 
   def optimizer(self, lr: optax.Schedule) -> optax.GradientTransformation:
@@ -61,22 +68,21 @@ class Finetune(supervised.Supervised):
     if self.head_lr_multiplier == 1.0:
       return tx
 
-    def is_fresh(params):
-      return jax.tree_util.tree_map_with_path(
-          lambda path, _: any(re.search(r, "/".join(
-              str(getattr(k, "key", k)) for k in path)) for r in self.fresh),
-          params)
-
-    return optax.chain(tx, optax.masked(optax.scale(self.head_lr_multiplier),
-                                        is_fresh))
+    return optax.chain(tx, optax.masked(
+        optax.scale(self.head_lr_multiplier),
+        lambda params: transfer.fresh_mask(params, self.fresh)))
 
   def warm_start(self, state):
     if not self.pretrained:
       logging.warning("finetune: config.task.pretrained is empty; training "
                       "%s from scratch", self.config.model.name)
       return state
-    path = resolve_state_dir(self.pretrained, self.pretrained_step)
-    variables = restore_pretrained(path, state.variables, self.fresh)
+    if self.pretrained_format:
+      variables = import_weights(self.pretrained_format, self.pretrained,
+                                 state.variables, self.fresh)
+    else:
+      path = resolve_state_dir(self.pretrained, self.pretrained_step)
+      variables = restore_pretrained(path, state.variables, self.fresh)
     return state.replace(
         params=variables["params"],
         model_state={**state.model_state,
@@ -112,12 +118,24 @@ def resolve_state_dir(source: str, step: Any = "latest") -> str:
   return os.path.join(source, str(chosen), checkpointing.STATE)
 
 
-def _flat(tree: Mapping[str, Any]) -> dict[str, Any]:
-  return flax.traverse_util.flatten_dict(flax.core.unfreeze(tree), sep="/")
+def import_weights(fmt: str, source: str, variables: Mapping[str, Any],
+                   fresh: Sequence[str] = transfer.HEAD) -> dict[str, Any]:
+  """``variables`` with every non-fresh leaf from converted weights.
+
+  ``models.IMPORTERS.get(fmt)(source)`` returns a variables dict in our
+  layout (``{"params": ..., "batch_stats": ...}``); leaves are placed with
+  the sharding of the leaf they replace.
+  """
+  imported = models.IMPORTERS.get(fmt)(source)
+  wanted = {c: variables[c] for c in variables if c in imported}
+  merged = transfer.transfer(imported, wanted, fresh=fresh,
+                             what=f"{fmt} weights {source}")
+  shardings = jax.tree.map(lambda x: x.sharding, wanted)
+  return {**variables, **jax.device_put(merged, shardings)}
 
 
 def restore_pretrained(path: str, variables: Mapping[str, Any],
-                       fresh: Sequence[str] = evimae.HEAD_PATTERNS
+                       fresh: Sequence[str] = transfer.HEAD
                        ) -> dict[str, Any]:
   """``variables`` with every non-fresh leaf read from the TrainState saved
   at ``path``, restored with the sharding of the leaf it replaces."""
@@ -125,42 +143,32 @@ def restore_pretrained(path: str, variables: Mapping[str, Any],
   item = checkpointer.metadata(path).item_metadata
   saved_tree = getattr(item, "tree", item)
   saved = {}
-  for c in COLLECTIONS:
+  for c in transfer.COLLECTIONS:
     source = (saved_tree.get("params", {}) if c == "params" else
               saved_tree.get("model_state", {}).get(c, {}))
-    saved.update({f"{c}/{k}": v for k, v in _flat(source).items()})
-  wanted = {p: leaf for p, leaf in _flat(variables).items()
-            if p.split("/", 1)[0] in COLLECTIONS and
-            not any(re.search(r, p.split("/", 1)[1]) for r in fresh)}
-  missing = sorted(set(wanted) - set(saved))
-  mismatched = [f"{p}: saved {tuple(saved[p].shape)}, model "
-                f"{tuple(wanted[p].shape)}" for p in sorted(set(wanted) &
-                                                            set(saved))
-                if tuple(saved[p].shape) != tuple(wanted[p].shape)]
-  if missing or mismatched:
-    raise ValueError(
-        f"{path}: the pretraining checkpoint does not cover the fine-tuning "
-        f"model; missing {missing[:10]}{' ...' if len(missing) > 10 else ''},"
-        f" shape mismatches {mismatched[:10]}. Add regexes to "
-        "config.task.fresh for leaves that should start fresh.")
-  target = {"params": {}, "model_state": {}}
-  for p, leaf in wanted.items():
+    saved.update({f"{c}/{k}": v for k, v in transfer.flatten(source).items()})
+  target = {p: leaf for p, leaf in transfer.flatten(variables).items()
+            if p.split("/", 1)[0] in transfer.COLLECTIONS}
+  plan = transfer.plan(saved, target, fresh, what=f"checkpoint {path}")
+  item = {"params": {}, "model_state": {}}
+  for p in plan.copied:
     c, rest = p.split("/", 1)
-    node = target["params"] if c == "params" else target[
+    node = item["params"] if c == "params" else item[
         "model_state"].setdefault(c, {})
     keys = rest.split("/")
     for k in keys[:-1]:
       node = node.setdefault(k, {})
+    leaf = target[p]
     node[keys[-1]] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
                                           sharding=leaf.sharding)
-  if not target["model_state"]:
-    del target["model_state"]  # e.g. a video-only classifier: no graph stats
+  if not item["model_state"]:
+    del item["model_state"]  # e.g. a video-only classifier: no graph stats
   restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
-      item=target,
-      restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+      item=item,
+      restore_args=ocp.checkpoint_utils.construct_restore_args(item),
       partial_restore=True))
   pretrained = {"params": restored["params"],
                 **restored.get("model_state", {})}
-  logging.info("finetune: restored %d leaves from %s", len(wanted), path)
-  return evimae.finetune_params_from_pretrain(pretrained, variables,
-                                              fresh=fresh)
+  logging.info("finetune: restored %d leaves from %s", len(plan.copied), path)
+  return transfer.transfer(pretrained, variables, fresh=fresh,
+                           what=f"checkpoint {path}")
