@@ -38,10 +38,17 @@ How VideoMAE's encoder maps onto ours, and what differs:
 * EVI-MAE additionally adds a learned modality embedding to the video tokens
   (``video_tokens/modality``); it has no VideoMAE counterpart and keeps its
   initialisation.
+
+``load_classifier`` imports the same encoder into ``models.videomae``'s
+``VideoMAEClassifier`` (``patch_embed`` and ``encoder`` at the top level),
+plus, from classification checkpoints, ``fc_norm`` and ``classifier`` (as
+``head``); ``classifier_overrides`` gives the model fields a checkpoint's
+config describes.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -234,3 +241,109 @@ def _cast_like(new: Any, old: Any) -> Any:
   if isinstance(new, Mapping):
     return {k: _cast_like(v, old[k]) for k, v in new.items()}
   return np.asarray(new, dtype=old.dtype)
+
+
+# Classification-head keys of ``VideoMAEForVideoClassification``.
+_HEAD_MODULES = {"fc_norm": "fc_norm", "classifier": "head"}
+
+
+def classifier_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
+  """``models.videomae.create`` fields a checkpoint's config describes.
+
+  ``fc_norm_eps`` is torch's LayerNorm default (1e-5): transformers builds
+  ``fc_norm`` without the config's ``layer_norm_eps``. ``num_classes`` is
+  not included (choose it for the task; see ``load_classifier``'s ``head``).
+  """
+  c = config
+  return dict(width=int(c["hidden_size"]), depth=int(c["num_hidden_layers"]),
+              num_heads=int(c["num_attention_heads"]),
+              mlp_dim=int(c["intermediate_size"]),
+              patch_size=_square(c["patch_size"], "patch_size"),
+              tubelet=int(c["tubelet_size"]),
+              image_size=_square(c["image_size"], "image_size"),
+              num_frames=int(c["num_frames"]),
+              norm_eps=float(c.get("layer_norm_eps", 1e-12)),
+              fc_norm_eps=1e-5)
+
+
+def convert_classifier(state_dict: Mapping[str, Any], config: Mapping[str, Any],
+                       source: str = "VideoMAE checkpoint") -> VideoMAEWeights:
+  """``convert`` plus the classification head when the checkpoint has one.
+
+  ``params`` holds ``patch_embed`` and ``encoder``, and ``fc_norm`` / ``head``
+  for ``VideoMAEForVideoClassification`` checkpoints with mean pooling.
+  Checkpoints that classify from token 0 after ``layernorm``
+  (``use_mean_pooling=False`` with a classifier) are rejected: that head
+  differs from this model's.
+  """
+  weights = convert(state_dict, config, source)
+  has = lambda m: f"{m}.weight" in state_dict  # noqa: E731
+  if has("classifier") and not has("fc_norm"):
+    raise ValueError(f"{source}: classifier without fc_norm "
+                     "(use_mean_pooling=False) pools token 0 after "
+                     "'layernorm'; VideoMAEClassifier mean-pools into fc_norm")
+  params = dict(weights.params)
+  used = set()
+  for src, dst in _HEAD_MODULES.items():
+    if not has(src):
+      continue
+    keys = {f"{src}.weight", f"{src}.bias"} & set(state_dict)
+    sd = tc.StateDict({k: state_dict[k] for k in keys}, source)
+    params[dst] = (tc.layer_norm(sd, src) if src == "fc_norm" else
+                   tc.linear(sd, src))
+    sd.assert_all_used()
+    used |= keys
+  ignored = tuple(k for k in weights.ignored if k not in used)
+  return VideoMAEWeights(_as_float32(params), dict(config), ignored)
+
+
+def load_classifier(ckpt_dir: str, into: Mapping[str, Any] | None = None, *,
+                    head: bool = True) -> dict[str, Any]:
+  """``{"params": ...}`` of a ``VideoMAEClassifier`` from a checkpoint.
+
+  Args:
+    ckpt_dir: a ``save_pretrained`` directory (``VideoMAEModel``,
+      ``VideoMAEForPreTraining`` or ``VideoMAEForVideoClassification``).
+    into: the model's initial ``params`` (or a variables dict holding them;
+      arrays or ``jax.ShapeDtypeStruct``). Given, the result is a full copy
+      with every imported subtree replaced after an exact shape check, cast
+      to the target dtypes; the rest (e.g. a head the checkpoint lacks) keeps
+      the target's values. None: only the imported subtrees.
+    head: import the checkpoint's ``classifier`` (if any) as ``head``;
+      False leaves it out (another label set). ``fc_norm`` is imported
+      either way when present.
+
+  Returns:
+    ``{"params": ...}``. What the checkpoint holds but the model does not
+    (decoder, ``layernorm``, ``mask_token``, ...) is logged.
+  """
+  config, state = read_checkpoint(ckpt_dir)
+  weights = convert_classifier(state, config, source=ckpt_dir)
+  new = dict(weights.params)
+  dropped = list(weights.ignored)
+  if not head and "head" in new:
+    del new["head"]
+    dropped += [k for k in state if k.startswith("classifier.")]
+  counts = collections.Counter(k.split(".")[0] for k in dropped)
+  logging.info("VideoMAE classifier import from %s: %s; not imported: %s",
+               ckpt_dir, ", ".join(sorted(new)),
+               ", ".join(f"{m} ({n} keys)" for m, n in sorted(counts.items()))
+               or "nothing")
+  if into is None:
+    return {"params": new}
+  tree = flax.core.unfreeze(into)
+  root = tree["params"] if "params" in tree else tree
+  root = dict(root)
+  for name, sub in new.items():
+    if name not in root:
+      raise KeyError(f"target params have no {name!r}; is this a "
+                     "VideoMAEClassifier?")
+    try:
+      tc.check_like(sub, root[name], what=f"VideoMAE weights at {name}")
+    except ValueError as e:
+      if name != "head":
+        raise
+      raise ValueError(f"{e}; head=False keeps the model's own head (a "
+                       "different label set)") from e
+    root[name] = _cast_like(sub, root[name])
+  return {"params": root}
