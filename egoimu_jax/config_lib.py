@@ -118,6 +118,11 @@ def input_config() -> ml_collections.ConfigDict:
   # (x / 255 - mean) / std); ImageNet's by default, TimeSformer uses 0.45/0.225.
   c.frame_mean = (0.485, 0.456, 0.406)
   c.frame_std = (0.229, 0.224, 0.225)
+  # Test-time degraded video (evaluation variants; models/video_degradation.py):
+  # "" | "noise" | "low_light"; severity < 0 = the kind's default.
+  c.video_degradation = ""
+  c.degradation_severity = -1.0
+  c.degradation_seed = 0
   c.teacher = ""               # name of a stored teacher-embedding set, "" for none
   return c
 

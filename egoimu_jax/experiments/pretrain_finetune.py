@@ -101,7 +101,7 @@ def _variants(modalities: tuple, exp) -> Dict[str, Dict[str, Any]]:
       out[f"without_{m}"] = {"model": {"drop_modality": m}}
   if exp.degraded_video and "video" in modalities:
     for kind in exp.degraded_video:
-      out[f"video_{kind}"] = {"model": {"video_degradation": kind}}
+      out[f"video_{kind}"] = {"input": {"video_degradation": kind}}
   return out
 
 

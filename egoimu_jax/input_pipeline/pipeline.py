@@ -27,6 +27,7 @@ How batches are made (one grain element is one whole batch):
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from typing import Mapping, Optional
 
@@ -278,6 +279,7 @@ class InputPipeline:
       self.spectrogram = functools.partial(
           spectrogram.from_config, spec_cfg=data_config.spectrogram)
     self._indices = {}
+    self._totals = {}
 
   def indices(self, part: str) -> np.ndarray:
     """The part's record indices this pipeline serves.
@@ -294,10 +296,21 @@ class InputPipeline:
       if teacher:
         idx = idx[self.dataset.teacher(teacher).positions(idx) >= 0]
       if len(idx) < total:
-        logging.info("pipeline: %s uses %d of %d records (frames/teacher "
-                     "available)", part, len(idx), total)
+        logging.warning("pipeline: %s uses %d of %d records (the others have "
+                        "no stored frames / teacher embedding); recorded in "
+                        "results.json as coverage", part, len(idx), total)
       self._indices[part] = idx
+      self._totals[part] = total
     return self._indices[part]
+
+  def coverage(self, part: str) -> dict:
+    """How much of the split's ``part`` this pipeline serves, and a digest
+    of exactly which records: runs compared on a test set must agree on it
+    (``report`` refuses to pair runs whose test windows differ)."""
+    idx = self.indices(part)
+    digest = hashlib.sha256(np.sort(idx).astype("<i8").tobytes()).hexdigest()
+    return {"served": int(len(idx)), "total": int(self._totals[part]),
+            "sha256": digest[:16]}
 
   def _reader(self, part: str) -> BatchReader:
     return BatchReader(

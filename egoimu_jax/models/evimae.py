@@ -72,7 +72,6 @@ import numpy as np
 from egoimu_jax.models import gin
 from egoimu_jax.models import layers
 from egoimu_jax.models import masking
-from egoimu_jax.models import video_degradation
 
 Dtype = Any
 MODALITIES = ("imu", "video")
@@ -567,24 +566,17 @@ class EVIMAEClassifier(_Towers):
   on), then ``head_norm`` (LayerNorm) and the linear ``head``, as the
   authors' ``mlp_head``.
 
-  Evaluation options (set with ``model.clone(...)`` for a test pass):
-
-  * ``drop_modality``: run a multimodal model without ``"imu"`` or
-    ``"video"``; the joint stream sees only the remaining tokens and a
-    missing graph feature is zeros.
-  * ``video_degradation`` (``"noise"`` / ``"low_light"``) with
-    ``degradation_severity`` (see ``video_degradation``). Noise is seeded by
-    the ``"degrade"`` rng if given, else ``degradation_seed``, folded with
-    ``batch["index"]``.
+  Evaluation option (set with ``model.clone(...)`` for a test pass):
+  ``drop_modality`` runs a multimodal model without ``"imu"`` or
+  ``"video"``; the joint stream sees only the remaining tokens and a missing
+  graph feature is zeros. (Degraded video is applied to the batch by the
+  trainer for any video model: ``models/video_degradation.py``.)
 
   Returns ``(logits [b, num_classes], aux)``, ``aux["features"]`` the head's
   input ``[b, d]``.
   """
   num_classes: int = 3
   drop_modality: str = ""
-  video_degradation: str = ""
-  degradation_severity: float | None = None
-  degradation_seed: int = 0
 
   def setup(self):
     super().setup()
@@ -616,12 +608,6 @@ class EVIMAEClassifier(_Towers):
         graph_feat = enc.mean(axis=1)
     if "video" in active:
       frames = self._frames_input(batch)
-      if self.video_degradation:
-        key = (self.make_rng("degrade") if self.has_rng("degrade") else
-               jax.random.key(self.degradation_seed))
-        frames = video_degradation.degrade(
-            frames, self.video_degradation, self.degradation_severity, key,
-            batch.get("index"))
       tokens["video"] = self.encode_video(frames, train)
 
     stream = "joint" if self.multimodal else self.modalities[0]
@@ -654,8 +640,7 @@ def create(variant: str = "S", modalities: Sequence[str] = MODALITIES,
 
 def create_classifier(variant: str = "S", num_classes: int = 3,
                       modalities: Sequence[str] = MODALITIES,
-                      drop_modality: str = "", video_degradation: str = "",
-                      degradation_severity: float | None = None,
+                      drop_modality: str = "",
                       dtype: Any = "float32", param_dtype: Any = "float32",
                       **spec_overrides) -> EVIMAEClassifier:
   """``evimae_classifier``: fine-tuning (or from scratch) classifier."""
@@ -663,5 +648,4 @@ def create_classifier(variant: str = "S", num_classes: int = 3,
       spec=make_spec(variant, **spec_overrides), modalities=tuple(modalities),
       dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype),
       num_classes=num_classes,
-      drop_modality=drop_modality, video_degradation=video_degradation,
-      degradation_severity=degradation_severity)
+      drop_modality=drop_modality)

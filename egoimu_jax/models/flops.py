@@ -118,6 +118,5 @@ def imu_mae_pretrain(variant: str = "S", **overrides: Any) -> float:
 def _spec_fields(overrides: dict[str, Any]) -> dict[str, Any]:
   """``config.model`` fields that are spec fields (not dtype, num_classes,
   test-time options)."""
-  skip = {"dtype", "param_dtype", "num_classes", "drop_modality",
-          "video_degradation", "degradation_severity", "degradation_seed"}
+  skip = {"dtype", "param_dtype", "num_classes", "drop_modality"}
   return {k: v for k, v in overrides.items() if k not in skip}

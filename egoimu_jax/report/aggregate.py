@@ -41,6 +41,19 @@ class Run:
   results: Dict[str, Any]
 
   @property
+  def test_windows(self) -> Optional[str]:
+    """Digest of the test records the run was scored on (None for runs
+    written before coverage was recorded)."""
+    cov = self.results.get("extra", {}).get("coverage", {}).get("test")
+    return cov.get("sha256") if cov else None
+
+  @property
+  def test_coverage(self) -> Optional[float]:
+    """Fraction of the split's test windows the run was scored on."""
+    cov = self.results.get("extra", {}).get("coverage", {}).get("test")
+    return cov["served"] / cov["total"] if cov and cov["total"] else None
+
+  @property
   def key(self) -> GroupKey:
     return (self.name, self.protocol, self.scale)
 

@@ -137,6 +137,12 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
           "minus cross-person macro-F1 ± standard error; † paired by fold "
           "(same test workers), otherwise a difference of fold means. "
           "Worker-F1 std: spread of per-worker macro-F1 across test workers.")
+  partial = sorted({f"{r.name} ({r.protocol}: {r.test_coverage:.0%})"
+                    for r in runs if r.test_coverage is not None
+                    and r.test_coverage < 1.0})
+  if partial:
+    note += (" Scored on part of the test windows only (e.g. windows with "
+             "stored frames): " + ", ".join(partial) + ".")
   return Table("Within- vs cross-person performance", columns, rows, note)
 
 
@@ -208,6 +214,11 @@ def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                           for x, y in zip(ra, rb)):
         skipped.append(f"{a} vs {b} ({proto})")
         continue
+      if any(x.test_windows != y.test_windows for x, y in zip(ra, rb)
+             if x.test_windows and y.test_windows):
+        # e.g. a video model scored only on windows with stored frames.
+        skipped.append(f"{a} vs {b} ({proto}: different test windows)")
+        continue
       fa = [r.test["macro_f1"] for r in ra]
       fb = [r.test["macro_f1"] for r in rb]
       fold = stats_lib.paired_fold_tests(fa, fb) if len(folds) > 1 else {}
@@ -229,7 +240,8 @@ def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
           "p = 0.0625). Sign-flip: permutation test on per-worker macro-F1 "
           "differences.")
   if skipped:
-    note += " Not comparable (different folds or test workers): " + ", ".join(skipped) + "."
+    note += (" Not comparable (different folds, test workers or test "
+             "windows): " + ", ".join(skipped) + ".")
   return Table("Paired comparisons", [
       "protocol", "A", "B", "folds", "Δ macro-F1 [95% CI]", "p (bootstrap)",
       "p (t, folds)", "p (Wilcoxon, folds)", "Δ worker-F1", "p (sign-flip)"],

@@ -46,6 +46,7 @@ import optax
 
 from egoimu_jax import config_lib
 from egoimu_jax import models
+from egoimu_jax.models import video_degradation
 from egoimu_jax.input_pipeline import pipeline as pipeline_lib
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import splits
@@ -194,7 +195,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     extra = {"best_step": best, "total_steps": plan["total"], "steps": plan,
              **param_figures, "mesh": dict(mesh.shape),
              "process_count": jax.process_count(),
-             "processed_dir": pipe.dataset.processed_dir}
+             "processed_dir": pipe.dataset.processed_dir,
+             "coverage": {part: pipe.coverage(part)
+                          for part in task.final_parts}}
     # Variants first: the run's own results file marks it finished.
     for name, variant in _eval_variants(config, pipe):
       outputs = {"test": _predict(
@@ -252,9 +255,15 @@ def make_train_step(task, tx: optax.GradientTransformation,
 
 
 def make_eval_step(task) -> Callable:
-  """``(state, batch) -> per-example outputs`` plus ``index`` and ``mask``."""
+  """``(state, batch) -> per-example outputs`` plus ``index`` and ``mask``.
+
+  A task whose ``config.input`` asks for degraded video (an evaluation
+  variant) sees its frames degraded first, whatever the model."""
+  degrade = video_degradation.batch_transform(task.config.input)
 
   def eval_step(state, batch):
+    if degrade is not None:
+      batch = degrade(batch)
     out = dict(task.predict(state.variables, batch))
     out.update(index=batch["index"], mask=batch["mask"])
     return out

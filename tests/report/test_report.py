@@ -185,3 +185,30 @@ def test_runs_of_different_metric_versions_are_not_mixed(fake_runs, tmp_path):
   (old / "results.json").write_text(json.dumps(res))
   with pytest.raises(ValueError, match="metrics versions"):
     aggregate.load_runs([os.path.join(root, "good_l20wo_None_0"), str(old)])
+
+
+def test_runs_scored_on_different_test_windows_are_not_paired(tmp_path):
+  rng = np.random.default_rng(1)
+  root = str(tmp_path / "runs")
+  for name in ("imu_model", "video_model"):
+    for fold in range(2):
+      _write_run(root, name, "l20wo", fold, 0.9, rng)
+  # The video model was scored only on windows with stored frames.
+  for fold in range(2):
+    path = os.path.join(root, f"video_model_l20wo_None_{fold}",
+                        results.RESULTS_FILE)
+    res = json.load(open(path))
+    res.setdefault("extra", {})["coverage"] = {
+        "test": {"served": 40, "total": 100, "sha256": "aaaa"}}
+    json.dump(res, open(path, "w"))
+    path = os.path.join(root, f"imu_model_l20wo_None_{fold}",
+                        results.RESULTS_FILE)
+    res = json.load(open(path))
+    res.setdefault("extra", {})["coverage"] = {
+        "test": {"served": 100, "total": 100, "sha256": "bbbb"}}
+    json.dump(res, open(path, "w"))
+  groups = aggregate.group(aggregate.load_runs([os.path.join(root, "*")]))
+  sig = tables.significance_table(groups, n_boot=50)
+  assert not sig.rows
+  assert "imu_model vs video_model (l20wo: different test windows)" in sig.note
+  assert "video_model (l20wo: 40%)" in tables.main_table(groups).note

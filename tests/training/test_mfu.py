@@ -33,7 +33,7 @@ def test_forward_flops_from_config_fields():
   pre = models.forward_flops({"name": "evimae", "variant": "tiny"})
   clf = models.forward_flops({"name": "evimae_classifier", "variant": "tiny",
                               "modalities": ("imu",),
-                              "video_degradation": ""})
+                              "drop_modality": ""})
   assert pre > 0 and clf > 0
   assert models.forward_flops({"name": "deepconvlstm"}) is None
   # A field the count does not take is a warning, not a failed run.
