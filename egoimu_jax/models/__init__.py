@@ -26,6 +26,7 @@ _LAZY = {
     "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
     "imu_mae": "egoimu_jax.models.imu_mae:create",
     "imu_mae_classifier": "egoimu_jax.models.imu_mae:create_classifier",
+    "timesformer": "egoimu_jax.models.timesformer:create",
     "videomae": "egoimu_jax.models.videomae:create",
 }
 for _name, _target in _LAZY.items():
@@ -37,6 +38,7 @@ _LAZY_FLOPS = {
     "evimae_classifier": "egoimu_jax.models.flops:evimae_finetune",
     "imu_mae": "egoimu_jax.models.flops:imu_mae_pretrain",
     "imu_mae_classifier": "egoimu_jax.models.flops:evimae_finetune",
+    "timesformer": "egoimu_jax.models.timesformer:forward_flops",
     "videomae": "egoimu_jax.models.videomae:forward_flops",
 }
 for _name, _target in _LAZY_FLOPS.items():
@@ -44,6 +46,7 @@ for _name, _target in _LAZY_FLOPS.items():
 
 IMPORTERS = Registry("weight importer")
 _LAZY_IMPORTERS = {
+    "timesformer": "egoimu_jax.models.convert.timesformer:load",
     "videomae": "egoimu_jax.models.convert.videomae:load_classifier",
 }
 for _name, _target in _LAZY_IMPORTERS.items():
