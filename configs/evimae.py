@@ -26,6 +26,7 @@ EVI-MAE fine-tuning scripts).
 import ml_collections
 
 from egoimu_jax import config_lib
+from egoimu_jax.training import durations
 from egoimu_jax.training import sharding_presets
 
 
@@ -93,9 +94,9 @@ def _folds(arg, num_folds):
 def tiny(config):
   """The CPU demo: ~4 minutes on 2 cores, data generation included."""
   config_lib.tiny_run(config)
-  for name in [k for k in config.keys() if k.startswith(
-      ("total_", "warmup_", "eval_every_", "checkpoint_every_"))]:
-    config[name] = None  # the stages set their own durations
+  # The stages set their own durations (tiny_run set run-level ones).
+  durations.clear(config, prefixes=("total", "warmup", "eval_every",
+                                    "checkpoint_every"))
   config.dtype = "float32"
   config.data.synthetic.update(num_workers=20, clips_per_worker=4,
                                clip_seconds=27.0, with_video=True,

@@ -12,6 +12,8 @@ from typing import Any, Dict, Mapping
 import ml_collections
 from ml_collections import config_dict
 
+from egoimu_jax.training import durations
+
 # The pilot's activity states; the default vocabulary when neither the dataset
 # (labels.json) nor the config names classes.
 PILOT_CLASSES = ("working", "break", "not_on_person")
@@ -213,9 +215,7 @@ def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.data.prepare.num_processes = 1
   config.input.update(batch_size=8, eval_batch_size=8, read_threads=1,
                       prefetch_batches=1, norm_max_windows=0)
-  for name in [k for k in config.keys() if k.startswith(
-      ("total_", "warmup_", "log_every_", "eval_every_", "checkpoint_every_"))]:
-    config[name] = None
+  durations.clear(config)
   config.total_steps = 4
   config.warmup_steps = 1
   config.log_every_steps = 1

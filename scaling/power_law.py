@@ -17,7 +17,7 @@ runs share test workers), and each resample is refitted.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy import optimize
@@ -233,11 +233,3 @@ def report(result: Fit, boot: Optional[Bootstrap], targets: Sequence[float] = ()
       lines.append(f"| {row['n']:,.0f} | {row['f1']:.4f}{band} |")
   return "\n".join(lines) + "\n"
 
-
-def fit_with_ci(points: Points, n_boot: int = 1000, seed: int = 0,
-                targets: Sequence[float] = ()) -> Mapping[str, object]:
-  """Fit + bootstrap + extrapolation in one call (what the notebook uses)."""
-  result = fit(points)
-  boot = bootstrap(points, result, n_boot=n_boot, seed=seed)
-  return {"fit": result, "bootstrap": boot,
-          "extrapolation": extrapolate(result, boot, targets)}

@@ -16,12 +16,11 @@ import pytest
 
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
+from egoimu_jax.training import durations
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.py")
                  if not p.name.startswith("_"))
-DURATIONS = ("total_", "warmup_", "log_every_", "eval_every_",
-             "checkpoint_every_")
 
 
 def _load(path: pathlib.Path):
@@ -37,8 +36,7 @@ def test_configs_are_found():
 
 
 def _two_steps(config):
-  for name in [k for k in config.keys() if k.startswith(DURATIONS)]:
-    config[name] = None
+  durations.clear(config)
   config.total_steps = 2
   config.eval_every_steps = 1
   config.log_every_steps = 1

@@ -43,11 +43,6 @@ class LossConfig:
     return cls(**items)
 
 
-def _weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
-  weights = weights.astype(jnp.float32)
-  return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
-
-
 def _weights(mask: jax.Array, example_mask: jax.Array | None) -> jax.Array:
   w = mask.astype(jnp.float32)
   if example_mask is not None:
@@ -93,39 +88,6 @@ def _nce_per_example(imu, video, temperature, bidirectional, example_mask):
     loss2, correct2 = one_way(logits)
     loss, correct = (loss + loss2) / 2, (correct + correct2) / 2
   return loss, correct, valid.astype(jnp.float32)
-
-
-def masked_mse(pred: jax.Array, target: jax.Array, mask: jax.Array,
-               example_mask: jax.Array | None = None) -> jax.Array:
-  """Mean squared error per patch, averaged over masked patches.
-
-  ``pred``/``target`` ``[b, N, P]``, ``mask`` bool ``[b, N]`` (True = masked).
-  """
-  num, den = _mse_sums(pred, target, mask, example_mask)
-  return jnp.sum(num) / jnp.maximum(jnp.sum(den), 1.0)
-
-
-def scaled_cosine(pred: jax.Array, target: jax.Array, mask: jax.Array,
-                  alpha: float = 1.0,
-                  example_mask: jax.Array | None = None) -> jax.Array:
-  """GraphMAE's SCE: ``(1 - cos(pred, target)) ** alpha`` over masked nodes."""
-  num, den = _sce_sums(pred, target, mask, alpha, example_mask)
-  return jnp.sum(num) / jnp.maximum(jnp.sum(den), 1.0)
-
-
-def info_nce(imu: jax.Array, video: jax.Array, temperature: float = 0.05,
-             bidirectional: bool = True,
-             example_mask: jax.Array | None = None):
-  """InfoNCE between paired features ``[b, d]``; returns ``(loss, accuracy)``.
-
-  Logits are cosine similarities / ``temperature``. One-directional (the
-  authors' default) classifies, for each video, its IMU partner among the
-  batch's IMU features; ``bidirectional`` averages both directions.
-  Accuracy is the fraction of correct top-1 partners.
-  """
-  loss, correct, valid = _nce_per_example(imu, video, temperature,
-                                          bidirectional, example_mask)
-  return _weighted_mean(loss, valid), _weighted_mean(correct, valid)
 
 
 def per_example_terms(outputs: Mapping[str, Any], cfg: Any = None,

@@ -63,8 +63,19 @@ def mixup(rng: jax.Array, batch: Mapping[str, jax.Array], alpha: float, *,
 
 
 def mixup_cross_entropy(logits: jax.Array, label_a: jax.Array,
-                        label_b: jax.Array, lam: jax.Array) -> jax.Array:
-  """Per-example ``lam CE(y_a) + (1 - lam) CE(y_b)``, float32 ``[b]``."""
+                        label_b: jax.Array, lam: jax.Array | float,
+                        class_weights: jax.Array | None = None) -> jax.Array:
+  """Per-example ``lam CE(y_a) + (1 - lam) CE(y_b)``, float32 ``[b]``.
+
+  ``class_weights [K]``, if given, multiplies each label's term by the weight
+  of that label's class: ``lam w[y_a] CE(y_a) + (1 - lam) w[y_b] CE(y_b)``.
+  With ``lam = 1`` (no mixup) this is the plain (weighted) cross-entropy.
+  """
   logits = logits.astype(jnp.float32)
   ce = optax.softmax_cross_entropy_with_integer_labels
-  return lam * ce(logits, label_a) + (1.0 - lam) * ce(logits, label_b)
+  w_a = w_b = 1.0
+  if class_weights is not None:
+    class_weights = jnp.asarray(class_weights, jnp.float32)
+    w_a, w_b = class_weights[label_a], class_weights[label_b]
+  return (lam * w_a * ce(logits, label_a) +
+          (1.0 - lam) * w_b * ce(logits, label_b))

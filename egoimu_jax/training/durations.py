@@ -12,9 +12,11 @@ an override of another unit replaces the config's (``prefer_overrides``).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 UNITS = ("steps", "epochs", "examples", "percent")
+# Every duration of a run (``config_lib.trainer_config``).
+PREFIXES = ("total", "warmup", "log_every", "eval_every", "checkpoint_every")
 
 
 def resolve(config: Mapping[str, Any], prefix: str, *, batch_size: int,
@@ -70,3 +72,12 @@ def prefer_overrides(config, overridden: Iterable[str]) -> None:
         key = f"{prefix}_{other}"
         if other != unit and key in config and key not in overridden:
           config[key] = None
+
+
+def clear(config, prefixes: Sequence[str] = PREFIXES) -> None:
+  """Sets every unit of the ``prefixes`` durations to None, in place, so that
+  the caller (a tiny run, a stage) can give them again in units of its own."""
+  for prefix in prefixes:
+    for unit in UNITS:
+      if f"{prefix}_{unit}" in config:
+        config[f"{prefix}_{unit}"] = None

@@ -32,11 +32,13 @@ resumed run is bitwise the same as an uninterrupted one on the same mesh.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any, Callable, Dict, List, Mapping
 
 from absl import logging
+from clu import metrics as clu_metrics
 import jax
 from jax.experimental import multihost_utils
 import jax.numpy as jnp
@@ -275,8 +277,8 @@ def _log_train(writer, step: int, total: int,
                pending: List[Mapping[str, jax.Array]],
                progress: progress_lib.Progress, meter: mfu_lib.Meter) -> None:
   """Means of the steps' metrics since the last log, speed, MFU and ETA."""
-  host = jax.device_get(pending)
-  means = {f"train/{k}": float(np.mean([m[k] for m in host])) for k in host[0]}
+  means = {f"train/{k}": float(v)
+           for k, v in _average(jax.device_get(pending)).items()}
   speed = progress.report(step)
   means["train/steps_per_sec"] = speed["steps_per_sec"]
   utilisation = meter(speed["steps_per_sec"])
@@ -286,6 +288,17 @@ def _log_train(writer, step: int, total: int,
   logging.info("step %d/%d: loss %.4f, %.2f steps/s%s, ETA %s", step, total,
                means.get("train/loss", float("nan")), speed["steps_per_sec"],
                mfu, progress_lib.format_duration(speed["eta_s"]))
+
+
+def _average(steps: List[Mapping[str, Any]]) -> Dict[str, Any]:
+  """Per-metric means over the logged steps, as a ``clu.metrics``
+  collection of ``Average`` metrics merged step by step."""
+  collection = clu_metrics.Collection.create(
+      **{k: clu_metrics.Average.from_output(k) for k in steps[0]})
+  merged = functools.reduce(
+      lambda a, b: a.merge(b),
+      (collection.single_from_model_output(**m) for m in steps))
+  return merged.compute()
 
 
 def _input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 from absl import logging
 
-from launch import progress as progress_lib
+from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.job import Job, environment, partition
 from launch.sweep import REPO_ROOT
@@ -36,10 +36,10 @@ class LocalExecutor:
     self.rerun = rerun
     self.cwd = cwd
 
-  def run(self, jobs: Sequence[Job], progress: Optional[progress_lib.Progress] = None
-          ) -> Outcome:
+  def run(self, jobs: Sequence[Job],
+          progress: Optional[sweep_progress.Progress] = None) -> Outcome:
     todo, skipped = partition(jobs, self.rerun)
-    progress = progress or progress_lib.Progress(
+    progress = progress or sweep_progress.Progress(
         len(jobs), min(self.parallel, max(len(todo), 1)), skipped=len(skipped))
     logging.info("%d jobs: %d to run, %d done before; %d at a time",
                  len(jobs), len(todo), len(skipped), self.parallel)
@@ -53,7 +53,7 @@ class LocalExecutor:
       (outcome.finished if ok else outcome.failed).append(job)
     return outcome
 
-  def _run_one(self, job: Job, progress: progress_lib.Progress) -> bool:
+  def _run_one(self, job: Job, progress: sweep_progress.Progress) -> bool:
     os.makedirs(job.workdir, exist_ok=True)
     log_path = os.path.join(job.workdir, LOG_FILE)
     start = time.monotonic()

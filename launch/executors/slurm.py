@@ -25,7 +25,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from absl import logging
 
-from launch import progress as progress_lib
+from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.job import Job, partition
 from launch.sweep import REPO_ROOT
@@ -163,7 +163,7 @@ class SlurmExecutor:
 
   def _wait(self, jobs: Sequence[Job], outcome: Outcome, job_ids: List[str]) -> None:
     """Polls workdirs until every job is done or SLURM has none of them left."""
-    progress = progress_lib.Progress(len(jobs), skipped=len(outcome.skipped))
+    progress = sweep_progress.Progress(len(jobs), skipped=len(outcome.skipped))
     while True:
       done = [j for j in outcome.submitted if j.is_done()]
       progress.observe_done(len(outcome.skipped) + len(done))

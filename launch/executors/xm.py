@@ -27,7 +27,7 @@ from typing import Sequence
 from absl import flags
 from absl import logging
 
-from launch import progress as progress_lib
+from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.executors.local import LOG_FILE
 from launch.job import Job, partition
@@ -69,8 +69,9 @@ class XManagerExecutor:
     xm, xm_local = import_xmanager()
     todo, skipped = partition(jobs, self.rerun)
     outcome = Outcome(skipped=skipped)
-    progress = progress_lib.Progress(len(jobs), min(self.parallel, max(len(todo), 1)),
-                                     skipped=len(outcome.skipped))
+    progress = sweep_progress.Progress(
+        len(jobs), min(self.parallel, max(len(todo), 1)),
+        skipped=len(outcome.skipped))
     if todo:
       asyncio.run(self._run(xm, xm_local, todo, progress, outcome))
     return outcome

@@ -10,7 +10,7 @@ synthetic dataset).
 """
 
 import launch
-from launch.configs import config_for
+from launch.config_paths import config_for
 
 PROTOCOLS = ("l20wo", "within")
 

@@ -9,8 +9,8 @@ classifiers against the same classifiers from scratch.
 Arg:
   variant=B               model size (configs/evimae.py: B, S; --tiny: tiny).
   pretrain_on=all         ``all``: one job pretrains on every worker unlabeled
-                          and fine-tunes every fold (the proposal's Experiment
-                          D; the pretraining is shared, so the folds stay in
+                          and fine-tunes every fold (Experiment D in the
+                          README; the pretraining is shared, so the folds stay in
                           one job). ``train``: one job per fold, pretraining
                           on that fold's training workers only (what seeing
                           the unlabeled test people is worth). ``both``.

@@ -10,7 +10,7 @@ or 3 for tiny), ``tiny``, ``cpu`` (the layouts that train in minutes on a
 """
 
 import launch
-from launch.configs import config_for
+from launch.config_paths import config_for
 
 PROTOCOLS = ("l20wo", "within")
 CPU_VARIANTS = {"deepconvlstm": "iswc22", "attend_discriminate": "cpu"}

@@ -6,10 +6,10 @@ the held-out workers of its l20wo fold (see input_pipeline/splits.py).
   # then scaling/scaling_fits.ipynb (or scaling.power_law) over runs/scaling
 
 Arg:
-  models=deepconvlstm      ``+``-separated model names (launch/configs.py).
+  models=deepconvlstm      ``+``-separated model names (launch/config_paths.py).
   kind=both                ``workers``, ``data`` or ``both``.
   units=fractions          ``fractions`` of each fold's training pool (any
-                           dataset size), or ``counts`` as in the proposal:
+                           dataset size), or ``counts`` as in Experiment F (README):
                            {100, 200, 400, 600, 800} workers and {13K, 50K,
                            100K, 250K, 500K} clips. Counts need a pool of 800
                            workers: they default to num_folds=10 (80/10/10).
@@ -19,9 +19,9 @@ Arg:
 """
 
 import launch
-from launch.configs import config_for
+from launch.config_paths import config_for
 
-# The proposal's scales, and the same ratios as fractions of the largest.
+# Experiment F's scales (README), and the same ratios as fractions of the largest.
 WORKER_COUNTS = (100, 200, 400, 600, 800)
 CLIP_COUNTS = (13_000, 50_000, 100_000, 250_000, 500_000)
 WORKER_FRACTIONS = tuple(n / WORKER_COUNTS[-1] for n in WORKER_COUNTS)  # 1/8 .. 1

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 import launch
-from launch import progress as progress_lib
+from launch import sweep_progress
 from launch.job import format_override
 
 
@@ -132,8 +132,8 @@ def test_overrides_accept_compatible_types(tmp_path):
 def test_progress_eta():
   now = [0.0]
   lines = []
-  p = progress_lib.Progress(10, parallelism=2, skipped=2, log=lines.append,
-                            clock=lambda: now[0])
+  p = sweep_progress.Progress(10, parallelism=2, skipped=2, log=lines.append,
+                              clock=lambda: now[0])
   assert p.eta() is None
   now[0] = 100.0
   p.job_finished("a", 100.0, True)   # the first job also prepared the data
@@ -145,7 +145,8 @@ def test_progress_eta():
   assert p.eta() == pytest.approx(50.0)
   assert lines[-1] == ("c finished in 0m20s; 5/10 jobs finished, 2 done before, 1 failed, "
                        "elapsed 2m10s, ETA 0m50s (median 20.0s/job, 2 at a time)")
-  polled = progress_lib.Progress(10, skipped=2, log=lines.append, clock=lambda: now[0])
+  polled = sweep_progress.Progress(10, skipped=2, log=lines.append,
+                                   clock=lambda: now[0])
   now[0] = 230.0
   polled.observe_done(6)  # 4 new in 100 s, 4 left -> 100 s
   assert polled.eta() == pytest.approx(100.0)

@@ -11,9 +11,14 @@ import numpy as np
 import optax
 import pytest
 
+import jit_testlib
 from egoimu_jax import models
 from egoimu_jax.models import evimae
+from egoimu_jax.models import flops
 from egoimu_jax.models import mae_losses
+from egoimu_jax.models import transfer
+from egoimu_jax.models import video_degradation
+from egoimu_jax.training import sharding_presets
 
 KEY = jax.random.key(0)
 RNGS = {"params": KEY, "masking": KEY, "dropout": KEY}
@@ -21,25 +26,15 @@ RNGS = {"params": KEY, "masking": KEY, "dropout": KEY}
 MICRO = dict(video_depth=1, imu_depth=1, decoder_depth=1)
 
 
-def compile_fast(fn, *args):
-  """jit with XLA's CPU backend optimisations off: tiny models compile in a
-  fraction of the time and run fast enough for tests."""
-  lowered = jax.jit(fn).lower(*args)
-  try:
-    return lowered.compile({"xla_backend_optimization_level": 0})
-  except Exception:  # pylint: disable=broad-except
-    return lowered.compile()
-
-
 def init_fast(model, batch, rngs=None):
   """``model.init`` under ``compile_fast`` (eager init is slow op by op)."""
   rngs = rngs or RNGS
-  return compile_fast(lambda b: model.init(rngs, b), batch)(batch)
+  return jit_testlib.compile_fast(lambda b: model.init(rngs, b), batch)(batch)
 
 
 def apply_fast(model, variables, batch, **kw):
-  return compile_fast(lambda v, b: model.apply(v, b, **kw), variables,
-                      batch)(variables, batch)
+  return jit_testlib.compile_fast(lambda v, b: model.apply(v, b, **kw),
+                                  variables, batch)(variables, batch)
 
 
 def tiny_batch(b=4, frames=8, seed=0, spec=None):
@@ -128,8 +123,8 @@ def test_masking_is_reproducible_from_the_masking_rng():
   model = evimae.create("tiny", modalities=("video",), **MICRO)
   batch = tiny_batch()
   variables = init_fast(model, batch)
-  fn = compile_fast(lambda k: model.apply(variables, batch,
-                                          rngs={"masking": k})[0], KEY)
+  fn = jit_testlib.compile_fast(
+      lambda k: model.apply(variables, batch, rngs={"masking": k})[0], KEY)
   a, b, c = fn(KEY), fn(KEY), fn(jax.random.key(1))
   np.testing.assert_array_equal(a["video"]["mask"], b["video"]["mask"])
   np.testing.assert_allclose(a["video"]["pred"], b["video"]["pred"])
@@ -174,7 +169,7 @@ def test_tiny_overfit_every_loss_term_falls():
 
   params, stats = variables["params"], variables["batch_stats"]
   opt_state = tx.init(params)
-  fast = compile_fast(step, params, stats, opt_state)
+  fast = jit_testlib.compile_fast(step, params, stats, opt_state)
   history = []
   for _ in range(30):
     params, stats, opt_state, terms = fast(params, stats, opt_state)
@@ -191,7 +186,7 @@ def test_finetune_hand_off_from_pretraining():
   pre_vars = init_fast(pre, batch)
   clf = evimae.create_classifier("tiny", num_classes=5, **MICRO)
   clf_vars = init_fast(clf, batch, {"params": jax.random.key(9)})
-  merged = evimae.finetune_params_from_pretrain(pre_vars, clf_vars)
+  merged = transfer.transfer(pre_vars, clf_vars)
   for path in [("params", "video_encoder", "block_0", "attn", "query",
                 "kernel"),
                ("params", "graph", "encoder", "layer_0", "fc1", "kernel"),
@@ -210,7 +205,7 @@ def test_finetune_hand_off_from_pretraining():
   other = jax.eval_shape(lambda: evimae.create(
       "tiny", graph_hidden=16, **MICRO).init(RNGS, batch))
   with pytest.raises(ValueError, match="graph/encoder"):
-    evimae.finetune_params_from_pretrain(other, clf_vars)
+    transfer.transfer(other, clf_vars)
 
 
 def test_classifier_modes_and_evaluation_options():
@@ -219,18 +214,24 @@ def test_classifier_modes_and_evaluation_options():
                       "num_classes": 3, **MICRO})
   v = init_fast(clf, batch)
 
+  def degraded(kind, **kw):
+    return video_degradation.batch_transform({"video_degradation": kind,
+                                              **kw})
+
   def all_options(v, b):
     out = {"none": clf.apply(v, b)}
     for name, option in (("no_video", dict(drop_modality="video")),
-                         ("no_imu", dict(drop_modality="imu")),
-                         ("noise", dict(video_degradation="noise")),
-                         ("noise_again", dict(video_degradation="noise")),
-                         ("dark", dict(video_degradation="low_light",
-                                       degradation_severity=0.1))):
+                         ("no_imu", dict(drop_modality="imu"))):
       out[name] = clf.clone(**option).apply(v, b)
+    # Degraded video reaches the model through the batch (trainer eval step).
+    for name, degrade in (("noise", degraded("noise")),
+                          ("noise_again", degraded("noise")),
+                          ("dark", degraded("low_light",
+                                            degradation_severity=0.1))):
+      out[name] = clf.apply(v, degrade(b))
     return out
 
-  out = compile_fast(all_options, v, batch)(v, batch)
+  out = jit_testlib.compile_fast(all_options, v, batch)(v, batch)
   logits, aux = out["none"]
   assert logits.shape == (4, 3)
   assert aux["features"].shape == (4, 64 + 32)
@@ -266,7 +267,7 @@ def test_fsdp_rules_shard_every_large_parameter_of_b():
   model = evimae.create("B")
   variables = jax.eval_shape(lambda b: model.init(RNGS, b),
                              abstract_batch(model.spec))
-  rules = evimae.fsdp_rules()
+  rules = sharding_presets.vit_fsdp()
   flat = jax.tree_util.tree_flatten_with_path(variables)[0]
   for path, leaf in flat:
     name = "/".join(str(getattr(k, "key", k)) for k in path)
@@ -291,5 +292,5 @@ def test_flops_model_matches_xla_cost_analysis():
   cost = jax.jit(jax.grad(loss)).lower(variables["params"],
                                        variables).cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  analytic = evimae.flops_per_example(model.spec) * 4
+  analytic = flops.evimae(model.spec) * 4
   assert 0.85 < cost["flops"] / analytic < 1.25

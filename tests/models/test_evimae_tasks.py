@@ -13,6 +13,7 @@ import numpy as np
 import optax
 import pytest
 
+import jit_testlib
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training import train_state
 from egoimu_jax.training.tasks import finetune
@@ -40,16 +41,9 @@ def _batch(b=4, seed=0):
           "mask": jnp.asarray([True] * (b - 1) + [False])}
 
 
-def _compile_fast(fn, *args):
-  lowered = jax.jit(fn).lower(*args)
-  try:
-    return lowered.compile({"xla_backend_optimization_level": 0})
-  except Exception:  # pylint: disable=broad-except
-    return lowered.compile()
-
-
 def _pretrain_state(task, batch):
-  variables = _compile_fast(task.init_variables, KEY, batch)(KEY, batch)
+  variables = jit_testlib.compile_fast(task.init_variables, KEY, batch)(
+      KEY, batch)
   return train_state.from_variables(variables, optax.adam(1e-3))
 
 
@@ -66,7 +60,8 @@ def test_mae_pretrain_loss_and_evaluation():
     return loss, new_state, metrics, task.predict(
         {"params": params, **model_state}, batch)
 
-  fn = _compile_fast(step, state.params, state.model_state, batch, KEY)
+  fn = jit_testlib.compile_fast(step, state.params, state.model_state, batch,
+                                KEY)
   loss, new_state, metrics, out = fn(state.params, state.model_state, batch,
                                      KEY)
   assert set(metrics) >= {"loss", "mse_imu", "mse_video", "graph",
@@ -118,9 +113,9 @@ def test_finetune_warm_start_from_a_pretraining_checkpoint(tmp_path):
   np.testing.assert_array_equal(warm.params["head"]["kernel"],
                                 state.params["head"]["kernel"])
   assert "decoder" not in warm.params
-  loss, (_, metrics) = _compile_fast(task.loss, warm.params, warm.model_state,
-                                     batch, KEY)(warm.params, warm.model_state,
-                                                 batch, KEY)
+  loss, (_, metrics) = jit_testlib.compile_fast(
+      task.loss, warm.params, warm.model_state, batch, KEY)(
+          warm.params, warm.model_state, batch, KEY)
   assert np.isfinite(loss) and "accuracy" in metrics
 
 

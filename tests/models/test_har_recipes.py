@@ -1,12 +1,19 @@
 """Attend-and-Discriminate recipe pieces: center loss and mixup."""
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from configs import attend_discriminate
 from egoimu_jax.models import center_loss as cl
 from egoimu_jax.models import mixup as mx
+from egoimu_jax.training import tasks
+from egoimu_jax.training import train_state
+from egoimu_jax.training import trainer
 
 FEATURES = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32)
 LABELS = np.array([0, 1, 0], np.int32)
@@ -135,42 +142,37 @@ def test_mixup_cross_entropy_by_hand():
   np.testing.assert_allclose(
       loss, [-np.log(0.5), -(0.25 * np.log(0.8) + 0.75 * np.log(0.1))],
       rtol=1e-6)
+  # Class weights scale each label's term by its own class's weight.
+  weights = jnp.array([2.0, 3.0, 0.5])
+  weighted = mx.mixup_cross_entropy(logits, ya, yb, lam, class_weights=weights)
+  np.testing.assert_allclose(
+      weighted, [-2.0 * np.log(0.5),
+                 -(0.25 * 0.5 * np.log(0.8) + 0.75 * 2.0 * np.log(0.1))],
+      rtol=1e-6)
 
 
 def test_attend_discriminate_recipe_step():
-  """The wiring described for the supervised task, in one jitted step."""
-  import optax  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.models import attend_discriminate  # pylint: disable=g-import-not-at-top
-  model = attend_discriminate.create(variant="tiny", num_classes=3)
+  """The recipe as configs/attend_discriminate.py sets it (mixup + center
+  loss), through the supervised task's loss in the trainer's jitted step."""
+  config = attend_discriminate.get_config("tiny")
+  assert config.task.mixup_alpha > 0 and config.task.center_loss_weight > 0
+  data = types.SimpleNamespace(
+      dataset=types.SimpleNamespace(classes=("a", "b", "c")), split={})
+  task = tasks.TASKS.get(config.task.name)(config, data)
   batch = {"imu": jax.random.normal(jax.random.key(0), (6, 24, 6)),
            "label": jnp.array([0, 1, 2, 0, 1, 2], jnp.int32),
            "mask": jnp.ones(6, bool)}
-  params = model.init(jax.random.key(1), batch, train=False)["params"]
-  centers = cl.init_centers(jax.random.key(2), 3, model.hidden_dim)
-  tx = optax.adam(1e-3)
-  beta, lr_cent = 3e-3, 1e-3
-
-  @jax.jit
-  def step(params, opt_state, centers, key):
-    k_mix, k_drop = jax.random.split(key)
-    mixed, ya, yb, lam = mx.mixup(k_mix, batch, alpha=0.8)
-
-    def loss_fn(p):
-      logits, aux = model.apply({"params": p}, mixed, train=True,
-                                rngs={"dropout": k_drop})
-      ce = mx.mixup_cross_entropy(logits, ya, yb, lam).mean()
-      center = cl.center_loss(aux["features"], ya, centers, mixed["mask"])
-      return ce + beta * center, aux["features"]
-
-    (loss, feats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    centers = cl.update_centers(centers, feats, ya, lr_cent, mixed["mask"])
-    return optax.apply_updates(params, updates), opt_state, centers, loss
-
-  new_params, _, new_centers, loss = step(params, tx.init(params), centers,
-                                          jax.random.key(3))
-  assert np.isfinite(loss)
+  lr = optax.constant_schedule(1e-3)
+  tx = task.optimizer(lr)
+  state = train_state.from_variables(
+      task.init_variables(jax.random.key(1), batch), tx)
+  centers = state.model_state["centers"]
+  step = jax.jit(trainer.make_train_step(task, tx, lr, jax.random.key(3)))
+  new_state, metrics = step(state, batch)
+  loss, new_centers = metrics["loss"], new_state.model_state["centers"]
+  assert np.isfinite(loss) and np.isfinite(metrics["center_loss"])
   assert new_centers.shape == centers.shape
-  assert 0 < np.abs(new_centers - centers).max() < 1e-2  # lr_cent-sized move.
+  # A center_lr-sized move (0.001).
+  assert 0 < np.abs(new_centers - centers).max() < 10 * config.task.center_lr
   assert any(np.abs(a - b).max() > 0 for a, b in zip(
-      jax.tree.leaves(new_params), jax.tree.leaves(params)))
+      jax.tree.leaves(new_state.params), jax.tree.leaves(state.params)))

@@ -6,21 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jit_testlib
 from egoimu_jax import models
 from egoimu_jax.models import evimae
 from egoimu_jax.models import imu_mae
 from egoimu_jax.models import mae_losses
+from egoimu_jax.models import transfer
 
 KEY = jax.random.key(0)
 RNGS = {"params": KEY, "masking": KEY, "dropout": KEY}
-
-
-def compile_fast(fn, *args):
-  lowered = jax.jit(fn).lower(*args)
-  try:
-    return lowered.compile({"xla_backend_optimization_level": 0})
-  except Exception:  # pylint: disable=broad-except
-    return lowered.compile()
 
 
 def test_imu_mae_trains_on_the_imu_branch_and_hands_off():
@@ -38,7 +32,8 @@ def test_imu_mae_trains_on_the_imu_branch_and_hands_off():
     total, terms = mae_losses.losses(out)
     return variables, out, terms, aux
 
-  variables, out, terms, aux = compile_fast(loss_and_features, batch)(batch)
+  variables, out, terms, aux = jit_testlib.compile_fast(loss_and_features,
+                                                        batch)(batch)
   assert set(variables["params"]) == {"imu_tokens", "imu_encoder", "graph",
                                       "unified", "norm_imu", "decoder"}
   assert out["imu"]["pred"].shape == (4, 16, 8 * 8 * 6)
@@ -50,7 +45,7 @@ def test_imu_mae_trains_on_the_imu_branch_and_hands_off():
   clf = models.build({"name": "imu_mae_classifier", "variant": "tiny",
                       "num_classes": 4, "imu_depth": 1, "decoder_depth": 1})
   clf_vars = jax.eval_shape(lambda b: clf.init(RNGS, b), batch)
-  merged = evimae.finetune_params_from_pretrain(variables, clf_vars)
+  merged = transfer.transfer(variables, clf_vars)
   logits, aux = jax.eval_shape(lambda v, b: clf.apply(v, b), merged, batch)
   assert logits.shape == (4, 4)
   assert aux["features"].shape == (4, s.width + s.graph_hidden)

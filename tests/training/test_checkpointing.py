@@ -47,6 +47,25 @@ def test_keeps_latest_and_best_and_restores_position(tmp_path):
   ckpt.close()
 
 
+def test_best_by_lowest_metric(tmp_path):
+  # Pretraining picks its best checkpoint by the lowest validation loss.
+  ckpt = checkpointing.Checkpointer(str(tmp_path), keep=2, best_metric="loss",
+                                    best_mode="min", async_save=False)
+  it = _iterator()
+  loss = {1: 0.5, 3: 0.2, 5: 0.9, 7: float("nan")}
+  for step in range(1, 9):
+    next(it)
+    metrics = {"loss": loss[step]} if step in loss else None
+    ckpt.save(step, _state(step), it, metrics=metrics)
+  assert ckpt.all_steps() == [3, 7, 8]   # latest two plus the lowest loss
+  assert ckpt.best_step() == 3
+  ckpt.close()
+  ckpt = checkpointing.Checkpointer(str(tmp_path), keep=2, best_metric="loss",
+                                    best_mode="min")
+  assert ckpt.best_step() == 3
+  ckpt.close()
+
+
 def test_iterator_state_across_process_counts(tmp_path):
   ckpt = checkpointing.Checkpointer(str(tmp_path), keep=1, async_save=False)
   it = _iterator()

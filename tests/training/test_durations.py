@@ -44,3 +44,21 @@ def test_a_command_line_unit_replaces_the_config_files():
   assert config.total_steps is None and config.total_epochs == 30.0
   assert config.eval_every_steps == 2
   assert durations.resolve(config, "total", **KW) == 120
+
+
+def test_clear_resets_every_unit_of_the_named_durations():
+  from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.trainer_config()
+  config.update(total_steps=4, warmup_percent=5.0, log_every_steps=1,
+                eval_every_epochs=1.0, checkpoint_every_steps=10)
+  config.optim.lr = 0.5
+  durations.clear(config, prefixes=("total", "eval_every"))
+  assert config.total_steps is None and config.eval_every_epochs is None
+  assert (config.warmup_percent, config.log_every_steps,
+          config.checkpoint_every_steps) == (5.0, 1, 10)
+  durations.clear(config)
+  assert all(config[f"{p}_{u}"] is None for p in durations.PREFIXES
+             for u in durations.UNITS if f"{p}_{u}" in config)
+  assert config.optim.lr == 0.5
+  config.total_epochs = 2.0  # a placeholder set again in another unit
+  assert durations.resolve(config, "total", **KW) == 8

@@ -15,7 +15,6 @@ import pytest
 from egoimu_jax.training import writers
 from egoimu_jax.training.tasks import mae_pretrain
 
-from conftest import MainRunner
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +36,11 @@ def _pretrain_losses(workdir):
 
 def test_two_process_pretraining_matches_one_process(tiny_cache, tmp_path,
                                                      main_runner):
-  runner = MainRunner(tiny_cache, main_runner.compilation_cache,
-                      config=str(ROOT / "configs" / "imu_mae.py") + ":tiny")
+  # The fixture's class, run with another config (importing it from
+  # conftest would pick whichever conftest module pytest loaded first).
+  runner = type(main_runner)(
+      tiny_cache, main_runner.compilation_cache,
+      config=str(ROOT / "configs" / "imu_mae.py") + ":tiny")
   runner.run(tmp_path / "one", OVERRIDES, devices=2)
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))

@@ -5,8 +5,12 @@ checkpoint. SIGTERM: the run checkpoints the step it is at and exits with
 ``preemption.EXIT_CODE``. Either way, on the same single CPU device the
 resumed run must match the uninterrupted one bitwise: every logged training
 loss, final parameters and optimizer state, results and predictions.
+
+The interrupt step is drawn from ``SEED``; a failure names the seed and the
+step, and ``EGOIMU_TEST_SEED=<seed>`` draws the same step again.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -29,6 +33,19 @@ TOTAL = 30
 CHECKPOINT_EVERY, EVAL_EVERY = 4, 10
 RUN = {"total_steps": TOTAL, "checkpoint_every_steps": CHECKPOINT_EVERY,
        "eval_every_steps": EVAL_EVERY, "log_every_steps": 1}
+SEED = int(os.environ.get("EGOIMU_TEST_SEED", "0"))
+
+
+@contextlib.contextmanager
+def _replayable(what: str, target: int):
+  """Adds the seed and the drawn step to any failure inside."""
+  note = (f"{what} at or after step {target}, drawn with seed {SEED} "
+          f"(replay: EGOIMU_TEST_SEED={SEED})")
+  print(note)
+  try:
+    yield
+  except (AssertionError, pytest.fail.Exception) as e:
+    raise type(e)(f"{e}\n{note}") from e
 
 
 def _committed_steps(workdir):
@@ -128,34 +145,35 @@ def _assert_resumed_like_reference(workdir, reference):
 def test_sigkill_then_resume_matches_uninterrupted(main_runner, reference,
                                                    tmp_path):
   workdir = str(tmp_path / "run")
-  target = random.Random().randint(6, TOTAL - 6)
-  print(f"killing at or after step {target}")
-  code, committed, logged = _interrupt(
-      main_runner, workdir, tmp_path / "killed.log", signal.SIGKILL,
-      lambda c, l: c and l and max(l) >= max(target, c[-1] + 1))
-  assert code == -signal.SIGKILL
-  assert not os.path.exists(os.path.join(workdir, "results.json"))
-  main_runner.run(workdir, RUN)
-  resumed_from = _assert_resumed_like_reference(workdir, reference)
-  # From a checkpoint at or after the last one seen before the kill (a save
-  # in flight may have committed after we looked).
-  if resumed_from is not None:
-    assert committed[-1] <= resumed_from <= max(logged) + 1
-    assert resumed_from % CHECKPOINT_EVERY == 0 or (
-        resumed_from % EVAL_EVERY == 0)
+  target = random.Random(SEED).randint(6, TOTAL - 6)
+  with _replayable("SIGKILL", target):
+    code, committed, logged = _interrupt(
+        main_runner, workdir, tmp_path / "killed.log", signal.SIGKILL,
+        lambda c, l: c and l and max(l) >= max(target, c[-1] + 1))
+    assert code == -signal.SIGKILL
+    assert not os.path.exists(os.path.join(workdir, "results.json"))
+    main_runner.run(workdir, RUN)
+    resumed_from = _assert_resumed_like_reference(workdir, reference)
+    # From a checkpoint at or after the last one seen before the kill (a save
+    # in flight may have committed after we looked).
+    if resumed_from is not None:
+      assert committed[-1] <= resumed_from <= max(logged) + 1
+      assert resumed_from % CHECKPOINT_EVERY == 0 or (
+          resumed_from % EVAL_EVERY == 0)
 
 
 def test_sigterm_checkpoints_the_current_step(main_runner, reference,
                                               tmp_path):
   workdir = str(tmp_path / "run")
-  target = random.Random().randint(3, TOTAL - 6)
-  print(f"SIGTERM at or after step {target}")
-  code, _, _ = _interrupt(main_runner, workdir, tmp_path / "term.log",
-                          signal.SIGTERM, lambda c, l: l and max(l) >= target)
-  log = open(tmp_path / "term.log").read()
-  assert code == preemption.EXIT_CODE, log[-3000:]
-  stopped = _logged_steps(workdir)[-1]
-  assert _committed_steps(workdir)[-1] == stopped  # saved where it stopped
-  assert "preempted: stopped after step" in log
-  main_runner.run(workdir, RUN)
-  assert _assert_resumed_like_reference(workdir, reference) in (stopped, None)
+  target = random.Random(SEED).randint(3, TOTAL - 6)
+  with _replayable("SIGTERM", target):
+    code, _, _ = _interrupt(main_runner, workdir, tmp_path / "term.log",
+                            signal.SIGTERM, lambda c, l: l and max(l) >= target)
+    log = open(tmp_path / "term.log").read()
+    assert code == preemption.EXIT_CODE, log[-3000:]
+    stopped = _logged_steps(workdir)[-1]
+    assert _committed_steps(workdir)[-1] == stopped  # saved where it stopped
+    assert "preempted: stopped after step" in log
+    main_runner.run(workdir, RUN)
+    assert _assert_resumed_like_reference(workdir, reference) in (stopped,
+                                                                   None)

@@ -29,7 +29,6 @@ from typing import Any, Dict, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.models import center_loss as center_lib
@@ -83,22 +82,16 @@ class Supervised(base.Task):
     mask = batch["mask"].astype(jnp.float32)
     labels = batch["label"]
     mix_rng, model_rng = jax.random.split(rng)
-    inputs = batch
+    # Without mixup every example is its own partner with weight 1.
+    inputs, label_a, label_b, lam = batch, labels, labels, 1.0
     if self.mixup_alpha > 0:
       inputs, label_a, label_b, lam = mixup_lib.mixup(
           mix_rng, batch, self.mixup_alpha, keys=self.mixup_keys,
           max_lambda=self.mixup_max_lambda)
     (logits, aux), updates = self.apply(variables, inputs, train=True,
                                         rng=model_rng, mutable=mutable)
-    ce_of = lambda y: optax.softmax_cross_entropy_with_integer_labels(
-        logits.astype(jnp.float32), y)
-    weight = ((lambda y: 1.0) if self.class_weights is None else
-              (lambda y: jnp.asarray(self.class_weights)[y]))
-    if self.mixup_alpha > 0:
-      per_example = (lam * weight(label_a) * ce_of(label_a) +
-                     (1.0 - lam) * weight(label_b) * ce_of(label_b))
-    else:
-      per_example = weight(labels) * ce_of(labels)
+    per_example = mixup_lib.mixup_cross_entropy(
+        logits, label_a, label_b, lam, self.class_weights)
     denom = jnp.maximum(mask.sum(), 1.0)
     ce = jnp.sum(per_example * mask) / denom
     correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
