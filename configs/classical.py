@@ -3,20 +3,24 @@ r"""Classical baseline: hand-crafted IMU features + a scikit-learn model.
   python -m egoimu_jax.main --config=configs/classical.py:estimator=rf \
       --config.protocol.name=l20wo --config.protocol.fold=0 --workdir=runs/rf_l20wo_0
 
-Arg (comma-separated): ``estimator=rf|logreg`` (default rf), ``tiny`` (few
-trees, a short C grid and a small synthetic dataset: smoke tests and laptops).
+Arg (comma-separated): ``estimator=rf|logreg|svm_comodo`` (default rf),
+``features=imu|teacher:<name>`` (default imu: hand-crafted IMU features;
+``teacher:<name>``: a frozen video teacher's stored window embeddings, see
+``configs/teacher_embeddings.py``), ``tiny`` (few trees, a short C grid and a
+small synthetic dataset: smoke tests and laptops).
 """
 
 from egoimu_jax import config_lib
 
 
 def get_config(arg=None):
-  config = config_lib.base(arg, estimator="rf")
+  config = config_lib.base(arg, estimator="rf", features="imu")
   variant, estimator = config.arg.variant, config.arg.estimator
   if variant not in ("", "tiny"):
     raise ValueError(f"unknown variant {variant!r} (known: '', 'tiny')")
-  if estimator not in ("rf", "logreg"):
-    raise ValueError(f"unknown estimator {estimator!r} (known: rf, logreg)")
+  if estimator not in ("rf", "logreg", "svm_comodo"):
+    raise ValueError(f"unknown estimator {estimator!r} (known: rf, logreg, "
+                     "svm_comodo)")
   tiny = variant == "tiny"
   config.job = "classical"
   # Row label in report tables; empty: "classical_<estimator>".
@@ -24,6 +28,9 @@ def get_config(arg=None):
 
   config.classical = dict(
       estimator=estimator,
+      # "imu" (hand-crafted features) or "teacher:<name>" (frozen video
+      # embeddings stored by the extract_embeddings job).
+      features=config.arg.features,
       # Cap on training windows (stratified by label, seeded); 0 = all.
       max_train_windows=0,
       # Cache the features of every record of the processed dataset under

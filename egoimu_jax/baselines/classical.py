@@ -1,4 +1,9 @@
-"""The ``classical`` job: hand-crafted IMU features + a scikit-learn model.
+"""The ``classical`` job: fixed features + a scikit-learn model.
+
+Features (``config.classical.features``): ``"imu"``, hand-crafted IMU
+features; or ``"teacher:<name>"``, a frozen video teacher's embeddings of
+the windows (the teacher set ``<name>`` written by ``extract_embeddings``):
+the cheap video baseline at scale (frozen embedding + probe).
 
 ``run(config, workdir)`` follows the same protocol as every deep model:
 
@@ -8,9 +13,14 @@
    writes ``split.json`` into the workdir);
 3. featurise the train / val / test windows (``features.window_features``,
    from raw, un-normalised IMU; cached per dataset, see below);
-4. fit a random forest (``rf``) or a standardised logistic regression
-   (``logreg``, C picked on validation macro-F1 via ``probes.linear_probe``);
+4. fit a random forest (``rf``), a standardised logistic regression
+   (``logreg``, C picked on validation macro-F1 via ``probes.linear_probe``)
+   or COMODO's RBF-SVM protocol (``svm_comodo``, ``probes.comodo_svm_probe``);
 5. write ``results.json`` + ``predictions.npz`` with ``results.write``.
+
+With teacher features, only windows that have an embedding are scored; the
+coverage of each part is recorded in ``results.json`` (``extra.coverage``),
+so ``report`` never pairs runs scored on different test windows.
 
 Feature cache: the features of every record depend only on the windows, so
 they are computed once per processed dataset (fingerprint) and feature
@@ -40,26 +50,41 @@ from egoimu_jax.input_pipeline.raw import layout
 from egoimu_jax.input_pipeline.store import processed
 
 PARTS = ("train", "val", "test")
+ESTIMATORS = ("rf", "logreg", "svm_comodo")
+TEACHER_PREFIX = "teacher:"
 
 
 def run(config, workdir: str) -> Dict[str, Any]:
   """Trains and evaluates the classical baseline; returns the results dict."""
   cfg = config.classical
   estimator = cfg.estimator
-  if estimator not in ("rf", "logreg"):
-    raise ValueError(f"config.classical.estimator must be rf or logreg, got {estimator!r}")
+  if estimator not in ESTIMATORS:
+    raise ValueError(f"config.classical.estimator must be one of "
+                     f"{ESTIMATORS}, got {estimator!r}")
+  source = str(cfg.get("features", "imu"))
+  teacher = (source[len(TEACHER_PREFIX):]
+             if source.startswith(TEACHER_PREFIX) else None)
+  if source != "imu" and not teacher:
+    raise ValueError(f"config.classical.features must be 'imu' or "
+                     f"'teacher:<name>', got {source!r}")
   t_start = time.time()
   cache_dir = layout.default_cache_dir(config.data)
   processed_dir = prepare.ensure(config.data, cache_dir)
   ds = processed.ProcessedDataset.open(processed_dir)
   split = splits.load_or_create_split(workdir, config.protocol, ds.manifest)
   indices = {p: ds.split_indices(split, p) for p in PARTS}
+  totals = {p: len(idx) for p, idx in indices.items()}
+  if teacher:
+    table = ds.teacher(teacher)
+    indices = {p: idx[table.positions(idx) >= 0] for p, idx in indices.items()}
   for p in ("train", "test"):
     if not len(indices[p]):
       raise ValueError(f"{workdir}: split has no {p} windows")
   rate_hz = float(ds.manifest.get("rate_hz", config.data.imu.rate_hz))
 
-  if cfg.cache_features:
+  if teacher:
+    feats = {p: table.read(idx) for p, idx in indices.items()}
+  elif cfg.cache_features:
     all_features = _cached_features(ds, cache_dir, rate_hz, cfg.read_chunk)
     feats = {p: all_features[idx] for p, idx in indices.items()}
   else:
@@ -71,10 +96,12 @@ def run(config, workdir: str) -> Dict[str, Any]:
   train_pos = _subsample(labels["train"], cfg.max_train_windows, config.seed)
   x_train, y_train = feats["train"][train_pos], labels["train"][train_pos]
   num_classes = len(ds.classes)
-  extra: Dict[str, Any] = {"estimator": estimator,
+  extra: Dict[str, Any] = {"estimator": estimator, "features": source,
                            "n_features": int(x_train.shape[1]),
                            "n_train_windows": int(len(y_train)),
-                           "processed_dir": processed_dir}
+                           "processed_dir": processed_dir,
+                           "coverage": {p: processed.coverage(idx, totals[p])
+                                        for p, idx in indices.items()}}
   eval_parts = [p for p in ("val", "test") if len(indices[p])]
   if estimator == "rf":
     rf = cfg.rf
@@ -87,6 +114,14 @@ def run(config, workdir: str) -> Dict[str, Any]:
     probs = {p: _full_probs(model.predict_proba(feats[p]), model.classes_,
                             num_classes) for p in eval_parts}
     extra["params"] = {k: v for k, v in rf.items()}
+  elif estimator == "svm_comodo":
+    probe = probes.comodo_svm_probe(
+        x_train, y_train, np.concatenate([feats[p] for p in eval_parts]),
+        num_classes=num_classes, seed=config.seed)
+    bounds = np.cumsum([0] + [len(feats[p]) for p in eval_parts])
+    probs = {p: probe.probs[bounds[i]:bounds[i + 1]]
+             for i, p in enumerate(eval_parts)}
+    extra["params"] = probe.params
   else:
     lr = cfg.logreg
     has_val = "val" in eval_parts
@@ -112,12 +147,14 @@ def run(config, workdir: str) -> Dict[str, Any]:
       for p in eval_parts}
   extra["seconds"] = {"features": round(t_features - t_start, 2),
                       "fit_predict": round(t_fit - t_features, 2)}
-  model_name = f"classical_{estimator}"
+  model_name = (f"{teacher}_{estimator}" if teacher else
+                f"classical_{estimator}")
   out = results_lib.write(
       workdir, config=config, split=split, model=model_name,
       name=config.get("name") or model_name, classes=ds.classes,
       predictions=predictions, extra=extra)
-  logging.info("classical %s %s fold %s: test macro-F1 %.4f (%s)", estimator,
+  logging.info("classical %s on %s, %s fold %s: test macro-F1 %.4f (%s)",
+               estimator, source,
                split["protocol"], split["fold"],
                out["metrics"]["test"]["macro_f1"], workdir)
   return out

@@ -27,7 +27,6 @@ How batches are made (one grain element is one whole batch):
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from typing import Mapping, Optional
 
@@ -307,10 +306,7 @@ class InputPipeline:
     """How much of the split's ``part`` this pipeline serves, and a digest
     of exactly which records: runs compared on a test set must agree on it
     (``report`` refuses to pair runs whose test windows differ)."""
-    idx = self.indices(part)
-    digest = hashlib.sha256(np.sort(idx).astype("<i8").tobytes()).hexdigest()
-    return {"served": int(len(idx)), "total": int(self._totals[part]),
-            "sha256": digest[:16]}
+    return processed.coverage(self.indices(part), self._totals[part])
 
   def _reader(self, part: str) -> BatchReader:
     return BatchReader(

@@ -100,3 +100,33 @@ def test_report_over_classical_runs_reads_imu_from_shards(runs, tmp_path):
                                      "confusion_classical_rf_l20wo.png"))
   sig = rep.tables["significance"]
   assert any(r[1:3] == ["classical_logreg", "classical_rf"] for r in sig.rows)
+
+
+def test_frozen_teacher_embeddings_with_the_comodo_svm(runs, tmp_path):
+  """Video baseline at scale: stored window embeddings + COMODO's SVM probe;
+  windows without an embedding are left out and the coverage is recorded."""
+  from egoimu_jax.input_pipeline.store import embeddings  # pylint: disable=g-import-not-at-top
+  _, cache, out = runs
+  workdir, _ = out[("tiny", "l20wo", 0)]
+  processed_dir = results.read(workdir)["extra"]["processed_dir"]
+  ds = processed.ProcessedDataset.open(processed_dir)
+  rng = np.random.default_rng(0)
+  # A teacher whose embedding is informative about the label; every fifth
+  # window has none (e.g. its video was undecodable).
+  keep = np.flatnonzero(np.arange(len(ds)) % 5 != 0)
+  labels = ds.table.label[keep]
+  vectors = rng.normal(0, 1, (len(keep), 16)).astype(np.float32)
+  vectors[np.arange(len(keep)), labels] += 3.0
+  with embeddings.EmbeddingWriter(processed_dir, "fake_teacher", dim=16) as w:
+    w.add_indices(keep, vectors)
+  config = _config(cache, "tiny,estimator=svm_comodo,features=teacher:"
+                   "fake_teacher")
+  res = jobs.JOBS.get("classical")(config, str(tmp_path / "svm"))
+  assert res["model"] == "fake_teacher_svm_comodo"
+  cov = res["extra"]["coverage"]["test"]
+  assert 0 < cov["served"] < cov["total"]
+  assert res["metrics"]["test"]["n"] == cov["served"]
+  assert res["metrics"]["test"]["macro_f1"] > 0.8
+  with pytest.raises(ValueError, match="features"):
+    jobs.JOBS.get("classical")(_config(cache, "tiny,features=video"),
+                               str(tmp_path / "bad"))

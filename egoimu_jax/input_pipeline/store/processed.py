@@ -13,6 +13,8 @@ touched per call); pass a few thousand indices per call for large sets.
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -144,3 +146,12 @@ def split_record_indices(processed_dir: str, split: Mapping,
   manifest = manifest_lib.load(processed_dir)
   table = record_table.RecordTable.load(processed_dir, manifest)
   return record_table.split_indices(table, split, part)
+
+
+def coverage(served: np.ndarray, total: int) -> dict:
+  """How many of a part's ``total`` records a run was scored on, and a
+  digest of exactly which (``report`` pairs runs only when they agree)."""
+  digest = hashlib.sha256(np.sort(np.asarray(served, np.int64)).astype(
+      "<i8").tobytes()).hexdigest()
+  return {"served": int(len(served)), "total": int(total),
+          "sha256": digest[:16]}
