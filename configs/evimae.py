@@ -107,7 +107,7 @@ def tiny(config):
   config.input.update(batch_size=16, eval_batch_size=32, num_frames=8)
   config.experiment.update(folds=(0,), n_boot=500)
   for stage, epochs, evals in ((config.pretrain, 12.0, 4), (config.finetune,
-                                                           16.0, 8)):
+                                                           16.0, 4)):
     stage.total_epochs = epochs
     stage.warmup_epochs = 1.0
     stage.eval_every_epochs = epochs / evals
@@ -119,5 +119,5 @@ def tiny(config):
   # ~250 training windows, ~3% not on person: weight classes so the short
   # fine-tune does not settle on predicting "working" everywhere.
   config.finetune.task.class_weights = "balanced"
-  config.log_every_steps = 50  # the whole demo's log fits on two screens
+  config.log_every_steps = 100  # the whole demo's log fits on two screens
   config.sharding_rules = ()

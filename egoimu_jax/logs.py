@@ -6,7 +6,8 @@ per checkpoint that bury the lines a person reads (stage k/n, step, loss,
 steps/s, ETA, validation metrics). ``quiet_libraries()`` installs a filter on
 the absl and root handlers that drops records below WARNING unless they come
 from this project's own code (``egoimu_jax``, ``launch``, ``scaling``).
-Warnings and errors always pass. ``--library_logs`` (main, launch) or
+Warnings and errors pass, but for a short list of known-benign library
+warnings (``BENIGN_WARNINGS``). ``--library_logs`` (main, launch) or
 ``EGOIMU_LIBRARY_LOGS=1`` keeps everything.
 """
 
@@ -21,14 +22,23 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OWN_PATHS = tuple(os.path.join(_ROOT, p) + os.sep
                   for p in ("egoimu_jax", "launch", "scaling"))
 ENV = "EGOIMU_LIBRARY_LOGS"
+# Library warnings known to be benign here, dropped too (substrings).
+# orbax warns for every partial restore of a step's ``state`` item, which has
+# no step-level metadata file of its own (finetune.restore_pretrained).
+BENIGN_WARNINGS = ("_CHECKPOINT_METADATA",)
 
 
 class OwnCodeFilter(logging.Filter):
   """Passes WARNING and above, and any record logged from our own files."""
 
   def filter(self, record: logging.LogRecord) -> bool:
-    return (record.levelno >= logging.WARNING or
-            os.path.abspath(record.pathname).startswith(OWN_PATHS))
+    if os.path.abspath(record.pathname).startswith(OWN_PATHS):
+      return True
+    if record.levelno >= logging.ERROR:
+      return True
+    if record.levelno >= logging.WARNING:
+      return not any(b in record.getMessage() for b in BENIGN_WARNINGS)
+    return False
 
 
 _FILTER = OwnCodeFilter()

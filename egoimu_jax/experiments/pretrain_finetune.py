@@ -129,8 +129,8 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
               "model": {"modalities": modalities},
               "input": {"spectrogram": "imu" in modalities,
                         "frames": "video" in modalities},
-              "task": {"pretrained": pretrained if init == "pretrained"
-                       else ""},
+              "task": ({"pretrained": pretrained} if init == "pretrained"
+                       else {"pretrained": "", "from_scratch": True}),
               "eval_variants": _variants(modalities, exp),
           }
           stages.append(Stage(sub, os.path.join(workdir, sub),

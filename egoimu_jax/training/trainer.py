@@ -82,7 +82,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   mesh = mesh_lib.make_mesh(config.mesh)
   task = tasks.TASKS.get(config.task.name)(config, pipe)
   plan = _plan(config, pipe)
-  logging.info("mesh %s; steps: %s", dict(mesh.shape), plan)
   lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
   tx = task.optimizer(lr)
   base_key = jax.random.key(config.seed)
@@ -118,9 +117,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   else:
     state = ckpt.restore(latest, abstract, train_iter)
   start = int(jax.device_get(state.step))
-  logging.info("%s parameters, %s per device; starting at step %d of %d",
-               f"{param_figures['params']:,}",
-               f"{param_figures['params_per_device']:,}", start, plan["total"])
+  logging.info("%s parameters (%s per device), mesh %s; step %d of %d; "
+               "steps per epoch %d, eval every %d", f"{param_figures['params']:,}",
+               f"{param_figures['params_per_device']:,}", dict(mesh.shape),
+               start, plan["total"], plan["steps_per_epoch"], plan["eval_every"])
 
   p_train = jax.jit(make_train_step(task, tx, lr, train_key),
                     in_shardings=(state_sh, batch_sh),

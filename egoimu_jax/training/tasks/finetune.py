@@ -20,6 +20,8 @@ The weights come from either
   scratch (logged as a warning).
 * ``pretrained_format`` (``""``): ``""`` for our orbax checkpoints, else an
   importer name (``models.IMPORTERS``).
+* ``from_scratch`` (False): an intended from-scratch baseline; silences the
+  warning an empty ``pretrained`` gives.
 * ``pretrained_step`` (``"latest"``): which step of a checkpoint directory;
   ``"best"`` picks the lowest validation loss recorded by the
   ``mae_pretrain`` task; an integer picks that step.
@@ -74,8 +76,12 @@ class Finetune(supervised.Supervised):
 
   def warm_start(self, state):
     if not self.pretrained:
-      logging.warning("finetune: config.task.pretrained is empty; training "
-                      "%s from scratch", self.config.model.name)
+      # A from-scratch baseline says so (task.from_scratch); otherwise an
+      # empty path is more likely a forgotten one.
+      log = (logging.info if self.config.task.get("from_scratch", False)
+             else logging.warning)
+      log("finetune: no pretrained weights; training %s from scratch",
+          self.config.model.name)
       return state
     if self.pretrained_format:
       variables = import_weights(self.pretrained_format, self.pretrained,
