@@ -9,6 +9,7 @@ JOBS = Registry("job")
 _LAZY = {
     "train": "egoimu_jax.training.trainer:train_and_evaluate",
     "classical": "egoimu_jax.baselines.classical:run",
+    "extract_embeddings": "egoimu_jax.teachers.extract:run",
     "pretrain_finetune": "egoimu_jax.experiments.pretrain_finetune:run",
 }
 for _name, _target in _LAZY.items():

@@ -8,14 +8,17 @@ needs something not yet in the repository fails here with that error.
 """
 
 import importlib.util
+import json
 import math
 import pathlib
 
 import ml_collections
+import numpy as np
 import pytest
 
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
+from egoimu_jax.input_pipeline.store import embeddings
 from egoimu_jax.training import durations
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -77,6 +80,17 @@ def test_config_runs_tiny(path, tiny_cache, tmp_path):
       assert list(tmp_path.glob(
           f"*/fold*/*/variants/*/{results.RESULTS_FILE}")), "no test variants"
     assert (tmp_path / "report" / "report.md").exists()
+  elif job == "extract_embeddings":
+    # The teacher set has a vector for every window of the dataset.
+    with open(tmp_path / embeddings.MANIFEST_FILE, encoding="utf-8") as f:
+      manifest = json.load(f)
+    counts = manifest["counts"]
+    assert counts["records"] > 0 and counts["missing"] == 0, counts
+    vectors = embeddings.EmbeddingSet.open(
+        manifest["processed_dir"], manifest["name"]).read(
+            np.arange(counts["records"]))
+    assert vectors.shape == (counts["records"], manifest["dim"])
+    assert np.isfinite(vectors).all()
   else:
     # Only non-classifier tasks (e.g. pre-training) may skip results.json.
     assert job == "train" and config.task.name != "supervised", (

@@ -10,11 +10,17 @@ the pipeline looks embeddings up by record index without a string table.
     w.add(window_ids, vectors)            # any order, any number of calls
   table = embeddings.EmbeddingSet.open(processed_dir, "videomae")
   vectors = table.read(record_indices)    # float32 [n, 768]
+
+A set written by the ``extract_embeddings`` job (``egoimu_jax/teachers``)
+also holds ``teacher_manifest.json`` (model, weights checksum, pooling,
+counts; written last, so it marks a complete set) and ``teacher_missing.csv``
+(the windows without a vector, with reasons). Rewriting a set removes both.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 from typing import Optional, Sequence
 
@@ -27,6 +33,23 @@ from egoimu_jax.input_pipeline.store import shard_io
 from egoimu_jax.input_pipeline.store import tfds_format
 
 INDEX_FILE = "index.npz"
+MANIFEST_FILE = "teacher_manifest.json"
+MISSING_FILE = "teacher_missing.csv"
+
+
+def set_dir(processed_dir: str, name: str) -> str:
+  """Directory of the teacher set ``name`` (shards, index, manifest)."""
+  return tfds_format.shard_set_dir(processed_dir,
+                                   tfds_format.teacher_config(name))
+
+
+def read_manifest(processed_dir: str, name: str) -> Optional[dict]:
+  """The set's ``teacher_manifest.json``, None if the set has none."""
+  path = os.path.join(set_dir(processed_dir, name), MANIFEST_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
 
 
 class EmbeddingWriter:
@@ -60,11 +83,29 @@ class EmbeddingWriter:
       self._writer.abort()
 
   def add(self, window_ids: Sequence[str], embeddings: np.ndarray) -> None:
+    self._add(window_ids, self._table.index_of_window_ids(window_ids),
+              embeddings)
+
+  def add_indices(self, record_indices: np.ndarray,
+                  embeddings: np.ndarray) -> None:
+    """``add`` by global record index (no window-id lookup: for callers
+    that add many batches of known records)."""
+    record_indices = np.asarray(record_indices, np.int64)
+    if record_indices.ndim != 1 or (len(record_indices) and (
+        record_indices.min() < 0 or
+        record_indices.max() >= len(self._table))):
+      raise IndexError(f"record indices must be 1-D in "
+                       f"[0, {len(self._table)})")
+    self._add(self._table.window_ids(record_indices), record_indices,
+              embeddings)
+
+  def _add(self, window_ids: Sequence[str], record_indices: np.ndarray,
+           embeddings: np.ndarray) -> None:
     embeddings = np.asarray(embeddings, np.float32)
     if embeddings.shape != (len(window_ids), self.dim):
       raise ValueError(f"embeddings shape {embeddings.shape}, expected "
                        f"({len(window_ids)}, {self.dim})")
-    self._indices.append(self._table.index_of_window_ids(window_ids))
+    self._indices.append(record_indices)
     for wid, vector in zip(window_ids, embeddings):
       if self._writer is None:
         path = os.path.join(self._dir, f"part-{len(self._paths):05d}")
@@ -145,6 +186,12 @@ class EmbeddingSet:
     return np.where(found, pos, -1)
 
   def read_rows(self, rows: np.ndarray) -> np.ndarray:
+    """Vectors of rows of this set (``positions``); a row of -1 (a window
+    without a vector) is an error, never the last row."""
+    rows = np.asarray(rows, np.int64)
+    if len(rows) and rows.min() < 0:
+      raise KeyError(f"{self.config}: {int((rows < 0).sum())} window(s) "
+                     "have no embedding (see the set's teacher_missing.csv)")
     serialized = self.reader.read(self.shard[rows], self.offset[rows])
     return records.decode_tensor_batch(serialized, "embedding", np.float32,
                                        (self.dim,))

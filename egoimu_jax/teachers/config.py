@@ -1,0 +1,67 @@
+"""``config.teacher``: the ``extract_embeddings`` job's section.
+
+Only ml_collections here, so configs can build the section without importing
+JAX. Fields that change the vectors (everything but the ``OPERATIONAL``
+ones) are hashed into the extraction's identity (``parts.config_hash``).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+POOLINGS = ("cls", "mean_tokens", "features")
+SOURCES = ("auto", "stored", "raw")
+# Fields that say how or where to run, not what to compute.
+OPERATIONAL = ("raw_dir", "shard_index", "shard_count", "finalize_only",
+               "decode_threads", "prefetch_chunks", "log_every_s")
+
+
+def teacher_config() -> ml_collections.ConfigDict:
+  """Defaults: TimeSformer-B, 8 frames, mean over all tokens (COMODO)."""
+  c = ml_collections.ConfigDict()
+  # The set is <processed_dir>/egoimu/teacher_<name>/ ([A-Za-z0-9_]+).
+  c.name = "timesformer_b"
+  # models.build(model) (+ num_classes, dtype); other fields are overrides.
+  c.model = ml_collections.ConfigDict(dict(name="timesformer", variant="B"))
+  # Weights: "" = random init (a loud warning; seed in the manifest). With
+  # weights_format "" a checkpoint of our own runs (a workdir, checkpoints
+  # dir, step or state dir; weights_step picks the step), else the name of a
+  # models.IMPORTERS entry reading `weights` (e.g. "videomae").
+  c.weights = ""
+  c.weights_format = ""
+  c.weights_step = "latest"
+  c.seed = 0                   # random init (when weights is "")
+  # "cls" (token 0 of aux["tokens"]; models with a cls_token), "mean_tokens"
+  # (mean over all of aux["tokens"], CLS included, as COMODO), "features"
+  # (the model's pooled aux["features"]).
+  c.pooling = "mean_tokens"
+  # > 0: multiply by a fixed [D, projection_dim] matrix with orthonormal
+  # columns (or rows, when projection_dim > D), drawn from projection_seed.
+  c.projection_dim = 0
+  c.projection_seed = 0
+  # Frames: num_frames of the frames_per_window (50 at 10 fps) per window,
+  # at round(linspace(0, 49, num_frames)) as the grain pipeline samples them;
+  # frame_size 0 = the processed dataset's data.video.size. Normalised as
+  # (x / 255 - mean) / std (pipeline.imagenet_normalise).
+  c.num_frames = 8
+  c.frame_size = 0
+  c.frame_mean = (0.45, 0.45, 0.45)
+  c.frame_std = (0.225, 0.225, 0.225)
+  c.dtype = "float32"          # compute dtype; vectors are stored float32
+  # Where frames come from: "stored" shards, "raw" MP4s decoded on the fly,
+  # or "auto" (stored where kept, raw elsewhere).
+  c.source = "auto"
+  # Raw dataset root; "" = data.raw_dir, else the synthetic pilot (when
+  # data.processed_dir is empty), else the root prepare recorded.
+  c.raw_dir = ""
+  c.batch_size = 32            # per host, rounded up to the local devices
+  c.chunk_windows = 256        # unit of resumption and of host split
+  # Host split: chunk k runs on host k % shard_count. shard_count 0 = one
+  # host per JAX process (jax.process_index() / process_count()).
+  c.shard_index = 0
+  c.shard_count = 0
+  c.finalize_only = False      # merge finished chunks into the set, no model
+  c.decode_threads = 0         # 0 = CPU count
+  c.prefetch_chunks = 1        # chunks decoded ahead of the model
+  c.log_every_s = 30.0
+  return c
