@@ -29,52 +29,19 @@ sweep, the job's done file is ``teacher_manifest.json``.
 from egoimu_jax import config_lib
 from egoimu_jax.teachers import config as teacher_config
 
-_IMAGENET = config_lib.input_config()
-# model -> default variant, frame statistics, pooling.
-PRESETS = {
-    "timesformer": dict(variant="B", mean=(0.45,) * 3, std=(0.225,) * 3,
-                        pooling="mean_tokens"),
-    "videomae": dict(variant="B", mean=_IMAGENET.frame_mean,
-                     std=_IMAGENET.frame_std, pooling="mean_tokens"),
-    "slowfast": dict(variant="R50", mean=(0.45,) * 3, std=(0.225,) * 3,
-                     pooling="features"),
-}
-
 
 def get_config(arg=None):
   config = config_lib.base(arg, variant="", model="timesformer", pooling="",
                            source="auto")
   arg = config.arg
-  if arg.model not in PRESETS:
-    raise ValueError(f"model={arg.model!r}; expected one of {sorted(PRESETS)}")
-  preset = PRESETS[arg.model]
-  variant = arg.variant or preset["variant"]
   config.job = "extract_embeddings"
+  config.teacher = teacher_config.preset(arg.model, arg.variant, arg.pooling,
+                                         arg.source)
+  variant = config.teacher.model.variant
   config.name = f"teacher-{arg.model}-{variant}"
-  config.teacher = teacher_config.teacher_config()
-  t = config.teacher
-  t.name = f"{arg.model}_{variant}".lower()
-  t.model.update(name=arg.model, variant=variant)
-  t.pooling = arg.pooling or preset["pooling"]
-  t.source = arg.source
-  t.frame_mean, t.frame_std = preset["mean"], preset["std"]
-  t.num_frames, t.frame_size = _geometry(arg.model, variant)
   if variant == "tiny":
     tiny(config)
   return config
-
-
-def _geometry(model: str, variant: str):
-  """(frames, frame side) the model variant takes (SlowFast: any)."""
-  # Model files are imported only here: configs stay cheap to list.
-  if model == "slowfast":  # R50 8x8: 32 frames (Slow: every 4th)
-    return (8, 32) if variant == "tiny" else (32, 224)
-  if model == "timesformer":
-    from egoimu_jax.models import timesformer as module  # pylint: disable=g-import-not-at-top
-  else:
-    from egoimu_jax.models import videomae as module  # pylint: disable=g-import-not-at-top
-  m = module.create(variant)
-  return m.num_frames, m.image_size
 
 
 def tiny(config):

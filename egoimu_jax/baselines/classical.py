@@ -70,6 +70,12 @@ def run(config, workdir: str) -> Dict[str, Any]:
   t_start = time.time()
   cache_dir = layout.default_cache_dir(config.data)
   processed_dir = prepare.ensure(config.data, cache_dir)
+  if teacher and "teacher" in config:
+    if config.teacher.name != teacher:
+      raise ValueError(f"config.classical.features names teacher {teacher!r} "
+                       f"but config.teacher.name is {config.teacher.name!r}")
+    from egoimu_jax.teachers import extract  # pylint: disable=g-import-not-at-top
+    extract.ensure(config)   # extracts the set first if it is missing
   ds = processed.ProcessedDataset.open(processed_dir)
   split = splits.load_or_create_split(workdir, config.protocol, ds.manifest)
   indices = {p: ds.split_indices(split, p) for p in PARTS}

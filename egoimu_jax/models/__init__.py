@@ -22,6 +22,7 @@ MODELS = Registry("model")
 _LAZY = {
     "attend_discriminate": "egoimu_jax.models.attend_discriminate:create",
     "deepconvlstm": "egoimu_jax.models.deepconvlstm:create",
+    "embedding_probe": "egoimu_jax.models.embedding_probe:create",
     "evimae": "egoimu_jax.models.evimae:create",
     "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
     "imu_mae": "egoimu_jax.models.imu_mae:create",

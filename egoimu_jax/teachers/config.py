@@ -65,3 +65,48 @@ def teacher_config() -> ml_collections.ConfigDict:
   c.prefetch_chunks = 1        # chunks decoded ahead of the model
   c.log_every_s = 30.0
   return c
+
+
+# model -> default variant, frame statistics, pooling.
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+PRESETS = {
+    "timesformer": dict(variant="B", mean=(0.45,) * 3, std=(0.225,) * 3,
+                        pooling="mean_tokens"),
+    "videomae": dict(variant="B", mean=_IMAGENET_MEAN, std=_IMAGENET_STD,
+                     pooling="mean_tokens"),
+    "slowfast": dict(variant="R50", mean=(0.45,) * 3, std=(0.225,) * 3,
+                     pooling="features"),
+}
+
+
+def preset(model: str, variant: str = "", pooling: str = "",
+           source: str = "auto") -> ml_collections.ConfigDict:
+  """``config.teacher`` for a video model family with its own frame
+  statistics, frame count and size, and pooling; set name ``<model>_<variant>``.
+  """
+  if model not in PRESETS:
+    raise ValueError(f"teacher model={model!r}; expected one of "
+                     f"{sorted(PRESETS)}")
+  p = PRESETS[model]
+  variant = variant or p["variant"]
+  t = teacher_config()
+  t.name = f"{model}_{variant}".lower()
+  t.model.update(name=model, variant=variant)
+  t.pooling = pooling or p["pooling"]
+  t.source = source
+  t.frame_mean, t.frame_std = p["mean"], p["std"]
+  t.num_frames, t.frame_size = _geometry(model, variant)
+  return t
+
+
+def _geometry(model: str, variant: str):
+  """(frames, frame side) the model variant takes (SlowFast: any)."""
+  # Model files are imported only here: configs stay cheap to list.
+  if model == "slowfast":  # R50 8x8: 32 frames (Slow: every 4th)
+    return (8, 32) if variant == "tiny" else (32, 224)
+  if model == "timesformer":
+    from egoimu_jax.models import timesformer as module  # pylint: disable=g-import-not-at-top
+  else:
+    from egoimu_jax.models import videomae as module  # pylint: disable=g-import-not-at-top
+  m = module.create(variant)
+  return m.num_frames, m.image_size

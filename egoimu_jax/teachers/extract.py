@@ -30,6 +30,7 @@ vectors become the teacher shard set ``teacher_<name>`` keyed by window id
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import os
 import time
@@ -274,3 +275,36 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   if jax_split:
     _barrier("teacher_finalized")
   return summary
+
+
+def ensure(config: ml_collections.ConfigDict) -> str:
+  """The name of ``config.teacher``'s set in ``config.data``'s processed
+  dataset, extracted first if it is missing or was made with other settings.
+
+  For jobs that read a teacher set (``input.teacher``, the classical job's
+  ``features="teacher:<name>"``): a sweep needs no separate extraction job,
+  and jobs started together extract once (a file lock; the others wait and
+  then find it complete). The extraction's workdir is
+  ``<processed_dir>/teacher_runs/<name>-<config hash>``; single process.
+  """
+  cfg = config.teacher
+  processed_dir = prepare.ensure(config.data)
+  dataset = processed.ProcessedDataset.open(processed_dir)
+  chash = parts.config_hash(cfg, dataset.fingerprint)
+  stored = embeddings.read_manifest(processed_dir, cfg.name)
+  if stored is not None and stored.get("config_hash") == chash:
+    return cfg.name
+  workdir = os.path.join(processed_dir, "teacher_runs",
+                         f"{cfg.name}-{chash[:16]}")
+  os.makedirs(workdir, exist_ok=True)
+  with open(workdir + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    stored = embeddings.read_manifest(processed_dir, cfg.name)
+    if stored is None or stored.get("config_hash") != chash:
+      logging.info("teacher %r: not extracted for these settings; extracting "
+                   "into %s", cfg.name, workdir)
+      local = ml_collections.ConfigDict(config.to_dict())
+      local.data.processed_dir = processed_dir
+      local.teacher.update(shard_index=0, shard_count=1, finalize_only=False)
+      run(local, workdir)
+  return cfg.name

@@ -305,6 +305,11 @@ def _input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:
   """Prepared data, the run's split and the grain pipeline."""
   processed_dir = _process0_first(lambda: prepare.ensure(config.data),
                                   "prepare")
+  if config.input.get("teacher") and "teacher" in config:
+    # A teacher set the run reads, described by config.teacher: extracted
+    # first if missing (frozen-embedding probes need no separate job).
+    from egoimu_jax.teachers import extract  # pylint: disable=g-import-not-at-top
+    _process0_first(lambda: extract.ensure(config), "teacher")
   manifest = manifest_lib.load(processed_dir)
   split = _process0_first(
       lambda: splits.load_or_create_split(workdir, config.protocol, manifest),

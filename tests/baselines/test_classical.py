@@ -119,14 +119,31 @@ def test_frozen_teacher_embeddings_with_the_comodo_svm(runs, tmp_path):
   vectors[np.arange(len(keep)), labels] += 3.0
   with embeddings.EmbeddingWriter(processed_dir, "fake_teacher", dim=16) as w:
     w.add_indices(keep, vectors)
-  config = _config(cache, "tiny,estimator=svm_comodo,features=teacher:"
-                   "fake_teacher")
+  config = _config(cache, "tiny,estimator=svm_comodo")
+  config.classical.features = "teacher:fake_teacher"
   res = jobs.JOBS.get("classical")(config, str(tmp_path / "svm"))
   assert res["model"] == "fake_teacher_svm_comodo"
   cov = res["extra"]["coverage"]["test"]
   assert 0 < cov["served"] < cov["total"]
   assert res["metrics"]["test"]["n"] == cov["served"]
   assert res["metrics"]["test"]["macro_f1"] > 0.8
+  bad = _config(cache, "tiny")
+  bad.classical.features = "video"
   with pytest.raises(ValueError, match="features"):
-    jobs.JOBS.get("classical")(_config(cache, "tiny,features=video"),
-                               str(tmp_path / "bad"))
+    jobs.JOBS.get("classical")(bad, str(tmp_path / "bad"))
+
+
+def test_video_teacher_probe_extracts_its_embeddings_on_first_use(tmp_path):
+  """``teacher=<model>``: the set is extracted into the processed dataset by
+  the first job that needs it, then reused."""
+  config = _config(str(tmp_path / "cache"),
+                   "tiny,estimator=svm_comodo,teacher=videomae")
+  first = jobs.JOBS.get("classical")(config, str(tmp_path / "a"))
+  assert first["model"] == "videomae_tiny_svm_comodo"
+  cov = first["extra"]["coverage"]["test"]
+  assert cov["served"] == cov["total"] > 0   # raw MP4s decoded where needed
+  processed_dir = first["extra"]["processed_dir"]
+  manifest = os.path.join(processed_dir, "egoimu", "teacher_videomae_tiny")
+  assert os.path.isdir(manifest)
+  again = jobs.JOBS.get("classical")(config, str(tmp_path / "b"))
+  assert again["metrics"]["test"] == first["metrics"]["test"]
