@@ -71,3 +71,41 @@ def test_classical_tiny_end_to_end(tmp_path):
   assert "classical_rf" in main and "gap within−l20wo" in main
   for protocol in ("l20wo", "within"):
     assert (tmp_path / "runs" / "classical_rf" / protocol / "fold0" / "split.json").exists()
+
+
+def test_video_models():
+  jobs = load("video_models.py")
+  # 3 models x (svm + linear probe + fine-tuning) + the IMU reference,
+  # 2 protocols x 5 folds.
+  assert len(jobs) == (3 * 3 + 1) * 2 * 5
+  assert {j.tags["model"] for j in jobs} >= {
+      "timesformer_svm_probe", "videomae_linear_probe", "slowfast_finetune",
+      "classical_rf"}
+  assert all(j.overrides["data.synthetic.with_video"] for j in jobs)
+  tiny = load("video_models.py:models=videomae", "tiny=True")
+  assert [j.config for j in tiny[:4]] == [
+      "configs/classical.py:estimator=svm_comodo,teacher=videomae,tiny",
+      "configs/video_probe.py:teacher=videomae,tiny", "configs/videomae.py:tiny",
+      "configs/classical.py:estimator=rf,tiny"]
+  # Every tiny job scores the same dataset: the IMU reference's own tiny data
+  # (6 workers) is overridden to the shared one.
+  assert len({tuple(sorted((k, v) for k, v in j.overrides.items()
+                           if k.startswith("data."))) for j in tiny}) == 1
+
+
+@pytest.mark.slow
+def test_video_models_tiny_end_to_end(tmp_path):
+  """Probes (extracting the teacher set on first use), fine-tuning and the
+  IMU reference on the same windows, then the report."""
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  r = subprocess.run(
+      [sys.executable, "-m", "launch.run",
+       "--sweep=launch/sweeps/video_models.py:models=videomae", "--tiny",
+       f"--root={tmp_path}/runs", f"--report_dir={tmp_path}/report"],
+      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
+  assert r.returncode == 0, r.stderr[-3000:]
+  main = (tmp_path / "report" / "tables" / "main.md").read_text()
+  for name in ("videomae_svm_probe", "videomae_linear_probe",
+               "videomae_finetune", "classical_rf"):
+    assert name in main, name
+  assert "gap within−l20wo" in main

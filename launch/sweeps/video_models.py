@@ -1,0 +1,78 @@
+r"""Video models through the protocols (Experiment B): which modality is more
+robust to person shift, video or IMU?
+
+  python -m launch.run --sweep=launch/sweeps/video_models.py \
+      --root=runs/video --report_dir=runs/video/report [--tiny]
+
+For each video model (TimeSformer-B, VideoMAE ViT-B, SlowFast R50), on
+``l20wo`` and ``within``:
+
+* frozen teacher embedding + probe, the cheap default at scale: COMODO's
+  RBF-SVM (``configs/classical.py:estimator=svm_comodo,teacher=<model>``)
+  and a linear head through the trainer (``configs/video_probe.py``). The
+  teacher set is extracted by whichever job needs it first (raw MP4s are
+  decoded where frames were not stored) and shared by the rest;
+* full fine-tuning on stored frames (``configs/<model>.py``);
+
+plus the IMU reference on the same people and windows (the random forest on
+hand-crafted features), so the report's paired tables compare video with
+IMU. Every job sees the same dataset settings (video kept).
+
+Arg: ``models=timesformer+videomae+slowfast``, ``probes=svm+linear``
+(``+``-separated; ``none``), ``finetune`` (models fine-tuned; default all
+listed, ``videomae`` with ``tiny``), ``imu_reference=True``, ``folds``
+(default 5; 1 with ``tiny``), ``tiny``. Teacher weights: pass
+``--set=teacher.weights=... --set=teacher.weights_format=...`` per model with
+``--only``, or edit the jobs' overrides (random weights give a warning).
+"""
+
+import launch
+
+PROTOCOLS = ("l20wo", "within")
+# The dataset every job of the sweep uses (video kept; only the fine-tuning
+# configs store frames, which does not change the windows).
+SHARED_DATA = {"data.synthetic.with_video": True}
+
+
+def _tiny_data():
+  """The tiny teacher dataset (configs/teacher_embeddings.py:tiny) for the
+  jobs whose own tiny data differs, so every job scores the same windows."""
+  from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
+  ref = config_lib.tiny_run(config_lib.base())
+  out = {f"data.synthetic.{k}": ref.data.synthetic[k]
+         for k in ("num_workers", "clips_per_worker", "clip_seconds")}
+  out["protocol.num_folds"] = ref.protocol.num_folds
+  return out
+
+
+def _names(text, default):
+  text = text or default
+  return [] if text == "none" else text.split("+")
+
+
+def sweep(arg=None):
+  a = launch.parse_arg(arg, tiny=False, models="timesformer+videomae+slowfast",
+                       probes="svm+linear", finetune="", imu_reference=True,
+                       folds=0)
+  models = _names(a.models, "")
+  finetune = _names(a.finetune, "videomae" if a.tiny else a.models)
+  folds = a.folds or (1 if a.tiny else 5)
+  tiny = ",tiny" if a.tiny else ""
+  shared = dict(SHARED_DATA, **(_tiny_data() if a.tiny else {}))
+  jobs = []
+  for p in launch.product(protocol=PROTOCOLS, fold=range(folds)):
+    run = lambda config, model, **ov: jobs.append(launch.protocol_job(  # noqa: E731
+        config, model, p["protocol"], p["fold"], overrides={**shared, **ov}))
+    for model in models:
+      if "svm" in _names(a.probes, ""):
+        run(f"configs/classical.py:estimator=svm_comodo,teacher={model}{tiny}",
+            f"{model}_svm_probe", name=f"{model}_svm_probe")
+      if "linear" in _names(a.probes, ""):
+        run(f"configs/video_probe.py:teacher={model}{tiny}",
+            f"{model}_linear_probe", name=f"{model}_linear_probe")
+      if model in finetune:
+        run(f"configs/{model}.py{':tiny' if a.tiny else ''}",
+            f"{model}_finetune", name=f"{model}_finetune")
+    if a.imu_reference:
+      run(f"configs/classical.py:estimator=rf{tiny}", "classical_rf")
+  return jobs
