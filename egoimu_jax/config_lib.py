@@ -164,12 +164,16 @@ def trainer_config() -> ml_collections.ConfigDict:
       center_loss_weight=0.0,  # > 0: + weight * center loss (A&D: 0.3)
       center_lr=0.001,         # centre update rate (A&D lr_cent)
       class_weights="",        # "balanced": weight the loss by n / (K n_c)
+      freeze=(),               # regexes of parameter paths kept fixed, e.g.
+                               # ("^(?!head/)",): a linear probe (tasks/base.py)
   ))
   c.model = ml_collections.ConfigDict(dict(name=""))  # models.build(config.model)
   # Extra test-time evaluations of the final (best) state: name -> nested
   # overrides of this config, e.g. {"drop_video": {"model": {"drop_modality":
   # "video"}}}. Each writes <workdir>/variants/<name>/results.json.
   c.eval_variants = ml_collections.ConfigDict()
+  # job "feature_probe": the frozen model's features -> "svm_comodo" | "logreg".
+  c.probe = ml_collections.ConfigDict(dict(estimator="svm_comodo"))
   c.dtype = "float32"          # compute dtype ("bfloat16"); params stay float32
   c.mesh = (("data", -1), ("fsdp", 1))
   # (regex over "collection/a/b/kernel", spec): spec is "replicate", a mesh

@@ -10,6 +10,7 @@ _LAZY = {
     "train": "egoimu_jax.training.trainer:train_and_evaluate",
     "classical": "egoimu_jax.baselines.classical:run",
     "extract_embeddings": "egoimu_jax.teachers.extract:run",
+    "feature_probe": "egoimu_jax.evaluation.feature_probe:run",
     "pretrain_finetune": "egoimu_jax.experiments.pretrain_finetune:run",
 }
 for _name, _target in _LAZY.items():

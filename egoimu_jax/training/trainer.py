@@ -78,7 +78,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       it stopped at is checkpointed.
   """
   _process0_first(lambda: os.makedirs(workdir, exist_ok=True), "workdir")
-  pipe = _input_pipeline(config, workdir)
+  pipe = input_pipeline(config, workdir)
   mesh = mesh_lib.make_mesh(config.mesh)
   task = tasks.TASKS.get(config.task.name)(config, pipe)
   plan = _plan(config, pipe)
@@ -89,7 +89,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   # Shapes first, then shardings, then a sharded init: the full parameters
   # never sit on one device.
-  example = _init_batch(pipe)
+  example = init_batch(pipe)
 
   def init(key):
     batch = {k: jnp.zeros(s.shape, s.dtype) for k, s in example.items()}
@@ -130,7 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                    out_shardings=batch_sh)
 
   def evaluate(state, part):
-    outputs = _predict(p_eval, state, pipe.eval_batches(part), batch_sh)
+    outputs = predict(p_eval, state, pipe.eval_batches(part), batch_sh)
     return task.evaluate(part, outputs), outputs
 
   writer = writers.create(workdir)
@@ -202,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                           for part in task.final_parts}}
     # Variants first: the run's own results file marks it finished.
     for name, variant in _eval_variants(config, pipe):
-      outputs = {"test": _predict(
+      outputs = {"test": predict(
           jax.jit(make_eval_step(variant), in_shardings=(state_sh, batch_sh),
                   out_shardings=batch_sh),
           state, pipe.eval_batches("test"), batch_sh)}
@@ -301,7 +301,7 @@ def _average(steps: List[Mapping[str, Any]]) -> Dict[str, Any]:
   return merged.compute()
 
 
-def _input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:
+def input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:
   """Prepared data, the run's split and the grain pipeline."""
   processed_dir = _process0_first(lambda: prepare.ensure(config.data),
                                   "prepare")
@@ -344,7 +344,7 @@ def _plan(config, pipe) -> Dict[str, int]:
   return plan
 
 
-def _init_batch(pipe) -> Dict[str, jax.ShapeDtypeStruct]:
+def init_batch(pipe) -> Dict[str, jax.ShapeDtypeStruct]:
   """Shapes of a one-example batch, read from the first training batch."""
   first = next(iter(pipe.train_dataset()))
   return {k: jax.ShapeDtypeStruct(
@@ -353,7 +353,7 @@ def _init_batch(pipe) -> Dict[str, jax.ShapeDtypeStruct]:
           for k, v in first.items()}
 
 
-def _predict(p_eval: Callable, state, batches,
+def predict(p_eval: Callable, state, batches,
              batch_sh) -> Dict[str, np.ndarray]:
   """Outputs of every real (unpadded) example of ``batches``, all hosts."""
   outs = [p_eval(state, sharding.global_batch(b, batch_sh)) for b in batches]

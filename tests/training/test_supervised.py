@@ -93,3 +93,26 @@ def test_balanced_class_weights():
       rtol=1e-5)
   with pytest.raises(ValueError, match="class_weights"):
     _task(data, class_weights="inverse")
+
+
+def test_freeze_trains_only_the_unfrozen_leaves():
+  """``task.freeze``: a linear probe through the trainer (frozen encoder)."""
+  import optax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  batch = {"imu": jnp.asarray(rng.normal(size=(4, 24, 6)), jnp.float32),
+           "label": jnp.asarray([0, 1, 2, 1], jnp.int32),
+           "mask": jnp.asarray([True] * 4)}
+  task = _task(freeze=("^(?!head/)",))
+  variables = jax.jit(task.init_variables)(jax.random.key(0), batch)
+  params = variables.pop("params")
+  tx = task.optimizer(optax.constant_schedule(0.1))
+  grads = jax.grad(lambda p: task.loss(p, variables, batch,
+                                       jax.random.key(1))[0])(params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  new = optax.apply_updates(params, updates)
+  flat_old = jax.tree_util.tree_flatten_with_path(params)[0]
+  flat_new = jax.tree.leaves(new)
+  changed = {"/".join(str(getattr(k, "key", k)) for k in path)
+             for (path, a), b in zip(flat_old, flat_new)
+             if not np.array_equal(a, b)}
+  assert changed and all(p.startswith("head/") for p in changed), changed
