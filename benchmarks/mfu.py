@@ -124,7 +124,8 @@ def main(argv):
       state, metrics = step(state, batch)
     jax.block_until_ready(state)
     rates.append(_STEPS.value / (time.perf_counter() - t0))
-  flops = models.forward_flops(config.model)
+  flops = models.forward_flops(config.model,
+                               {k: s for k, (s, _) in shapes.items()})
   meter = mfu_lib.Meter(flops, b, jax.devices(), config.dtype)
   med = statistics.median(rates)
   name = config_flags.get_config_filename(flags.FLAGS["config"])

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Mapping, Optional
 
 from absl import logging
@@ -27,6 +28,7 @@ _LAZY = {
     "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
     "imu_mae": "egoimu_jax.models.imu_mae:create",
     "imu_mae_classifier": "egoimu_jax.models.imu_mae:create_classifier",
+    "slowfast": "egoimu_jax.models.slowfast:create",
     "timesformer": "egoimu_jax.models.timesformer:create",
     "videomae": "egoimu_jax.models.videomae:create",
 }
@@ -39,6 +41,7 @@ _LAZY_FLOPS = {
     "evimae_classifier": "egoimu_jax.models.flops:evimae_finetune",
     "imu_mae": "egoimu_jax.models.flops:imu_mae_pretrain",
     "imu_mae_classifier": "egoimu_jax.models.flops:evimae_finetune",
+    "slowfast": "egoimu_jax.models.slowfast:forward_flops",
     "timesformer": "egoimu_jax.models.timesformer:forward_flops",
     "videomae": "egoimu_jax.models.videomae:forward_flops",
 }
@@ -47,6 +50,7 @@ for _name, _target in _LAZY_FLOPS.items():
 
 IMPORTERS = Registry("weight importer")
 _LAZY_IMPORTERS = {
+    "slowfast": "egoimu_jax.models.convert.slowfast:load",
     "timesformer": "egoimu_jax.models.convert.timesformer:load",
     "videomae": "egoimu_jax.models.convert.videomae:load_classifier",
 }
@@ -61,14 +65,27 @@ def build(model_config: Mapping[str, Any]):
   return MODELS.get(name)(**cfg)
 
 
-def forward_flops(model_config: Mapping[str, Any]) -> Optional[float]:
-  """Forward FLOPs per example of ``config.model``, None if not counted."""
+def forward_flops(model_config: Mapping[str, Any],
+                  input_shapes: Optional[Mapping[str, Any]] = None
+                  ) -> Optional[float]:
+  """Forward FLOPs per example of ``config.model``, None if not counted.
+
+  ``input_shapes`` (batch key -> shape with the batch axis) fills the count
+  function's explicit ``num_frames`` / ``image_size`` parameters, for models
+  whose cost depends on the input rather than on their own fields."""
   cfg = dict(model_config)
   name = cfg.pop("name")
   if name not in FLOPS:
     return None
+  fn = FLOPS.get(name)
+  params = inspect.signature(fn).parameters
+  frames = (input_shapes or {}).get("frames")
+  if frames is not None:
+    for key, value in (("num_frames", frames[1]), ("image_size", frames[2])):
+      if key in params and key not in cfg:
+        cfg[key] = int(value)
   try:
-    return float(FLOPS.get(name)(**cfg))
+    return float(fn(**cfg))
   except (TypeError, ValueError) as e:  # a logging aid: never stop a run
     logging.warning("no FLOP count for model %r (%s); MFU not logged",
                     name, e)

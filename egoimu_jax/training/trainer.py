@@ -141,7 +141,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         f.write(config.to_json_best_effort(indent=1, sort_keys=True))
   watch = preemption.Watch()
   progress = progress_lib.Progress(plan["total"], start)
-  meter = mfu_lib.Meter(models.forward_flops(config.model),
+  meter = mfu_lib.Meter(models.forward_flops(
+      config.model, {k: v.shape for k, v in example.items()}),
                         config.input.batch_size, jax.devices(),
                         config.get("dtype", "float32"))
   try:

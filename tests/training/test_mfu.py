@@ -39,3 +39,9 @@ def test_forward_flops_from_config_fields():
   # A field the count does not take is a warning, not a failed run.
   assert models.forward_flops({"name": "videomae", "variant": "tiny",
                                "no_such_field": 1}) is None
+  # SlowFast's cost follows the frames it is given, not its own fields.
+  small = models.forward_flops({"name": "slowfast", "variant": "tiny"},
+                               {"frames": (8, 8, 32, 32, 3)})
+  large = models.forward_flops({"name": "slowfast", "variant": "tiny"},
+                               {"frames": (8, 8, 64, 64, 3)})
+  assert 3.5 < large / small < 4.5
