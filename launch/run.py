@@ -69,10 +69,12 @@ _SLURM_POLL = flags.DEFINE_float("slurm_poll_seconds", 60.0, "Poll interval with
 
 
 def expand(spec: str, root: str, tiny: bool = False,
-           overrides: Sequence[str] = ()) -> List[Job]:
-  """The sweep's jobs with workdirs resolved under ``root``."""
+           overrides: Sequence[str] = (), only: str = "") -> List[Job]:
+  """The sweep's jobs (those matching ``only``) with workdirs resolved under
+  ``root``; ``overrides`` apply to those jobs only."""
   extra = dict(sweep_lib.parse_override(o) for o in overrides)
-  _, jobs = sweep_lib.load_sweep(spec, "tiny=True" if tiny else "", extra)
+  _, jobs = sweep_lib.load_sweep(spec, "tiny=True" if tiny else "", extra,
+                                 only=only)
   return [j.resolve(root) for j in jobs]
 
 
@@ -118,7 +120,8 @@ def main(argv: Sequence[str]) -> int:
   # Tiny runs get their own default root; launch_job.json guards explicit ones.
   default_root = os.path.join("runs", sweep_name + ("_tiny" if _TINY.value else ""))
   root = os.path.abspath(_ROOT.value or default_root)
-  sweep_jobs = expand(_SWEEP.value, root, _TINY.value, _SET.value)
+  sweep_jobs = expand(_SWEEP.value, root, _TINY.value, _SET.value,
+                      _ONLY.value)
   jobs = select(sweep_jobs, _ONLY.value)
   if _DRY_RUN.value:
     for j in jobs:

@@ -105,8 +105,8 @@ def protocol_job(config: str, model: str, protocol: str, fold: int,
 
 
 def load_sweep(spec: str, extra_arg: str = "",
-               overrides: Optional[Mapping[str, Any]] = None
-               ) -> Tuple[str, List[Job]]:
+               overrides: Optional[Mapping[str, Any]] = None,
+               only: str = "") -> Tuple[str, List[Job]]:
   """Imports ``path[:arg]``, calls its ``sweep(arg)``, validates the jobs.
 
   Args:
@@ -114,6 +114,8 @@ def load_sweep(spec: str, extra_arg: str = "",
     extra_arg: appended to the arg (e.g. ``"tiny=True"`` from ``--tiny``).
     overrides: config overrides added to every job (they win over the
       sweep's), e.g. ``{"data.raw_dir": "gs://bucket/pilot"}``.
+    only: a regex on job names: only the matching jobs are kept (before the
+      overrides are applied and checked, so an override may fit only them).
 
   Returns:
     (sweep name: the file's stem, jobs).
@@ -130,6 +132,10 @@ def load_sweep(spec: str, extra_arg: str = "",
   if not callable(getattr(module, "sweep", None)):
     raise SweepError(f"{path}: defines no sweep(arg) function")
   jobs = list(module.sweep(arg))
+  if only:
+    jobs = [j for j in jobs if re.search(only, j.name)]
+    if not jobs:
+      raise SweepError(f"{path}: --only={only!r} matches no job")
   if overrides:
     jobs = [dataclasses.replace(j, overrides={**j.overrides, **overrides})
             for j in jobs]

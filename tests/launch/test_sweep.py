@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 import launch
+from launch import sweep as sweep_lib
 from launch import sweep_progress
 from launch.job import format_override
 
@@ -151,3 +152,17 @@ def test_progress_eta():
   polled.observe_done(6)  # 4 new in 100 s, 4 left -> 100 s
   assert polled.eta() == pytest.approx(100.0)
   assert "6/10 jobs finished" in lines[-1] and "ETA 1m40s" in lines[-1]
+
+
+def test_only_selects_before_overrides_are_checked():
+  """An override that fits only the selected jobs' config is accepted."""
+  _, jobs = sweep_lib.load_sweep(
+      "launch/sweeps/video_models.py:models=videomae", "tiny=True",
+      {"total_steps": 50}, only="linear_probe")
+  assert jobs and all("linear_probe" in j.name for j in jobs)
+  assert all(j.overrides["total_steps"] == 50 for j in jobs)
+  with pytest.raises(sweep_lib.SweepError, match="total_steps"):
+    sweep_lib.load_sweep("launch/sweeps/video_models.py:models=videomae",
+                         "tiny=True", {"total_steps": 50})
+  with pytest.raises(sweep_lib.SweepError, match="matches no job"):
+    sweep_lib.load_sweep("launch/sweeps/classical.py", "", only="nothing")
