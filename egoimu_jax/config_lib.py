@@ -73,6 +73,16 @@ def data_config() -> ml_collections.ConfigDict:
   ))
   # Label vocabulary. Empty: read from the dataset's labels.json, else PILOT_CLASSES.
   c.classes = ()
+  # Relative index paths that climb out of the root ("../x") are refused
+  # unless this is set (absolute paths and URLs are always allowed).
+  c.allow_paths_outside_root = False
+  # Repairs (dropped lines, repeated timestamps, gaps) listed per clip in the
+  # processed dataset's repairs.csv; all are counted in the manifest.
+  c.max_repairs_per_clip = 100
+  # What the raw fingerprint covers besides the tables: "" nothing; "stat"
+  # every clip file's size + mtime; "hash" its content (reads all data). Set
+  # it when clip files are edited in place, or a cached prepare is reused.
+  c.verify = ""
   # The synthetic pilot (input_pipeline/synthetic/): SYNTHETIC_DEFAULTS.
   c.synthetic = ml_collections.ConfigDict(dict(SYNTHETIC_DEFAULTS))
   c.imu = ml_collections.ConfigDict(dict(
@@ -227,6 +237,56 @@ def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return config
 
 
+def video_classifier(config: ml_collections.ConfigDict, model: str, *,
+                     num_frames: int, lr: float, warmup_epochs: float,
+                     weight_decay: float = 0.05,
+                     frame_mean: tuple[float, ...] | None = None,
+                     frame_std: tuple[float, ...] | None = None,
+                     ) -> ml_collections.ConfigDict:
+  """Frames-only video classification on 5 s windows, in place.
+
+  The part the video configs share: ``model`` at ``config.arg.variant``
+  (run name ``<model>-<variant>``), bfloat16 compute, frames stored per
+  window with ``num_frames`` sampled from them, batch 64, AdamW at ``lr`` /
+  ``weight_decay`` for ``config.arg.epochs`` epochs after ``warmup_epochs``,
+  evaluated every epoch. ``frame_mean`` / ``frame_std``: the model's
+  pretraining statistics (None: ImageNet's, ``input_config``'s default).
+  """
+  config.update(trainer_config())
+  variant = config.arg.variant
+  config.name = f"{model}-{variant}"
+  config.model.name = model
+  config.model.variant = variant
+  config.dtype = "bfloat16"
+  config.data.video.store_frames = True
+  config.input.frames = True
+  config.input.num_frames = num_frames  # of the 50 stored per window
+  if frame_mean is not None:
+    config.input.frame_mean = frame_mean
+  if frame_std is not None:
+    config.input.frame_std = frame_std
+  config.input.batch_size = 64
+  config.input.eval_batch_size = 64
+  config.optim.update(lr=lr, weight_decay=weight_decay)
+  config.total_epochs = config.arg.epochs
+  config.warmup_epochs = warmup_epochs
+  config.eval_every_epochs = 1.0
+  config.log_every_steps = 50
+  return config
+
+
+def tiny_video(config: ml_collections.ConfigDict,
+               num_frames: int) -> ml_collections.ConfigDict:
+  """``tiny_run`` for a video classifier, in place: float32, the shared tiny
+  data set with 32^2 frames stored, ``num_frames`` sampled per window."""
+  tiny_run(config)
+  config.dtype = "float32"
+  config.data.synthetic.with_video = True
+  config.data.video.update(store_frames=True, size=32)
+  config.input.num_frames = num_frames
+  return config
+
+
 def merged(config: ml_collections.ConfigDict,
            overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """A copy of ``config`` with nested ``overrides`` merged in.
@@ -255,7 +315,9 @@ def merged(config: ml_collections.ConfigDict,
 
 
 def base(arg: str | None = None, **arg_defaults) -> ml_collections.ConfigDict:
-  """The sections every config shares. Returns (config, parsed arg)."""
+  """The sections every config shares (``data``, ``input``, ``protocol``,
+  ``seed``), with the parsed ``arg`` (defaults ``arg_defaults``) as
+  ``config.arg``."""
   config = ml_collections.ConfigDict()
   config.arg = parse_arg(arg, **{"variant": "", **arg_defaults})
   config.seed = 0

@@ -129,3 +129,13 @@ def test_rate_jitter_vfr_and_clip_length(tmp_path):
   steps = np.diff(info.frame_times_us)
   assert steps.max() > 1.2 * steps.min() + 1000  # variable frame rate
   assert 7.0 < info.duration_us / 1e6 < 9.0
+
+
+def test_worker_processes_are_spawned_once_jax_runs_threads(monkeypatch):
+  """fork after JAX has started its runtime threads can deadlock."""
+  import sys  # pylint: disable=g-import-not-at-top
+  monkeypatch.setitem(sys.modules, "jax", object())
+  assert generator._start_method() == "spawn"
+  monkeypatch.delitem(sys.modules, "jax")
+  monkeypatch.setattr(generator.threading, "active_count", lambda: 1)
+  assert generator._start_method() == "fork"
