@@ -189,6 +189,23 @@ def check_like(converted: Any, reference: Any, what: str = "params") -> None:
                      "; ".join(problems))
 
 
+def read_safetensors(path: str) -> dict[str, np.ndarray]:
+  """Every tensor of one ``.safetensors`` file as numpy (no torch needed);
+  bf16 tensors, which numpy cannot hold, as float32 of their values."""
+  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
+  out, bf16 = {}, []
+  with safe_open(path, framework="np") as f:
+    for k in f.keys():
+      if f.get_slice(k).get_dtype() == "BF16":
+        bf16.append(k)
+      else:
+        out[k] = f.get_tensor(k)
+  if bf16:
+    with safe_open(path, framework="flax") as f:
+      out.update({k: np.asarray(f.get_tensor(k), np.float32) for k in bf16})
+  return out
+
+
 def _key(prefix: str, name: str) -> str:
   """``prefix.name``; a bare module's own state dict has prefix ``''``."""
   return f"{prefix}.{name}" if prefix else name

@@ -1,0 +1,56 @@
+r"""MOMENT-small (Goswami et al., ICML 2024) fine-tuned on 5 s IMU windows.
+
+  python -m egoimu_jax.main --config=configs/moment.py --workdir=DIR
+  ...moment.py:input_length=512      # resample windows to MOMENT's 512
+  ...moment.py:weights=/ckpt/MOMENT-1-small   # warm start (finetune task)
+  ...moment.py:head=mean             # average channels instead of concat
+  ...moment.py:tiny                  # CPU smoke run on a tiny synthetic set
+
+Model variants are ``models.moment.VARIANTS`` (``small`` = MOMENT-1-small's
+flan-t5-small encoder). ``input_length``: ``native`` feeds the 1000-sample
+windows as they are (125 patches, as COMODO / CrossHAR do) or a number of
+samples to resample to (512: MOMENT's pretraining length).
+
+``weights`` (a ``MOMENTPipeline.save_pretrained`` directory such as
+``AutonLab/MOMENT-1-small``, or a state dict file; see
+``models/convert/moment.py``) trains with the ``finetune`` task: every
+leaf but the fresh head comes from the checkpoint. Without it, the
+``supervised`` task trains from scratch.
+
+Training is MOMENT's classification fine-tuning: full fine-tuning (nothing
+frozen) with AdamW at lr 1e-4, batch 64, 10 epochs; the schedule is the
+project's warmup (1 epoch) + cosine, and weight decay is torch AdamW's
+default 0.01 (on kernels only, the project's rule).
+"""
+
+from egoimu_jax import config_lib
+
+
+def get_config(arg=None):
+  config = config_lib.base(arg, variant="small", input_length="native",
+                           head="concat", weights="", epochs=10.0)
+  config.update(config_lib.trainer_config())
+  arg = config.arg
+  config.name = "moment-" + (arg.variant if arg.input_length == "native" else
+                             f"{arg.variant}-{arg.input_length}")
+  config.model.name = "moment"
+  config.model.variant = arg.variant
+  config.model.input_length = arg.input_length
+  config.model.head_reduction = arg.head
+
+  if arg.weights:
+    config.task.name = "finetune"
+    config.task.pretrained = arg.weights
+    config.task.pretrained_format = "moment"
+
+  config.input.batch_size = 64
+  config.input.eval_batch_size = 256
+  config.optim.lr = 1e-4
+  config.optim.weight_decay = 0.01
+  config.total_epochs = arg.epochs
+  config.warmup_epochs = 1.0
+  config.eval_every_epochs = 1.0
+  config.log_every_steps = 50
+  if arg.variant == "tiny":
+    config_lib.tiny_run(config)
+  return config
