@@ -1,6 +1,7 @@
 """Merges finished shards' summaries into the processed dataset's metadata.
 
-Writes ``records.npz``, ``quarantine.csv``, tfds' ``dataset_info.json`` /
+Writes ``records.npz``, ``quarantine.csv``, ``repairs.csv``, tfds'
+``dataset_info.json`` /
 ``features.json`` per shard set, and ``manifest.json`` last (its presence
 marks completion). Reads only ``parts/``, so any host can run it once every
 host's shards are done. The outputs depend only on the shards' contents, so
@@ -129,6 +130,12 @@ def finalize(out_dir: str) -> dict:
   manifest_lib.write_quarantine(
       os.path.join(out_dir, manifest_lib.QUARANTINE_FILE),
       [q[1:] for q in quarantined])
+  # Stable sort: index row order, each clip's repairs by line.
+  repairs = sorted((r for s in summaries for r in s.get("repairs", ())),
+                   key=lambda r: r[0])
+  manifest_lib.write_repairs(
+      os.path.join(out_dir, manifest_lib.REPAIRS_FILE),
+      [r[1:] for r in repairs])
   fingerprint = hashlib.sha256(
       f"{records.SCHEMA_VERSION}:{plan.raw_fingerprint}:{plan.config_hash}"
       .encode()).hexdigest()[:24]
@@ -158,6 +165,10 @@ def finalize(out_dir: str) -> dict:
       "native_rates_hz": merged("native_rates_hz"),
       "dropped_windows": merged("dropped_windows"),
       "repaired_defects": merged("repaired_defects"),
+      "repairs": manifest_lib.REPAIRS_FILE,
+      "dataset_warnings": list(plan.dataset_warnings),
+      "dataset_warning_counts": dict(sorted(
+          plan.dataset_warning_counts.items())),
       "frames": {
           "stored": with_frames,
           "num_records": int((table.frames_offset >= 0).sum()),

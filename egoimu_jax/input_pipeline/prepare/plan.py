@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from typing import Mapping, Sequence
 
@@ -36,11 +37,15 @@ def _plain(value):
 
 def prepare_config(data_config) -> dict:
   """The part of ``config.data`` that changes what ``prepare`` writes."""
+  from egoimu_jax.input_pipeline.raw import ingest  # pylint: disable=g-import-not-at-top
   d = data_config
   return _plain({
       "schema_version": records.SCHEMA_VERSION,
+      "ingest_version": ingest.INGEST_VERSION,
       "columns": d.columns,
       "classes": d.classes,
+      "max_repairs_per_clip": d.get("max_repairs_per_clip",
+                                    ingest.DEFAULT_MAX_REPAIRS_PER_CLIP),
       "imu": d.imu,
       "video": d.video,
       "prepare": {k: d.prepare[k] for k in (
@@ -88,6 +93,9 @@ class Plan:
   row_workers: tuple[str, ...]        # per index row
   worker_metadata: dict               # workers.csv rows (may be empty)
   shard_units: tuple[tuple[tuple[int, ...], ...], ...]  # shard -> units -> rows
+  # The raw tables' warnings (RawDataset.warnings / warning_counts).
+  dataset_warnings: tuple[str, ...] = ()
+  dataset_warning_counts: dict = dataclasses.field(default_factory=dict)
 
   @property
   def num_shards(self) -> int:
@@ -108,7 +116,9 @@ class Plan:
         classes=tuple(d["classes"]), workers=tuple(d["workers"]),
         clip_ids=tuple(d["clip_ids"]), row_workers=tuple(d["row_workers"]),
         worker_metadata=d["worker_metadata"],
-        shard_units=tuple(tuple(tuple(u) for u in s) for s in d["shard_units"]))
+        shard_units=tuple(tuple(tuple(u) for u in s) for s in d["shard_units"]),
+        dataset_warnings=tuple(d.get("dataset_warnings", ())),
+        dataset_warning_counts=dict(d.get("dataset_warning_counts", {})))
 
 
 def make_plan(ds, raw_root: str, data_config) -> Plan:
@@ -127,6 +137,9 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
   for i, row in enumerate(rows):
     if row.row != i:
       raise ValueError(f"{raw_root}: index row {i} reports row number {row.row}")
+  warnings = tuple(getattr(ds, "warnings", ()))
+  for w in warnings:
+    logging.warning("raw dataset: %s", w)
   return Plan(
       raw_root=raw_root,
       raw_fingerprint=ds.fingerprint(),
@@ -137,7 +150,9 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
       clip_ids=tuple(r.clip_id for r in rows),
       row_workers=tuple(r.worker_id for r in rows),
       worker_metadata=_plain(ds.workers),
-      shard_units=tuple(tuple(s) for s in shard_units))
+      shard_units=tuple(tuple(s) for s in shard_units),
+      dataset_warnings=warnings,
+      dataset_warning_counts=dict(getattr(ds, "warning_counts", {})))
 
 
 def parts_dir(out_dir: str) -> str:

@@ -8,9 +8,9 @@ Outputs of shard ``k`` of ``n``:
   * the window shard (and the frames shard when frames are stored), written
     to a temp name and renamed when complete;
   * ``parts/shard-k-of-n.npz``: the shard's per-record arrays;
-  * ``parts/shard-k-of-n.json``: its summary (counts, quarantine, dropped
-    windows...), written last: the shard is finished iff it exists and the
-    shard files have the sizes it records.
+  * ``parts/shard-k-of-n.json``: its summary (counts, quarantine, repairs,
+    dropped windows...), written last: the shard is finished iff it exists
+    and the shard files have the sizes it records.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
                                          data_config.prepare.frames_compression)
 
   columns = {k: [] for k in PART_COLUMNS}
-  used_rows, quarantine = [], []
+  used_rows, quarantine, repairs = [], [], []
   dropped, notes, rates = (collections.Counter() for _ in range(3))
   try:
     for unit in plan.shard_units[shard]:
@@ -127,6 +127,8 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
         if imu.shape[1:] != (length, records.IMU_CHANNELS):
           raise RuntimeError(f"{where}: imu shape {imu.shape}, expected "
                              f"[n, {length}, {records.IMU_CHANNELS}]")
+        if not np.isfinite(np.asarray(imu, np.float32)).all():
+          raise RuntimeError(f"{where}: non-finite IMU values (as float32)")
         label = np.asarray(item.label, np.int64)
         if count and (label.min() < 0 or label.max() >= num_classes):
           raise RuntimeError(f"{where}: label outside [0, {num_classes})")
@@ -153,6 +155,10 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
         columns["t0_us"].append(np.asarray(item.t0_us, np.int64))
         columns["purity"].append(np.asarray(item.purity, np.float32))
         columns["frames_offset"].append(frames_offset)
+        repairs.extend(
+            [row, item.clip_id, item.worker_id, str(rep.path),
+             "" if rep.line is None else int(rep.line), str(rep.kind),
+             str(rep.detail)] for rep in getattr(item, "repairs", ()))
         dropped.update({str(k): int(v) for k, v in item.dropped.items()})
         notes.update({str(k): int(v) for k, v in item.notes.items()})
         rates[f"{float(item.native_rate_hz):.0f}"] += 1  # whole Hz
@@ -179,7 +185,8 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
       "shard": shard, "num_shards": n, "config_hash": plan.config_hash,
       "raw_fingerprint": plan.raw_fingerprint, "files": files,
       "num_records": writer.num_records, "used_rows": used_rows,
-      "quarantine": quarantine, "dropped_windows": dict(sorted(dropped.items())),
+      "quarantine": quarantine, "repairs": repairs,
+      "dropped_windows": dict(sorted(dropped.items())),
       "repaired_defects": dict(sorted(notes.items())),
       "native_rates_hz": dict(sorted(rates.items())),
   }

@@ -53,6 +53,8 @@ class ImuSource:
   video_info: Any = None                     # video_decode.VideoInfo or None
   notes: Dict[str, int] = dataclasses.field(default_factory=dict)
   warnings: list = dataclasses.field(default_factory=list)
+  # (line or None, notes key, what) per repaired defect, e.g. a dropped line.
+  repairs: list = dataclasses.field(default_factory=list)
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -235,8 +235,9 @@ def read(data: bytes, source: imu_formats.ImuSource) -> imu_formats.ImuStream:
   """The ``imu_formats`` reader: ``parse`` plus the corrupt-line policy.
 
   Up to ``data.imu.max_bad_line_fraction`` of the lines may be corrupt: they
-  are dropped, counted in ``source.notes`` and listed (first three, with
-  line numbers) in ``source.warnings``; more is an error.
+  are dropped, counted in ``source.notes``, summarised (first three, with
+  line numbers) in ``source.warnings`` and listed in ``source.repairs``;
+  more is an error.
   """
   parsed = parse(data)
   if parsed.num_lines == 0:
@@ -252,6 +253,8 @@ def read(data: bytes, source: imu_formats.ImuSource) -> imu_formats.ImuStream:
           f"{len(bad)} of {parsed.num_lines} lines are corrupt, above "
           f"data.imu.max_bad_line_fraction={limit}: {listed}{more}")
     source.notes["dropped_corrupt_lines"] = len(bad)
+    source.repairs.extend((n, "dropped_corrupt_lines", f"{why}; line dropped")
+                          for n, why in bad)
     source.warnings.append(f"{source.path}: dropped {len(bad)} corrupt "
                            f"line(s): {listed}{more}")
   return imu_formats.ImuStream(parsed.t_us, parsed.values, parsed.line)

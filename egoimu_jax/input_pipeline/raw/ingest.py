@@ -15,10 +15,13 @@ Windows are dropped, and counted by reason, when:
   ``impure``      its majority label covers less than ``data.imu.min_purity``.
 A window gets the first reason that applies, in this order.
 
-Repairs are counted in ``notes`` and described in ``warnings``: dropped
-corrupt lines (up to ``data.imu.max_bad_line_fraction`` of the file; more
-quarantines the clip), rows with NaN/inf, repeated timestamps, interpolated
-short gaps, gaps split at.
+Repairs are counted in ``notes``, summarised in ``warnings`` and listed one
+by one, with file and line, in ``repairs`` (up to
+``data.max_repairs_per_clip``; prepare writes them to ``repairs.csv``):
+dropped corrupt lines and rows with NaN/inf or physically impossible values
+(together up to ``data.imu.max_bad_line_fraction`` of the file; more
+quarantines the clip), repeated timestamps, interpolated short gaps, gaps
+split at.
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ from egoimu_jax.input_pipeline.raw import windows as windows_lib
 # the index gives no clip-time offset; clip time zero is then the first sample.
 ABSOLUTE_TIME_THRESHOLD_US = 3_600_000_000
 DROP_REASONS = ("gap", "video_short", "unlabeled", "impure")
+# Bump when a fix changes which windows or values ingest returns for the same
+# raw data and config: it is part of prepare's config hash, so datasets
+# prepared by older code are not reused (v2: impossible values dropped).
+INGEST_VERSION = 2
+# ``notes`` keys that count repaired defects (listed in ``repairs``).
+REPAIR_KINDS = ("dropped_corrupt_lines", "dropped_nonfinite_rows",
+                "dropped_impossible_values", "dropped_duplicate_timestamps",
+                "interpolated_gaps", "split_gaps")
+# ``Repair.kind`` of the last entry of a clip whose repairs exceed the cap.
+NOT_LISTED = "not_listed"
+DEFAULT_MAX_REPAIRS_PER_CLIP = 100
 
 
 class IngestError(ValueError):
@@ -48,6 +62,15 @@ class IngestError(ValueError):
     super().__init__(f"{path}: {reason}")
     self.path = path
     self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Repair:
+  """One repaired defect of a used clip: a row of ``repairs.csv``."""
+  path: str
+  line: Optional[int]  # 1-based line of a text file; None for arrays
+  kind: str            # a REPAIR_KINDS key of ``notes``, or NOT_LISTED
+  detail: str
 
 
 @dataclasses.dataclass
@@ -64,6 +87,7 @@ class ClipWindows:
   dropped: Dict[str, int]     # windows dropped, by reason (DROP_REASONS)
   notes: Dict[str, int]       # repaired defects, counted
   warnings: List[str] = dataclasses.field(default_factory=list)  # "path: what"
+  repairs: List[Repair] = dataclasses.field(default_factory=list)  # by line
 
   def __len__(self) -> int:
     return int(self.t0_us.shape[0])
@@ -95,6 +119,8 @@ class ClipSource:
   video_data: Optional[bytes] = None
   meta: Dict[str, object] = dataclasses.field(default_factory=dict)
   imu_t0_us: Optional[int] = None      # clip time zero on the IMU clock
+  imu_t0_source: str = ""              # file imu_t0_us comes from (messages)
+  imu_t0_name: str = "imu_t0_us"       # its column name there
   seg_start_us: np.ndarray = dataclasses.field(
       default_factory=lambda: np.zeros(0, np.int64))
   seg_end_us: np.ndarray = dataclasses.field(
@@ -129,14 +155,62 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
     raise IngestError(path, f"cannot read ({e})") from None
 
 
-def _clip_time(t_us, src: ClipSource, notes) -> np.ndarray:
-  offset = src.imu_t0_us
-  if offset is None:
-    offset = src.meta.get("imu_t0_us") if src.meta else None
-  if offset is None and t_us.size and t_us[0] > ABSOLUTE_TIME_THRESHOLD_US:
-    offset = int(t_us[0])
+def _clip_offset(t_us, src: ClipSource, notes) -> Tuple[int, str]:
+  """(IMU clock value at clip time 0, where it comes from: "" if none)."""
+  if src.imu_t0_us is not None:
+    return int(src.imu_t0_us), "index"
+  offset = src.meta.get("imu_t0_us") if src.meta else None
+  if offset is not None:
+    return int(offset), "json"
+  if t_us.size and t_us[0] > ABSOLUTE_TIME_THRESHOLD_US:
     notes["absolute_timestamps"] = 1
-  return t_us - int(offset or 0)
+    return int(t_us[0]), ""
+  return 0, ""
+
+
+def _check_offset(last_us: int, offset: int, source: str,
+                  src: ClipSource) -> None:
+  """An offset beyond the last IMU sample leaves no data on clip time."""
+  if last_us >= 0 or not source:
+    return
+  where, check = ((f"{src.imu_t0_name}={offset}", f"the clip's "
+                   f"{src.imu_t0_name}") if source == "index" else
+                  (f"imu_t0_us={offset} in the sample's json",
+                   "the json's imu_t0_us"))
+  message = (f"{where} is after the last IMU sample (t_us {last_us + offset} "
+             f"in {src.imu_path}): the IMU ends {-last_us / 1e6:.2f} s before "
+             f"clip time 0; check {check}")
+  if source == "index" and src.imu_t0_source:
+    raise IngestError(src.imu_t0_source, f"clip {src.clip_id!r}: {message}")
+  raise IngestError(src.imu_path, message)
+
+
+def _repairs(src: ClipSource, reader: List, clean, gaps, notes,
+             limit: int) -> List[Repair]:
+  """Every repair with its line, sorted, capped at ``limit`` per clip."""
+  found = [Repair(src.imu_path, line, kind, detail)
+           for line, kind, detail in list(reader) + clean.repairs]
+  interpolated, split = gaps
+  dt = np.diff(clean.t_us)
+  for kind, idx, what in (
+      ("interpolated_gaps", interpolated, "no samples for {:.0f} ms before "
+       "this one; interpolated over"),
+      ("split_gaps", split, "no samples for {:.0f} ms before this one; "
+       "windows across the gap dropped")):
+    for i in idx[:limit]:
+      line, name = clean.where(int(i))
+      detail = what.format(dt[i - 1] / 1e3)
+      found.append(Repair(src.imu_path, line, kind,
+                          detail if line is not None else f"{name}: {detail}"))
+  found.sort(key=lambda r: (r.line is None, r.line or 0))
+  total = sum(int(notes.get(k, 0)) for k in REPAIR_KINDS)
+  listed = found[:max(int(limit), 0)]
+  if total > len(listed):
+    listed.append(Repair(src.imu_path, None, NOT_LISTED, (
+        f"{total - len(listed)} more repair(s) not listed "
+        f"(data.max_repairs_per_clip={limit}); all are counted in "
+        "manifest.json repaired_defects")))
+  return listed
 
 
 def ingest_clip(src: ClipSource, data_cfg, num_classes: int,
@@ -163,6 +237,8 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
     except ValueError as e:
       raise IngestError(src.video_path, str(e)) from None
 
+  max_repairs = int(data_cfg.get("max_repairs_per_clip",
+                                 DEFAULT_MAX_REPAIRS_PER_CLIP))
   reader_source = imu_formats.ImuSource(
       src.imu_path, src.meta or {}, imu_cfg, video_info, notes, warnings)
   try:
@@ -171,18 +247,22 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   except ValueError as e:
     raise IngestError(src.imu_path, str(e)) from None
   t_us, values, line = stream.t_us, stream.values, stream.line
-  t_us = _clip_time(t_us, src, notes)
+  offset, offset_source = _clip_offset(t_us, src, notes)
+  t_us = t_us - offset
 
   try:
     clean = imu_resample.clean(
         t_us, values, line,
         acc_unit=imu_cfg.get("acc_unit", "m/s2"),
         gyro_unit=imu_cfg.get("gyro_unit", "rad/s"),
-        check_units=imu_cfg.get("check_units", True))
+        check_units=imu_cfg.get("check_units", True),
+        max_bad_fraction=float(imu_cfg.get("max_bad_line_fraction", 0.01)),
+        max_listed=max_repairs)
   except ValueError as e:
     raise IngestError(src.imu_path, str(e)) from None
   notes.update(clean.notes)
   warnings.extend(f"{src.imu_path}: {w}" for w in clean.warnings)
+  _check_offset(int(clean.t_us[-1]), offset, offset_source, src)
 
   rate = float(imu_cfg.rate_hz)
   window_us = int(round(imu_cfg.window_seconds * 1e6))
@@ -193,7 +273,9 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
     raise IngestError(src.imu_path, f"native IMU rate {clean.rate_hz:.3g} Hz: "
                       f"its sample interval exceeds data.imu.max_gap_seconds="
                       f"{imu_cfg.max_gap_seconds}")
-  gaps = imu_resample.gap_stats(clean.t_us, max_gap_us, clean.rate_hz)
+  gap_idx = imu_resample.gap_indices(clean.t_us, max_gap_us, clean.rate_hz)
+  gaps = {"interpolated_gaps": int(gap_idx[0].size),
+          "split_gaps": int(gap_idx[1].size)}
   for k, v in gaps.items():
     if v:
       notes[k] = v
@@ -241,8 +323,14 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
              if (reasons == r).any()}
 
   if not keep.any():
-    raise IngestError(src.imu_path, "no usable window: " + ", ".join(
-        f"{v} dropped as {k}" for k, v in dropped.items()))
+    counts = ", ".join(f"{v} dropped as {k}" for k, v in dropped.items())
+    if video_info is not None and dropped.get("video_short", 0) >= max(
+        dropped.values()):  # the MP4 is what is short: name it
+      raise IngestError(src.video_path, (
+          f"no usable window: the MP4 covers {video_info.duration_us / 1e6:.1f}"
+          f" s of clip time, the IMU ({src.imu_path}) "
+          f"{clean.t_us[-1] / 1e6:.1f} s: {counts}"))
+    raise IngestError(src.imu_path, "no usable window: " + counts)
 
   frames = None
   if store_frames and video_bytes is not None:
@@ -262,10 +350,14 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
       if not keep.any():
         raise IngestError(src.video_path, "no window has decodable frames")
 
+  imu = np.ascontiguousarray(imu[keep])
+  if not np.isfinite(imu).all():  # after the float32 cast; clean prevents it
+    raise IngestError(src.imu_path, "non-finite values after resampling to "
+                      "float32")
   return ClipWindows(
       clip_id=src.clip_id,
       worker_id=src.worker_id,
-      imu=np.ascontiguousarray(imu[keep]),
+      imu=imu,
       t0_us=t0[keep],
       label=label[keep],
       purity=purity[keep],
@@ -273,4 +365,6 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
       native_rate_hz=clean.rate_hz,
       dropped=dropped,
       notes=notes,
-      warnings=warnings)
+      warnings=warnings,
+      repairs=_repairs(src, reader_source.repairs, clean, gap_idx, notes,
+                       max_repairs))

@@ -15,13 +15,24 @@ marks a complete processed dataset. Its keys (Contract 1):
   state_fractions {worker: {state: fraction}} and state_fractions_source
     ("workers.csv" columns ``frac_<state>``, else "labels": window shares);
   native_rates_hz {whole Hz: clips}; dropped_windows {reason: windows};
-  repaired_defects {defect: count};
+  repaired_defects {defect: count}; repairs ("repairs.csv");
+  dataset_warnings [message] and dataset_warning_counts {kind: count}: what
+    was suspicious but usable in the raw tables (ids spelled two ways or
+    differing only in case, segments of clips not in the index, a worker
+    listed twice alike, paths outside the root when allowed);
   frames {stored, num_records, fps, frames_per_window, size, ...};
   shards {windows: [{path, num_records, num_bytes}], frames: [...]};
   records ("records.npz", see ``record_table``); quarantine; tfds.
 
 ``quarantine.csv`` has one row per index row not used:
 ``clip_id, worker_id, path, reason`` (the reason names the file).
+
+``repairs.csv`` has one row per repaired defect of a used clip (dropped
+corrupt lines and rows, repeated timestamps, interpolated and split gaps),
+at most ``data.max_repairs_per_clip`` per clip plus a ``not_listed`` row
+saying how many more: ``clip_id, worker_id, path, line, kind, detail``
+(``line`` is 1-based, empty for binary arrays; ``kind`` is the
+``repaired_defects`` key that counts it).
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from egoimu_jax.input_pipeline.store import records
 MANIFEST_FILE = "manifest.json"
 QUARANTINE_FILE = "quarantine.csv"
 QUARANTINE_COLUMNS = ("clip_id", "worker_id", "path", "reason")
+REPAIRS_FILE = "repairs.csv"
+REPAIRS_COLUMNS = ("clip_id", "worker_id", "path", "line", "kind", "detail")
 
 
 def dumps(obj) -> str:
@@ -80,19 +93,37 @@ def load(processed_dir: str) -> dict:
   return manifest
 
 
-def write_quarantine(path: str, rows: Iterable[Sequence[str]]) -> None:
+def _write_csv(path: str, columns: Sequence[str],
+               rows: Iterable[Sequence]) -> None:
   tmp = temp_name(path)
   with open(tmp, "w", newline="", encoding="utf-8") as f:
     writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(QUARANTINE_COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
   os.replace(tmp, path)
 
 
-def read_quarantine(processed_dir: str) -> list[dict]:
-  path = os.path.join(processed_dir, QUARANTINE_FILE)
+def _read_csv(path: str) -> list[dict]:
   with open(path, newline="", encoding="utf-8") as f:
     return list(csv.DictReader(f))
+
+
+def write_quarantine(path: str, rows: Iterable[Sequence[str]]) -> None:
+  _write_csv(path, QUARANTINE_COLUMNS, rows)
+
+
+def read_quarantine(processed_dir: str) -> list[dict]:
+  return _read_csv(os.path.join(processed_dir, QUARANTINE_FILE))
+
+
+def write_repairs(path: str, rows: Iterable[Sequence]) -> None:
+  _write_csv(path, REPAIRS_COLUMNS, rows)
+
+
+def read_repairs(processed_dir: str) -> list[dict]:
+  """Rows of repairs.csv (empty for datasets prepared before it existed)."""
+  path = os.path.join(processed_dir, REPAIRS_FILE)
+  return _read_csv(path) if os.path.exists(path) else []
 
 
 def shard_paths(processed_dir: str, manifest: Mapping,
