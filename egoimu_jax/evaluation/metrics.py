@@ -35,6 +35,12 @@ Why not the alternatives:
 The metrics are therefore finite for any non-empty evaluation set. An empty
 set (no windows) has no metric and callers must not ask for one; the
 vectorised functions return NaN there so a stacked computation never crashes.
+
+Worst-served people (``worst_worker_metrics``): a wearable works or fails per
+person, so next to the averages we report the 10th percentile and the minimum
+of per-worker macro-F1 and the share of test workers below a threshold. The
+percentile is ``np.percentile(f1, 10)`` (linear interpolation between order
+statistics), as WILDS computes its per-user 10th percentile (Koh et al. 2021).
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ import numpy as np
 # Bump when a metric's definition changes; results.json records it so that
 # report never mixes runs evaluated under different conventions.
 METRICS_VERSION = 1
+
+# Per-worker macro-F1 below which a person counts as badly served, and the
+# percentile of per-worker macro-F1 reported as the "worst-person" figure.
+WORKER_F1_THRESHOLD = 0.7
+WORKER_F1_PERCENTILE = 10
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray,
@@ -150,6 +161,30 @@ def per_worker_metrics(labels: np.ndarray, preds: np.ndarray,
       str(w): {"macro_f1": float(f1[i]), "accuracy": float(acc[i]),
                "n": int(conf[i].sum()), "confusion": conf[i].tolist()}
       for i, w in enumerate(names)
+  }
+
+
+def worst_worker_metrics(worker_f1: Sequence[float] | np.ndarray,
+                         threshold: float = WORKER_F1_THRESHOLD
+                         ) -> Dict[str, float]:
+  """How the worst-served test workers fare, from per-worker macro-F1.
+
+  Returns ``worker_f1_p10`` (the ``WORKER_F1_PERCENTILE``-th percentile),
+  ``worker_f1_min``, ``share_workers_below`` (fraction of workers with
+  macro-F1 strictly below ``threshold``) and ``worker_f1_threshold``.
+  NaN entries (workers without windows) are ignored.
+  """
+  f1 = np.asarray(worker_f1, np.float64).ravel()
+  f1 = f1[~np.isnan(f1)]
+  if f1.size == 0:
+    raise ValueError("worst_worker_metrics of no workers")
+  if not 0.0 <= threshold <= 1.0:
+    raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+  return {
+      "worker_f1_p10": float(np.percentile(f1, WORKER_F1_PERCENTILE)),
+      "worker_f1_min": float(f1.min()),
+      "share_workers_below": float(np.mean(f1 < threshold)),
+      "worker_f1_threshold": float(threshold),
   }
 
 

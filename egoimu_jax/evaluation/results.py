@@ -3,7 +3,9 @@
 Every job ends with :func:`write`: it turns per-window predictions into the
 metrics dict with :func:`evaluate` (the single place where that happens, so
 every model's numbers are computed the same way) and writes both files into
-the workdir. ``report`` reads runs back with :func:`read`.
+the workdir. ``report`` reads runs back with :func:`read`. Models trained
+outside this codebase get the same files from ``python -m
+egoimu_jax.evaluate`` (``evaluation.submission``).
 
 Layout of ``results.json``::
 
@@ -81,22 +83,28 @@ class Predictions:
 
 def evaluate(label: np.ndarray, pred: np.ndarray,
              worker_id: Sequence[str] | np.ndarray, classes: Sequence[str],
-             probs: Optional[np.ndarray] = None
+             probs: Optional[np.ndarray] = None,
+             worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
              ) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]:
   """(labels, preds, worker ids[, probs]) -> (metrics, per_worker).
 
   ``metrics``: pooled ``macro_f1``, ``accuracy``, ``per_class_f1``,
   ``support``, ``confusion``, ``n``, plus the spread of per-worker macro-F1
   over workers (``per_worker_f1_mean``, ``per_worker_f1_std`` with ddof=1,
-  ``n_workers``) and, when ``probs`` is given, the mean negative
-  log-likelihood ``nll``. See ``metrics`` for the absent-class convention.
+  ``n_workers``), the worst-served workers (``worker_f1_p10``,
+  ``worker_f1_min``, ``share_workers_below`` ``worker_f1_threshold``; see
+  ``metrics.worst_worker_metrics``) and, when ``probs`` is given, the mean
+  negative log-likelihood ``nll``. See ``metrics`` for the absent-class
+  convention.
   """
   classes = list(classes)
   out = metrics_lib.classification_metrics(label, pred, classes)
   per_worker = metrics_lib.per_worker_metrics(label, pred, worker_id, classes)
-  spread = metrics_lib.mean_std([w["macro_f1"] for w in per_worker.values()])
+  worker_f1 = [w["macro_f1"] for w in per_worker.values()]
+  spread = metrics_lib.mean_std(worker_f1)
   out.update(per_worker_f1_mean=spread["mean"], per_worker_f1_std=spread["std"],
              n_workers=spread["n"])
+  out.update(metrics_lib.worst_worker_metrics(worker_f1, worker_f1_threshold))
   if probs is not None:
     probs = np.asarray(probs, np.float64)
     if probs.shape != (len(label), len(classes)):
@@ -107,18 +115,19 @@ def evaluate(label: np.ndarray, pred: np.ndarray,
   return out, per_worker
 
 
-def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
-          classes: Sequence[str], predictions: Mapping[str, Predictions],
-          name: str = "", extra: Optional[Mapping[str, Any]] = None
-          ) -> Dict[str, Any]:
-  """Evaluates ``predictions`` (``{"test": ..., "val": ...}``) and writes the run.
+def assemble(*, config: Any, split: Mapping[str, Any], model: str,
+             classes: Sequence[str], predictions: Mapping[str, Predictions],
+             name: str = "", extra: Optional[Mapping[str, Any]] = None,
+             with_nll: bool = True,
+             worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
+             ) -> Dict[str, Any]:
+  """Evaluates ``predictions`` into the results dict, without writing it.
 
-  ``predictions["test"]`` is required; its windows go to predictions.npz.
-  ``config`` may be an ``ml_collections.ConfigDict`` or a plain dict.
-  Returns the results dict that was written.
+  ``with_nll=False`` when the probabilities are stand-ins (one-hot rows of
+  hard labels from a model that gives none): no ``nll`` is reported then.
   """
   if "test" not in predictions:
-    raise ValueError("write() needs predictions['test']")
+    raise ValueError("results need predictions['test']")
   classes = [str(c) for c in classes]
   metrics, per_worker = {}, {}
   for subset, p in predictions.items():
@@ -126,9 +135,10 @@ def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
       raise ValueError(f"{subset} probs have {p.probs.shape[1]} classes, "
                        f"vocabulary has {len(classes)}")
     metrics[subset], per_worker[subset] = evaluate(
-        p.label, p.pred, p.worker_id, classes, p.probs)
+        p.label, p.pred, p.worker_id, classes, p.probs if with_nll else None,
+        worker_f1_threshold)
   config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  results = {
+  return {
       "schema": SCHEMA,
       "config": _jsonable(config_dict),
       "split": _jsonable(dict(split)),
@@ -143,6 +153,25 @@ def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
       "extra": _jsonable(dict(extra or {})),
       "metrics_version": metrics_lib.METRICS_VERSION,
   }
+
+
+def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
+          classes: Sequence[str], predictions: Mapping[str, Predictions],
+          name: str = "", extra: Optional[Mapping[str, Any]] = None,
+          with_nll: bool = True,
+          worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
+          ) -> Dict[str, Any]:
+  """Evaluates ``predictions`` (``{"test": ..., "val": ...}``) and writes the run.
+
+  ``predictions["test"]`` is required; its windows go to predictions.npz.
+  ``config`` may be an ``ml_collections.ConfigDict`` or a plain dict. See
+  ``assemble`` for ``with_nll``. Returns the results dict that was written.
+  """
+  if "test" not in predictions:
+    raise ValueError("write() needs predictions['test']")
+  results = assemble(config=config, split=split, model=model, classes=classes,
+                     predictions=predictions, name=name, extra=extra,
+                     with_nll=with_nll, worker_f1_threshold=worker_f1_threshold)
   fs, root = fsspec.core.url_to_fs(workdir)
   fs.makedirs(root, exist_ok=True)
   buf = io.BytesIO()

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import fsspec
 import numpy as np
 
+from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
 
 SCALING_PROTOCOLS = ("worker_scaling", "data_scaling")
@@ -119,11 +120,16 @@ def _to_run(res: Mapping[str, Any]) -> Run:
   fold = res["fold"]
   if fold is None:
     raise ValueError(f"{res['workdir']}: results.json has no fold")
+  test = dict(res["metrics"]["test"])
+  per_worker = res["per_worker"].get("test", {})
+  if "worker_f1_p10" not in test and per_worker:
+    # Runs written before the worst-worker metrics: same function, same inputs.
+    test.update(metrics_lib.worst_worker_metrics(
+        [v["macro_f1"] for v in per_worker.values()]))
   return Run(
       workdir=res["workdir"], name=str(res["name"]), model=str(res["model"]),
       protocol=protocol, fold=int(fold), scale=scale,
-      classes=list(res["classes"]), test=res["metrics"]["test"],
-      per_worker=res["per_worker"].get("test", {}),
+      classes=list(res["classes"]), test=test, per_worker=per_worker,
       test_workers=tuple(res.get("split", {}).get("test_workers") or
                          sorted(res["per_worker"].get("test", {}))),
       results=dict(res))
@@ -172,6 +178,10 @@ def long_rows(runs: Sequence[Run]) -> List[Dict[str, Any]]:
         "macro_f1": r.test["macro_f1"], "accuracy": r.test["accuracy"],
         "per_worker_f1_mean": r.test.get("per_worker_f1_mean"),
         "per_worker_f1_std": r.test.get("per_worker_f1_std"),
+        "worker_f1_p10": r.test.get("worker_f1_p10"),
+        "worker_f1_min": r.test.get("worker_f1_min"),
+        "share_workers_below": r.test.get("share_workers_below"),
+        "worker_f1_threshold": r.test.get("worker_f1_threshold"),
         "n_windows": r.test.get("n"), "n_workers": r.test.get("n_workers"),
         "n_train_workers": len(r.results.get("split", {}).get("train_workers") or []),
         "workdir": r.workdir,

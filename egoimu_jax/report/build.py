@@ -4,13 +4,15 @@ Output layout under ``out``::
 
   report.md                     every table, with links to the figures
   runs.csv                      one row per run (input to scaling fits)
-  tables/<name>.md, <name>.csv  main, ci, per_class, significance, scaling,
-                                hard_workers, hard_case_correlations
+  tables/<name>.md, <name>.csv  main, ci, worst_workers, per_class,
+                                significance, scaling, hard_workers,
+                                hard_case_correlations
   figures/<name>.png, .pdf      per_worker_f1, confusion_<model>_<protocol>,
                                 scaling, hard_cases
 
 Only ``results.json`` (and, for the hard-case statistics, ``predictions.npz``
-plus the processed records) are read, never checkpoints.
+plus the processed records) are read, never checkpoints, so a model
+evaluated with ``python -m egoimu_jax.evaluate`` sits in the same tables.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from egoimu_jax.evaluation import hard_cases as hard_cases_lib
+from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
@@ -46,7 +49,9 @@ class Report:
 def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
                  seed: int = 0, hard_cases: str = "auto",
                  processed_dir: str = "", max_windows_per_worker: int = 64,
-                 imu_reader: Optional[ImuReader] = None) -> Report:
+                 imu_reader: Optional[ImuReader] = None,
+                 worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
+                 ) -> Report:
   """Aggregates the runs matching ``patterns`` into tables and figures.
 
   Args:
@@ -61,6 +66,8 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
       that resolved the dataset with ``prepare.ensure`` record it).
     max_windows_per_worker: windows read per worker for IMU statistics.
     imu_reader: overrides how windows are read (tests, other storage).
+    worker_f1_threshold: per-worker macro-F1 under which a test worker
+      counts as badly served (worst-workers table, per-worker figure).
   """
   runs = aggregate.load_runs(patterns)
   if not runs:
@@ -72,6 +79,8 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   out_tables: Dict[str, tables.Table] = {
       "main": tables.main_table(groups),
       "ci": tables.ci_table(groups, n_boot=n_boot, seed=seed),
+      "worst_workers": tables.worst_workers_table(
+          groups, worker_f1_threshold, n_boot=n_boot, seed=seed),
       "per_class": tables.per_class_table(groups),
       "significance": tables.significance_table(groups, n_boot=n_boot, seed=seed),
   }
@@ -81,7 +90,7 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
 
   fig_dir = os.path.join(out, "figures")
   figs = figures.per_worker_f1(groups, os.path.join(fig_dir, "per_worker_f1"),
-                               seed=seed)
+                               seed=seed, threshold=worker_f1_threshold)
   for (name, proto, scale), rs in sorted(groups.items(), key=lambda kv: tables.key_order(kv[0])):
     if scale is None:
       figs += figures.confusion(

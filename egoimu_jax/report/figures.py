@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.report import aggregate
 
 # PDF font subsetting logs every table it prunes at INFO level.
@@ -59,8 +60,15 @@ def _save(fig: Figure, stem: str) -> List[str]:
 
 
 def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
-                  stem: str, seed: int = 0) -> List[str]:
-  """Box + strip plot of per-worker macro-F1 per model, one panel per protocol."""
+                  stem: str, seed: int = 0,
+                  threshold: float = metrics_lib.WORKER_F1_THRESHOLD
+                  ) -> List[str]:
+  """Box + strip plot of per-worker macro-F1 per model, one panel per protocol.
+
+  The worst-served people are marked: a dashed line at ``threshold``, a
+  black pointer beside each box at its 10th percentile, and under each
+  model's name the share of its test workers below the threshold.
+  """
   runs = [r for rs in groups.values() for r in rs if r.scale is None]
   protos = [p for p in aggregate.protocols(runs)
             if p not in aggregate.SCALING_PROTOCOLS]
@@ -70,7 +78,7 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   rng = np.random.default_rng(seed)
   with matplotlib.rc_context(_STYLE):
     width = min(7.2, 1.2 + 0.55 * len(names) * len(protos) + 0.4 * len(protos))
-    fig = _figure(max(3.5, width), 2.6)
+    fig = _figure(max(3.5, width), 2.8)
     axes = fig.subplots(1, len(protos), sharey=True, squeeze=False)[0]
     for ax, proto in zip(axes, protos):
       data, labels = [], []
@@ -92,12 +100,21 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
         ax.scatter(pos[i] + rng.uniform(-0.18, 0.18, len(d)), d, s=6,
                    color=_COLORS[names.index(labels[i]) % len(_COLORS)],
                    alpha=0.8, linewidths=0, zorder=3)
-      ax.set_xticks(pos, labels, rotation=30 if len(labels) > 3 else 0,
+      worst = [metrics_lib.worst_worker_metrics(d, threshold) for d in data]
+      ax.scatter(pos + 0.36, [w["worker_f1_p10"] for w in worst], marker="<",
+                 s=22, color="black", linewidths=0, zorder=4,
+                 label=f"{metrics_lib.WORKER_F1_PERCENTILE}th percentile")
+      ax.axhline(threshold, color="#EE6677", ls="--", lw=0.8, zorder=1,
+                 label=f"F1 = {threshold:g}")
+      ticks = [f"{n}\n{w['share_workers_below']:.0%} < {threshold:g}"
+               for n, w in zip(labels, worst)]
+      ax.set_xticks(pos, ticks, rotation=30 if len(labels) > 3 else 0,
                     ha="right" if len(labels) > 3 else "center")
       ax.set_title(_PROTOCOL_TITLES.get(proto, proto))
       ax.set_ylim(-0.02, 1.02)
       ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("Per-worker macro-F1")
+    axes[0].legend(loc="lower left", frameon=False, fontsize=7)
     return _save(fig, stem)
 
 

@@ -23,7 +23,9 @@ from egoimu_jax.report import aggregate
 
 METRIC_LABELS = {"macro_f1": "macro-F1", "accuracy": "accuracy",
                  "per_worker_f1_std": "worker-F1 std",
-                 "per_worker_f1_mean": "worker-F1 mean"}
+                 "per_worker_f1_mean": "worker-F1 mean",
+                 "worker_f1_p10": "worker-F1 p10",
+                 "worker_f1_min": "worker-F1 min"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +108,8 @@ class Table:
 
 def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                metrics: Sequence[str] = ("macro_f1", "accuracy",
-                                         "per_worker_f1_std")) -> Table:
+                                         "per_worker_f1_std",
+                                         "worker_f1_p10")) -> Table:
   """Model × protocol × metric (mean ± std over folds) and the gap.
 
   Scaling protocols are left to ``scaling_table``. The gap is within-person
@@ -136,7 +139,8 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   note = ("Mean ± sample std over folds (n folds in CSV). Gap: within-person "
           "minus cross-person macro-F1 ± standard error; † paired by fold "
           "(same test workers), otherwise a difference of fold means. "
-          "Worker-F1 std: spread of per-worker macro-F1 across test workers.")
+          "Worker-F1 std: spread of per-worker macro-F1 across test workers; "
+          "worker-F1 p10: its 10th percentile within each fold.")
   partial = sorted({f"{r.name} ({r.protocol}: {r.test_coverage:.0%})"
                     for r in runs if r.test_coverage is not None
                     and r.test_coverage < 1.0})
@@ -156,6 +160,41 @@ def _gap(within: List[aggregate.Run], cross: List[aggregate.Run]) -> Optional[Va
                                      [r.test["macro_f1"] for r in cross],
                                      paired=paired)
   return ValueSE(g["gap"], g["se"], paired)
+
+
+def worst_workers_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
+                        threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
+                        n_boot: int = 2000, seed: int = 0) -> Table:
+  """How the worst-served test people fare, per model and protocol.
+
+  Pooled over a group's folds: every test worker's macro-F1 (the mean over
+  the folds that test it), then its 10th percentile (with a worker-bootstrap
+  95% CI), minimum, and the share of workers below ``threshold``.
+  """
+  rows = []
+  p10 = lambda x, axis=None: np.percentile(
+      x, metrics_lib.WORKER_F1_PERCENTILE, axis=axis)
+  for key in sorted((k for k in groups if k[2] is None), key=key_order):
+    f1 = aggregate.worker_f1(groups[key])
+    if not f1:
+      continue
+    values = np.array(list(f1.values()))
+    worst = metrics_lib.worst_worker_metrics(values, threshold)
+    ci = stats_lib.bootstrap_ci(values, p10, n_boot=n_boot, seed=seed)
+    rows.append([key[0], key[1], len(values), float(values.mean()),
+                 Interval(worst["worker_f1_p10"], ci.low, ci.high),
+                 worst["worker_f1_min"], min(f1, key=lambda w: (f1[w], w)),
+                 worst["share_workers_below"], int((values < threshold).sum())])
+  return Table(
+      "Worst-served workers",
+      ["model", "protocol", "test workers", "worker-F1 mean",
+       "worker-F1 p10 [95% CI]", "worker-F1 min", "worst worker",
+       f"share below {threshold:g}", f"workers below {threshold:g}"], rows,
+      "Per-worker macro-F1 pooled over folds (a worker tested in several "
+      "folds counts once, with its mean). p10: 10th percentile "
+      "(np.percentile, as WILDS), CI from "
+      f"{n_boot} resamples of test workers. Share below: fraction of test "
+      f"workers whose macro-F1 is under {threshold:g}.")
 
 
 def per_class_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
