@@ -22,6 +22,9 @@ _PROCESSED_DIR = flags.DEFINE_string(
     "runs' config.data.processed_dir).")
 _MAX_WINDOWS = flags.DEFINE_integer(
     "max_windows_per_worker", 64, "Windows read per worker for IMU statistics.")
+_THRESHOLD = flags.DEFINE_float(
+    "worker_f1_threshold", 0.7, "Worst-person metrics: the share of test "
+    "workers whose macro-F1 is below this.")
 flags.mark_flags_as_required(["workdirs", "out"])
 
 
@@ -31,7 +34,8 @@ def main(argv):
   report = build.build_report(
       _WORKDIRS.value, _OUT.value, n_boot=_N_BOOT.value, seed=_SEED.value,
       hard_cases=_HARD_CASES.value, processed_dir=_PROCESSED_DIR.value,
-      max_windows_per_worker=_MAX_WINDOWS.value)
+      max_windows_per_worker=_MAX_WINDOWS.value,
+      worker_f1_threshold=_THRESHOLD.value)
   print(f"{report.runs} runs -> {report.out}/report.md "
         f"({len(report.tables)} tables, {len(report.figures)} figure files)")
   for note in report.notes:
