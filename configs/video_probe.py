@@ -11,7 +11,8 @@ the cheap video baseline at scale), trained by the one trainer.
 The teacher set (``config.teacher``: model, frames, statistics, pooling; see
 ``configs/teacher_embeddings.py``) is extracted on first use into the
 processed dataset and shared by every fold and protocol. The model is
-``embedding_probe``: L2-normalised embedding -> linear head. COMODO's
+``embedding_probe``: L2-normalised, standardised embedding -> linear head,
+trained with balanced class weights. COMODO's
 RBF-SVM probe on the same embeddings is
 ``configs/classical.py:estimator=svm_comodo,teacher=<model>``.
 """
@@ -35,6 +36,8 @@ def get_config(arg=None):
   config.input.eval_batch_size = 512
   config.optim.lr = 1e-3
   config.optim.weight_decay = 1e-4
+  # Rare states (breaks, device off the body) count for macro-F1.
+  config.task.class_weights = "balanced"
   config.total_epochs = config.arg.epochs
   config.warmup_epochs = 1.0
   config.eval_every_epochs = 1.0
