@@ -28,6 +28,7 @@ _LAZY = {
     "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
     "imu_mae": "egoimu_jax.models.imu_mae:create",
     "imu_mae_classifier": "egoimu_jax.models.imu_mae:create_classifier",
+    "mantis": "egoimu_jax.models.mantis:create",
     "moment": "egoimu_jax.models.moment:create",
     "slowfast": "egoimu_jax.models.slowfast:create",
     "timesformer": "egoimu_jax.models.timesformer:create",
@@ -43,6 +44,7 @@ _LAZY_FLOPS = {
     "imu_mae": "egoimu_jax.models.flops:imu_mae_pretrain",
     "imu_mae_classifier": "egoimu_jax.models.flops:evimae_finetune",
     "slowfast": "egoimu_jax.models.slowfast:forward_flops",
+    "mantis": "egoimu_jax.models.mantis:forward_flops",
     "moment": "egoimu_jax.models.moment:forward_flops",
     "timesformer": "egoimu_jax.models.timesformer:forward_flops",
     "videomae": "egoimu_jax.models.videomae:forward_flops",
@@ -53,6 +55,7 @@ for _name, _target in _LAZY_FLOPS.items():
 IMPORTERS = Registry("weight importer")
 _LAZY_IMPORTERS = {
     "slowfast": "egoimu_jax.models.convert.slowfast:load",
+    "mantis": "egoimu_jax.models.convert.mantis:load",
     "moment": "egoimu_jax.models.convert.moment:load",
     "timesformer": "egoimu_jax.models.convert.timesformer:load",
     "videomae": "egoimu_jax.models.convert.videomae:load_classifier",
