@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import os
 import pathlib
-import statistics
 import sys
-import time
+
+import timing
 
 
 def _parse() -> argparse.Namespace:
@@ -50,15 +48,13 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--rounds", type=int, default=10,
                  help="timed forwards per framework")
   p.add_argument("--warmup", type=int, default=1)
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-  p.add_argument("--json", default=None, help="also write results here")
+  timing.add_args(p)
   return p.parse_args()
 
 
 ARGS = _parse()
 # Before importing jax/torch: both size their thread pools from these.
-os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:ARGS.threads])
-os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+timing.pin_threads(ARGS.threads, omp=True)
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -98,12 +94,6 @@ def _torch_model(args):
   return net.eval()
 
 
-def _time(fn) -> float:
-  t0 = time.perf_counter()
-  fn()
-  return time.perf_counter() - t0
-
-
 def main(args):
   torch.set_num_threads(args.threads)
   net = _torch_model(args)
@@ -123,9 +113,8 @@ def main(args):
 
   forward = jax.jit(lambda v, x: model.apply(v, {"frames": x},
                                              train=False)[0])
-  t0 = time.perf_counter()
-  logits_j = np.asarray(jax.block_until_ready(forward(variables, x_j)))
-  compile_s = time.perf_counter() - t0
+  logits_j, compile_s = timing.timed(
+      lambda: np.asarray(jax.block_until_ready(forward(variables, x_j))))
   with torch.inference_mode():
     logits_t = net([slow, fast]).numpy()  # a new list: the net rewrites it
   rel_err = float(np.abs(logits_j - logits_t).max() /
@@ -138,16 +127,10 @@ def main(args):
     with torch.inference_mode():
       net([slow, fast])
 
-  for _ in range(args.warmup):
-    run_flax()
-    run_torch()
-  times = {"flax": [], "torch": []}
-  for _ in range(args.rounds):
-    times["flax"].append(_time(run_flax))
-    times["torch"].append(_time(run_torch))
-
-  clips = {k: sorted(args.batch / t for t in v) for k, v in times.items()}
-  med = {k: statistics.median(v) for k, v in clips.items()}
+  times = timing.alternate({"flax": run_flax, "torch": run_torch},
+                           args.rounds, args.warmup)
+  clips = {k: timing.rates(v, args.batch) for k, v in times.items()}
+  med = {k: v["median"] for k, v in clips.items()}
   gflops = slowfast.forward_flops("R50", args.frames, args.size,
                                   num_classes=args.classes,
                                   **weights["spec_overrides"]) / 1e9
@@ -158,8 +141,7 @@ def main(args):
       "gflops_per_clip": gflops, "logits_max_rel_err": rel_err,
       "flax_compile_s": compile_s,
       "forward_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
-      "clips_per_s": {k: {"min": v[0], "median": med[k], "max": v[-1]}
-                      for k, v in clips.items()},
+      "clips_per_s": clips,
       "ratio_flax_over_torch": med["flax"] / med["torch"],
       "jax": jax.__version__, "torch": torch.__version__,
   }
@@ -167,15 +149,12 @@ def main(args):
         f" x {args.size}^2, {args.threads} thread(s), {gflops:.1f} GFLOPs/clip")
   print(f"  logits max |flax - torch| / max |torch|: {rel_err:.2e}")
   for k in ("flax", "torch"):
-    v = clips[k]
     extra = f"  (compile {compile_s:.1f} s)" if k == "flax" else ""
-    print(f"  {k:5s}: clips/s min {v[0]:7.3f}  median {med[k]:7.3f}  max "
-          f"{v[-1]:7.3f}  ({med[k] * gflops:6.1f} GFLOP/s){extra}")
+    print(f"  {k:5s}: {timing.rates_line(clips[k], 'clips/s', 3)}  "
+          f"({med[k] * gflops:6.1f} GFLOP/s){extra}")
   print(f"  ratio flax/torch (median clips/s): "
         f"{result['ratio_flax_over_torch']:.2f}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=1)
+  timing.write_json(result, args.json)
   return result
 
 

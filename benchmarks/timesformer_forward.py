@@ -32,11 +32,10 @@ Needs ``torch`` (CPU) and ``transformers`` (test-only requirements).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import tempfile
-import time
+
+import timing
 
 
 def _parse() -> argparse.Namespace:
@@ -50,14 +49,13 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--batch", type=int, default=2)
   p.add_argument("--rounds", type=int, default=7, help="timed rounds")
   p.add_argument("--warmup", type=int, default=1)
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-  p.add_argument("--json", default=None, help="also write results here")
+  timing.add_args(p)
   return p.parse_args()
 
 
 ARGS = _parse()
 # Before importing jax/torch: both size their thread pools from this mask.
-os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:ARGS.threads])
+timing.pin_threads(ARGS.threads)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -99,12 +97,6 @@ def _models(geo: dict[str, int]):
   return net, model, jax.tree.map(jnp.asarray, params)
 
 
-def _stats(times, batch):
-  rates = [batch / t for t in times]
-  return {"min": min(rates), "median": statistics.median(rates),
-          "max": max(rates)}
-
-
 def main(args):
   torch.set_num_threads(args.threads)
   geo = _geometry(args)
@@ -125,25 +117,14 @@ def main(args):
     with torch.inference_mode():
       return net(x_t).last_hidden_state
 
-  t0 = time.perf_counter()
-  ours = np.asarray(run_flax())
-  compile_s = time.perf_counter() - t0
+  ours, compile_s = timing.timed(lambda: np.asarray(run_flax()))
   want = run_torch().numpy()
   max_diff = float(np.abs(ours - want).max())
   if not np.allclose(ours, want, rtol=1e-3, atol=1e-3):
     raise SystemExit(f"outputs differ (max |diff| {max_diff:.2e}); not timing")
-  for _ in range(args.warmup):
-    run_flax()
-    run_torch()
-
-  times = {"flax": [], "torch": []}
-  for _ in range(args.rounds):
-    for name, fn in (("flax", run_flax), ("torch", run_torch)):
-      t0 = time.perf_counter()
-      fn()
-      times[name].append(time.perf_counter() - t0)
-
-  stats = {k: _stats(v, args.batch) for k, v in times.items()}
+  times = timing.alternate({"flax": run_flax, "torch": run_torch},
+                           args.rounds, args.warmup)
+  stats = {k: timing.rates(v, args.batch) for k, v in times.items()}
   ratio = stats["flax"]["median"] / stats["torch"]["median"]
   gflop = timesformer.forward_flops(args.variant, **geo) / 1e9
   result = {
@@ -164,13 +145,10 @@ def main(args):
         f"{compile_s:.1f} s")
   for name in ("flax", "torch"):
     r = stats[name]
-    print(f"  {name:5s}: clips/s min {r['min']:7.2f}  median "
-          f"{r['median']:7.2f}  max {r['max']:7.2f}  "
+    print(f"  {name:5s}: {timing.rates_line(r, 'clips/s')}  "
           f"({r['median'] * gflop:.1f} GFLOP/s)")
   print(f"  ratio flax/torch (median clips/s): {ratio:.2f}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=1)
+  timing.write_json(result, args.json)
   return result
 
 

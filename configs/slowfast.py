@@ -25,34 +25,15 @@ from egoimu_jax import config_lib
 
 def get_config(arg=None):
   config = config_lib.base(arg, variant="R50", epochs=30.0)
-  config.update(config_lib.trainer_config())
-  variant = config.arg.variant
-  config.name = f"slowfast-{variant}"
-  config.model.name = "slowfast"
-  config.model.variant = variant
-  config.dtype = "bfloat16"
-  config.data.video.store_frames = True
-  config.input.frames = True
-  config.input.num_frames = 32  # of the 50 stored per window
-  config.input.frame_mean = (0.45, 0.45, 0.45)
-  config.input.frame_std = (0.225, 0.225, 0.225)
-  config.input.batch_size = 64
-  config.input.eval_batch_size = 64
-  config.optim.update(lr=1e-4, weight_decay=0.05)
-  config.total_epochs = config.arg.epochs
-  config.warmup_epochs = 2.0
-  config.eval_every_epochs = 1.0
-  config.log_every_steps = 50
+  config_lib.video_classifier(
+      config, "slowfast", num_frames=32, lr=1e-4, warmup_epochs=2.0,
+      frame_mean=(0.45, 0.45, 0.45), frame_std=(0.225, 0.225, 0.225))
   config.checkpoint.keep = 1
-  if variant == "tiny":
+  if config.arg.variant == "tiny":
     tiny(config)
   return config
 
 
 def tiny(config):
   """The CPU smoke run: 8 Fast (2 Slow) frames of 32^2, the tiny model."""
-  config_lib.tiny_run(config)
-  config.dtype = "float32"
-  config.data.synthetic.with_video = True
-  config.data.video.update(store_frames=True, size=32)
-  config.input.num_frames = 8
+  config_lib.tiny_video(config, num_frames=8)

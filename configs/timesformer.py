@@ -25,42 +25,21 @@ from egoimu_jax import config_lib
 
 def get_config(arg=None):
   config = config_lib.base(arg, variant="B", epochs=15.0)
-  config.update(config_lib.trainer_config())
-  variant = config.arg.variant
   # The model file is imported only here: configs stay cheap to list.
   # pylint: disable-next=g-import-not-at-top
   from egoimu_jax.models import timesformer
-  model = timesformer.create(variant)
-  config.name = f"timesformer-{variant}"
-  config.model.name = "timesformer"
-  config.model.variant = variant
+  model = timesformer.create(config.arg.variant)
+  config_lib.video_classifier(
+      config, "timesformer", num_frames=model.num_frames, lr=1e-4,
+      warmup_epochs=config.arg.epochs / 10, frame_mean=(0.45, 0.45, 0.45),
+      frame_std=(0.225, 0.225, 0.225))
   config.model.drop_path = 0.1
-  config.dtype = "bfloat16"
-
-  config.data.video.store_frames = True
   config.data.video.size = model.image_size
-  config.input.frames = True
-  config.input.num_frames = model.num_frames
-  config.input.frame_mean = (0.45, 0.45, 0.45)
-  config.input.frame_std = (0.225, 0.225, 0.225)
-  config.input.batch_size = 64
-  config.input.eval_batch_size = 64
-
-  config.optim.lr = 1e-4
-  config.optim.weight_decay = 0.05
-  config.total_epochs = config.arg.epochs
-  config.warmup_epochs = config.arg.epochs / 10
-  config.eval_every_epochs = 1.0
-  config.log_every_steps = 50
-  if variant == "tiny":
+  if config.arg.variant == "tiny":
     tiny(config)
   return config
 
 
 def tiny(config):
   """CPU smoke run: the shared tiny dataset with 32^2 frames stored."""
-  config_lib.tiny_run(config)
-  config.dtype = "float32"
-  config.data.synthetic.with_video = True
-  config.data.video.update(store_frames=True, size=32)
-  config.input.num_frames = 4
+  config_lib.tiny_video(config, num_frames=4)

@@ -26,33 +26,17 @@ from egoimu_jax import config_lib
 
 def get_config(arg=None):
   config = config_lib.base(arg, variant="B", epochs=50.0)
-  config.update(config_lib.trainer_config())
-  variant = config.arg.variant
-  config.name = f"videomae-{variant}"
-  config.model.name = "videomae"
-  config.model.variant = variant
+  # ImageNet frame statistics (the default), as VideoMAE.
+  config_lib.video_classifier(config, "videomae", num_frames=16, lr=5e-4,
+                              warmup_epochs=5.0)
   config.model.drop_path = 0.1
-  config.dtype = "bfloat16"
-  config.data.video.store_frames = True
-  config.input.frames = True
-  config.input.num_frames = 16  # of the 50 stored per window
-  config.input.batch_size = 64
-  config.input.eval_batch_size = 64
-  config.optim.update(lr=5e-4, b1=0.9, b2=0.999, weight_decay=0.05)
-  config.total_epochs = config.arg.epochs
-  config.warmup_epochs = 5.0
-  config.eval_every_epochs = 1.0
-  config.log_every_steps = 50
+  config.optim.update(b1=0.9, b2=0.999)
   config.checkpoint.keep = 1
-  if variant == "tiny":
+  if config.arg.variant == "tiny":
     tiny(config)
   return config
 
 
 def tiny(config):
   """The CPU smoke run: 4 frames of 32^2 on the shared tiny data set."""
-  config_lib.tiny_run(config)
-  config.dtype = "float32"
-  config.data.synthetic.with_video = True
-  config.data.video.update(store_frames=True, size=32)
-  config.input.num_frames = 4
+  config_lib.tiny_video(config, num_frames=4)

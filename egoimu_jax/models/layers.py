@@ -238,18 +238,27 @@ class EncoderBlock(nn.Module):
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
 
+  # Sublayers built from the block's fields; subclasses with another layout
+  # (timesformer.DividedBlock) reuse them.
+  def _layer_norm(self, name: str) -> nn.LayerNorm:
+    return nn.LayerNorm(epsilon=self.norm_eps, dtype=self.dtype,
+                        param_dtype=self.param_dtype, name=name)
+
+  def _attention(self, name: str) -> Attention:
+    return Attention(self.num_heads, self.qkv_bias, self.dropout,
+                     self.attention_impl, self.dtype, self.param_dtype,
+                     name=name)
+
+  def _mlp(self) -> Mlp:
+    return Mlp(self.mlp_dim, self.dropout, self.dtype, self.param_dtype,
+               name="mlp")
+
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False,
                stream: str | None = None) -> jax.Array:
     suffix = "" if stream is None else f"_{stream}"
-    norm = lambda name: nn.LayerNorm(  # noqa: E731
-        epsilon=self.norm_eps, dtype=self.dtype, param_dtype=self.param_dtype,
-        name=name + suffix)
-    attn = Attention(self.num_heads, self.qkv_bias, self.dropout,
-                     self.attention_impl, self.dtype, self.param_dtype,
-                     name="attn")
-    mlp = Mlp(self.mlp_dim, self.dropout, self.dtype, self.param_dtype,
-              name="mlp")
+    norm = lambda name: self._layer_norm(name + suffix)  # noqa: E731
+    attn, mlp = self._attention("attn"), self._mlp()
     drop = DropPath(self.drop_path)
     x = x + drop(attn(norm("norm1")(x), train), train)
     x = x + drop(mlp(norm("norm2")(x), train), train)
@@ -274,15 +283,27 @@ class Encoder(nn.Module):
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
 
+  def _block(self, i: int, block_cls: type[EncoderBlock] = EncoderBlock,
+             static_argnums: tuple[int, ...] = (2, 3),
+             **fields: Any) -> EncoderBlock:
+    """Block ``i`` (``block_<i>``): ``block_cls`` with this encoder's fields
+    and ``fields``, its drop path the ``i``-th step of the linear rise.
+
+    ``static_argnums`` index the block's call args for ``remat`` (arg 0 is
+    the module itself: ``(self, x, train, stream)`` for ``EncoderBlock``).
+    """
+    if self.remat:
+      block_cls = nn.remat(block_cls, static_argnums=static_argnums)
+    rate = float(np.linspace(0.0, self.drop_path, self.depth)[i])
+    return block_cls(num_heads=self.num_heads, mlp_dim=self.mlp_dim,
+                     dropout=self.dropout, drop_path=rate,
+                     qkv_bias=self.qkv_bias, norm_eps=self.norm_eps,
+                     attention_impl=self.attention_impl, dtype=self.dtype,
+                     param_dtype=self.param_dtype, name=f"block_{i}",
+                     **fields)
+
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    # Arg 0 is the module itself: (self, x, train, stream).
-    block_cls = (nn.remat(EncoderBlock, static_argnums=(2, 3))
-                 if self.remat else EncoderBlock)
-    rates = np.linspace(0.0, self.drop_path, self.depth) if self.depth else []
     for i in range(self.depth):
-      x = block_cls(self.num_heads, self.mlp_dim, self.dropout,
-                    float(rates[i]), self.qkv_bias, self.norm_eps,
-                    self.attention_impl, self.dtype, self.param_dtype,
-                    name=f"block_{i}")(x, train, None)
+      x = self._block(i)(x, train, None)
     return x

@@ -49,7 +49,6 @@ from typing import Any, Mapping
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from egoimu_jax.models import layers
 
@@ -59,29 +58,20 @@ POOLINGS = ("cls", "mean")
 trunc_normal = nn.initializers.truncated_normal(0.02)
 
 
-class DividedBlock(nn.Module):
-  """One divided space-time block on ``cls [b, d]`` and ``x [b, N, T, d]``."""
-  num_heads: int
-  mlp_dim: int
-  dropout: float = 0.0
-  drop_path: float = 0.0
-  qkv_bias: bool = True
-  norm_eps: float = 1e-6
+class DividedBlock(layers.EncoderBlock):
+  """One divided space-time block on ``cls [b, d]`` and ``x [b, N, T, d]``.
+
+  ``layers.EncoderBlock``'s fields (and sublayers) in another layout, plus
+  ``zero_temporal_dense``: ``temporal_dense`` starts at zero.
+  """
   zero_temporal_dense: bool = False
-  attention_impl: str | None = None
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, cls: jax.Array, x: jax.Array, train: bool = False
-               ) -> tuple[jax.Array, jax.Array]:
+  def __call__(  # pylint: disable=arguments-differ,arguments-renamed
+      self, cls: jax.Array, x: jax.Array, train: bool = False
+  ) -> tuple[jax.Array, jax.Array]:
     b, n, t, d = x.shape
-    norm = lambda name: nn.LayerNorm(  # noqa: E731
-        epsilon=self.norm_eps, dtype=self.dtype, param_dtype=self.param_dtype,
-        name=name)
-    attn = lambda name: layers.Attention(  # noqa: E731
-        self.num_heads, self.qkv_bias, self.dropout, self.attention_impl,
-        self.dtype, self.param_dtype, name=name)
+    norm, attn = self._layer_norm, self._attention
     drop = layers.DropPath(self.drop_path)
 
     # Temporal: one sequence of T frames per (example, patch).
@@ -105,43 +95,28 @@ class DividedBlock(nn.Module):
 
     # MLP over all tokens (one drop-path draw per example, as transformers).
     tokens = jnp.concatenate([cls[:, None], x.reshape(b, n * t, d)], axis=1)
-    mlp = layers.Mlp(self.mlp_dim, self.dropout, self.dtype, self.param_dtype,
-                     name="mlp")
-    tokens = tokens + drop(mlp(norm("norm2")(tokens), train), train)
+    tokens = tokens + drop(self._mlp()(norm("norm2")(tokens), train), train)
     return tokens[:, 0], tokens[:, 1:].reshape(b, n, t, d)
 
 
-class Encoder(nn.Module):
+class Encoder(layers.Encoder):
   """``depth`` ``DividedBlock`` s named ``block_<i>``, without a final norm.
 
-  Stochastic depth rises linearly from 0 to ``drop_path`` over the blocks;
-  ``temporal_dense`` starts at zero in all blocks but the first (the authors'
-  initialisation). ``remat`` recomputes each block in the backward pass.
+  ``layers.Encoder``'s fields: stochastic depth rises linearly from 0 to
+  ``drop_path`` over the blocks; ``remat`` recomputes each block in the
+  backward pass. ``temporal_dense`` starts at zero in all blocks but the
+  first (the authors' initialisation).
   """
-  depth: int
-  num_heads: int
-  mlp_dim: int
-  dropout: float = 0.0
-  drop_path: float = 0.0
-  qkv_bias: bool = True
-  norm_eps: float = 1e-6
-  remat: bool = False
-  attention_impl: str | None = None
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, cls: jax.Array, x: jax.Array, train: bool = False
-               ) -> tuple[jax.Array, jax.Array]:
-    # Arg 0 is the module itself: (self, cls, x, train).
-    block_cls = (nn.remat(DividedBlock, static_argnums=(3,)) if self.remat
-                 else DividedBlock)
-    rates = np.linspace(0.0, self.drop_path, self.depth) if self.depth else []
+  def __call__(  # pylint: disable=arguments-differ,arguments-renamed
+      self, cls: jax.Array, x: jax.Array, train: bool = False
+  ) -> tuple[jax.Array, jax.Array]:
     for i in range(self.depth):
-      cls, x = block_cls(self.num_heads, self.mlp_dim, self.dropout,
-                         float(rates[i]), self.qkv_bias, self.norm_eps, i > 0,
-                         self.attention_impl, self.dtype, self.param_dtype,
-                         name=f"block_{i}")(cls, x, train)
+      # remat: (self, cls, x, train).
+      block = self._block(i, DividedBlock, static_argnums=(3,),
+                          zero_temporal_dense=i > 0)
+      cls, x = block(cls, x, train)
     return cls, x
 
 

@@ -4,15 +4,14 @@ XLA's, the checkpoint importer (numpy only), and parity with transformers'
 weights, built offline)."""
 
 import functools
-import json
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import hf_testlib
 from egoimu_jax import models
 from egoimu_jax.models import timesformer
 from egoimu_jax.models import torch_convert
@@ -253,18 +252,9 @@ def _synthetic_state_dict(config, classes=0, prefix="", seed=0):
   return sd
 
 
-def _write(path, config, sd):
-  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-  os.makedirs(path, exist_ok=True)
-  with open(os.path.join(path, "config.json"), "w") as f:
-    json.dump(config, f)
-  save_file(sd, os.path.join(path, "model.safetensors"))
-  return str(path)
-
-
 def test_import_maps_every_weight(tmp_path):
   sd = _synthetic_state_dict(SMALL, classes=5, prefix="timesformer.")
-  ckpt = _write(tmp_path, SMALL, sd)
+  ckpt = hf_testlib.write_checkpoint(tmp_path, SMALL, sd)
   variables = convert.load(ckpt)
   assert set(variables) == {"params"}
   params = variables["params"]
@@ -305,7 +295,7 @@ def test_import_feeds_the_warm_start(tmp_path):
   """``load`` output is what ``finetune``'s ``pretrained_format`` importers
   return: ``transfer`` fills every leaf but the fresh head."""
   sd = _synthetic_state_dict(SMALL, classes=5)
-  ckpt = _write(tmp_path, SMALL, sd)
+  ckpt = hf_testlib.write_checkpoint(tmp_path, SMALL, sd)
   model = timesformer.create("tiny", num_classes=3,
                              **convert.spec_overrides(ckpt))
   variables = _init(model)
@@ -335,55 +325,45 @@ def test_import_errors(tmp_path):
   wrong = dict(SMALL, model_type="videomae")
   with pytest.raises(ValueError, match="model_type is 'videomae', not "
                      "'timesformer'"):
-    convert.load(_write(tmp_path / "a", wrong, sd))
+    convert.load(hf_testlib.write_checkpoint(tmp_path / "a", wrong, sd))
   broken = dict(sd)
   del broken["encoder.layer.1.temporal_dense.weight"]
   with pytest.raises(KeyError, match="encoder.layer.1.temporal_dense.weight"):
-    convert.load(_write(tmp_path / "b", SMALL, broken))
+    convert.load(hf_testlib.write_checkpoint(tmp_path / "b", SMALL, broken))
   extra = dict(sd, **{"encoder.layer.0.temporal_attention.extra":
                       np.zeros(3, np.float32)})
   with pytest.raises(ValueError, match="not converted.*temporal_attention"
                      ".extra"):
-    convert.load(_write(tmp_path / "c", SMALL, extra))
+    convert.load(hf_testlib.write_checkpoint(tmp_path / "c", SMALL, extra))
   joint = dict(SMALL, attention_type="joint_space_time")
   with pytest.raises(ValueError, match="attention_type"):
-    convert.load(_write(tmp_path / "d", joint, sd))
+    convert.load(hf_testlib.write_checkpoint(tmp_path / "d", joint, sd))
   bigger = dict(SMALL, num_frames=8)  # config and weights disagree
   with pytest.raises(ValueError, match="time_embed"):
-    convert.load(_write(tmp_path / "e", bigger, sd))
+    convert.load(hf_testlib.write_checkpoint(tmp_path / "e", bigger, sd))
   with pytest.raises(FileNotFoundError, match="config.json"):
     convert.load(str(tmp_path / "nowhere"))
-  os.makedirs(tmp_path / "f")
-  with open(tmp_path / "f" / "config.json", "w") as f:
-    json.dump(SMALL, f)
+  hf_testlib.write_config(tmp_path / "f", SMALL)
   with pytest.raises(FileNotFoundError, match="no model.safetensors"):
     convert.load(str(tmp_path / "f"))
 
 
 def test_bin_checkpoints_need_torch(tmp_path, monkeypatch):
-  with open(tmp_path / "config.json", "w") as f:
-    json.dump(SMALL, f)
-  (tmp_path / "pytorch_model.bin").write_bytes(b"")
-  monkeypatch.setitem(sys.modules, "torch", None)
+  ckpt = hf_testlib.bin_checkpoint_without_torch(tmp_path, SMALL, monkeypatch)
   with pytest.raises(ImportError, match="needs torch"):
-    convert.read_checkpoint(str(tmp_path))
+    convert.read_checkpoint(ckpt)
 
 
 # -- parity with transformers -------------------------------------------------
 
 
-def _reference(torch, transformers, classes=0, seed=0):
-  os.environ.setdefault("HF_HUB_OFFLINE", "1")
-  torch.manual_seed(seed)
-  cfg = transformers.TimesformerConfig(
-      **{k: v for k, v in SMALL.items() if k != "model_type"},
-      **({"num_labels": classes} if classes else {}))
-  ref = (transformers.TimesformerForVideoClassification(cfg) if classes else
-         transformers.TimesformerModel(cfg)).eval()
-  with torch.no_grad():  # non-trivial norms, biases and embeddings too
-    for p in ref.parameters():
-      p.normal_(0.0, 0.2)
-  return ref
+def _reference(transformers, classes=0, seed=0):
+  if classes:
+    return hf_testlib.reference(
+        transformers.TimesformerForVideoClassification,
+        transformers.TimesformerConfig, SMALL, seed, num_labels=classes)
+  return hf_testlib.reference(transformers.TimesformerModel,
+                              transformers.TimesformerConfig, SMALL, seed)
 
 
 def _ours(ckpt, num_classes):
@@ -399,7 +379,7 @@ def _ours(ckpt, num_classes):
 def test_parity_with_timesformer_model(tmp_path):
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")
-  ref = _reference(torch, transformers)
+  ref = _reference(transformers)
   ref.save_pretrained(tmp_path)
   assert os.path.isfile(tmp_path / "model.safetensors")
   assert "head" not in convert.load(str(tmp_path))["params"]
@@ -422,7 +402,7 @@ def test_parity_with_timesformer_model(tmp_path):
 def test_parity_with_video_classification_and_formats(tmp_path):
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")
-  ref = _reference(torch, transformers, classes=5, seed=1)
+  ref = _reference(transformers, classes=5, seed=1)
   ref.save_pretrained(tmp_path / "single")
   out = convert.load(str(tmp_path / "single"))
   assert out["params"]["head"]["kernel"].shape == (32, 5)

@@ -4,24 +4,19 @@ checkpoint import (numpy only) and logits parity with transformers'
 
 import json
 import logging
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import hf_testlib
 from egoimu_jax import models
 from egoimu_jax.models import videomae
 from egoimu_jax.models.convert import videomae as convert
 
 KEY = jax.random.key(0)
-# A transformers config of the tiny geometry (4 x 32^2, patch 8, tubelet 2).
-SMALL = dict(model_type="videomae", image_size=32, patch_size=8, num_frames=4,
-             tubelet_size=2, hidden_size=48, num_hidden_layers=2,
-             num_attention_heads=4, intermediate_size=192, hidden_act="gelu",
-             num_channels=3, layer_norm_eps=1e-12, qv_bias=True,
-             use_mean_pooling=True)
+SMALL = hf_testlib.VIDEOMAE_SMALL
 
 
 def _frames(b=2, t=4, size=32, seed=0):
@@ -143,40 +138,15 @@ def test_forward_flops_of_vit_b():
 def _state_dict(config, classifier=True, seed=0):
   """A VideoMAEForVideoClassification-style state dict (numpy)."""
   rng = np.random.default_rng(seed)
-  d, m = config["hidden_size"], config["intermediate_size"]
-  t, p = config["tubelet_size"], config["patch_size"]
+  d = config["hidden_size"]
   r = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
-  sd = {"embeddings.patch_embeddings.projection.weight": r(d, 3, t, p, p),
-        "embeddings.patch_embeddings.projection.bias": r(d)}
-  for i in range(config["num_hidden_layers"]):
-    pre = f"encoder.layer.{i}"
-    a = f"{pre}.attention.attention"
-    for name in ("query", "key", "value"):
-      sd[f"{a}.{name}.weight"] = r(d, d)
-    sd[f"{a}.q_bias"], sd[f"{a}.v_bias"] = r(d), r(d)
-    for name, shape in (("attention.output.dense", (d, d)),
-                        ("intermediate.dense", (m, d)),
-                        ("output.dense", (d, m))):
-      sd[f"{pre}.{name}.weight"], sd[f"{pre}.{name}.bias"] = (
-          r(*shape), r(shape[0]))
-    for name in ("layernorm_before", "layernorm_after"):
-      sd[f"{pre}.{name}.weight"], sd[f"{pre}.{name}.bias"] = r(d), r(d)
-  sd = {"videomae." + k: v for k, v in sd.items()}
+  sd = hf_testlib.videomae_state_dict(config, rng, prefix="videomae.")
   if classifier:
     sd.update({"fc_norm.weight": r(d), "fc_norm.bias": r(d),
                "classifier.weight": r(3, d), "classifier.bias": r(3)})
   else:  # a pretraining checkpoint
     sd.update({"encoder_to_decoder.weight": r(8, d), "mask_token": r(1, 1, 8)})
   return sd
-
-
-def _write(path, config, sd):
-  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-  os.makedirs(path, exist_ok=True)
-  with open(os.path.join(path, "config.json"), "w") as f:
-    json.dump(config, f)
-  save_file(sd, os.path.join(path, "model.safetensors"))
-  return str(path)
 
 
 def _abstract_params(model):
@@ -198,7 +168,7 @@ def _assert_same(a, b):
 
 def test_load_classifier_maps_head_and_encoder(tmp_path):
   sd = _state_dict(SMALL)
-  ckpt = _write(tmp_path, SMALL, sd)
+  ckpt = hf_testlib.write_checkpoint(tmp_path, SMALL, sd)
   alone = convert.load_classifier(ckpt)["params"]
   assert set(alone) == {"patch_embed", "encoder", "fc_norm", "head"}
   np.testing.assert_array_equal(alone["head"]["kernel"],
@@ -232,7 +202,7 @@ def test_load_classifier_maps_head_and_encoder(tmp_path):
 def test_load_classifier_from_pretraining_and_rejections(tmp_path, caplog):
   config = dict(SMALL, use_mean_pooling=False)
   sd = _state_dict(config, classifier=False)
-  ckpt = _write(tmp_path / "pre", config, sd)
+  ckpt = hf_testlib.write_checkpoint(tmp_path / "pre", config, sd)
   caplog.set_level(logging.INFO)
   assert set(convert.load_classifier(ckpt)["params"]) == {"patch_embed",
                                                           "encoder"}
@@ -249,7 +219,8 @@ def test_load_classifier_from_pretraining_and_rejections(tmp_path, caplog):
   token0 = _state_dict(config)
   del token0["fc_norm.weight"], token0["fc_norm.bias"]
   with pytest.raises(ValueError, match="use_mean_pooling=False"):
-    convert.load_classifier(_write(tmp_path / "t0", config, token0))
+    convert.load_classifier(
+        hf_testlib.write_checkpoint(tmp_path / "t0", config, token0))
   # Shapes are checked against the target.
   wide = videomae.create("tiny", width=64, num_heads=4, mlp_dim=192)
   with pytest.raises(ValueError, match="shape"):
@@ -272,13 +243,8 @@ def test_logits_parity_with_transformers(tmp_path, monkeypatch):
   monkeypatch.setenv("HF_HUB_OFFLINE", "1")
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")
-  torch.manual_seed(0)
-  cfg = {k: v for k, v in SMALL.items() if k != "model_type"}
-  ref = transformers.VideoMAEForVideoClassification(
-      transformers.VideoMAEConfig(**cfg, num_labels=3)).eval()
-  with torch.no_grad():  # non-trivial norms and biases too
-    for p in ref.parameters():
-      p.normal_(0.0, 0.2)
+  ref = hf_testlib.reference(transformers.VideoMAEForVideoClassification,
+                             transformers.VideoMAEConfig, SMALL, num_labels=3)
   ref.save_pretrained(tmp_path)
   assert (tmp_path / "model.safetensors").exists()
 

@@ -1,25 +1,18 @@
 """VideoMAE weight import: key mapping and shape checks with numpy only, and
 encoder parity against transformers' ``VideoMAEModel`` (random weights)."""
 
-import json
-import os
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import hf_testlib
 from egoimu_jax.models import evimae
 from egoimu_jax.models.convert import videomae
 
 KEY = jax.random.key(0)
 RNGS = {"params": KEY, "masking": KEY, "dropout": KEY}
-SMALL = dict(model_type="videomae", image_size=32, patch_size=8, num_frames=4,
-             tubelet_size=2, hidden_size=48, num_hidden_layers=2,
-             num_attention_heads=4, intermediate_size=192, hidden_act="gelu",
-             num_channels=3, layer_norm_eps=1e-12, qv_bias=True,
-             use_mean_pooling=True)
+SMALL = hf_testlib.VIDEOMAE_SMALL
 
 
 def _spec(config, **extra):
@@ -32,31 +25,9 @@ def _spec(config, **extra):
 def _synthetic_state_dict(config, prefix="", legacy_bias=True, seed=0):
   """A state dict with transformers' names and shapes (numpy)."""
   rng = np.random.default_rng(seed)
-  d, m = config["hidden_size"], config["intermediate_size"]
-  t, p = config["tubelet_size"], config["patch_size"]
+  d = config["hidden_size"]
   r = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
-  sd = {"embeddings.patch_embeddings.projection.weight": r(d, 3, t, p, p),
-        "embeddings.patch_embeddings.projection.bias": r(d)}
-  for i in range(config["num_hidden_layers"]):
-    a = f"encoder.layer.{i}.attention.attention"
-    for name in ("query", "key", "value"):
-      sd[f"{a}.{name}.weight"] = r(d, d)
-    if legacy_bias:
-      sd[f"{a}.q_bias"], sd[f"{a}.v_bias"] = r(d), r(d)
-    else:
-      sd[f"{a}.query.bias"], sd[f"{a}.value.bias"] = r(d), r(d)
-    p_ = f"encoder.layer.{i}"
-    sd.update({f"{p_}.attention.output.dense.weight": r(d, d),
-               f"{p_}.attention.output.dense.bias": r(d),
-               f"{p_}.intermediate.dense.weight": r(m, d),
-               f"{p_}.intermediate.dense.bias": r(m),
-               f"{p_}.output.dense.weight": r(d, m),
-               f"{p_}.output.dense.bias": r(d),
-               f"{p_}.layernorm_before.weight": r(d),
-               f"{p_}.layernorm_before.bias": r(d),
-               f"{p_}.layernorm_after.weight": r(d),
-               f"{p_}.layernorm_after.bias": r(d)})
-  sd = {prefix + k: v for k, v in sd.items()}
+  sd = hf_testlib.videomae_state_dict(config, rng, prefix, legacy_bias)
   if prefix:  # a VideoMAEForPreTraining checkpoint
     sd["encoder_to_decoder.weight"] = r(8, d)
     sd["decoder.norm.weight"] = r(8)
@@ -64,20 +35,11 @@ def _synthetic_state_dict(config, prefix="", legacy_bias=True, seed=0):
   return sd
 
 
-def _write(tmp_path, config, sd):
-  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-  os.makedirs(tmp_path, exist_ok=True)
-  with open(os.path.join(tmp_path, "config.json"), "w") as f:
-    json.dump(config, f)
-  save_file(sd, os.path.join(tmp_path, "model.safetensors"))
-  return str(tmp_path)
-
-
 @pytest.mark.parametrize("prefix,legacy", [("", True),
                                            ("videomae.", False)])
 def test_import_maps_every_weight(tmp_path, prefix, legacy):
   sd = _synthetic_state_dict(SMALL, prefix, legacy)
-  ckpt = _write(tmp_path, SMALL, sd)
+  ckpt = hf_testlib.write_checkpoint(tmp_path, SMALL, sd)
   model = evimae.EVIMAE(spec=_spec(SMALL))
   batch = {"spec": jax.ShapeDtypeStruct((1, 32, 32, 6), jnp.float32),
            "frames": jax.ShapeDtypeStruct((1, 4, 32, 32, 3), jnp.float32)}
@@ -107,7 +69,7 @@ def test_import_maps_every_weight(tmp_path, prefix, legacy):
 
 def test_import_rejects_mismatches_and_missing_weights(tmp_path):
   sd = _synthetic_state_dict(SMALL)
-  ckpt = _write(tmp_path / "a", SMALL, sd)
+  ckpt = hf_testlib.write_checkpoint(tmp_path / "a", SMALL, sd)
   wider = dict(SMALL, hidden_size=64, num_attention_heads=4)
   model = evimae.EVIMAE(spec=_spec(wider))
   batch = {"spec": jax.ShapeDtypeStruct((1, 32, 32, 6), jnp.float32),
@@ -118,23 +80,19 @@ def test_import_rejects_mismatches_and_missing_weights(tmp_path):
   broken = dict(sd)
   del broken["encoder.layer.0.output.dense.weight"]
   with pytest.raises(KeyError, match="output.dense.weight"):
-    videomae.load(_write(tmp_path / "b", SMALL, broken))
+    videomae.load(hf_testlib.write_checkpoint(tmp_path / "b", SMALL, broken))
   extra = dict(sd, **{"encoder.layer.0.attention.relative_position_bias":
                       np.zeros(48, np.float32)})
   with pytest.raises(ValueError, match="not converted"):
-    videomae.load(_write(tmp_path / "c", SMALL, extra))
+    videomae.load(hf_testlib.write_checkpoint(tmp_path / "c", SMALL, extra))
   with pytest.raises(FileNotFoundError, match="config.json"):
     videomae.load(str(tmp_path / "nowhere"))
 
 
 def test_bin_checkpoints_need_torch(tmp_path, monkeypatch):
-  os.makedirs(tmp_path, exist_ok=True)
-  with open(tmp_path / "config.json", "w") as f:
-    json.dump(SMALL, f)
-  (tmp_path / "pytorch_model.bin").write_bytes(b"")
-  monkeypatch.setitem(sys.modules, "torch", None)
+  ckpt = hf_testlib.bin_checkpoint_without_torch(tmp_path, SMALL, monkeypatch)
   with pytest.raises(ImportError, match="needs torch"):
-    videomae.read_checkpoint(str(tmp_path))
+    videomae.read_checkpoint(ckpt)
 
 
 def test_videomae_b_config_describes_the_b_variant():
@@ -152,13 +110,8 @@ def test_videomae_b_config_describes_the_b_variant():
 def test_encoder_parity_with_transformers(tmp_path):
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")
-  os.environ.setdefault("HF_HUB_OFFLINE", "1")
-  torch.manual_seed(0)
-  cfg = {k: v for k, v in SMALL.items() if k != "model_type"}
-  ref = transformers.VideoMAEModel(transformers.VideoMAEConfig(**cfg)).eval()
-  with torch.no_grad():  # non-trivial norms and biases too
-    for p in ref.parameters():
-      p.normal_(0.0, 0.2)
+  ref = hf_testlib.reference(transformers.VideoMAEModel,
+                             transformers.VideoMAEConfig, SMALL)
   ref.save_pretrained(tmp_path)
 
   spec = _spec(SMALL)

@@ -3,8 +3,9 @@
 Input: a directory written by ``save_pretrained`` (``TimesformerModel`` or
 ``TimesformerForVideoClassification``) holding ``config.json`` and
 ``model.safetensors`` (or a sharded ``model.safetensors.index.json``, or
-``pytorch_model.bin``, which needs torch). Safetensors are read with numpy
-(bf16 tensors through safetensors' flax API); nothing is downloaded.
+``pytorch_model.bin``, which needs torch), read by ``hf_checkpoint``:
+safetensors with numpy (bf16 tensors through safetensors' flax API); nothing
+is downloaded.
 
 Output: ``load`` returns ``{"params": ...}``, the variables of a
 ``TimeSformer`` (complete when the checkpoint has a classifier; otherwise
@@ -52,14 +53,13 @@ is supported.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any, Mapping
 
 from absl import logging
 import numpy as np
 
 from egoimu_jax.models import torch_convert as tc
+from egoimu_jax.models.convert import hf_checkpoint
 
 MODEL_TYPE = "timesformer"
 PREFIX = "timesformer."
@@ -74,62 +74,13 @@ class TimesformerWeights:
 
 def read_config(ckpt_dir: str) -> dict[str, Any]:
   """config.json of a TimeSformer ``save_pretrained`` directory."""
-  config_path = os.path.join(ckpt_dir, "config.json")
-  if not os.path.isfile(config_path):
-    raise FileNotFoundError(f"{config_path}: no config.json; expected a "
-                            "transformers save_pretrained directory")
-  with open(config_path) as f:
-    config = json.load(f)
-  if config.get("model_type") != MODEL_TYPE:
-    raise ValueError(f"{config_path}: model_type is "
-                     f"{config.get('model_type')!r}, not {MODEL_TYPE!r}")
-  return config
+  return hf_checkpoint.read_config(ckpt_dir, MODEL_TYPE)
 
 
 def read_checkpoint(ckpt_dir: str) -> tuple[dict[str, Any],
                                             dict[str, np.ndarray]]:
   """``(config, state_dict)`` of a TimeSformer ``save_pretrained`` directory."""
-  config = read_config(ckpt_dir)
-  single = os.path.join(ckpt_dir, "model.safetensors")
-  index = os.path.join(ckpt_dir, "model.safetensors.index.json")
-  binary = os.path.join(ckpt_dir, "pytorch_model.bin")
-  if os.path.isfile(single):
-    return config, _read_safetensors(single)
-  if os.path.isfile(index):
-    with open(index) as f:
-      shards = sorted(set(json.load(f)["weight_map"].values()))
-    state: dict[str, np.ndarray] = {}
-    for shard in shards:
-      state.update(_read_safetensors(os.path.join(ckpt_dir, shard)))
-    return config, state
-  if os.path.isfile(binary):
-    try:
-      import torch  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise ImportError(
-          f"{binary}: reading .bin checkpoints needs torch, which is not "
-          "installed; re-save the checkpoint as safetensors or install "
-          "torch") from e
-    state = torch.load(binary, map_location="cpu", weights_only=True)
-    return config, {k: tc.to_numpy(v) for k, v in state.items()}
-  raise FileNotFoundError(f"{ckpt_dir}: no model.safetensors, "
-                          "model.safetensors.index.json or pytorch_model.bin")
-
-
-def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-  """All tensors of one file as numpy; bf16 ones as float32."""
-  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
-  out, bf16 = {}, []
-  with safe_open(path, framework="np") as f:
-    for k in f.keys():
-      if f.get_slice(k).get_dtype() == "BF16":  # numpy has no bfloat16
-        bf16.append(k)
-      else:
-        out[k] = f.get_tensor(k)
-  if bf16:
-    with safe_open(path, framework="flax") as f:
-      out.update({k: np.asarray(f.get_tensor(k), np.float32) for k in bf16})
-  return out
+  return hf_checkpoint.read(ckpt_dir, MODEL_TYPE)
 
 
 def _square(value: Any, name: str) -> int:

@@ -3,10 +3,10 @@
 Input: a directory written by ``save_pretrained`` (``VideoMAEModel``,
 ``VideoMAEForPreTraining`` or ``VideoMAEForVideoClassification``) holding
 ``config.json`` and ``model.safetensors`` (or a sharded
-``model.safetensors.index.json``, or ``pytorch_model.bin``). Safetensors are
-read with the ``safetensors`` numpy API (bf16 files through its flax API), so
-torch is not needed; ``.bin`` files need torch and say so if it is missing.
-Nothing is ever downloaded.
+``model.safetensors.index.json``, or ``pytorch_model.bin``), read by
+``hf_checkpoint``: safetensors with numpy (bf16 through safetensors' flax
+API), so torch is not needed; ``.bin`` files need torch and say so if it is
+missing. Nothing is ever downloaded.
 
 Output: ``{"patch_embed": {"proj": {kernel, bias}}, "encoder":
 {"block_<i>": ...}}`` in ``layers.PatchEmbed`` / ``layers.Encoder`` layout.
@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
-import os
 from typing import Any, Mapping
 
 from absl import logging
@@ -59,6 +57,7 @@ import flax
 import numpy as np
 
 from egoimu_jax.models import torch_convert as tc
+from egoimu_jax.models.convert import hf_checkpoint
 
 IGNORED_PREFIXES = ("decoder.", "encoder_to_decoder.", "mask_token",
                     "fc_norm.", "layernorm.", "classifier.",
@@ -95,58 +94,7 @@ def _square(v, name):
 def read_checkpoint(ckpt_dir: str) -> tuple[dict[str, Any],
                                             dict[str, np.ndarray]]:
   """``(config, state_dict)`` of a ``save_pretrained`` directory."""
-  config_path = os.path.join(ckpt_dir, "config.json")
-  if not os.path.isfile(config_path):
-    raise FileNotFoundError(f"{config_path}: no config.json; expected a "
-                            "transformers save_pretrained directory")
-  with open(config_path) as f:
-    config = json.load(f)
-  if config.get("model_type") != "videomae":
-    raise ValueError(f"{config_path}: model_type is "
-                     f"{config.get('model_type')!r}, not 'videomae'")
-  single = os.path.join(ckpt_dir, "model.safetensors")
-  index = os.path.join(ckpt_dir, "model.safetensors.index.json")
-  binary = os.path.join(ckpt_dir, "pytorch_model.bin")
-  if os.path.isfile(single):
-    return config, _read_safetensors(single)
-  if os.path.isfile(index):
-    with open(index) as f:
-      files = sorted(set(json.load(f)["weight_map"].values()))
-    state = {}
-    for name in files:
-      state.update(_read_safetensors(os.path.join(ckpt_dir, name)))
-    return config, state
-  if os.path.isfile(binary):
-    try:
-      import torch  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise ImportError(
-          f"{binary}: reading .bin checkpoints needs torch, which is not "
-          "installed; convert the checkpoint to safetensors (transformers: "
-          "save_pretrained(..., safe_serialization=True)) or install "
-          "torch") from e
-    return config, {k: tc.to_numpy(v) for k, v in torch.load(
-        binary, map_location="cpu", weights_only=True).items()}
-  raise FileNotFoundError(f"{ckpt_dir}: no model.safetensors, "
-                          "model.safetensors.index.json or pytorch_model.bin")
-
-
-def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
-  out = {}
-  with safe_open(path, framework="np") as f:
-    keys = list(f.keys())
-    for k in keys:
-      try:
-        out[k] = f.get_tensor(k)
-      except TypeError:  # bfloat16: numpy has no such dtype
-        out[k] = None
-  missing = [k for k, v in out.items() if v is None]
-  if missing:
-    with safe_open(path, framework="flax") as f:
-      for k in missing:
-        out[k] = np.asarray(f.get_tensor(k), np.float32)
-  return out
+  return hf_checkpoint.read(ckpt_dir, "videomae")
 
 
 def convert(state_dict: Mapping[str, Any], config: Mapping[str, Any],

@@ -1,0 +1,74 @@
+"""Shared parts of the flax-vs-torch benchmark scripts.
+
+Scripts run as ``python benchmarks/x.py``, which puts this folder on
+``sys.path``, and ``import timing``. It imports nothing heavy:
+``pin_threads`` has to run before jax or torch is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from typing import Any, Callable, Mapping
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+  """``--threads`` (default: every core this process may use) and
+  ``--json``."""
+  parser.add_argument("--threads", type=int,
+                      default=len(os.sched_getaffinity(0)))
+  parser.add_argument("--json", default=None, help="also write results here")
+
+
+def pin_threads(threads: int, omp: bool = False) -> None:
+  """Pins this process to its first ``threads`` cores (and sets
+  ``OMP_NUM_THREADS`` if ``omp``). Call it before importing jax or torch:
+  XLA:CPU sizes its intra-op pool from the affinity mask."""
+  os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
+  if omp:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+  """``(fn(), seconds it took)``."""
+  t0 = time.perf_counter()
+  out = fn()
+  return out, time.perf_counter() - t0
+
+
+def alternate(fns: Mapping[str, Callable[[], Any]], rounds: int,
+              warmup: int = 0) -> dict[str, list[float]]:
+  """Seconds per call of each of ``fns`` over ``rounds`` rounds, after
+  ``warmup`` untimed ones. Each round calls every function once, in turn, so
+  that load from other processes hits all of them alike."""
+  for _ in range(warmup):
+    for fn in fns.values():
+      fn()
+  times = {name: [] for name in fns}
+  for _ in range(rounds):
+    for name, fn in fns.items():
+      times[name].append(timed(fn)[1])
+  return times
+
+
+def rates(times: list[float], items: float) -> dict[str, float]:
+  """min / median / max of ``items / t`` over the times ``t``."""
+  per_s = [items / t for t in times]
+  return {"min": min(per_s), "median": statistics.median(per_s),
+          "max": max(per_s)}
+
+
+def rates_line(r: Mapping[str, float], unit: str, precision: int = 2) -> str:
+  """``"<unit> min ...  median ...  max ..."`` of a ``rates`` dict."""
+  return (f"{unit} min {r['min']:7.{precision}f}  median "
+          f"{r['median']:7.{precision}f}  max {r['max']:7.{precision}f}")
+
+
+def write_json(result: Mapping[str, Any], path: str | None) -> None:
+  """``result`` as JSON at ``path``; nothing if ``path`` is empty."""
+  if path:
+    with open(path, "w") as f:
+      json.dump(result, f, indent=1)
