@@ -26,6 +26,10 @@ sub-workdir, with the stage's section of the config merged into the rest::
 * ``missing_modality`` / ``degraded_video``: test-time evaluation variants
   (a modality dropped; noise or low light on the video) of the classifiers
   that can take them, written under each run's ``variants/``.
+* ``imu_spectrogram`` (True): IMU classifiers get ``spec`` batches; False
+  for models that read the raw ``imu`` only (CrossHAR).
+* ``scratch_overrides`` ({}): nested overrides of the from-scratch stages
+  only, e.g. to train an encoder that the pretrained stages keep frozen.
 
 ``config.protocol.pretrain_on`` picks the pretraining population: ``"all"``
 workers unlabeled (one pretraining shared by every fold), or each fold's
@@ -127,14 +131,17 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
               "name": f"{config.name} {key} ({init})",
               "protocol": {"name": protocol, "fold": fold},
               "model": {"modalities": modalities},
-              "input": {"spectrogram": "imu" in modalities,
+              "input": {"spectrogram": ("imu" in modalities and
+                                        exp.get("imu_spectrogram", True)),
                         "frames": "video" in modalities},
               "task": ({"pretrained": pretrained} if init == "pretrained"
                        else {"pretrained": "", "from_scratch": True}),
               "eval_variants": _variants(modalities, exp),
           }
-          stages.append(Stage(sub, os.path.join(workdir, sub),
-                              stage_config(config, "finetune", overrides),
+          stage = stage_config(config, "finetune", overrides)
+          if init == "scratch" and exp.get("scratch_overrides", None):
+            stage = config_lib.merged(stage, exp.scratch_overrides)
+          stages.append(Stage(sub, os.path.join(workdir, sub), stage,
                               results_lib.RESULTS_FILE))
   return stages
 

@@ -22,6 +22,8 @@ MODELS = Registry("model")
 # name -> "module:attribute". Keep this table sorted; one line per model.
 _LAZY = {
     "attend_discriminate": "egoimu_jax.models.attend_discriminate:create",
+    "crosshar": "egoimu_jax.models.crosshar:create",
+    "crosshar_classifier": "egoimu_jax.models.crosshar:create_classifier",
     "deepconvlstm": "egoimu_jax.models.deepconvlstm:create",
     "embedding_probe": "egoimu_jax.models.embedding_probe:create",
     "evimae": "egoimu_jax.models.evimae:create",
@@ -39,6 +41,8 @@ for _name, _target in _LAZY.items():
 
 FLOPS = Registry("FLOP count")
 _LAZY_FLOPS = {
+    "crosshar": "egoimu_jax.models.crosshar:pretrain_flops",
+    "crosshar_classifier": "egoimu_jax.models.crosshar:classifier_flops",
     "evimae": "egoimu_jax.models.flops:evimae_pretrain",
     "evimae_classifier": "egoimu_jax.models.flops:evimae_finetune",
     "imu_mae": "egoimu_jax.models.flops:imu_mae_pretrain",
