@@ -8,7 +8,7 @@ the same classifier trained end to end from scratch.
   ...crosshar.py:base,folds=0,rate_hz=20       # one fold; model rate
   # fine-tune the encoder too:
   --config.finetune.model.freeze_encoder=False \
-  --config.finetune.task.freeze='()'
+  --config.finetune.optim.freeze=''
 
 The job is ``pretrain_finetune``: one ``crosshar_pretrain`` run (``crosshar``
 model) on protocol ``pretrain``, then per fold a ``finetune`` run of
@@ -29,7 +29,7 @@ data set expanded 6x by axis permutations; our pilot has ~70k windows and
 draws one permutation per window and step).
 
 The pretrained stages keep the encoder frozen (``freeze_encoder`` stops the
-gradient; ``task.freeze`` keeps its weights bit-identical). The scratch
+gradient; ``optim.freeze`` keeps its weights bit-identical). The scratch
 baseline trains encoder and head together (``experiment.scratch_overrides``).
 """
 
@@ -62,7 +62,7 @@ def get_config(arg=None):
       stages="",
       imu_spectrogram=False,  # the model reads batch["imu"]
       scratch_overrides=dict(model=dict(freeze_encoder=False),
-                             task=dict(freeze=())),
+                             optim=dict(freeze="")),
   ))
   model = dict(variant=variant, rate_hz=config.arg.rate_hz,
                window_seconds=config.data.imu.window_seconds)
@@ -77,10 +77,10 @@ def get_config(arg=None):
       eval_every_epochs=config.arg.pretrain_epochs / 10,
   ))
   config.finetune = ml_collections.ConfigDict(dict(
-      task=dict(name="finetune", pretrained="", freeze=("^encoder/",)),
+      task=dict(name="finetune", pretrained=""),
       model=dict(name="crosshar_classifier", freeze_encoder=True, **model),
       input=dict(spectrogram=False, frames=False, batch_size=128),
-      optim=adam,
+      optim=dict(adam, freeze="encoder/.*"),
       total_epochs=config.arg.finetune_epochs,
       eval_every_epochs=1.0,
   ))

@@ -174,8 +174,6 @@ def trainer_config() -> ml_collections.ConfigDict:
       center_loss_weight=0.0,  # > 0: + weight * center loss (A&D: 0.3)
       center_lr=0.001,         # centre update rate (A&D lr_cent)
       class_weights="",        # "balanced": weight the loss by n / (K n_c)
-      freeze=(),               # regexes of parameter paths kept fixed, e.g.
-                               # ("^(?!head/)",): a linear probe (tasks/base.py)
   ))
   c.model = ml_collections.ConfigDict(dict(name=""))  # models.build(config.model)
   # Extra test-time evaluations of the final (best) state: name -> nested

@@ -546,7 +546,7 @@ class CrossHARClassifier(_Base):
   ``freeze_encoder`` stops gradients at the encoder's output: the head
   learns on fixed embeddings, the reference's downstream recipe. (Optimizer
   weight decay would still shrink the encoder; configs pair it with
-  ``task.freeze``, see ``configs/crosshar.py``.) Fine-tuning restores
+  ``optim.freeze``, see ``configs/crosshar.py``.) Fine-tuning restores
   everything but ``head/`` (the ``finetune`` task's default ``fresh``).
 
   Returns ``(logits [b, num_classes], aux)``; ``aux["features"]`` is the

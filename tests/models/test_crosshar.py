@@ -401,9 +401,9 @@ def test_classifier_restores_the_pretrained_encoder(tmp_path):
   ckpt.close()
   config = _config({"name": "crosshar_classifier", "variant": "tiny",
                     "freeze_encoder": True},
-                   {"name": "finetune", "pretrained": str(tmp_path),
-                    "freeze": ("^encoder/",)},
-                   optim={"lr": 1e-3, "weight_decay": 0.05})
+                   {"name": "finetune", "pretrained": str(tmp_path)},
+                   optim={"lr": 1e-3, "weight_decay": 0.05,
+                          "freeze": "encoder/.*"})
   task = finetune.Finetune(config, DATA)
   tx = task.optimizer(optax.constant_schedule(1e-3))
   state = _state(task, batch, tx)
@@ -459,7 +459,7 @@ def test_experiment_freezes_the_pretrained_encoder_only(tmp_path):
   pre = stages["l20wo/fold0/imu-pretrained"].config
   scratch = stages["l20wo/fold0/imu-scratch"].config
   assert pre.task.pretrained == stages["pretrain"].workdir
-  assert pre.model.freeze_encoder and pre.task.freeze == ("^encoder/",)
-  assert not scratch.model.freeze_encoder and not scratch.task.freeze
+  assert pre.model.freeze_encoder and pre.optim.freeze == "encoder/.*"
+  assert not scratch.model.freeze_encoder and not scratch.optim.freeze
   for cfg in (pre, scratch, stages["pretrain"].config):
     assert not cfg.input.spectrogram

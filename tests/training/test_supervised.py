@@ -96,13 +96,14 @@ def test_balanced_class_weights():
 
 
 def test_freeze_trains_only_the_unfrozen_leaves():
-  """``task.freeze``: a linear probe through the trainer (frozen encoder)."""
+  """``optim.freeze``: a linear probe through the trainer (frozen encoder)."""
   import optax  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   batch = {"imu": jnp.asarray(rng.normal(size=(4, 24, 6)), jnp.float32),
            "label": jnp.asarray([0, 1, 2, 1], jnp.int32),
            "mask": jnp.asarray([True] * 4)}
-  task = _task(freeze=("^(?!head/)",))
+  task = _task()
+  task.config.optim.freeze = "(?!head/).*"
   variables = jax.jit(task.init_variables)(jax.random.key(0), batch)
   params = variables.pop("params")
   tx = task.optimizer(optax.constant_schedule(0.1))

@@ -53,7 +53,6 @@ import numpy as np
 import optax
 
 from egoimu_jax import models
-from egoimu_jax.models import transfer
 from egoimu_jax.training import optim
 
 Batch = Mapping[str, jax.Array]
@@ -111,19 +110,9 @@ class Task:
 
   def optimizer(self, lr: optax.Schedule) -> optax.GradientTransformation:
     """The update rule; override for e.g. layer-wise learning-rate decay.
-
-    ``config.task.freeze``: regexes on parameter paths (as ``fresh`` in
-    ``models.transfer``) whose leaves never change, e.g. ``("^(?!head)",)``
-    trains only the head on a frozen encoder (a linear probe through the
-    trainer)."""
-    tx = optim.build(self.config.optim, lr)
-    freeze = tuple(self.config.task.get("freeze", ()) or ())
-    if not freeze:
-      return tx
-    return optax.multi_transform(
-        {"train": tx, "frozen": optax.set_to_zero()},
-        lambda params: jax.tree.map(lambda f: "frozen" if f else "train",
-                                    transfer.fresh_mask(params, freeze)))
+    ``config.optim.freeze`` (a regex on parameter paths) keeps leaves fixed,
+    e.g. ``"(?!head/).*"`` trains only the head on a frozen encoder."""
+    return optim.build(self.config.optim, lr)
 
   def warm_start(self, state: Any) -> Any:
     """Hook after a fresh initialisation (not on resume), e.g. loading
