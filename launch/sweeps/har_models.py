@@ -1,12 +1,25 @@
-r"""Supervised HAR models (DeepConvLSTM, Attend-and-Discriminate) on 5-fold
-leave-20%-workers-out and within-person, folds 0-4.
+r"""IMU models (Experiment A) on 5-fold leave-20%-workers-out and
+within-person, each evaluated the three ways the field does:
+
+* ``finetune``: the whole model trained (from converted weights when given);
+* ``linear``: the encoder frozen (``optim.freeze``), only the head trained;
+* ``svm``: the frozen encoder's features + COMODO's RBF-SVM (the
+  ``feature_probe`` job).
 
   python -m launch.run --sweep=launch/sweeps/har_models.py --root=runs/har \
       --report_dir=runs/har/report
 
-Arg: ``models=deepconvlstm+attend_discriminate``, ``folds`` (default all: 5,
-or 3 for tiny), ``tiny``, ``cpu`` (the layouts that train in minutes on a
-2-core CPU: DeepConvLSTM ``iswc22``, Attend-and-Discriminate ``cpu``).
+CrossHAR's recipe is itself a frozen-encoder probe (self-supervised
+pretraining on every worker unlabeled, then a small transformer classifier
+on the frozen encoder, and the same classifier from scratch): it runs as one
+``pretrain_finetune`` job per sweep.
+
+Arg: ``models=deepconvlstm+attend_discriminate+moment+mantis+crosshar``,
+``ways=finetune+linear+svm``, ``moment_weights`` / ``mantis_weights``
+(checkpoints to warm-start from: without them the frozen ways probe a random
+encoder), ``folds`` (default all: 5, or 3 for tiny), ``tiny``, ``cpu`` (the
+layouts that train in minutes on a 2-core CPU: DeepConvLSTM ``iswc22``,
+Attend-and-Discriminate ``cpu``).
 """
 
 import launch
@@ -14,20 +27,63 @@ from launch.config_paths import config_for
 
 PROTOCOLS = ("l20wo", "within")
 CPU_VARIANTS = {"deepconvlstm": "iswc22", "attend_discriminate": "cpu"}
+WEIGHTED = ("moment", "mantis")
+# Every parameter but the head's (and its norm) is frozen.
+FREEZE_ENCODER = "(?!head).*"
+CROSSHAR_DONE = "report/pretrain_vs_scratch.md"
 
 
 def _config(model, a):
   config = config_for(model, a.tiny)
-  if a.cpu and not a.tiny:
-    config += f":{CPU_VARIANTS[model]}"
+  args = []
+  if a.cpu and not a.tiny and model in CPU_VARIANTS:
+    args.append(CPU_VARIANTS[model])
+  weights = a.get(f"{model}_weights", "") if model in WEIGHTED else ""
+  if weights:
+    args.append(f"weights={weights}")
+  if args:
+    config += ("," if ":" in config else ":") + ",".join(args)
   return config
 
 
+def _ways(model, a):
+  """(name suffix, overrides) of each evaluation way."""
+  out = []
+  for way in a.ways.split("+"):
+    if way == "finetune":
+      out.append(("", {}))
+    elif way == "linear":
+      out.append(("_linear_probe", {"optim.freeze": FREEZE_ENCODER}))
+    elif way == "svm":
+      out.append(("_svm_probe", {"job": "feature_probe",
+                                 "probe.estimator": "svm_comodo"}))
+    else:
+      raise ValueError(f"ways: unknown {way!r} (finetune, linear, svm)")
+  return out
+
+
 def sweep(arg=None):
-  a = launch.parse_arg(arg, tiny=False, models="deepconvlstm+attend_discriminate",
-                       folds=0, cpu=False)
+  a = launch.parse_arg(
+      arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
+      "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
+      moment_weights="", mantis_weights="")
   folds = a.folds or (3 if a.tiny else 5)
-  return [launch.protocol_job(_config(p["model"], a), p["model"],
-                              p["protocol"], p["fold"])
-          for p in launch.product(model=a.models.split("+"), protocol=PROTOCOLS,
-                                  fold=range(folds))]
+  models = a.models.split("+")
+  jobs = []
+  for p in launch.product(model=[m for m in models if m != "crosshar"],
+                          protocol=PROTOCOLS, fold=range(folds)):
+    for suffix, overrides in _ways(p["model"], a):
+      name = p["model"] + suffix
+      jobs.append(launch.protocol_job(
+          _config(p["model"], a), name, p["protocol"], p["fold"],
+          overrides={**overrides, **({"name": name} if suffix else {})}))
+  if "crosshar" in models:
+    variant = "tiny" if a.tiny else "base"
+    folds_arg = "+".join(str(f) for f in range(folds))
+    jobs.append(launch.Job(
+        config=f"configs/crosshar.py:{variant},folds={folds_arg}",
+        workdir=f"crosshar-{variant}/pretrain_all",
+        tags={"model": f"crosshar-{variant}"},
+        overrides={"experiment.protocols": PROTOCOLS},
+        done_file=CROSSHAR_DONE, run_globs=("*/fold*/*",)))
+  return jobs

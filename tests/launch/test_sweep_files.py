@@ -26,8 +26,34 @@ def test_classical():
 
 def test_har_models():
   jobs = load("har_models.py")
-  assert len(jobs) == 20
-  assert {j.tags["model"] for j in jobs} == {"deepconvlstm", "attend_discriminate"}
+  # 4 protocol-job models x 3 ways x 2 protocols x 5 folds + one CrossHAR
+  # pretrain_finetune job.
+  assert len(jobs) == 4 * 3 * 2 * 5 + 1
+  models = {j.tags["model"] for j in jobs}
+  assert {"deepconvlstm", "attend_discriminate_linear_probe", "moment_svm_probe",
+          "mantis", "crosshar-base"} <= models
+  svm = [j for j in jobs if j.tags["model"] == "moment_svm_probe"][0]
+  assert svm.overrides["job"] == "feature_probe"
+  weighted = load("har_models.py:models=moment,moment_weights=/ckpt/m")
+  assert all(j.config == "configs/moment.py:weights=/ckpt/m" for j in weighted)
+  with pytest.raises(ValueError, match="ways"):
+    load("har_models.py:ways=zero_shot")
+
+
+@pytest.mark.slow
+def test_har_models_three_ways_tiny_end_to_end(tmp_path):
+  """Fine-tuned, frozen + linear head, frozen + SVM, then the report."""
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  r = subprocess.run(
+      [sys.executable, "-m", "launch.run",
+       "--sweep=launch/sweeps/har_models.py:models=deepconvlstm,folds=1",
+       "--tiny", f"--root={tmp_path}/runs", f"--report_dir={tmp_path}/report"],
+      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
+  assert r.returncode == 0, r.stderr[-3000:]
+  main = (tmp_path / "report" / "tables" / "main.md").read_text()
+  for name in ("deepconvlstm", "deepconvlstm_linear_probe",
+               "deepconvlstm_svm_probe"):
+    assert f"| {name} |" in main, name
 
 
 def test_scaling():
