@@ -5,16 +5,21 @@ the real ingest path (``ingest.ingest_clip``: parse, validate, units,
 rate inference, gap check, resample to 200 Hz, label and cut windows) three
 ways, on one core:
 
-  * ours:        ``imu_jsonl.parse`` (vectorised; corrupt lines still found);
+  * ours:        ``imu_jsonl.parse`` (every line's structure checked at once,
+                 numbers read by Arrow's CSV reader; corrupt lines still
+                 found, with their line numbers);
   * naive:       one ``json.loads`` per line into Python lists, each line
                  checked (what finding corrupt lines by line number costs);
   * naive-lean:  one ``json.loads`` per line, no per-line checks (a corrupt
                  line aborts the file without saying where).
 
-Everything but the parser is shared. Also times the STFT op
-(``spectrogram.from_config``) per window.
+Everything but the parser is shared. Each round ingests every clip once with
+each variant, in a rotating order, so that load from other processes hits
+all of them alike; windows per CPU second are reported as min / median / max
+over rounds, the ratios per round likewise, with the load average. Also times
+the STFT op (``spectrogram.from_config``) per window.
 
-  python benchmarks/imu_ingest.py [--clips=24] [--seconds=6]
+  python benchmarks/imu_ingest.py --rounds=15
 
 Goal: ours >= 5x naive per core.
 """
@@ -36,7 +41,8 @@ from absl import flags
 import numpy as np
 
 flags.DEFINE_integer("clips", 24, "Synthetic clips to ingest per round.")
-flags.DEFINE_float("seconds", 6.0, "Measure each variant for about this long.")
+flags.DEFINE_integer("rounds", 15, "Rounds (each variant once per round).")
+flags.DEFINE_float("seconds", 6.0, "Measure the STFT for half this long.")
 flags.DEFINE_integer("spec_batch", 256, "Batch size for the STFT timing.")
 FLAGS = flags.FLAGS
 
@@ -77,26 +83,27 @@ def _sources(root: str):
   return cfg, out, len(ds.classes)
 
 
-def _measure(parse, cfg, sources, num_classes, seconds):
-  """Windows per CPU second with ``parse`` as the JSONL parser."""
+def _ingest_all(parse, cfg, sources, num_classes) -> tuple[int, float]:
+  """(windows, CPU seconds) of one pass over ``sources`` with ``parse`` as the
+  JSONL parser."""
   from egoimu_jax.input_pipeline.raw import imu_jsonl  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline.raw import ingest  # pylint: disable=g-import-not-at-top
   real = imu_jsonl.parse
   imu_jsonl.parse = parse
   try:
-    windows, rounds = 0, 0
+    windows = 0
     cpu0 = time.process_time()
-    while True:
-      for src in sources:
-        res = ingest.ingest_clip(src, cfg, num_classes)
-        assert isinstance(res, ingest.ClipWindows), res
-        windows += len(res) + sum(res.dropped.values())
-      rounds += 1
-      cpu = time.process_time() - cpu0
-      if cpu > seconds:
-        return windows / cpu, rounds
+    for src in sources:
+      res = ingest.ingest_clip(src, cfg, num_classes)
+      assert isinstance(res, ingest.ClipWindows), res
+      windows += len(res) + sum(res.dropped.values())
+    return windows, time.process_time() - cpu0
   finally:
     imu_jsonl.parse = real
+
+
+def _spread(values) -> str:
+  return " / ".join(f"{f(values):.1f}" for f in (min, np.median, max))
 
 
 def main(argv):
@@ -115,16 +122,27 @@ def main(argv):
     mb = sum(len(s.imu_data) for s in sources) / 1e6
     print(f"{len(sources)} clips, {lines} JSONL lines, {mb:.1f} MB, 200 Hz, "
           "one core")
-    rates = {}
-    for name, parse in (("ours", imu_jsonl.parse),
-                        ("naive", imu_jsonl.parse_naive),
-                        ("naive-lean", _lean_parse)):
-      rates[name], rounds = _measure(parse, cfg, sources, num_classes,
-                                     FLAGS.seconds)
-      print(f"{name:>11}: {rates[name]:8.0f} windows/s per core "
-            f"({rounds} rounds)")
-    print(f"ours / naive      = {rates['ours'] / rates['naive']:.1f}x")
-    print(f"ours / naive-lean = {rates['ours'] / rates['naive-lean']:.1f}x")
+    parsers = {"ours": imu_jsonl.parse, "naive": imu_jsonl.parse_naive,
+               "naive-lean": _lean_parse}
+    for parse in parsers.values():  # warm-up (imports, caches)
+      _ingest_all(parse, cfg, sources[:2], num_classes)
+    rates = {name: [] for name in parsers}
+    load = [os.getloadavg()[0]]
+    for r in range(FLAGS.rounds):
+      names = list(parsers)
+      names = names[r % 3:] + names[:r % 3]
+      for name in names:
+        windows, cpu = _ingest_all(parsers[name], cfg, sources, num_classes)
+        rates[name].append(windows / cpu)
+    load.append(os.getloadavg()[0])
+    print(f"{FLAGS.rounds} rounds, load average {load[0]:.1f} -> "
+          f"{load[1]:.1f} on {os.cpu_count()} CPUs; min / median / max:")
+    for name, values in rates.items():
+      print(f"{name:>11}: {_spread(values)} windows/s per core")
+    ours = np.asarray(rates["ours"])
+    for name in ("naive", "naive-lean"):
+      print(f"ours / {name:<10} = "
+            f"{_spread(ours / np.asarray(rates[name]))}x")
 
   spec_cfg = config_lib.data_config().spectrogram
   x = np.random.default_rng(0).normal(size=(FLAGS.spec_batch, 1000, 6)).astype(

@@ -8,13 +8,28 @@ backward and an AdamW update (lr 1e-3, weight decay 1e-2 on both sides). The
 Flax step is one ``jax.jit`` with donated state.
 
 Threads: the process is pinned to ``--threads`` cores before jax or torch is
-imported (XLA:CPU sizes its intra-op pool from the affinity mask) and
-``torch.set_num_threads(--threads)``; both sides therefore use the same cores.
-Timed steps alternate between the frameworks in rounds so that load from other
-processes hits both alike; warm-up steps (including compilation) are excluded
-and the median step time of each side is reported.
+imported (XLA:CPU sizes its intra-op pool from the affinity mask); torch gets
+the same count (``torch.set_num_threads``, ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``) and one inter-op thread.
 
-  python benchmarks/train_step_vs_torch.py --batch 64 --steps 6
+OpenMP waiting (what made torch 3-4x slower in an earlier run): torch's CPU
+wheel runs its ops on a GNU OpenMP team whose idle threads spin before they
+sleep. When other processes keep the cores busy, a spinning thread holds a
+core that the thread it waits for needs, and every parallel region stalls.
+Here, at a load average of ~9 on 2 cores, torch's 2-thread step took 20 s
+with ``OMP_WAIT_POLICY`` unset or ``ACTIVE`` and 5.3 s with ``PASSIVE``,
+while the Flax step barely changed. The script sets ``OMP_WAIT_POLICY``
+(``--omp_wait_policy``, default ``PASSIVE``) before torch loads OpenMP.
+
+Timing: ``--steps`` rounds; each times one step of each framework in turn, so
+that load from other processes hits both alike; warm-up steps (including
+compilation) are excluded. Reported: windows/s of each side and their ratio,
+min / median / max over rounds, with the load average and the cores each
+side kept busy (CPU s / wall s), so that a run on a loaded machine shows as
+one.
+
+  python benchmarks/train_step_vs_torch.py --threads 2 --steps 15
+  python benchmarks/train_step_vs_torch.py --threads 1 --steps 15
 
 ``--variant paper`` patches the torch convs to stride 1 and uses 2 LSTM layers
 (the paper's conv/LSTM stack; dropout placement as in benchmarkhar's code on
@@ -28,11 +43,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
 import time
+
+import timing
 
 
 def _parse() -> argparse.Namespace:
@@ -40,19 +56,26 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--batch", type=int, default=64)
   p.add_argument("--length", type=int, default=1000)
   p.add_argument("--classes", type=int, default=3)
-  p.add_argument("--steps", type=int, default=6,
-                 help="timed steps per framework")
+  p.add_argument("--steps", type=int, default=15,
+                 help="rounds: timed steps per framework")
   p.add_argument("--warmup", type=int, default=2)
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  timing.add_args(p)
   p.add_argument("--variant", choices=["iswc22", "paper"], default="iswc22")
   p.add_argument("--lstm_unroll", type=int, default=1)
-  p.add_argument("--json", default=None, help="also write results here")
+  p.add_argument("--omp_wait_policy", choices=["PASSIVE", "ACTIVE"],
+                 default="PASSIVE",
+                 help="idle OpenMP threads sleep (PASSIVE) or spin (ACTIVE)")
   return p.parse_args()
 
 
 ARGS = _parse()
-# Before importing jax/torch: both size their thread pools from this mask.
-os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:ARGS.threads])
+# Before importing jax/torch: both size their thread pools from this mask,
+# and OpenMP reads its environment once, when torch loads it.
+timing.pin_threads(ARGS.threads, omp=True)
+THREAD_ENV = {"OMP_NUM_THREADS": str(ARGS.threads),
+              "MKL_NUM_THREADS": str(ARGS.threads),
+              "OMP_WAIT_POLICY": ARGS.omp_wait_policy}
+os.environ.update(THREAD_ENV)
 
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -117,6 +140,7 @@ def _flax_step_fn(model, tx):
 
 def main(args):
   torch.set_num_threads(args.threads)
+  torch.set_num_interop_threads(1)
   model, net = _models(args)
   rng = np.random.RandomState(0)
   x_np = rng.randn(args.batch, args.length, 6).astype(np.float32)
@@ -141,48 +165,55 @@ def main(args):
   step = _flax_step_fn(model, tx)
   key = jax.random.key(0)
 
-  t0 = time.perf_counter()
-  params, opt_state, key, loss = step(params, opt_state, x_j, y_j, key)
-  jax.block_until_ready(loss)
-  compile_s = time.perf_counter() - t0
-  for _ in range(args.warmup):
-    params, opt_state, key, loss = step(params, opt_state, x_j, y_j, key)
-    _torch_step(net, opt, x_t, y_t)
-  jax.block_until_ready(loss)
+  cpu_s = {"flax": 0.0, "torch": 0.0}
 
-  times = {"flax": [], "torch": []}
-  for _ in range(args.steps):
-    t0 = time.perf_counter()
+  def run_flax():
+    nonlocal params, opt_state, key
+    c0 = time.process_time()
     params, opt_state, key, loss = step(params, opt_state, x_j, y_j, key)
     jax.block_until_ready(loss)
-    times["flax"].append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    _torch_step(net, opt, x_t, y_t)
-    times["torch"].append(time.perf_counter() - t0)
+    cpu_s["flax"] += time.process_time() - c0
 
-  med = {k: statistics.median(v) for k, v in times.items()}
-  wps = {k: args.batch / v for k, v in med.items()}
+  def run_torch():
+    c0 = time.process_time()
+    _torch_step(net, opt, x_t, y_t)
+    cpu_s["torch"] += time.process_time() - c0
+
+  fns = {"flax": run_flax, "torch": run_torch}
+  _, compile_s = timing.timed(run_flax)
+  timing.alternate(fns, args.warmup)  # untimed
+  cpu_s.update(flax=0.0, torch=0.0)
+  load = os.getloadavg()[0]
+  times = timing.alternate(fns, args.steps)
+  load = (load, os.getloadavg()[0])
+  cores = {k: cpu_s[k] / sum(v) for k, v in times.items()}
+  wps = {k: timing.rates(v, args.batch) for k, v in times.items()}
+  ratios = [t / f for f, t in zip(times["flax"], times["torch"])]
+  ratio = {"min": min(ratios), "median": statistics.median(ratios),
+           "max": max(ratios)}
   result = {
       "variant": args.variant, "batch": args.batch, "length": args.length,
       "threads": args.threads, "lstm_unroll": args.lstm_unroll,
-      "steps": args.steps, "warmup": args.warmup,
+      "rounds": args.steps, "warmup": args.warmup, "thread_env": THREAD_ENV,
+      "loadavg_1min": load, "cpus": os.cpu_count(), "cores_busy": cores,
       "eval_loss_flax": loss_j, "eval_loss_torch": loss_t,
       "flax_compile_s": compile_s,
       "step_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
-      "windows_per_s": wps, "ratio_flax_over_torch": wps["flax"] / wps["torch"],
+      "windows_per_s": wps, "ratio_flax_over_torch": ratio,
       "jax": jax.__version__, "torch": torch.__version__,
   }
   print(f"DeepConvLSTM ({args.variant}) train step, batch {args.batch} x "
-        f"[{args.length}, 6], {args.threads} thread(s)")
+        f"[{args.length}, 6], {args.threads} thread(s), "
+        + " ".join(f"{k}={v}" for k, v in THREAD_ENV.items()))
+  print(f"  {args.steps} rounds; load average {load[0]:.1f} -> {load[1]:.1f} "
+        f"on {os.cpu_count()} CPUs")
   print(f"  initial eval loss: flax {loss_j:.6f}  torch {loss_t:.6f}")
-  print(f"  flax : {med['flax'] * 1e3:9.1f} ms/step  {wps['flax']:8.1f} "
-        f"windows/s  (compile {compile_s:.1f} s)")
-  print(f"  torch: {med['torch'] * 1e3:9.1f} ms/step  {wps['torch']:8.1f} "
-        "windows/s")
-  print(f"  ratio flax/torch windows/s: {result['ratio_flax_over_torch']:.2f}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=1)
+  print(f"  flax : {timing.rates_line(wps['flax'], 'windows/s', 1)}  "
+        f"(cores busy {cores['flax']:.2f}; compile {compile_s:.1f} s)")
+  print(f"  torch: {timing.rates_line(wps['torch'], 'windows/s', 1)}  "
+        f"(cores busy {cores['torch']:.2f})")
+  print(f"  ratio flax/torch per round: {timing.rates_line(ratio, '', 2)}")
+  timing.write_json(result, args.json)
   return result
 
 

@@ -12,8 +12,14 @@ Multi-process runs join with ``jax.distributed`` first: from ``--coordinator``,
 ``EGOIMU_NUM_PROCESSES`` / ``EGOIMU_PROCESS_ID`` or a SLURM step
 (``training/distributed.py``). A single process skips it. A preempted run
 (SIGTERM) checkpoints and exits with status 75; rerun it to resume.
+
+A user error (a misspelt ``--config.a.b`` override, a missing processed
+dataset, a fold out of range: ``errors.user_errors()``) is printed as one
+line and exits with status 2, and a workdir this run created is removed again
+if it stayed empty; anything else keeps its traceback.
 """
 
+import os
 import sys
 
 from absl import app
@@ -21,6 +27,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from egoimu_jax import errors
 from egoimu_jax import jobs
 from egoimu_jax import logs
 from egoimu_jax.training import distributed
@@ -61,18 +68,91 @@ def main(argv):
   distributed.initialize(spec, timeout_s=FLAGS.distributed_timeout,
                          heartbeat_timeout_s=FLAGS.heartbeat_timeout)
   config = FLAGS.config
+  try:
+    config.get("job")
+  except OSError as e:  # ml_collections defers "config file not found" here.
+    lines = str(e.__cause__ or e).strip().splitlines()
+    _exit_with_message(f"--config: {lines[-1].strip()}")
   durations.prefer_overrides(config, [
       a[len("--config."):].partition("=")[0] for a in sys.argv
       if a.startswith("--config.")])
   job = config.get("job", "train")
   logging.info("job %s, workdir %s", job, FLAGS.workdir)
+  created = _first_missing(FLAGS.workdir)
   with distributed.fail_fast(spec):
     try:
+      if job not in jobs.JOBS:
+        known = list(jobs.JOBS.names())
+        raise errors.UserError(
+            f"config.job={job!r} is not a job (known: {', '.join(known)})"
+            f"{errors.did_you_mean(job, known)}")
       jobs.JOBS.get(job)(config, FLAGS.workdir)
     except preemption.Preempted as e:
       logging.warning("%s", e)
       sys.exit(preemption.EXIT_CODE)
+    except errors.user_errors() as e:  # pylint: disable=catching-non-exception
+      if created:
+        _remove_empty_dirs(created)
+      _exit_with_message(errors.one_line(e), multi_process=spec.multi_process)
+
+
+def _first_missing(path: str) -> str | None:
+  """The outermost folder of ``path`` that does not exist yet, if any."""
+  path, missing = os.path.abspath(path), None
+  while not os.path.exists(path):
+    path, missing = os.path.dirname(path), path
+  return missing
+
+
+def _remove_empty_dirs(root: str) -> None:
+  """Removes ``root`` and folders under it that hold no file."""
+  for path, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+    try:
+      os.rmdir(path)
+    except OSError:
+      pass  # not empty (or another process removed it)
+
+
+def _exit_with_message(message: str, multi_process: bool = False) -> None:
+  print(f"egoimu_jax.main: error: {message}", file=sys.stderr, flush=True)
+  if multi_process:  # Exit now, as fail_fast does, so the others stop too.
+    logging.flush()
+    os._exit(errors.EXIT_CODE)  # pylint: disable=protected-access
+  sys.exit(errors.EXIT_CODE)
+
+
+def _override_error(argv) -> str | None:
+  """The first ``--config.a.b=v`` of ``argv`` naming no field of the config
+  (with the closest field), or None."""
+  paths = [a[len("--config."):].partition("=")[0] for a in argv
+           if a.startswith("--config.")]
+  spec = [a.partition("=")[2] for a in argv if a.startswith("--config=")]
+  if not paths or not spec:
+    return None
+  node = FLAGS["config"].parser.parse(spec[-1])
+  for path in paths:
+    node_path, node_now = "config", node
+    for part in path.split("."):
+      if hasattr(node_now, "keys") and part in node_now:
+        node_now, node_path = node_now[part], f"{node_path}.{part}"
+        continue
+      fields = list(node_now.keys()) if hasattr(node_now, "keys") else []
+      return (f"--config.{path}: {node_path} has no field {part!r}"
+              f"{errors.did_you_mean(part, fields)}")
+  return None
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, with a one-line error for a misspelt override
+  (ml_collections raises it as an AttributeError with a traceback)."""
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError):
+    message = _override_error(argv)
+    if message is None:
+      raise
+    _exit_with_message(message)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -26,9 +26,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from egoimu_jax import errors
 from launch import report_hook
 from launch import sweep as sweep_lib
 from launch.job import Job
+from launch.job import WorkdirConflict
 
 EXECUTORS = ("local", "local_parallel", "slurm", "xmanager")
 
@@ -111,7 +113,28 @@ def make_executor(name: str, root: str, sweep_name: str):
   raise ValueError(f"unknown executor {name!r}; known: {EXECUTORS}")
 
 
+def _message(error: Exception) -> str:
+  """One line; a KeyError quoted inside the message (a misspelt override,
+  with its "did you mean") is shown as plain text."""
+  text = str(error)
+  cause = error.__cause__ or error.__context__
+  if isinstance(cause, (KeyError, AttributeError)):
+    quoted = f"{type(cause).__name__}: {cause}"
+    if text.endswith(quoted):
+      text = text[:-len(quoted)] + f"no field {errors.one_line(cause)}"
+  return errors.one_line(ValueError(text))
+
+
 def main(argv: Sequence[str]) -> int:
+  """Runs the sweep; a sweep or workdir error is one line and exit code 2."""
+  try:
+    return _main(argv)
+  except (sweep_lib.SweepError, WorkdirConflict, errors.UserError) as e:
+    print(f"launch.run: error: {_message(e)}", file=sys.stderr, flush=True)
+    return errors.EXIT_CODE
+
+
+def _main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not _SWEEP.value:

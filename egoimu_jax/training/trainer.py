@@ -133,7 +133,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     outputs = predict(p_eval, state, pipe.eval_batches(part), batch_sh)
     return task.evaluate(part, outputs), outputs
 
-  writer = writers.create(workdir)
+  # What an earlier attempt logged after the restored step is replayed now:
+  # cut it (everything, when no checkpoint was restored).
+  writer = writers.create(workdir,
+                          purge_step=0 if latest is None else start + 1)
   if start == 0:
     writer.write_hparams(_flat(config.to_dict()))
     if jax.process_index() == 0:

@@ -6,9 +6,11 @@ written against clu's writers works here. Only process 0 writes; elsewhere
 :func:`create` returns a writer that drops everything.
 
 ``<workdir>/metrics.jsonl`` holds one object per call: ``{"step": s,
-"time": unix_s, "kind": "scalars", "values": {name: value}}``. A resumed run
-appends, so a step can appear twice (once before the preemption, once after);
-readers keep the last record per (kind, step).
+"time": unix_s, "kind": "scalars", "values": {name: value}}``. A run that
+resumes from the checkpoint of step ``s`` passes ``purge_step=s + 1`` (0 for
+a restart from scratch): the records of the steps it will replay are cut from
+``metrics.jsonl`` and TensorBoard is told to hide them (tensorboardX's
+``purge_step``), so each step appears once.
 """
 
 from __future__ import annotations
@@ -27,13 +29,19 @@ METRICS_FILE = "metrics.jsonl"
 class JsonlTensorBoardWriter:
   """Writes scalars, texts, histograms and hparams to both sinks."""
 
-  def __init__(self, logdir: str):
+  def __init__(self, logdir: str, purge_step: Optional[int] = None):
     # Imported here: only process 0 needs it.
     import tensorboardX  # pylint: disable=g-import-not-at-top
     os.makedirs(logdir, exist_ok=True)
-    self._tb = tensorboardX.SummaryWriter(
-        logdir=os.path.join(logdir, "tensorboard"))
-    self._jsonl = open(os.path.join(logdir, METRICS_FILE), "a")
+    path = os.path.join(logdir, METRICS_FILE)
+    tb_dir = os.path.join(logdir, "tensorboard")
+    if purge_step is not None:
+      if not os.path.exists(path) and not os.path.isdir(tb_dir):
+        purge_step = None  # Nothing written before.
+      elif os.path.exists(path):
+        truncate_jsonl(path, purge_step)
+    self._tb = tensorboardX.SummaryWriter(logdir=tb_dir, purge_step=purge_step)
+    self._jsonl = open(path, "a")
 
   def _line(self, step: Optional[int], kind: str, values: Mapping[str, Any]):
     record = {"step": None if step is None else int(step), "time": time.time(),
@@ -89,11 +97,36 @@ class NullWriter:
     raise AttributeError(name)
 
 
-def create(logdir: str, just_logging: Optional[bool] = None):
-  """A writer for ``logdir``; a :class:`NullWriter` on processes but 0."""
+def create(logdir: str, just_logging: Optional[bool] = None,
+           purge_step: Optional[int] = None):
+  """A writer for ``logdir``; a :class:`NullWriter` on processes but 0.
+
+  ``purge_step``: drop what an earlier attempt logged at steps
+  ``>= purge_step`` (see the module docstring).
+  """
   if just_logging is None:
     just_logging = jax.process_index() != 0
-  return NullWriter() if just_logging else JsonlTensorBoardWriter(logdir)
+  if just_logging:
+    return NullWriter()
+  return JsonlTensorBoardWriter(logdir, purge_step)
+
+
+def truncate_jsonl(path: str, purge_step: int) -> None:
+  """Keeps the records of steps ``< purge_step`` (hparams, of step None, only
+  if ``purge_step > 0``); drops a line cut short by a kill."""
+  kept = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      try:
+        step = json.loads(line)["step"]
+      except (ValueError, KeyError, TypeError):
+        continue
+      if (0 if step is None else step) < purge_step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
 
 
 def read_jsonl(logdir: str, kind: str = "scalars") -> dict:

@@ -94,3 +94,21 @@ def test_extra_numeric_keys_take_the_fast_path(monkeypatch):
   _assert_same(fast, expected)
   np.testing.assert_array_equal(fast.t_us, t)
   np.testing.assert_allclose(fast.values, v)
+
+
+def test_bulk_reader_is_bitwise_json_over_wide_range():
+  """The bulk number reader (Arrow's CSV reader) rounds every double as
+  ``json.loads`` does, from 1e-300 to 1e300, integers and signed zeros too."""
+  rng = np.random.default_rng(1)
+  n = 20000
+  t = 1_780_000_000_000_000 + np.arange(n) * 5000
+  v = rng.standard_normal((n, 6)) * 10.0 ** rng.integers(-300, 300, (n, 6))
+  v[::7, 2] = rng.integers(-5, 5, len(v[::7]))
+  v[::11, 4] = -0.0
+  data = "".join(json.dumps({"t_us": ti, "acc": vi[:3], "gyro": vi[3:]}) + "\n"
+                 for ti, vi in zip(t.tolist(), v.tolist())).encode()
+  fast = imu_jsonl.parse(data)
+  _assert_same(fast, imu_jsonl.parse_naive(data))
+  np.testing.assert_array_equal(fast.values, v)
+  np.testing.assert_array_equal(np.signbit(fast.values), np.signbit(v))
+  assert fast.bad_lines == []

@@ -1,9 +1,12 @@
 """prepare: accounting, round trip, resumability, host split, determinism."""
 
 import csv
+import glob
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -247,3 +250,132 @@ def test_process_pool_and_cli_match_inline(defect_raw, tmp_path):
                    check=True, capture_output=True)
   subprocess.run(cmd + ["--finalize_only"], check=True, capture_output=True)
   assert _tree(cli) == _tree(inline)
+
+
+_HELD_WRITER = r'''
+import os, runpy, sys, time
+from egoimu_jax.input_pipeline.store import shard_io
+go = os.environ["TEST_GO_FILE"]
+close = shard_io.ShardWriter.close
+
+def held_close(self):  # Shard 2's window file waits for the test's go.
+  while "windows" in self.path and "00002-of" in self.path and (
+      not os.path.exists(go)):
+    time.sleep(0.05)
+  return close(self)
+
+shard_io.ShardWriter.close = held_close
+sys.argv = ["prepare"] + sys.argv[1:]
+runpy.run_module("egoimu_jax.input_pipeline.prepare", run_name="__main__")
+'''
+
+
+def _wait_for(condition, timeout, what):
+  deadline = time.monotonic() + timeout
+  while not condition():
+    if time.monotonic() > deadline:
+      pytest.fail(f"timed out waiting for {what}")
+    time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_concurrent_runs_on_one_dir_wait_for_each_other(defect_processed,
+                                                        tmp_path):
+  """A second prepare on the folder waits for the shard the first is still
+  writing; before, its finalize deleted the live temp file and the first run
+  crashed with FileNotFoundError."""
+  reference, root, _ = defect_processed
+  out, go = tmp_path / "p", tmp_path / "go"
+  args = [f"--raw_dir={root}", f"--out_dir={out}", "--num_shards=3",
+          "--num_processes=1"]
+  script = tmp_path / "held_writer.py"
+  script.write_text(_HELD_WRITER)
+  env = dict(os.environ, TEST_GO_FILE=str(go))
+  logs = [open(tmp_path / f"{name}.log", "w+") for name in ("a", "b")]
+  first = subprocess.Popen([sys.executable, str(script)] + args, env=env,
+                           stdout=subprocess.DEVNULL, stderr=logs[0])
+  second = None
+  try:
+    _wait_for(lambda: glob.glob(str(out / "**" / "*00002-of*.tmp*"),
+                                recursive=True), 120, "run A's shard 2")
+    second = subprocess.Popen(
+        [sys.executable, "-m", "egoimu_jax.input_pipeline.prepare"] + args,
+        stdout=subprocess.DEVNULL, stderr=logs[1])
+    _wait_for(lambda: second.poll() is not None or "waiting for it" in open(
+        logs[1].name).read(), 120, "run B to finish or wait")
+    go.touch()
+    codes = first.wait(timeout=120), second.wait(timeout=120)
+  finally:
+    go.touch()
+    for proc in (first, second):
+      if proc is not None and proc.poll() is None:
+        proc.kill()
+    for f in logs:
+      f.close()
+  log_a, log_b = (open(f.name).read()[-3000:] for f in logs)
+  assert codes == (0, 0), f"A:\n{log_a}\nB:\n{log_b}"
+  assert "shard 2/3 is held by another prepare process" in log_b
+  assert not glob.glob(str(out / "**" / "*.tmp*"), recursive=True)
+  assert _tree(out) == _tree(reference)
+
+
+_BLOCKED_PARENT = r'''
+import os, sys, time
+sys.path.insert(0, os.environ["TEST_LIB_DIR"])
+from egoimu_jax.input_pipeline import prepare
+from egoimu_jax.input_pipeline.raw import memory_dataset
+import storage_testlib as lib
+
+
+class Blocked(memory_dataset.MemoryDataset):
+  """Each worker records its pid, then hangs in ingest."""
+
+  def ingest(self, rows, data_cfg, store_frames):
+    pid_file = os.path.join(os.environ["TEST_PID_DIR"], str(os.getpid()))
+    open(pid_file, "w").close()
+    time.sleep(300)
+    yield from ()
+
+
+if __name__ == "__main__":
+  ds = Blocked(lib.CLASSES, lib.memory_clips(num_workers=2,
+                                             clips_per_worker=2), unit_rows=1)
+  prepare.prepare(lib.data_config(num_shards=2), "memory", sys.argv[1],
+                  dataset=ds, num_processes=2)
+'''
+
+
+def _alive(pid):
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.slow
+def test_workers_exit_when_parent_is_killed(tmp_path):
+  pid_dir = tmp_path / "pids"
+  pid_dir.mkdir()
+  script = tmp_path / "parent.py"
+  script.write_text(_BLOCKED_PARENT)
+  env = dict(os.environ, TEST_PID_DIR=str(pid_dir),
+             TEST_LIB_DIR=os.path.dirname(os.path.abspath(__file__)))
+  parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "p")],
+                            env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+  workers = []
+  try:
+    _wait_for(lambda: len(os.listdir(pid_dir)) == 2 or (
+        parent.poll() is not None), 120, "two workers")
+    assert parent.poll() is None, parent.stderr.read()[-3000:]
+    workers = [int(p) for p in os.listdir(pid_dir)]
+    parent.kill()
+    parent.wait(timeout=30)
+    _wait_for(lambda: not any(_alive(p) for p in workers), 15,
+              f"workers {workers} to exit after their parent was killed")
+  finally:
+    parent.kill()
+    for pid in workers:  # Only the workers this test started.
+      if _alive(pid):
+        os.kill(pid, signal.SIGKILL)

@@ -1,6 +1,7 @@
 """``python -m launch.run`` end to end with the stand-in interpreter."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -68,6 +69,21 @@ def test_set_overrides_every_job(tmp_path, sweep_file, fake_python):
                                  "--config.protocol.num_folds=10" in l for l in lines)
   bad = run_cli(common + ["--set=data.raw_dri=/x"])
   assert bad.returncode != 0 and "override data.raw_dri='/x' does not fit" in bad.stderr
+
+
+def test_user_errors_are_one_line(tmp_path, sweep_file, fake_python):
+  common = [f"--root={tmp_path}/runs", "--dry_run", f"--python={fake_python}"]
+  for args, want in [
+      ([f"--sweep={sweep_file}", "--set=data.raw_dri=/x"],
+       "does not fit config .*: no field raw_dri$"),
+      ([f"--sweep={sweep_file}", "--set=data.synthetc.with_video=0"],
+       "no field 'synthetc'; Did you mean \"synthetic\" instead of"),
+      ([f"--sweep={sweep_file}", "--only=nothing"], "matches no job"),
+      ([f"--sweep={tmp_path}/missing.py"], "does not exist")]:
+    r = run_cli(common + args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert re.match(f"launch.run: error: .*{want}", r.stderr.strip()), r.stderr
 
 
 @pytest.mark.slow

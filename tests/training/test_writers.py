@@ -1,5 +1,6 @@
 import json
 import os
+import struct
 
 import numpy as np
 
@@ -22,6 +23,46 @@ def test_jsonl_and_tensorboard(tmp_path):
   scalars = writers.read_jsonl(str(tmp_path))
   assert scalars[1]["train/loss"] == 1.9 and scalars[2]["val/macro_f1"] == "nan"
   assert os.listdir(tmp_path / "tensorboard")  # an event file
+
+
+def _event_steps(logdir):
+  """(step, is a SessionLog START) of every event in the TensorBoard files."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  out = []
+  for name in sorted(os.listdir(logdir / "tensorboard")):
+    data = (logdir / "tensorboard" / name).read_bytes()
+    pos = 0
+    while pos < len(data):  # TFRecord: length, crc, payload, crc
+      (length,) = struct.unpack("<Q", data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      out.append((event.step, event.HasField("session_log")))
+      pos += 16 + length
+  return out
+
+
+def test_resume_purges_replayed_steps(tmp_path):
+  """A run killed after step 5 and resumed from its checkpoint of step 3
+  replays steps 4 and 5: each step must be logged once."""
+  w = writers.create(str(tmp_path), just_logging=False)
+  w.write_hparams({"lr": 0.1})
+  for step in range(1, 6):
+    w.write_scalars(step, {"train/loss": float(step)})
+  w.flush()
+  with open(tmp_path / writers.METRICS_FILE, "a") as f:
+    f.write('{"step": 6, "time": 0, "ki')  # cut short by kill -9
+  w = writers.create(str(tmp_path), just_logging=False, purge_step=4)
+  for step in range(4, 7):
+    w.write_scalars(step, {"train/loss": 10.0 + step})
+  w.close()
+  with open(tmp_path / writers.METRICS_FILE) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [None, 1, 2, 3, 4, 5, 6]
+  assert writers.read_jsonl(str(tmp_path))[5]["train/loss"] == 15.0
+  # TensorBoard hides the old events of steps >= 4 (a SessionLog START).
+  assert (4, True) in _event_steps(tmp_path)
+  # A restart from scratch (no checkpoint) drops everything, hparams too.
+  writers.create(str(tmp_path), just_logging=False, purge_step=0).close()
+  assert os.path.getsize(tmp_path / writers.METRICS_FILE) == 0
 
 
 def test_other_processes_write_nothing(tmp_path):

@@ -23,7 +23,7 @@ def main(argv) -> None:
         data.prepare[name] = f[name].value
   if f.finalize_only:
     if not f.out_dir:
-      raise flags.ValidationError("--finalize_only needs --out_dir")
+      raise app.UsageError("--finalize_only needs --out_dir")
     run.finalize(f.out_dir)
     print(f.out_dir)
     return

@@ -17,6 +17,11 @@ Properties:
     output shard per task, processes started with "spawn";
   * resumable: a shard whose summary exists and whose files have the recorded
     sizes is skipped; files are written under temp names and renamed;
+  * safe to run twice at once on one output folder: a shard is written under
+    an exclusive lock (``parts/shard-k-of-n.lock``), so a second run waits
+    for the shards the first is writing and then skips them; ``finalize``
+    holds ``parts/finalize.lock``. Worker processes exit when their parent
+    dies (e.g. ``kill -9``).
   * host-splittable: host ``i`` of ``n`` writes shards ``k`` with
     ``k % n == i``; ``finalize`` merges every shard's summary;
   * deterministic: work units go to shards by ``prepare_plan.assign_units``
@@ -27,25 +32,86 @@ Properties:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import fcntl
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
-from typing import Optional, Sequence
+import threading
+from typing import Iterator, Optional, Sequence
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline.prepare import merge
 from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
 from egoimu_jax.input_pipeline.prepare import shard as prepare_shard
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 
-finalize = merge.finalize
+FINALIZE_LOCK = "finalize.lock"
+
+
+@contextlib.contextmanager
+def _exclusive(path: str, what: str) -> Iterator[None]:
+  """Holds an exclusive ``flock`` on ``path``, waiting (and saying so) while
+  another process holds it. The kernel drops the lock when its holder dies."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "a") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logging.warning("prepare: %s is held by another prepare process; "
+                      "waiting for it (%s)", what, path)
+      fcntl.flock(f, fcntl.LOCK_EX)
+    except OSError as e:  # A file system without locks.
+      logging.warning("prepare: cannot lock %s (%s); running unlocked", path, e)
+    yield
+
+
+def finalize(out_dir: str) -> dict:
+  """``merge.finalize`` under the output folder's finalize lock (two at once
+  would delete each other's temp files)."""
+  with _exclusive(os.path.join(prepare_plan.parts_dir(out_dir), FINALIZE_LOCK),
+                  "finalize"):
+    return merge.finalize(out_dir)
+
+
+def _shard_lock(out_dir: str, shard: int, num_shards: int) -> str:
+  return os.path.splitext(prepare_shard.part_paths(out_dir, shard,
+                                                   num_shards)[0])[0] + ".lock"
+
+
+def write_shard_locked(plan: prepare_plan.Plan, data_config, out_dir: str,
+                       shard: int, dataset=None) -> None:
+  """Writes shard ``shard`` unless it is finished, holding its lock: another
+  run writing it is waited for, and then its result is kept."""
+  n = plan.num_shards
+  with _exclusive(_shard_lock(out_dir, shard, n), f"shard {shard}/{n}"):
+    if prepare_shard.load_summary(out_dir, shard, n) is None:
+      prepare_shard.write_shard(plan, data_config, out_dir, shard, dataset)
 
 
 def _write_shard_task(plan_json: dict, data_config, out_dir: str,
-                      shard: int, dataset) -> dict:
-  return prepare_shard.write_shard(
-      prepare_plan.Plan.from_json(plan_json), data_config, out_dir, shard,
-      dataset)
+                      shard: int, dataset) -> None:
+  write_shard_locked(prepare_plan.Plan.from_json(plan_json), data_config,
+                     out_dir, shard, dataset)
+
+
+def _exit_with_parent() -> None:
+  """Pool initializer: ends this worker as soon as its parent dies.
+
+  A killed parent (``kill -9``) cannot shut its pool down, and the workers
+  would wait on their task queue forever. The parent sentinel (a pipe whose
+  write end only the parent holds) becomes readable when the parent is gone.
+  """
+  parent = multiprocessing.parent_process()
+  if parent is None:
+    return
+
+  def watch():
+    multiprocessing.connection.wait([parent.sentinel])
+    os._exit(1)  # pylint: disable=protected-access
+
+  threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def pending_shards(plan: prepare_plan.Plan, out_dir: str, shard_index: int,
@@ -67,13 +133,14 @@ def run_shards(plan: prepare_plan.Plan, data_config, out_dir: str,
   processes = max(1, min(processes, len(shards)))
   if processes == 1:
     for k in shards:
-      prepare_shard.write_shard(plan, data_config, out_dir, k, dataset)
+      write_shard_locked(plan, data_config, out_dir, k, dataset)
       logging.info("prepare: shard %d/%d done", k, plan.num_shards)
     return
   plan_json = plan.to_json()
   context = multiprocessing.get_context("spawn")
-  with concurrent.futures.ProcessPoolExecutor(processes,
-                                              mp_context=context) as pool:
+  with concurrent.futures.ProcessPoolExecutor(
+      processes, mp_context=context,
+      initializer=_exit_with_parent) as pool:
     futures = {pool.submit(_write_shard_task, plan_json, data_config, out_dir,
                            k, dataset): k for k in shards}
     for future in concurrent.futures.as_completed(futures):
@@ -143,7 +210,11 @@ def ensure(data_config, cache_dir: Optional[str] = None) -> str:
   a complete one is reused, an incomplete one resumed.
   """
   if data_config.processed_dir:
-    manifest_lib.load(data_config.processed_dir)  # Clear error if incomplete.
+    try:
+      manifest_lib.load(data_config.processed_dir)
+    except FileNotFoundError as e:  # The user's path: one line in main.
+      raise errors.MissingDataError(
+          f"config.data.processed_dir: {errors.one_line(e)}") from e
     return data_config.processed_dir
   from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
   cache_dir = cache_dir or layout.default_cache_dir(data_config)

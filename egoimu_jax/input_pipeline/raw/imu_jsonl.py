@@ -10,8 +10,12 @@ fine). It is parsed without a per-line Python loop:
    characters and whitespace) must equal that line's skeleton repeated once
    per line. One ``bytes ==`` comparison checks the structure of every line.
 3. Deleting everything but number characters, commas and newlines turns the
-   buffer into CSV, which numpy's C reader (``np.loadtxt``) reads in one
-   call.
+   buffer into CSV, which Arrow's C++ CSV reader (``pyarrow.csv``, one
+   thread) reads in one call.
+
+On a 4.2 MB pilot-like file, one core: 14 ms with every check (18 ms with
+``np.loadtxt`` in step 3); without any check, ``pyarrow.json`` took 26 ms,
+``msgspec`` structs 58 ms, ``orjson`` 63 ms, per-line ``json.loads`` 171 ms.
 
 Lines that do not fit (corrupt JSON, ``NaN``, ``null``, other keys, blank
 lines) are located by comparing per-line skeletons and only those lines are
@@ -24,7 +28,7 @@ many).
 from __future__ import annotations
 
 import dataclasses
-import io
+import functools
 import json
 import math
 from typing import List, Optional, Tuple
@@ -146,11 +150,38 @@ def _read_numbers(buf: bytes, layout: _Layout) -> Optional[np.ndarray]:
   text = buf.translate(None, _NOT_CSV)
   if not text.strip(b"\n"):
     return np.zeros((0, layout.width))
+  return _read_csv(text, layout.width)
+
+
+@functools.lru_cache(maxsize=None)
+def _csv_options(width: int):
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  from pyarrow import csv  # pylint: disable=g-import-not-at-top
+  names = [f"c{i}" for i in range(width)]
+  return (csv.ReadOptions(column_names=names, use_threads=False,
+                          block_size=1 << 24),
+          csv.ParseOptions(ignore_empty_lines=False),
+          # Every field a float64; "" or "-" is an error, never a null.
+          csv.ConvertOptions(column_types={n: pa.float64() for n in names},
+                             null_values=[], strings_can_be_null=False,
+                             quoted_strings_can_be_null=False))
+
+
+def _read_csv(text: bytes, width: int) -> Optional[np.ndarray]:
+  """[lines, width] float64 of CSV ``text``, or None if a field is not a
+  number (e.g. "1-2" or "1.2.3", which pass the skeleton check)."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  from pyarrow import csv  # pylint: disable=g-import-not-at-top
+  read, parse, convert = _csv_options(width)
   try:
-    out = np.loadtxt(io.BytesIO(text), dtype=np.float64, delimiter=",", ndmin=2)
-  except ValueError:  # e.g. "1-2" or "1.2.3" passed the skeleton check
+    table = csv.read_csv(pa.py_buffer(text), read_options=read,
+                         parse_options=parse, convert_options=convert)
+  except pa.ArrowInvalid:
     return None
-  return out if out.shape[1] == layout.width else None
+  out = np.empty((table.num_rows, width))
+  for i, column in enumerate(table.columns):
+    out[:, i] = column.to_numpy()
+  return out
 
 
 def _finish(table, lines, bad, num_lines) -> ParsedImu:

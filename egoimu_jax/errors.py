@@ -1,0 +1,43 @@
+"""Errors in what the user asked for: reported in one line, no traceback.
+
+``main`` prints a user error (:func:`user_errors`) as one line on stderr and
+exits with :data:`EXIT_CODE`; any other exception is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+EXIT_CODE = 2  # as argparse's usage errors; 1 stays "crashed", 75 "preempted"
+
+
+class UserError(Exception):
+  """A config field, flag or path given by the user is wrong."""
+
+
+class MissingDataError(UserError, FileNotFoundError):
+  """A dataset the config points at does not exist or is incomplete."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+  """``"; did you mean 'x'?"`` for the closest of ``choices``, else ``""``."""
+  close = difflib.get_close_matches(name, [str(c) for c in choices], n=1,
+                                    cutoff=0.6)
+  return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def one_line(error: BaseException) -> str:
+  """The error's message on one line (a KeyError's without its quotes)."""
+  if isinstance(error, KeyError) and len(error.args) == 1:
+    text = str(error.args[0])
+  else:
+    text = str(error)
+  return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+  """Exception types that are the user's mistakes (imported lazily)."""
+  from egoimu_jax.input_pipeline import splits  # pylint: disable=g-import-not-at-top
+  return (UserError, splits.SplitError)
