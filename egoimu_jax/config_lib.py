@@ -247,8 +247,9 @@ def video_classifier(config: ml_collections.ConfigDict, model: str, *,
   (run name ``<model>-<variant>``), bfloat16 compute, frames stored per
   window with ``num_frames`` sampled from them, batch 64, AdamW at ``lr`` /
   ``weight_decay`` for ``config.arg.epochs`` epochs after ``warmup_epochs``,
-  evaluated every epoch. ``frame_mean`` / ``frame_std``: the model's
-  pretraining statistics (None: ImageNet's, ``input_config``'s default).
+  evaluated every epoch, with noisy- and low-light-video test variants.
+  ``frame_mean`` / ``frame_std``: the model's pretraining statistics (None:
+  ImageNet's, ``input_config``'s default).
   """
   config.update(trainer_config())
   variant = config.arg.variant
@@ -270,6 +271,11 @@ def video_classifier(config: ml_collections.ConfigDict, model: str, *,
   config.warmup_epochs = warmup_epochs
   config.eval_every_epochs = 1.0
   config.log_every_steps = 50
+  # The test set again with degraded video (models/video_degradation.py),
+  # applied to the batch with this model's frame statistics.
+  config.eval_variants = ml_collections.ConfigDict({
+      f"video_{kind}": {"input": {"video_degradation": kind}}
+      for kind in ("noise", "low_light")})
   return config
 
 

@@ -73,6 +73,11 @@ def test_config_runs_tiny(path, tiny_cache, tmp_path):
     assert math.isfinite(test["macro_f1"]) and test["n"] > 0
     predictions = results.read_predictions(str(tmp_path), run)
     assert len(predictions.index) == test["n"]
+    # Every evaluation variant the config asks for (e.g. degraded video for
+    # each video model) ran on the same test windows.
+    for name in config.get("eval_variants", {}):
+      variant = results.read(str(tmp_path / "variants" / name))
+      assert variant["metrics"]["test"]["n"] == test["n"], name
   elif job == "pretrain_finetune":
     finetuned = list(tmp_path.glob(f"*/fold*/*/{results.RESULTS_FILE}"))
     assert finetuned, f"{path.name}: no fine-tuning results"
