@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -96,11 +97,15 @@ def test_fsdp_mesh_then_restore_on_fewer_devices(main_runner, reference,
   assert sorted(os.listdir(workdir / "checkpoints")) == ["3", "6"]
   shutil.rmtree(workdir / "checkpoints" / "6")
   os.remove(workdir / "results.json")
+  resumed_at = time.time()
   main_runner.run(workdir, STEPS, devices=2)
   extra = results.read(str(workdir))["extra"]
   assert extra["mesh"] == {"data": 2, "fsdp": 1}
   with open(workdir / writers.METRICS_FILE) as f:
-    steps = [r["step"] for r in map(json.loads, f) if r["kind"] == "scalars"
-             and "train/loss" in r["values"]]
-  assert steps == [1, 2, 3, 4, 5, 6, 4, 5, 6]  # resumed at 4, not restarted
+    logged = [(r["step"], r["time"]) for r in map(json.loads, f)
+              if r["kind"] == "scalars" and "train/loss" in r["values"]]
+  # Resumed at 4, not restarted: steps 1-3 are the first run's records, the
+  # replayed 4-6 replaced the first run's (each step logged once).
+  assert [s for s, _ in logged] == [1, 2, 3, 4, 5, 6]
+  assert all((t < resumed_at) == (s <= 3) for s, t in logged), logged
   _assert_same_run(workdir, reference, steps=range(1, 7))
