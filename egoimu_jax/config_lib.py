@@ -149,7 +149,9 @@ def protocol_config() -> ml_collections.ConfigDict:
   c.lowo_workers = ()          # leave-one-worker-out: the subset to iterate
   c.lowo_count = 10            # ... or this many workers picked by lowo_rule
   c.lowo_rule = "most_clips"   # most_clips | most_break | spread (see splits.py)
-  c.stratify_label = "break"   # folds are stratified by each worker's fraction of it
+  # Folds are stratified by each worker's fraction of this class; "auto":
+  # derived from the data (splits.auto_stratify_label), never from names.
+  c.stratify_label = "auto"
   c.scale = -1.0               # worker count / clip count or fraction for scaling protocols
   c.pretrain_on = "all"        # pretrain protocol: "all" workers or fold's "train" workers
   c.pretrain_val_fraction = 0.1  # pretrain protocol: clips held out for val loss

@@ -45,7 +45,7 @@ _SCALE = flags.DEFINE_float("scale", -1.0, "protocol.scale (scaling "
 _LOWO_COUNT = flags.DEFINE_integer("lowo_count", 10, "protocol.lowo_count.")
 _LOWO_RULE = flags.DEFINE_string("lowo_rule", "most_clips",
                                  "protocol.lowo_rule.")
-_STRATIFY = flags.DEFINE_string("stratify_label", "break",
+_STRATIFY = flags.DEFINE_string("stratify_label", "auto",
                                 "protocol.stratify_label.")
 _PRETRAIN_ON = flags.DEFINE_string("pretrain_on", "all",
                                    "protocol.pretrain_on.")

@@ -45,7 +45,7 @@ WORKER_SCALES = (0.125, 0.25, 0.5, 0.75, 1.0)
 DATA_SCALES = (0.026, 0.1, 0.2, 0.5, 1.0)
 DEFAULT_SETTINGS = {
     "num_folds": 5, "seed": 0, "lowo_count": 10, "lowo_rule": "most_clips",
-    "stratify_label": "break", "pretrain_val_fraction": 0.1,
+    "stratify_label": "auto", "pretrain_val_fraction": 0.1,
     "worker_scales": list(WORKER_SCALES), "data_scales": list(DATA_SCALES),
 }
 
@@ -59,12 +59,12 @@ def population_for(split: Mapping[str, Any], manifest: Mapping[str, Any],
   """The dataset's population the split was made from, or a ``SplitError``.
 
   A split records the fingerprint of the population it was built from but
-  not the stratify label; every class of the manifest is tried ("break"
-  first). The split is then validated against that population.
+  not the stratify label; the derived label (``"auto"``) is tried first,
+  then every class of the manifest. The split is then validated against that population.
   """
   wanted = split.get("dataset_fingerprint")
   classes = list(manifest.get("classes", ()))
-  for label in ["break"] + [c for c in classes if c != "break"]:
+  for label in [splits.AUTO] + classes:
     try:
       pop = splits.from_manifest(manifest, label)
     except splits.SplitError:

@@ -143,7 +143,36 @@ class Population:
                       {w: self.break_fraction[w] for w in ws})
 
 
-def from_manifest(manifest: Mapping[str, Any], stratify_label: str = "break",
+AUTO = "auto"
+
+
+def auto_stratify_label(fractions: Mapping[str, Mapping[str, float]],
+                        classes: Sequence[str] = ()) -> str:
+  """The class folds are stratified by when the config names none.
+
+  Derived from the data, never from class names: among the classes other
+  than the most frequent one (whose share is mostly the complement of the
+  others), the one whose per-worker share varies most across workers, so
+  the people who do a lot or little of it are spread over the folds. One
+  class: that class. Ties go to the first in ``classes`` order.
+  """
+  names = list(classes) or sorted({c for f in fractions.values() for c in f})
+  share = {c: [float(f.get(c, 0.0)) for f in fractions.values()]
+           for c in names}
+  if len(names) == 1:
+    return names[0]
+  majority = max(names, key=lambda c: sum(share[c]))
+  rest = [c for c in names if c != majority]
+
+  def spread(c):
+    v = share[c]
+    m = sum(v) / len(v)
+    return sum((x - m) ** 2 for x in v) / len(v)
+
+  return max(rest, key=spread)
+
+
+def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
                   source: str = "manifest") -> Population:
   """Reads a ``Population`` from a prepared dataset's ``manifest.json`` dict.
 
@@ -154,13 +183,18 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = "break",
 
   Args:
     manifest: the parsed manifest (``input_pipeline.manifest.load``).
-    stratify_label: the state whose per-worker fraction stratifies folds.
+    stratify_label: the state whose per-worker fraction stratifies folds;
+      ``"auto"`` (or ``""``): ``auto_stratify_label`` of the data.
     source: a name for error messages (e.g. the manifest's path).
   """
   clips = _first_key(manifest, ("worker_clips", "clips_per_worker"), source)
   fractions = _first_key(manifest, ("state_fractions",), source)
   if isinstance(fractions.get("per_worker"), Mapping):
     fractions = fractions["per_worker"]
+  if stratify_label in ("", AUTO):
+    stratify_label = auto_stratify_label(
+        {w: fractions[w] for w in clips if w in fractions},
+        manifest.get("classes", ()))
   break_fraction = {}
   for w in clips:
     if w not in fractions:
@@ -336,7 +370,7 @@ def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]
   """
   cfg = dict(protocol_cfg)
   pop = manifest if isinstance(manifest, Population) else from_manifest(
-      manifest, cfg.get("stratify_label", "break"))
+      manifest, cfg.get("stratify_label", AUTO))
   name = cfg.get("name", "l20wo")
   fold, seed = int(cfg.get("fold", 0)), int(cfg.get("seed", 0))
   k = int(cfg.get("num_folds", 5))

@@ -224,3 +224,21 @@ def test_from_manifest():
     splits.from_manifest({"classes": []})
   with pytest.raises(splits.SplitError, match="two workers"):
     splits.Population.from_lists({"a": ["x"], "b": ["x"]}, {"a": 0.1, "b": 0.1})
+
+
+def test_stratify_label_is_derived_from_the_data_not_the_names():
+  fractions = {f"w{i}": {"walk": 0.7 - 0.05 * i, "stairs": 0.1 + 0.05 * i,
+                         "sit": 0.2} for i in range(6)}
+  # The majority class (walk) is left out; of the rest, stairs varies most.
+  assert splits.auto_stratify_label(fractions, ("walk", "stairs", "sit")) == (
+      "stairs")
+  assert splits.auto_stratify_label({"a": {"only": 1.0}}, ("only",)) == "only"
+  manifest = {"classes": ["walk", "stairs", "sit"],
+              "worker_clips": {w: [f"{w}_c{j}" for j in range(5)]
+                               for w in fractions},
+              "state_fractions": fractions}
+  split = splits.make_split({"name": "l20wo", "fold": 0, "num_folds": 3},
+                            manifest)
+  assert split["test_workers"]
+  pop = splits.from_manifest(manifest)
+  assert pop.break_fraction == {w: f["stairs"] for w, f in fractions.items()}
