@@ -82,6 +82,7 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-posi
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
+import train_step_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from egoimu_jax.models import mantis  # pylint: disable=g-import-not-at-top,wrong-import-position
 from egoimu_jax.models import torch_convert  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -127,14 +128,6 @@ def _models(args):
   sd.assert_all_used()
   variables = {"params": params, "batch_stats": {"head_norm": stats}}
   return model, net, jax.tree.map(jnp.asarray, variables)
-
-
-def _torch_step(net, opt, x, y):
-  opt.zero_grad(set_to_none=True)
-  loss = torch.nn.functional.cross_entropy(net(x), y)
-  loss.backward()
-  opt.step()
-  return loss
 
 
 def _flax_step_fn(model, tx):
@@ -204,7 +197,7 @@ def main(args):
   compile_s = time.perf_counter() - t0
   for _ in range(args.warmup):
     run_flax()
-    _torch_step(net, opt, x_t, y_t)
+    train_step_lib.torch_step(net, opt, x_t, y_t)
 
   times = {"flax": [], "torch": []}
   losses = {"flax": [], "torch": []}
@@ -213,7 +206,8 @@ def main(args):
     losses["flax"].append(run_flax())
     times["flax"].append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    losses["torch"].append(_torch_step(net, opt, x_t, y_t).item())
+    losses["torch"].append(
+        train_step_lib.torch_step(net, opt, x_t, y_t).item())
     times["torch"].append(time.perf_counter() - t0)
 
   rates = {k: _rates(v, args.batch) for k, v in times.items()}

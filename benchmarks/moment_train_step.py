@@ -83,6 +83,7 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-posi
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
+import train_step_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from egoimu_jax.models import moment  # pylint: disable=g-import-not-at-top,wrong-import-position
 from egoimu_jax.models.convert import moment as convert  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -117,30 +118,6 @@ def _reference(args):
       "num_class": args.classes})
   net.init()
   return net, config
-
-
-def _torch_step(net, opt, x, y):
-  opt.zero_grad(set_to_none=True)
-  loss = torch.nn.functional.cross_entropy(net(x_enc=x).logits, y)
-  loss.backward()
-  opt.step()
-  return loss
-
-
-def _flax_step_fn(model, tx):
-  def loss_fn(params, x, y, key):
-    logits, _ = model.apply({"params": params}, {"imu": x}, train=True,
-                            rngs={"dropout": key})
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits.astype(jnp.float32), y).mean()
-
-  def step(params, opt_state, x, y, key):
-    key, sub = jax.random.split(key)
-    loss, grads = jax.value_and_grad(loss_fn)(params, x, y, sub)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, key, loss
-
-  return jax.jit(step, donate_argnums=(0, 1, 4))
 
 
 def _stats(times, batch):
@@ -182,7 +159,8 @@ def main(args):
   opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
   tx = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
   opt_state = tx.init(params)
-  step = _flax_step_fn(model, tx)
+  step = train_step_lib.flax_step_fn(model, tx)
+  forward = lambda x: net(x_enc=x).logits  # noqa: E731
   key = jax.random.key(0)
 
   t0 = time.perf_counter()
@@ -192,7 +170,7 @@ def main(args):
   for _ in range(args.warmup):
     params, opt_state, key, loss = step(params, opt_state, x_j, y_j, key)
     jax.block_until_ready(loss)
-    _torch_step(net, opt, x_t, y_t)
+    train_step_lib.torch_step(forward, opt, x_t, y_t)
 
   times = {"flax": [], "torch": []}
   for _ in range(args.rounds):
@@ -201,7 +179,7 @@ def main(args):
     jax.block_until_ready(loss)
     times["flax"].append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    _torch_step(net, opt, x_t, y_t)
+    train_step_lib.torch_step(forward, opt, x_t, y_t)
     times["torch"].append(time.perf_counter() - t0)
 
   stats = {k: _stats(v, args.batch) for k, v in times.items()}

@@ -83,6 +83,7 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-posi
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
+import train_step_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from egoimu_jax.models import deepconvlstm  # pylint: disable=g-import-not-at-top,wrong-import-position
 from egoimu_jax.models import torch_convert  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -114,30 +115,6 @@ def _models(args):
   return model, net
 
 
-def _torch_step(net, opt, x, y):
-  opt.zero_grad(set_to_none=True)
-  loss = torch.nn.functional.cross_entropy(net(x), y)
-  loss.backward()
-  opt.step()
-  return loss
-
-
-def _flax_step_fn(model, tx):
-  def loss_fn(params, x, y, key):
-    logits, _ = model.apply({"params": params}, {"imu": x}, train=True,
-                            rngs={"dropout": key})
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits.astype(jnp.float32), y).mean()
-
-  def step(params, opt_state, x, y, key):
-    key, sub = jax.random.split(key)
-    loss, grads = jax.value_and_grad(loss_fn)(params, x, y, sub)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, key, loss
-
-  return jax.jit(step, donate_argnums=(0, 1, 4))
-
-
 def main(args):
   torch.set_num_threads(args.threads)
   torch.set_num_interop_threads(1)
@@ -162,7 +139,7 @@ def main(args):
   opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
   tx = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
   opt_state = tx.init(params)
-  step = _flax_step_fn(model, tx)
+  step = train_step_lib.flax_step_fn(model, tx)
   key = jax.random.key(0)
 
   cpu_s = {"flax": 0.0, "torch": 0.0}
@@ -176,7 +153,7 @@ def main(args):
 
   def run_torch():
     c0 = time.process_time()
-    _torch_step(net, opt, x_t, y_t)
+    train_step_lib.torch_step(net, opt, x_t, y_t)
     cpu_s["torch"] += time.process_time() - c0
 
   fns = {"flax": run_flax, "torch": run_torch}
