@@ -52,7 +52,8 @@ def get_config(arg=None):
   config.checkpoint.keep = 1
 
   config.experiment = ml_collections.ConfigDict(dict(
-      folds=_folds(config.arg.folds, config.protocol.num_folds),
+      folds=config_lib.parse_folds(config.arg.folds,
+                                     config.protocol.num_folds),
       protocols=("l20wo",),
       modalities=("imu",),
       scratch=True,
@@ -87,12 +88,6 @@ def get_config(arg=None):
   if variant == "tiny":
     tiny(config)
   return config
-
-
-def _folds(arg, num_folds):
-  if str(arg) == "all":
-    return tuple(range(num_folds))
-  return tuple(int(f) for f in str(arg).split("+"))
 
 
 def tiny(config):

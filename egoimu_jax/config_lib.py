@@ -293,6 +293,13 @@ def tiny_video(config: ml_collections.ConfigDict,
   return config
 
 
+def parse_folds(arg: Any, num_folds: int) -> tuple[int, ...]:
+  """``"all"`` -> every fold; ``"0+3"`` -> folds 0 and 3 (a config arg)."""
+  if str(arg) == "all":
+    return tuple(range(num_folds))
+  return tuple(int(f) for f in str(arg).split("+"))
+
+
 def merged(config: ml_collections.ConfigDict,
            overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """A copy of ``config`` with nested ``overrides`` merged in.
