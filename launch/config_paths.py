@@ -5,7 +5,9 @@ A model name is a config file's stem (``deepconvlstm`` ->
 argument, ``<stem>_<estimator>`` (``classical_rf`` ->
 ``configs/classical.py:estimator=rf``), the name that job gives its runs. So a
 new ``configs/<name>.py`` is usable in sweeps as is. ``config_for(name,
-tiny=True)`` adds the ``tiny`` variant every config offers for smoke runs.
+tiny=True)`` adds the ``tiny`` variant every config offers for smoke runs;
+``cpu=True`` the layout of ``CPU_VARIANTS`` that trains in minutes on a
+2-core CPU (the README's CPU-scale results), where a model has one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ CONFIG_DIR = "configs"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The argument whose values name a config's variants (``classical_rf``).
 ESTIMATOR_ARG = "estimator"
+# Model name -> the variant of its config that trains at CPU scale.
+CPU_VARIANTS = {"deepconvlstm": "iswc22", "attend_discriminate": "cpu",
+                "moment": "cpu", "mantis": "cpu"}
 
 
 def config_names() -> List[str]:
@@ -72,8 +77,9 @@ def _known() -> List[str]:
   return names + estimators
 
 
-def config_for(name: str, tiny: bool = False) -> str:
-  """``"configs/<file>.py[:arg]"`` for a model name; ``tiny`` adds ``tiny``."""
+def config_for(name: str, tiny: bool = False, cpu: bool = False) -> str:
+  """``"configs/<file>.py[:arg]"`` for a model name; ``tiny`` adds ``tiny``,
+  else ``cpu`` adds the model's ``CPU_VARIANTS`` entry (if any)."""
   if name in config_names():
     config = f"{CONFIG_DIR}/{name}.py"
   else:
@@ -81,6 +87,21 @@ def config_for(name: str, tiny: bool = False) -> str:
   if config is None:
     raise KeyError(f"no config for model {name!r}; known: {_known()} "
                    f"(a name is a {CONFIG_DIR}/<name>.py file)")
-  if not tiny:
+  variant = "tiny" if tiny else CPU_VARIANTS.get(name) if cpu else None
+  if not variant:
     return config
-  return config + (",tiny" if ":" in config else ":tiny")
+  return config + ("," if ":" in config else ":") + variant
+
+
+def accepts(name: str, key: str) -> bool:
+  """Whether the config of model ``name`` takes the argument ``key``."""
+  stem = config_for(name).split(":", 1)[0][len(CONFIG_DIR) + 1:-3]
+  return key in (_module(stem).get_config().get("arg") or {})
+
+
+def with_args(config: str, **args) -> str:
+  """``config`` with ``key=value`` arguments appended (falsy values skipped)."""
+  extra = [f"{k}={v}" for k, v in args.items() if v]
+  if not extra:
+    return config
+  return config + ("," if ":" in config else ":") + ",".join(extra)

@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 # Contract 5; mirrored here so that launch stays importable without numpy/jax.
 RESULTS_FILE = "results.json"
 JOB_FILE = "launch_job.json"
+# Job tag that splits a sweep's report into one report per value.
+REPORT_TAG = "report"
 
 
 class WorkdirConflict(ValueError):

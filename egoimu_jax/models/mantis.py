@@ -414,6 +414,10 @@ class Mantis(nn.Module):
 VARIANTS: dict[str, functools.partial] = {
     # Mantis-8M (paris-noah/Mantis-8M): 8.04M encoder parameters.
     "8M": functools.partial(Mantis),
+    # CPU-scale experiments (README Experiment A): Mantis-8M's input and
+    # patching with a quarter of its width and a third of its depth.
+    "cpu": functools.partial(Mantis, width=64, scalar_dim=16, depth=2,
+                             num_heads=2, dim_head=32, mlp_dim=128),
     # CPU tests: 64 samples in 8 patches, width 32, 2 blocks.
     "tiny": functools.partial(Mantis, seq_len=64, width=32, num_patches=8,
                               scalar_dim=8, depth=2, num_heads=2, dim_head=16,

@@ -445,6 +445,11 @@ _SMALL = dict(patch_len=8, width=512, depth=8, num_heads=6, head_dim=64,
 VARIANTS: dict[str, functools.partial] = {
     # MOMENT-1-small (AutonLab/MOMENT-1-small): the flan-t5-small encoder.
     "small": functools.partial(MOMENT, **_SMALL),
+    # CPU-scale experiments (README Experiment A): MOMENT-small's layout at
+    # a quarter of its width and depth, trained from scratch.
+    "cpu": functools.partial(MOMENT, **dict(_SMALL, width=128, depth=2,
+                                            num_heads=2, head_dim=64,
+                                            mlp_dim=256)),
     # CPU tests.
     "tiny": functools.partial(MOMENT, **dict(_SMALL, width=32, depth=2,
                                              num_heads=2, head_dim=16,

@@ -19,14 +19,20 @@ Arg: ``models=deepconvlstm+attend_discriminate+moment+mantis+crosshar``,
 (checkpoints to warm-start from: without them the frozen ways probe a random
 encoder), ``folds`` (default all: 5, or 3 for tiny), ``tiny``, ``cpu`` (the
 layouts that train in minutes on a 2-core CPU: DeepConvLSTM ``iswc22``,
-Attend-and-Discriminate ``cpu``).
+Attend-and-Discriminate, MOMENT and Mantis ``cpu``), ``epochs`` (0: each
+config's own; also CrossHAR's classifier), ``pretrain_epochs`` (CrossHAR's
+self-supervised stage; 0: its config's), ``class_weights`` (``balanced``
+weights the supervised losses by inverse class frequency).
+
+Experiment A at CPU scale (README) is
+``har_models.py:cpu=True,folds=3,epochs=8,pretrain_epochs=20,class_weights=balanced``.
 """
 
 import launch
+from launch import config_paths
 from launch.config_paths import config_for
 
 PROTOCOLS = ("l20wo", "within")
-CPU_VARIANTS = {"deepconvlstm": "iswc22", "attend_discriminate": "cpu"}
 WEIGHTED = ("moment", "mantis")
 # Every parameter but the head's (and its norm) is frozen.
 FREEZE_ENCODER = "(?!head).*"
@@ -34,26 +40,22 @@ CROSSHAR_DONE = "report/pretrain_vs_scratch.md"
 
 
 def _config(model, a):
-  config = config_for(model, a.tiny)
-  args = []
-  if a.cpu and not a.tiny and model in CPU_VARIANTS:
-    args.append(CPU_VARIANTS[model])
   weights = a.get(f"{model}_weights", "") if model in WEIGHTED else ""
-  if weights:
-    args.append(f"weights={weights}")
-  if args:
-    config += ("," if ":" in config else ":") + ",".join(args)
-  return config
+  return config_paths.with_args(config_for(model, a.tiny, cpu=a.cpu),
+                                weights=weights, epochs=a.epochs)
 
 
 def _ways(model, a):
   """(name suffix, overrides) of each evaluation way."""
+  supervised = ({"task.class_weights": a.class_weights}
+                if a.class_weights else {})
   out = []
   for way in a.ways.split("+"):
     if way == "finetune":
-      out.append(("", {}))
+      out.append(("", dict(supervised)))
     elif way == "linear":
-      out.append(("_linear_probe", {"optim.freeze": FREEZE_ENCODER}))
+      out.append(("_linear_probe", {"optim.freeze": FREEZE_ENCODER,
+                                    **supervised}))
     elif way == "svm":
       out.append(("_svm_probe", {"job": "feature_probe",
                                  "probe.estimator": "svm_comodo"}))
@@ -66,7 +68,8 @@ def sweep(arg=None):
   a = launch.parse_arg(
       arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
       "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
-      moment_weights="", mantis_weights="")
+      moment_weights="", mantis_weights="", epochs=0.0, pretrain_epochs=0.0,
+      class_weights="")
   folds = a.folds or (3 if a.tiny else 5)
   models = a.models.split("+")
   jobs = []
@@ -80,8 +83,11 @@ def sweep(arg=None):
   if "crosshar" in models:
     variant = "tiny" if a.tiny else "base"
     folds_arg = "+".join(str(f) for f in range(folds))
+    config = config_paths.with_args(
+        f"configs/crosshar.py:{variant}", folds=folds_arg,
+        finetune_epochs=a.epochs, pretrain_epochs=a.pretrain_epochs)
     jobs.append(launch.Job(
-        config=f"configs/crosshar.py:{variant},folds={folds_arg}",
+        config=config,
         workdir=f"crosshar-{variant}/pretrain_all",
         tags={"model": f"crosshar-{variant}"},
         overrides={"experiment.protocols": PROTOCOLS},

@@ -15,10 +15,14 @@ Arg:
                            workers: they default to num_folds=10 (80/10/10).
   num_folds=0              protocol.num_folds (0: the config's, or 10 with counts).
   folds=0                  run folds 0..folds-1 (0: all num_folds; 3 for tiny).
+  cpu=False                the layouts that train at CPU scale
+                           (launch/config_paths.CPU_VARIANTS).
+  epochs=0                 the models' ``epochs`` config arg (0: their own).
   tiny                     the small synthetic dataset.
 """
 
 import launch
+from launch import config_paths
 from launch.config_paths import config_for
 
 # Experiment F's scales (README), and the same ratios as fractions of the largest.
@@ -31,7 +35,8 @@ TINY_FRACTIONS = (0.5, 1.0)   # the tiny pool has 2 workers
 
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
-                       units="fractions", num_folds=0, folds=0)
+                       units="fractions", num_folds=0, folds=0,
+                       cpu=False, epochs=0.0)
   if a.kind not in ("workers", "data", "both"):
     raise ValueError(f"kind must be workers, data or both, got {a.kind!r}")
   if a.units not in ("fractions", "counts"):
@@ -50,9 +55,12 @@ def sweep(arg=None):
                "both": ["worker_scaling", "data_scaling"]}[a.kind]
   jobs = []
   for model in a.models.split("+"):
+    config = config_for(model, a.tiny, cpu=a.cpu)
+    if config_paths.accepts(model, "epochs"):
+      config = config_paths.with_args(config, epochs=a.epochs)
     for protocol in protocols:
       for p in launch.product(scale=scales[protocol], fold=range(folds)):
         jobs.append(launch.protocol_job(
-            config_for(model, a.tiny), model, protocol, p["fold"], scale=p["scale"],
+            config, model, protocol, p["fold"], scale=p["scale"],
             overrides=overrides))
   return jobs

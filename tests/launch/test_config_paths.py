@@ -78,3 +78,19 @@ def test_a_new_config_file_needs_no_edit_in_launch(tmp_path, monkeypatch,
   with pytest.raises(KeyError, match=r"known: \['boosted', 'newnet', "
                      r"'boosted_<estimator>'\]"):
     config_paths.config_for("deepconvlstm")
+
+
+def test_cpu_variants_and_args():
+  assert config_paths.config_for("deepconvlstm", cpu=True) == (
+      "configs/deepconvlstm.py:iswc22")
+  assert config_paths.config_for("moment", cpu=True) == "configs/moment.py:cpu"
+  # No CPU layout: the config as is; tiny wins over cpu.
+  assert config_paths.config_for("classical_rf", cpu=True) == (
+      "configs/classical.py:estimator=rf")
+  assert config_paths.config_for("moment", tiny=True, cpu=True) == (
+      "configs/moment.py:tiny")
+  assert config_paths.accepts("moment", "epochs")
+  assert not config_paths.accepts("classical_rf", "epochs")
+  assert config_paths.with_args("configs/moment.py:cpu", epochs=8.0,
+                                weights="") == "configs/moment.py:cpu,epochs=8.0"
+  assert config_paths.with_args("configs/x.py", a=1) == "configs/x.py:a=1"

@@ -1,0 +1,138 @@
+r"""Every experiment of the README (A-F) that exists at one scale, in one sweep
+with one report folder.
+
+  python -m launch.run --sweep=launch/sweeps/reproduce.py:scale=cpu \
+      --root=runs/reproduce_cpu --report_dir=runs/reproduce_cpu/report
+
+Each experiment's jobs come from its own sweep file (below) and run under
+``<root>/<experiment>/``; the report folder gets one report per experiment
+(``report/<experiment>/report.md``: its tables and figures) and an index
+(``report/README.md``) with, for every run, the command that made it and the
+hash of its resolved config. Experiment E (hard cases) is a section of A's
+report: it reads A's cross-person runs and their IMU windows.
+
+Scales (``scale=``):
+
+* ``tiny``: every sweep's ``tiny`` variant on the shared tiny synthetic set
+  (10 workers; video sets of their own), fold 0. Minutes; runs in CI.
+* ``cpu``: what a 2-core machine trains in about an hour: the README's
+  "Results on the synthetic pilot" tables. 30 workers x 8 clips of IMU
+  (A, E, F); 30 workers x 6 clips with video (B); the CPU layouts of the
+  deep IMU models (``launch/config_paths.CPU_VARIANTS``) trained from
+  scratch, 3 folds.
+* ``pilot``: the synthetic pilot (100 workers x 130 clips) or
+  ``--set=data.raw_dir=...``, the papers' model sizes and recipes, all folds
+  (accelerators).
+* ``full``: ``pilot`` plus Experiment F at the proposal's absolute counts
+  (100-800 workers, 13K-500K clips; needs a pool of 800 workers).
+
+Arg: ``scale=tiny|cpu|pilot|full``, ``experiments=A+B+C+D+F`` (``+``-separated
+subset; E comes with A).
+"""
+
+import dataclasses
+import re
+from typing import Dict, List, Mapping, Tuple
+
+import launch
+
+SCALES = ("tiny", "cpu", "pilot", "full")
+EXPERIMENTS = ("A", "B", "C", "D", "F")
+# The README's CPU-scale data sets (data.synthetic overrides).
+CPU_IMU = {"data.synthetic.num_workers": 30,
+           "data.synthetic.clips_per_worker": 8,
+           "data.synthetic.with_video": False}
+CPU_VIDEO = {"data.synthetic.num_workers": 30,
+             "data.synthetic.clips_per_worker": 6,
+             "data.synthetic.clip_seconds": 27.0}
+# The CPU recipe of the deep IMU models: short runs, balanced class weights.
+CPU_HAR = ("cpu=True,folds=3,epochs=8,pretrain_epochs=20,"
+           "class_weights=balanced,ways=finetune")
+CPU_VIDEO_STEPS = {"total_steps": 400, "eval_every_steps": 100,
+                   "log_every_steps": 100, "warmup_steps": 20}
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+  """One sweep file of an experiment, its arg and the overrides its jobs get.
+
+  ``only``: a regex on job names (``""``: all); ``job_overrides``: overrides
+  for the matching jobs only, as ``((regex, {key: value}), ...)``.
+  """
+  sweep: str
+  arg: str = ""
+  overrides: Mapping[str, object] = dataclasses.field(default_factory=dict)
+  only: str = ""
+  job_overrides: Tuple[Tuple[str, Mapping[str, object]], ...] = ()
+
+
+def plan(scale: str) -> Dict[str, List[Part]]:
+  """Experiment -> the sweeps that make it at ``scale``."""
+  if scale == "tiny":
+    # Fold 0 only, every model family once; the three evaluation ways on one.
+    return {
+        "A": [Part("classical.py", "tiny=True,folds=1"),
+              Part("har_models.py", "tiny=True,folds=1,models=deepconvlstm"),
+              Part("har_models.py", "tiny=True,folds=1,ways=finetune,"
+                   "models=attend_discriminate+moment+mantis+crosshar")],
+        "B": [Part("video_models.py", "tiny=True,models=videomae,probes=svm,"
+                   "finetune=none")],
+        "D": [Part("evimae.py", "tiny=True")],
+        "F": [Part("scaling.py", "tiny=True,models=classical_rf+deepconvlstm,"
+                   "folds=1")],
+    }
+  if scale == "cpu":
+    return {
+        "A": [Part("classical.py", "folds=3", CPU_IMU),
+              Part("har_models.py", CPU_HAR, CPU_IMU)],
+        "B": [Part("video_models.py", "folds=3,finetune=videomae",
+                   dict(CPU_VIDEO),
+                   job_overrides=(("linear_probe|finetune",
+                                   CPU_VIDEO_STEPS),))],
+        "D": [Part("evimae.py", "tiny=True")],
+        "F": [Part("scaling.py", "cpu=True,epochs=8,folds=3,"
+                   "models=classical_rf+deepconvlstm", CPU_IMU)],
+    }
+  if scale in ("pilot", "full"):
+    counts = ",units=counts" if scale == "full" else ""
+    return {
+        "A": [Part("classical.py"), Part("har_models.py")],
+        "B": [Part("video_models.py")],
+        "D": [Part("evimae.py")],
+        "F": [Part("scaling.py", "models=classical_rf+deepconvlstm" + counts)],
+    }
+  raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+
+
+def expand(experiment: str, part: Part) -> List[launch.Job]:
+  """The part's jobs, moved under ``<experiment>/`` and tagged for the
+  report."""
+  path = f"launch/sweeps/{part.sweep}" + (f":{part.arg}" if part.arg else "")
+  _, jobs = launch.load_sweep(path, overrides=dict(part.overrides),
+                              only=part.only)
+  out = []
+  for job in jobs:
+    overrides = dict(job.overrides)
+    for pattern, extra in part.job_overrides:
+      if re.search(pattern, job.name):
+        overrides.update(extra)
+    out.append(dataclasses.replace(
+        job, workdir=f"{experiment}/{job.workdir}",
+        name=f"{experiment}/{job.name}", overrides=overrides,
+        tags={**job.tags, launch.REPORT_TAG: experiment}))
+  return out
+
+
+def sweep(arg=None):
+  a = launch.parse_arg(arg, scale="tiny", experiments="+".join(EXPERIMENTS))
+  wanted = a.experiments.split("+")
+  unknown = sorted(set(wanted) - set(EXPERIMENTS) - {"E"})
+  if unknown:
+    raise ValueError(f"experiments: unknown {unknown}; known: "
+                     f"{'+'.join(EXPERIMENTS)} (E comes with A)")
+  jobs = []
+  for experiment, parts in plan(a.scale).items():
+    if experiment in wanted or (experiment == "A" and "E" in wanted):
+      for part in parts:
+        jobs.extend(expand(experiment, part))
+  return jobs

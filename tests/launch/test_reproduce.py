@@ -1,0 +1,113 @@
+"""launch/sweeps/reproduce.py: every scale expands; per-experiment reports
+with provenance; the tiny scale end to end (the CI run of `reproduce`)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import launch
+from launch import report_hook
+from launch.sweep import REPO_ROOT
+
+
+def load(arg):
+  return launch.load_sweep(f"launch/sweeps/reproduce.py:{arg}")[1]
+
+
+@pytest.mark.parametrize("scale", ["tiny", "cpu", "pilot", "full"])
+def test_every_scale_expands_under_experiment_dirs(scale):
+  jobs = load(f"scale={scale}")
+  groups = {j.tags[launch.REPORT_TAG] for j in jobs}
+  assert groups == {"A", "B", "D", "F"}
+  for j in jobs:
+    experiment = j.tags[launch.REPORT_TAG]
+    assert j.workdir.startswith(experiment + "/") and j.name.startswith(
+        experiment + "/")
+  assert len({j.workdir for j in jobs}) == len(jobs)
+
+
+def test_cpu_scale_sets_each_experiments_data():
+  jobs = load("scale=cpu")
+  a = [j for j in jobs if j.tags[launch.REPORT_TAG] == "A"]
+  b = [j for j in jobs if j.tags[launch.REPORT_TAG] == "B"]
+  assert all(j.overrides["data.synthetic.num_workers"] == 30 for j in a + b)
+  assert all(j.overrides["data.synthetic.with_video"] is False for j in a)
+  assert not any(j.overrides.get("data.synthetic.with_video") is False
+                 for j in b)
+  # The short schedule reaches the trained video jobs only.
+  steps = {j.name: j.overrides.get("total_steps") for j in b}
+  assert steps["B/videomae_finetune/l20wo/fold0"] == 400
+  assert steps["B/videomae_svm_probe/l20wo/fold0"] is None
+  # The deep IMU models run their CPU layouts.
+  configs = {j.config for j in a}
+  assert "configs/deepconvlstm.py:iswc22,epochs=8.0" in configs
+  assert "configs/moment.py:cpu,epochs=8.0" in configs
+
+
+def test_full_scale_runs_scaling_at_counts():
+  f = [j for j in load("scale=full") if j.tags[launch.REPORT_TAG] == "F"]
+  assert {j.tags["scale"] for j in f} >= {100, 800, 13_000, 500_000}
+
+
+def test_experiment_subset_and_errors():
+  jobs = load("scale=tiny,experiments=E")
+  assert {j.tags[launch.REPORT_TAG] for j in jobs} == {"A"}  # E reads A's runs
+  with pytest.raises(ValueError, match="unknown"):
+    load("scale=tiny,experiments=A+Z")
+  with pytest.raises(ValueError, match="scale must be"):
+    load("scale=huge")
+
+
+def test_index_lists_each_run_with_command_and_config_hash(tmp_path):
+  run = tmp_path / "A" / "m" / "l20wo" / "fold0"
+  run.mkdir(parents=True)
+  res = {"config": {"seed": 1, "model": {"name": "m"}}, "name": "m",
+         "protocol": "l20wo", "fold": 0}
+  (run / "results.json").write_text(json.dumps(res))
+  job = launch.Job(config="configs/deepconvlstm.py:tiny", workdir=str(run),
+                   overrides={"protocol.fold": 0},
+                   tags={launch.REPORT_TAG: "A"})
+  [row] = report_hook.provenance(job)
+  assert row["config_hash"] == report_hook.config_hash(res)
+  assert row["command"].startswith("python -m egoimu_jax.main "
+                                   "--config=configs/deepconvlstm.py:tiny")
+  # The hash follows the config, not key order or anything else in results.
+  other = dict(res, config={"model": {"name": "m"}, "seed": 1}, fold=3)
+  assert report_hook.config_hash(other) == row["config_hash"]
+  assert report_hook.config_hash(
+      dict(res, config={"seed": 2, "model": {"name": "m"}})) != row[
+          "config_hash"]
+  report_hook._write_index(str(tmp_path / "report"), {"A": [job]}, "python")
+  index = (tmp_path / "report" / "README.md").read_text()
+  assert "[report](A/report.md)" in index
+  assert f"`{row['config_hash']}`" in index and "--config.protocol.fold=0" in index
+
+
+@pytest.mark.slow
+def test_reproduce_tiny_end_to_end(tmp_path):
+  """Experiments A-F at the tiny scale: one command, one report folder."""
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  report = tmp_path / "report"
+  r = subprocess.run(
+      [sys.executable, "-m", "launch.run",
+       "--sweep=launch/sweeps/reproduce.py:scale=tiny",
+       f"--root={tmp_path}/runs", f"--report_dir={report}"],
+      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
+  assert r.returncode == 0, r.stderr[-3000:]
+  for experiment in ("A", "B", "D", "F"):
+    assert (report / experiment / "report.md").exists(), experiment
+  main_a = (report / "A" / "tables" / "main.md").read_text()
+  for name in ("classical_rf", "deepconvlstm", "deepconvlstm_linear_probe",
+               "deepconvlstm_svm_probe", "attend_discriminate", "moment",
+               "mantis", "crosshar"):
+    assert f"| {name}" in main_a, name
+  assert "gap within−l20wo" in main_a
+  assert "videomae_svm_probe" in (report / "B" / "tables" / "main.md").read_text()
+  index = (report / "README.md").read_text()
+  for experiment in ("A", "B", "D", "F"):
+    assert f"## {experiment}" in index
+  assert "reproduce.py" not in index  # commands are the runs' own
+  assert index.count("python -m egoimu_jax.main") >= 28
