@@ -48,7 +48,9 @@ SYNTHETIC_DEFAULTS = dict(
     num_workers=100, clips_per_worker=130, seed=0, clip_seconds=27.0,
     with_video=True, video_size=(48, 64), video_fps=15.0, vfr=False,
     imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
-    hard_workers=-1, defects="", num_processes=0)
+    hard_workers=-1, defects="", num_processes=0,
+    # ("label=activity", ...): own classes, one per clip (synthetic/generator).
+    clip_activities=())
 
 
 def data_config() -> ml_collections.ConfigDict:

@@ -158,7 +158,9 @@ def run(config, workdir: str) -> Dict[str, Any]:
   out = results_lib.write(
       workdir, config=config, split=split, model=model_name,
       name=config.get("name") or model_name, classes=ds.classes,
-      predictions=predictions, extra=extra)
+      predictions=predictions, extra=extra,
+      train_classes=results_lib.seen_classes(ds.table,
+                                             indices["train"][train_pos]))
   logging.info("classical %s on %s, %s fold %s: test macro-F1 %.4f (%s)",
                estimator, source,
                split["protocol"], split["fold"],

@@ -16,6 +16,12 @@ Layout of ``results.json``::
    "predictions": "predictions.npz", "extra": {...}, "schema": 1,
    "metrics_version": 1}
 
+plus, for a split whose test people also train (within-person), and when
+the job passes the training windows' classes, ``"unseen_class_test_windows":
+{"total", "share", "per_worker": {worker_id: n}}``: test windows whose class
+is absent from that person's training part (no model can learn them from
+the person; see ``unseen_class_windows``).
+
 ``name`` (defaults to ``model``) labels the run's row in report tables, so two
 variants of one model family (``classical_rf``/``classical_logreg``, or an
 ablation) stay apart. ``extra`` holds job-specific facts (chosen
@@ -29,7 +35,8 @@ import dataclasses
 import io
 import json
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import fsspec
 import numpy as np
@@ -115,16 +122,53 @@ def evaluate(label: np.ndarray, pred: np.ndarray,
   return out, per_worker
 
 
+def seen_classes(table: Any, indices: np.ndarray) -> Dict[str, List[int]]:
+  """Worker id -> sorted class indices of its windows among ``indices``.
+
+  ``table`` is a processed dataset's ``RecordTable``; pass the windows a
+  model was trained on, as ``train_classes`` of ``assemble`` / ``write``.
+  """
+  indices = np.asarray(indices, np.int64)
+  pairs = np.unique(np.stack([table.worker[indices], table.label[indices]],
+                             axis=1), axis=0) if len(indices) else ()
+  out: Dict[str, List[int]] = {}
+  for w, label in pairs:
+    out.setdefault(table.workers[int(w)], []).append(int(label))
+  return out
+
+
+def unseen_class_windows(test: Predictions,
+                         train_classes: Mapping[str, Iterable[int]]
+                         ) -> Dict[str, Any]:
+  """Test windows whose class the same person has no training window of.
+
+  Returns ``{"total", "share", "per_worker": {worker: n}}`` over every test
+  worker (zeros included). A within-person split that deals a person's clips
+  without regard to their labels can leave a class in the test part only.
+  """
+  seen = {str(w): set(map(int, c)) for w, c in train_classes.items()}
+  per_worker = {}
+  for w in sorted(set(test.worker_id.tolist())):
+    labels = test.label[test.worker_id == w]
+    per_worker[w] = int(sum(int(l) not in seen.get(w, ()) for l in labels))
+  total = sum(per_worker.values())
+  return {"total": total, "share": total / max(len(test.label), 1),
+          "per_worker": per_worker}
+
+
 def assemble(*, config: Any, split: Mapping[str, Any], model: str,
              classes: Sequence[str], predictions: Mapping[str, Predictions],
              name: str = "", extra: Optional[Mapping[str, Any]] = None,
              with_nll: bool = True,
-             worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
+             worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
+             train_classes: Optional[Mapping[str, Iterable[int]]] = None
              ) -> Dict[str, Any]:
   """Evaluates ``predictions`` into the results dict, without writing it.
 
   ``with_nll=False`` when the probabilities are stand-ins (one-hot rows of
   hard labels from a model that gives none): no ``nll`` is reported then.
+  ``train_classes`` (``seen_classes`` of the training windows) adds
+  ``unseen_class_test_windows`` when the split's test people also train.
   """
   if "test" not in predictions:
     raise ValueError("results need predictions['test']")
@@ -138,7 +182,7 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
         p.label, p.pred, p.worker_id, classes, p.probs if with_nll else None,
         worker_f1_threshold)
   config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  return {
+  out = {
       "schema": SCHEMA,
       "config": _jsonable(config_dict),
       "split": _jsonable(dict(split)),
@@ -153,25 +197,33 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
       "extra": _jsonable(dict(extra or {})),
       "metrics_version": metrics_lib.METRICS_VERSION,
   }
+  if train_classes is not None and set(split.get("test_workers", ())) & set(
+      split.get("train_workers", ())):
+    out["unseen_class_test_windows"] = unseen_class_windows(
+        predictions["test"], train_classes)
+  return out
 
 
 def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
           classes: Sequence[str], predictions: Mapping[str, Predictions],
           name: str = "", extra: Optional[Mapping[str, Any]] = None,
           with_nll: bool = True,
-          worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
+          worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
+          train_classes: Optional[Mapping[str, Iterable[int]]] = None
           ) -> Dict[str, Any]:
   """Evaluates ``predictions`` (``{"test": ..., "val": ...}``) and writes the run.
 
   ``predictions["test"]`` is required; its windows go to predictions.npz.
   ``config`` may be an ``ml_collections.ConfigDict`` or a plain dict. See
-  ``assemble`` for ``with_nll``. Returns the results dict that was written.
+  ``assemble`` for ``with_nll`` and ``train_classes``. Returns the results
+  dict that was written.
   """
   if "test" not in predictions:
     raise ValueError("write() needs predictions['test']")
   results = assemble(config=config, split=split, model=model, classes=classes,
                      predictions=predictions, name=name, extra=extra,
-                     with_nll=with_nll, worker_f1_threshold=worker_f1_threshold)
+                     with_nll=with_nll, worker_f1_threshold=worker_f1_threshold,
+                     train_classes=train_classes)
   fs, root = fsspec.core.url_to_fs(workdir)
   fs.makedirs(root, exist_ok=True)
   buf = io.BytesIO()

@@ -13,8 +13,8 @@ the same rule as a predicate). ``num_folds`` and ``scale`` (and
 ``pretrain_*`` for ``pretrain``) extend Contract 2's fields: they change the
 content, so a reloaded split is checked against them too.
 
-Every split is a pure function of a ``Population`` (workers, their clips and
-break fractions), the protocol config and a seed. Orders are drawn from keyed
+Every split is a pure function of a ``Population`` (workers, their clips,
+break fractions and clip labels), the protocol config and a seed. Orders are drawn from keyed
 hashes (``_hash_order``), not from a NumPy generator, so a split does not
 change with the NumPy version and ``split.json`` files stay reproducible.
 
@@ -29,7 +29,9 @@ Protocols (``config.protocol.name``), K = ``protocol.num_folds`` (default 5):
   at K=5); every worker is tested exactly once and validated exactly once
   over the K folds.
 * ``within`` — within-person. Each worker's *clips* (never windows, so that
-  adjacent windows cannot leak) are dealt into K seeded clip groups. Fold k
+  adjacent windows cannot leak) are dealt into K seeded clip groups
+  (``_clip_groups``; stratified by the clip's label when the population
+  has clip labels). Fold k
   tests on clip group k of the *same test workers as l20wo fold k*, validates
   on clip group k+1 of all workers and trains on the other K-2 clip groups of
   all workers. Clip group k of the other workers is left unused; the split's
@@ -98,11 +100,14 @@ class Population:
   Attributes:
     clips: worker id -> its clip ids.
     break_fraction: worker id -> fraction of its windows in the stratifying
-      state (``break`` by default); the stratification key.
+      state (derived from the data by default); the stratification key.
+    clip_labels: clip id -> the clip's label (its majority state), for every
+      clip, or empty when unknown; stratifies the within-person clip groups.
   """
 
   clips: Mapping[str, Tuple[str, ...]]
   break_fraction: Mapping[str, float]
+  clip_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     missing = set(self.clips) ^ set(self.break_fraction)
@@ -119,28 +124,44 @@ class Population:
     for w, f in self.break_fraction.items():
       if not (0.0 <= f <= 1.0) or math.isnan(f):
         raise SplitError(f"worker {w!r}: break fraction {f} is not in [0, 1]")
+    if self.clip_labels:
+      unlabelled = sorted(set(owner) - set(self.clip_labels))
+      if unlabelled:
+        raise SplitError(f"{len(unlabelled)} clips have no clip label, e.g. "
+                         f"{unlabelled[:5]}")
 
   @classmethod
   def from_lists(cls, clips: Mapping[str, Iterable[str]],
-                 break_fraction: Mapping[str, float]) -> "Population":
-    return cls({str(w): tuple(sorted(map(str, c))) for w, c in clips.items()},
-               {str(w): float(f) for w, f in break_fraction.items()})
+                 break_fraction: Mapping[str, float],
+                 clip_labels: Optional[Mapping[str, str]] = None
+                 ) -> "Population":
+    clips = {str(w): tuple(sorted(map(str, c))) for w, c in clips.items()}
+    labels = {str(c): str(x) for c, x in (clip_labels or {}).items()}
+    return cls(clips, {str(w): float(f) for w, f in break_fraction.items()},
+               {c: labels[c] for cs in clips.values() for c in cs if c in labels}
+               if labels else {})
 
   @property
   def workers(self) -> Tuple[str, ...]:
     return tuple(sorted(self.clips))
 
   def fingerprint(self) -> str:
-    """Hash of exactly what a split depends on (worker, clips, break fraction)."""
+    """Hash of exactly what a split depends on (worker, clips, break
+    fraction and, when known, clip labels)."""
     rows = [[w, round(self.break_fraction[w], 9), sorted(self.clips[w])]
             for w in self.workers]
+    if self.clip_labels:
+      for row in rows:
+        row.append([self.clip_labels[c] for c in row[2]])
     blob = json.dumps(rows, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:24]
 
   def subset(self, workers: Iterable[str]) -> "Population":
     ws = list(workers)
     return Population({w: self.clips[w] for w in ws},
-                      {w: self.break_fraction[w] for w in ws})
+                      {w: self.break_fraction[w] for w in ws},
+                      {c: self.clip_labels[c] for w in ws for c in self.clips[w]}
+                      if self.clip_labels else {})
 
 
 AUTO = "auto"
@@ -177,9 +198,11 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
   """Reads a ``Population`` from a prepared dataset's ``manifest.json`` dict.
 
   Uses the manifest's per-worker clip lists (``worker_clips``: the clips
-  that made it into the shards) and per-worker state fractions
+  that made it into the shards), per-worker state fractions
   (``state_fractions``: worker -> {state: fraction}, optionally nested under
-  ``per_worker``).
+  ``per_worker``) and, when present, each clip's majority state
+  (``clip_labels``; manifests written before it have none, and their
+  within-person clip groups are not stratified).
 
   Args:
     manifest: the parsed manifest (``input_pipeline.manifest.load``).
@@ -206,7 +229,10 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
           f"{source}: worker {w!r} has no fraction for stratify label "
           f"{stratify_label!r} (has {classes}); set protocol.stratify_label")
     break_fraction[w] = per_label[stratify_label]
-  return Population.from_lists(clips, break_fraction)
+  labels = manifest.get("clip_labels")
+  if labels is not None:  # "": a clip without windows (nothing to stratify).
+    labels = {c: labels.get(c, "") for cs in clips.values() for c in cs}
+  return Population.from_lists(clips, break_fraction, labels)
 
 
 def _first_key(d: Mapping[str, Any], keys: Sequence[str], source: str) -> Any:
@@ -303,15 +329,96 @@ def _cross_fold(pop: Population, fold: int, num_folds: int, seed: int
   return train, val, test
 
 
-def _clip_groups(pop: Population, worker: str, num_folds: int, seed: int
-                 ) -> List[List[str]]:
-  """Deals one worker's clips into ``num_folds`` groups (seeded, sizes +-1)."""
+def _clip_groups(pop: Population, worker: str, num_folds: int, seed: int,
+                 test_group: int) -> List[List[str]]:
+  """Deals one worker's clips into ``num_folds`` groups (seeded, sizes +-1).
+
+  ``test_group`` is the group the worker is tested on (its l20wo fold); the
+  next one validates and the rest train. Clips are dealt round-robin in a
+  seeded order. With clip labels the order is stratified (sorted by label,
+  most frequent first), so each label's clips are spread over the groups
+  (+-1), and ``_train_tested_labels`` then swaps clips so that the test
+  group holds no label the worker's training groups lack, where the clips
+  allow it.
+  """
   clips = _hash_order(pop.clips[worker], seed, "clips", worker)
+  labels = pop.clip_labels
+  if labels:
+    count: Dict[str, int] = {}
+    for c in clips:
+      count[labels[c]] = count.get(labels[c], 0) + 1
+    order = {x: i for i, x in enumerate(
+        _hash_order(sorted(count), seed, "labels", worker))}
+    clips.sort(key=lambda c: (-count[labels[c]], order[labels[c]]))
   offset = int.from_bytes(_hash_key(seed, "offset", worker), "big") % num_folds
   groups: List[List[str]] = [[] for _ in range(num_folds)]
   for i, c in enumerate(clips):
     groups[(i + offset) % num_folds].append(c)
+  if labels:
+    _train_tested_labels(groups, labels, test_group)
   return groups
+
+
+def _train_tested_labels(groups: List[List[str]], labels: Mapping[str, str],
+                         test: int) -> None:
+  """Swaps clips between groups (sizes kept) until every label in group
+  ``test`` is also in a training group (all groups but ``test`` and the
+  validation group after it), where possible.
+
+  For a test clip whose label L the training groups lack: a clip of L in
+  the validation group trains instead of a training clip whose label is not
+  needed there (not tested, or trained on twice); else the test clip
+  changes places with a training clip of a label trained on twice (the test
+  clip then trains), or with a validation clip of a trained label. Swapped
+  out are clips from groups that hold their label twice or more first, then
+  of the most trained labels, so the per-label spread suffers least.
+  """
+  k = len(groups)
+  val = (test + 1) % k
+  train = [g for g in range(k) if g not in (test, val)]
+  trained: Dict[str, int] = {}
+  tested: Dict[str, int] = {}
+  for g in train:
+    for c in groups[g]:
+      trained[labels[c]] = trained.get(labels[c], 0) + 1
+  for c in groups[test]:
+    tested[labels[c]] = tested.get(labels[c], 0) + 1
+
+  def best(candidates, ok) -> Optional[Tuple[int, str]]:
+    """The (group, clip) to swap out: of a label ``ok`` allows, preferring
+    groups that hold its label twice, then the most trained label."""
+    out = []
+    for g in candidates:
+      held: Dict[str, int] = {}
+      for c in groups[g]:
+        held[labels[c]] = held.get(labels[c], 0) + 1
+      out += [((held[labels[c]] < 2, -trained.get(labels[c], 0)), g, c)
+              for c in groups[g] if ok(g, labels[c])]
+    return min(out, key=lambda t: t[0])[1:] if out else None
+
+  def move(c: str, src: int, dst: int) -> None:
+    groups[src].remove(c)
+    groups[dst].append(c)
+    for g, sign in ((src, -1), (dst, 1)):
+      counter = trained if g in train else tested if g == test else None
+      if counter is not None:
+        counter[labels[c]] = counter.get(labels[c], 0) + sign
+
+  for x in list(groups[test]):
+    label = labels[x]
+    if trained.get(label, 0):
+      continue
+    in_val = [c for c in groups[val] if labels[c] == label]
+    swap = in_val and best(train, lambda g, m: not tested.get(m) or
+                           trained.get(m, 0) > 1)
+    if swap:
+      move(in_val[0], val, swap[0])
+      move(swap[1], swap[0], val)
+      continue
+    swap = best(train + [val], lambda g, m: trained.get(m, 0) > (g != val))
+    if swap:
+      move(x, test, swap[0])
+      move(swap[1], swap[0], test)
 
 
 def resolve_scale(scale: float, pool: int, what: str, fold: int) -> int:
@@ -381,7 +488,10 @@ def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]
     train, val, test = _cross_fold(pop, fold, k, seed)
   elif name == "within":
     _, _, cross_test = _cross_fold(pop, fold, k, seed)
-    groups = {w: _clip_groups(pop, w, k, seed) for w in pop.workers}
+    tested_in = {w: g for g, ws in enumerate(fold_groups(pop, k, seed))
+                 for w in ws}
+    groups = {w: _clip_groups(pop, w, k, seed, tested_in[w])
+              for w in pop.workers}
     train_groups = [i for i in range(k) if i not in (fold, (fold + 1) % k)]
     clips["test"] = sorted(c for w in cross_test for c in groups[w][fold])
     clips["val"] = sorted(c for w in pop.workers for c in groups[w][(fold + 1) % k])

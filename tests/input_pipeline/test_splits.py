@@ -242,3 +242,115 @@ def test_stratify_label_is_derived_from_the_data_not_the_names():
   assert split["test_workers"]
   pop = splits.from_manifest(manifest)
   assert pop.break_fraction == {w: f["stairs"] for w, f in fractions.items()}
+
+
+def make_labelled_population(num_workers=40, seed=0, classes=("walk", "sit",
+                                                               "stairs", "cycle")):
+  """One label per clip; each worker has its own class mixture (some classes
+  with one clip or none), as in public HAR data."""
+  rng = random.Random(seed)
+  clips, labels = {}, {}
+  for i in range(num_workers):
+    w = f"w{i:03d}"
+    mix = [rng.gammavariate(1.0, 1.0) for _ in classes]
+    clips[w] = [f"{w}_c{j:03d}" for j in range(rng.randint(5, 15))]
+    labels.update({c: rng.choices(classes, mix)[0] for c in clips[w]})
+  fractions = {w: rng.random() for w in clips}
+  return clips, fractions, labels
+
+
+def unseen_test_clips(pop, labels):
+  """Test clips (over the 5 within folds) whose label is absent from the same
+  worker's training clips, and the number of test clips."""
+  unseen, tested = [], 0
+  for k in range(5):
+    s = splits.make_split(cfg(name="within", fold=k), pop)
+    trained = {}
+    for c in s["train_clips"]:
+      trained.setdefault(c.split("_")[0], set()).add(labels[c])
+    for c in s["test_clips"]:
+      tested += 1
+      if labels[c] not in trained.get(c.split("_")[0], set()):
+        unseen.append(c)
+  return unseen, tested
+
+
+def test_within_stratified_by_clip_label_tests_only_trained_classes():
+  for seed in range(3):
+    clips, fractions, labels = make_labelled_population(seed=seed)
+    plain = splits.Population.from_lists(clips, fractions)
+    strat = splits.Population.from_lists(clips, fractions, labels)
+    unseen_plain, n_plain = unseen_test_clips(plain, labels)
+    unseen_strat, n_strat = unseen_test_clips(strat, labels)
+    # Label-blind dealing tests people on classes they never trained on;
+    # every worker here has room for each of its labels outside the test group.
+    assert unseen_plain and not unseen_strat
+    assert n_plain == n_strat  # same group sizes: the same test volume
+    groups = splits.fold_groups(strat, 5, 0)
+    for w in strat.workers:
+      test_group = next(g for g, ws in enumerate(groups) if w in ws)
+      dealt = splits._clip_groups(strat, w, 5, 0, test_group)  # pylint: disable=protected-access
+      sizes = [len(g) for g in dealt]
+      assert max(sizes) - min(sizes) <= 1
+      assert sorted(c for g in dealt for c in g) == sorted(clips[w])
+      trained = {labels[c] for g, cs in enumerate(dealt)
+                 if g not in (test_group, (test_group + 1) % 5) for c in cs}
+      count = {}
+      for c in clips[w]:
+        count[labels[c]] = count.get(labels[c], 0) + 1
+      for label, n in count.items():
+        held = [sum(labels[c] == label for c in g) for g in dealt]
+        # A label with K clips or more is trained and tested on; a label
+        # with one clip is never the one tested on.
+        assert n < 5 or (held[test_group] and label in trained), (w, held)
+        assert n > 1 or held[test_group] == 0
+
+
+def test_within_stratified_deal_spreads_each_label_evenly():
+  # Every label has K clips or more: nothing to repair, each label's clips
+  # are spread over the groups +-1 (the round-robin deal of sorted labels).
+  rng = random.Random(4)
+  clips = {f"w{i}": [f"w{i}_c{j:02d}" for j in range(rng.randint(10, 30))]
+           for i in range(20)}
+  labels = {c: ("walk" if j % 3 else "sit") if int(c[-2:]) < 10 else
+            rng.choice(["walk", "sit"]) for cs in clips.values()
+            for j, c in enumerate(cs)}
+  pop = splits.Population.from_lists(clips, {w: rng.random() for w in clips},
+                                     labels)
+  for w in pop.workers:
+    for test_group in range(5):
+      dealt = splits._clip_groups(pop, w, 5, 1, test_group)  # pylint: disable=protected-access
+      for label in ("walk", "sit"):
+        held = [sum(labels[c] == label for c in g) for g in dealt]
+        assert max(held) - min(held) <= 1, (w, label, held)
+
+
+def test_within_stratified_split_is_seeded_and_labels_change_the_fingerprint():
+  clips, fractions, labels = make_labelled_population()
+  pop = splits.Population.from_lists(clips, fractions, labels)
+  a = splits.make_split(cfg(name="within", fold=1), pop)
+  again = splits.Population.from_lists(clips, fractions, dict(labels))
+  assert splits.make_split(cfg(name="within", fold=1), again) == a
+  assert splits.make_split(cfg(name="within", fold=1, seed=3), pop)[
+      "test_clips"] != a["test_clips"]
+  plain = splits.Population.from_lists(clips, fractions)
+  assert pop.fingerprint() != plain.fingerprint()
+  # Worker splits do not depend on clip labels.
+  assert (splits.make_split(cfg(name="l20wo", fold=1), pop)["test_workers"] ==
+          splits.make_split(cfg(name="l20wo", fold=1), plain)["test_workers"])
+  with pytest.raises(splits.SplitError, match="no clip label"):
+    splits.Population.from_lists(clips, fractions,
+                                 {c: l for c, l in list(labels.items())[1:]})
+
+
+def test_from_manifest_reads_clip_labels():
+  manifest = {
+      "classes": ["walk", "sit"],
+      "worker_clips": {"a": ["a1", "a2"], "b": ["b1"]},
+      "state_fractions": {w: {"walk": 0.5, "sit": 0.5} for w in "ab"},
+      "clip_labels": {"a1": "walk", "a2": "sit"},  # b1: no windows
+  }
+  pop = splits.from_manifest(manifest)
+  assert pop.clip_labels == {"a1": "walk", "a2": "sit", "b1": ""}
+  del manifest["clip_labels"]  # a manifest written before clip labels
+  assert splits.from_manifest(manifest).clip_labels == {}

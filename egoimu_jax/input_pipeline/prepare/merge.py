@@ -96,6 +96,12 @@ def finalize(out_dir: str) -> dict:
   active = sorted(worker_clips)
   fractions, fractions_source = state_fractions(plan, active, table.label,
                                                 table.worker)
+  # Each used clip's majority state (ties: the first class): stratifies the
+  # within-person clip split.
+  per_clip = np.zeros((len(plan.clip_ids), len(plan.classes)), np.int64)
+  np.add.at(per_clip, (table.clip, table.label), 1)
+  clip_labels = {plan.clip_ids[r]: plan.classes[int(per_clip[r].argmax())]
+                 for r in sorted(used) if per_clip[r].any()}
 
   def merged(key):
     total = collections.Counter()
@@ -160,6 +166,7 @@ def finalize(out_dir: str) -> dict:
           "per_label": {c: int(k) for c, k in zip(plan.classes, label_counts)},
       },
       "worker_clips": {w: worker_clips[w] for w in active},
+      "clip_labels": clip_labels,
       "state_fractions": fractions,
       "state_fractions_source": fractions_source,
       "native_rates_hz": merged("native_rates_hz"),

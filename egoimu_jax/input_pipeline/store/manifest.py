@@ -12,6 +12,7 @@ marks a complete processed dataset. Its keys (Contract 1):
     record table's ``clip`` indexes it);
   counts {per_worker, per_label} (windows);
   worker_clips {worker: [used clip ids]} (workers with at least one used clip);
+  clip_labels {clip: its windows' majority state} (used clips with windows);
   state_fractions {worker: {state: fraction}} and state_fractions_source
     ("workers.csv" columns ``frac_<state>``, else "labels": window shares);
   native_rates_hz {whole Hz: clips}; dropped_windows {reason: windows};

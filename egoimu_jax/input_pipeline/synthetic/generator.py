@@ -19,6 +19,14 @@ The same seed gives the same workers, clips and signals in both variants.
 Worker state fractions follow the pilot statistics (config_lib.PILOT_CLASSES
 order); a few planted hard workers deviate (motion.HARD_PROFILES).
 ``defects`` plants damaged clips, listed in ``defects.json``.
+
+``clip_activities`` makes a dataset of another shape, as public HAR data
+is: its own classes, one label per clip. Each entry is ``"label=activity"``
+(or just the activity) with a worn activity of ``activities.WORN``, e.g.
+``("walk=stroll", "sit=sit", "stairs=carry", "cycle=lifting")``; each worker
+has its own mixture of the classes (Dirichlet(1)) and each clip is one
+activity throughout. With ``imu_rate_hz`` and ``with_video`` it stands in
+for a dataset that shares nothing with the pilot but the raw layout.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import numpy as np
 from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline.raw import imu_jsonl
 from egoimu_jax.input_pipeline.raw import webdataset
+from egoimu_jax.input_pipeline.synthetic import activities as activities_lib
 from egoimu_jax.input_pipeline.synthetic import defects as defects_lib
 from egoimu_jax.input_pipeline.synthetic import motion as motion_lib
 from egoimu_jax.input_pipeline.synthetic import video as video_lib
@@ -79,12 +88,38 @@ def _full(syn_cfg) -> Dict[str, object]:
   if d["variant"] == "wds" and d["wds_imu"] == "frames" and not d["with_video"]:
     raise ValueError("wds_imu='frames' stamps IMU rows with video frame times; "
                      "it needs with_video=True (or use wds_imu='native')")
+  d["clip_activities"] = [f"{label}={kind}" for label, kind in
+                          clip_classes(d["clip_activities"])]
   return d
+
+
+def clip_classes(spec) -> List[Tuple[str, str]]:
+  """``clip_activities`` (a sequence, or one comma-separated string) as
+  (label, activity) pairs; empty: the pilot's states."""
+  items = spec.split(",") if isinstance(spec, str) else list(spec)
+  out = []
+  for item in (str(i).strip() for i in items):
+    if not item:
+      continue
+    label, _, kind = item.rpartition("=")
+    label = label or kind
+    if kind not in activities_lib.WORN:
+      raise ValueError(f"synthetic clip_activities: {item!r} names no worn "
+                       f"activity; known: {sorted(activities_lib.WORN)}")
+    out.append((label, kind))
+  labels = [label for label, _ in out]
+  if len(set(labels)) != len(labels):
+    raise ValueError(f"synthetic clip_activities: labels repeat: {labels}")
+  if len(out) == 1:
+    raise ValueError("synthetic clip_activities needs two classes or more")
+  return out
 
 
 def config_hash(syn_cfg) -> str:
   d = _full(syn_cfg)
   d.pop("num_processes")  # does not change the output
+  if not d["clip_activities"]:
+    d.pop("clip_activities")  # the pilot: hashes as before the option existed
   blob = json.dumps([GENERATOR_VERSION, d], sort_keys=True).encode()
   return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -97,7 +132,15 @@ def _clip_id(worker: motion_lib.Worker, c: int) -> str:
 def _plan_clip(cfg, worker, w: int, c: int):
   rng = np.random.default_rng([cfg["seed"], 2, w, c])
   duration = float(cfg["clip_seconds"]) * float(rng.uniform(0.94, 1.06))
-  clip = motion_lib.make_clip(worker, rng, duration)
+  classes = clip_classes(cfg["clip_activities"])
+  if not classes:
+    return rng, duration, motion_lib.make_clip(worker, rng, duration)
+  mix = np.random.default_rng([cfg["seed"], 7, w]).dirichlet(
+      np.ones(len(classes)))
+  label = int(np.random.default_rng([cfg["seed"], 8, w, c]).choice(
+      len(classes), p=mix))
+  clip = motion_lib.make_activity_clip(worker, rng, duration,
+                                       classes[label][1], label)
   return rng, duration, clip
 
 
@@ -295,12 +338,14 @@ def generate(syn_cfg, root: str) -> str:
   else:
     results = [_task(cfg, root, clips, plan, shard) for clips, shard in tasks]
 
-  classes = list(config_lib.PILOT_CLASSES)
+  classes = ([label for label, _ in clip_classes(cfg["clip_activities"])]
+             or list(config_lib.PILOT_CLASSES))
   rows = [r for res in results for r in res[0]]
   segments = [s for res in results for s in res[1]]
   defects = [d for res in results for d in res[2]]
   # Realised state fractions per worker, from the written labels.
-  dur: Dict[str, np.ndarray] = {wk.worker_id: np.zeros(3) for wk in workers}
+  dur: Dict[str, np.ndarray] = {wk.worker_id: np.zeros(len(classes))
+                                for wk in workers}
   for clip_id, s, e, st in segments:
     dur[clip_id.split("_c")[0]][st] += e - s
   with open(os.path.join(root, "index.csv"), "w", newline="") as f:

@@ -444,7 +444,8 @@ def _smoothstep(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 class ClipMotion:
   """Per-clip random draws; ``sample`` evaluates the signal at any times."""
   worker: Worker
-  segments: List[Tuple[float, float, int]]   # state bouts (the labels)
+  # Label bouts: states, or one class over the clip (make_activity_clip).
+  segments: List[Tuple[float, float, int]]
   pieces: List[Piece]                        # activity bouts
   day: Day
   remount: np.ndarray     # [3, 3] this clip's small mounting change
@@ -577,6 +578,33 @@ def make_clip(worker: Worker, rng: np.random.Generator,
       worker=worker,
       segments=segments,
       pieces=pieces,
+      day=day,
+      remount=_rotation(_unit(rng), float(abs(rng.normal(0, np.deg2rad(3))))),
+      handling=rng.uniform(0, 2 * np.pi, 8),
+      tempo_drift=day.tempo,
+  )
+
+
+def make_activity_clip(worker: Worker, rng: np.random.Generator,
+                       duration_s: float, kind: str, label: int
+                       ) -> ClipMotion:
+  """A clip of one worn activity throughout, labelled ``label`` (an index
+  into the dataset's classes): one label per clip, as in most public HAR
+  data. The worker's style, device and the day's variation apply as in
+  ``make_clip``."""
+  if kind not in acts.WORN:
+    raise ValueError(f"unknown worn activity {kind!r}; known: "
+                     f"{sorted(acts.WORN)}")
+  state = WORKING if kind in acts.WORK_TASKS else BREAK
+  day = Day(tempo=float(rng.uniform(0.95, 1.05)),
+            vigour=float(np.exp(rng.normal(0.0, 0.08))))
+  piece = Piece(0.0, duration_s, state, kind,
+                rng.uniform(0, 2 * np.pi, acts.NUM_PHASES),
+                rng.normal(0, 1, acts.NUM_JITTER))
+  return ClipMotion(
+      worker=worker,
+      segments=[(0.0, duration_s, label)],
+      pieces=[piece],
       day=day,
       remount=_rotation(_unit(rng), float(abs(rng.normal(0, np.deg2rad(3))))),
       handling=rng.uniform(0, 2 * np.pi, 8),
