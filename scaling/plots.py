@@ -1,5 +1,5 @@
-"""Macro-F1 against training size with the fitted law, its bootstrap band and
-the extrapolation targets (log x axis)."""
+"""Macro-F1 against training size with the fitted law, its bootstrap band,
+the held-out check and the extrapolation targets (log x axis)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from scaling import power_law
 
 def plot_fit(result: power_law.Fit, boot: Optional[power_law.Bootstrap] = None,
              targets: Sequence[float] = (), ax=None, label: str = "",
-             xlabel: str = "training size", level: float = 0.95, color: str = "C0"):
+             xlabel: str = "training size", level: float = 0.95, color: str = "C0",
+             check: Optional[power_law.HoldoutCheck] = None):
   """Draws runs, per-size means ± std, the fit and its band; returns the axes.
+
+  With ``check``: the law fitted without the largest size (dashed) and its
+  prediction there (open diamond, with the check's bootstrap interval).
 
   Uses matplotlib's object API (no pyplot state), so it works headless.
   """
@@ -34,6 +38,17 @@ def plot_fit(result: power_law.Fit, boot: Optional[power_law.Bootstrap] = None,
     lo, hi = boot.f1_band(grid, level)
     ax.fill_between(grid, lo, hi, color=color, alpha=0.15, lw=0,
                     label=f"{level:.0%} bootstrap band")
+  if check is not None:
+    held = check.held_out_n
+    ax.plot(grid, check.fit.law.f1(grid), color=color, lw=0.9, ls="--",
+            label=f"fit without n={held:,.0f}: error "
+                  f"{check.error:+.3f} ({check.relative_error:+.0%})")
+    iv = check.predicted_interval
+    yerr = (None if iv is None else
+            [[max(check.predicted_f1 - iv[0], 0.0)],
+             [max(iv[1] - check.predicted_f1, 0.0)]])
+    ax.errorbar([held], [check.predicted_f1], yerr=yerr, fmt="D", ms=5,
+                mfc="none", capsize=2, color=color)
   for t in targets:
     ax.axvline(t, color="0.6", lw=0.8, ls="--")
     ax.plot([t], law.f1(t), marker="*", ms=8, color=color)

@@ -12,6 +12,11 @@ its geometric mean inside the fit so that ``a`` stays of order one however
 large ``n`` is. Uncertainty comes from a bootstrap over folds: folds are
 resampled with replacement (all scales of a fold together, since a fold's
 runs share test workers), and each resample is refitted.
+
+Whether the law predicts is checked out of sample (``holdout_check``): fit
+on every fold's smaller sizes, predict each fold's largest, and compare with
+what the runs there scored; the same fold bootstrap gives the error's
+interval.
 """
 
 from __future__ import annotations
@@ -195,10 +200,144 @@ def extrapolate(result: Fit, boot: Optional[Bootstrap], targets: Sequence[float]
   return rows
 
 
+@dataclasses.dataclass
+class HoldoutCheck:
+  """The law fitted on the smaller sizes, scored on the largest.
+
+  ``error`` is predicted minus observed macro-F1 at the held-out size (mean
+  over its runs); ``relative_error`` divides it by the observed error
+  1 − F1, the quantity the law models (0.1: the prediction misses by a
+  tenth of the error that is left). The intervals come from refitting on
+  fold resamples (held-out runs resampled with their folds); None without
+  a bootstrap.
+  """
+
+  fit: Fit                   # on the fitted (smaller) sizes only
+  held_out: Points           # each fold's largest size
+  predicted_f1: float        # mean of law.f1 over the held-out runs
+  observed_f1: float         # mean macro-F1 of the held-out runs
+  error: float
+  relative_error: float
+  beyond_data: bool          # every held-out size exceeds every fitted one
+  error_interval: Optional[tuple] = None
+  predicted_interval: Optional[tuple] = None
+  resamples: int = 0
+  failed: int = 0
+
+  @property
+  def held_out_n(self) -> float:
+    """The held-out size (geometric mean if folds differ)."""
+    sizes = np.unique(self.held_out.n)
+    return float(sizes[0] if len(sizes) == 1 else
+                 np.exp(np.mean(np.log(self.held_out.n))))
+
+
+def split_largest(points: Points) -> tuple:
+  """``(fitted, held_out)``: each fold's runs at its largest size are held
+  out (folds may train on slightly different sizes at one scale)."""
+  top = {f: points.n[points.fold == f].max() for f in np.unique(points.fold)}
+  held = np.array([n == top[f] for n, f in zip(points.n, points.fold)])
+  return points.take(np.flatnonzero(~held)), points.take(np.flatnonzero(held))
+
+
+def holdout_check(points: Points, n_boot: int = 1000, level: float = 0.95,
+                  seed: int = 0) -> HoldoutCheck:
+  """Fits the law without the largest size and predicts it (see
+  :class:`HoldoutCheck`).
+
+  Raises:
+    ValueError: fewer than 3 distinct sizes are left to fit (3 parameters),
+      i.e. fewer than 4 sizes in all.
+  """
+  fitted, held = split_largest(points)
+  sizes = np.unique(fitted.n)
+  if len(sizes) < 3:
+    raise ValueError(
+        f"a held-out check needs >= 3 distinct sizes to fit besides the "
+        f"largest (3 parameters), i.e. >= 4 sizes; got "
+        f"{np.unique(points.n).astype(int).tolist()}")
+  base = fit(fitted)
+  pred, obs = _holdout_scores(base.law, held)
+  check = HoldoutCheck(
+      fit=base, held_out=held, predicted_f1=pred, observed_f1=obs,
+      error=pred - obs, relative_error=_relative(pred, obs),
+      beyond_data=bool(held.n.min() > fitted.n.max()))
+  folds = np.unique(points.fold)
+  if len(folds) < 2 or n_boot <= 0:
+    return check
+  rng = np.random.default_rng(seed)
+  fit_members = {f: np.flatnonzero(fitted.fold == f) for f in folds}
+  held_members = {f: np.flatnonzero(held.fold == f) for f in folds}
+  starts = [base.law, PowerLaw(base.law.a, 0.3, 0.0),
+            PowerLaw(base.law.a, 1.0, 0.0)]
+  errors, preds, failed = [], [], 0
+  for _ in range(n_boot):
+    pick = rng.choice(folds, size=len(folds), replace=True)
+    sample = fitted.take(np.concatenate([fit_members[f] for f in pick]))
+    if len(np.unique(sample.n)) < 3:
+      failed += 1
+      continue
+    law = fit(sample, starts=starts).law
+    p, o = _holdout_scores(
+        law, held.take(np.concatenate([held_members[f] for f in pick])))
+    errors.append(p - o)
+    preds.append(p)
+  if not errors:
+    return dataclasses.replace(check, failed=failed)
+  q = (1 - level) / 2
+  band = lambda v: tuple(float(x) for x in np.quantile(v, [q, 1 - q]))
+  return dataclasses.replace(
+      check, error_interval=band(errors), predicted_interval=band(preds),
+      resamples=len(errors), failed=failed)
+
+
+def _holdout_scores(law: PowerLaw, held: Points) -> tuple:
+  return float(np.mean(law.f1(held.n))), float(np.mean(1.0 - held.err))
+
+
+def _relative(predicted_f1: float, observed_f1: float) -> float:
+  left = 1.0 - observed_f1
+  return (predicted_f1 - observed_f1) / left if left > 0 else float("nan")
+
+
+def holdout_report(check: HoldoutCheck, what: str = "n",
+                   level: float = 0.95) -> str:
+  """Markdown lines of the held-out check (for ``report``)."""
+  pct = f"{level:.0%}"
+  fitted = np.unique(check.fit.points.n)
+  band = lambda iv, fmt: (f" [{fmt.format(iv[0])}, {fmt.format(iv[1])}]"
+                          if iv else "")
+  ci = lambda iv: f" [{pct} CI]" if iv else ""
+  lines = [
+      f"Held-out check: fitted on {what} = "
+      f"{', '.join(f'{s:,.0f}' for s in fitted)} "
+      f"({len(check.fit.points.n)} runs), predicting {what} = "
+      f"{check.held_out_n:,.0f} ({len(check.held_out.n)} runs)"
+      + ("" if check.beyond_data else " (not beyond the fitted sizes)"), "",
+      f"| predicted F1{ci(check.predicted_interval)} | observed F1 "
+      f"| error (pred − obs){ci(check.error_interval)} | relative error |",
+      "| --- | --- | --- | --- |",
+      f"| {check.predicted_f1:.4f}{band(check.predicted_interval, '{:.4f}')} "
+      f"| {check.observed_f1:.4f} "
+      f"| {check.error:+.4f}{band(check.error_interval, '{:+.4f}')} "
+      f"| {check.relative_error:+.1%} |", "",
+      "Relative error: the miss as a share of the observed error 1 − F1."]
+  if check.resamples:
+    lines.append(f"Bootstrap over folds: {check.resamples} resamples"
+                 + (f" ({check.failed} skipped: < 3 sizes)"
+                    if check.failed else ""))
+  elif check.failed:
+    lines.append(f"No interval: all {check.failed} resamples had < 3 sizes")
+  else:
+    lines.append("No interval: a bootstrap over folds needs >= 2 folds")
+  return "\n".join(lines) + "\n"
+
+
 def report(result: Fit, boot: Optional[Bootstrap], targets: Sequence[float] = (),
-           what: str = "n", level: float = 0.95) -> str:
+           what: str = "n", level: float = 0.95,
+           check: Optional[HoldoutCheck] = None) -> str:
   """A Markdown summary: parameters (with CIs), goodness of fit, residuals,
-  extrapolations."""
+  extrapolations, and the held-out ``check`` if given."""
   law = result.law
   ci = boot.params(level) if boot is not None else {}
   pct = f"{level:.0%}"
@@ -231,5 +370,6 @@ def report(result: Fit, boot: Optional[Bootstrap], targets: Sequence[float] = ()
     for row in extrapolate(result, boot, targets, level):
       band = f" [{row['f1_lo']:.4f}, {row['f1_hi']:.4f}]" if "f1_lo" in row else ""
       lines.append(f"| {row['n']:,.0f} | {row['f1']:.4f}{band} |")
-  return "\n".join(lines) + "\n"
+  text = "\n".join(lines) + "\n"
+  return text + "\n" + holdout_report(check, what, level) if check else text
 

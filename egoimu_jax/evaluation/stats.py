@@ -38,6 +38,11 @@ from scipy import stats as sp_stats
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 
+# Fewest test workers behind a worker-bootstrap interval that reports trust:
+# with fewer, a resample repeats the same few people and the percentile
+# interval is too narrow or degenerate (e.g. [0.8, 1.0] from 4 workers).
+MIN_CI_WORKERS = 10
+
 # {worker_id: [K, K] confusion} for one fold.
 FoldConfusions = Mapping[str, np.ndarray]
 

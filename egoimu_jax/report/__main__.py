@@ -4,9 +4,12 @@ Aggregates finished runs into tables (Markdown + CSV) and figures (PNG +
 PDF); see ``egoimu_jax.report.build`` for the layout.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
+from egoimu_jax import errors
 from egoimu_jax.report import build
 
 _WORKDIRS = flags.DEFINE_list(
@@ -25,17 +28,25 @@ _MAX_WINDOWS = flags.DEFINE_integer(
 _THRESHOLD = flags.DEFINE_float(
     "worker_f1_threshold", 0.7, "Worst-person metrics: the share of test "
     "workers whose macro-F1 is below this.")
+_REFERENCE = flags.DEFINE_string(
+    "reference", "", "Model (row name) that every other is compared with in "
+    "the paired comparisons; default: the random-forest baseline "
+    "(classical_rf) if present, else the best mean cross-person macro-F1.")
 flags.mark_flags_as_required(["workdirs", "out"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  report = build.build_report(
-      _WORKDIRS.value, _OUT.value, n_boot=_N_BOOT.value, seed=_SEED.value,
-      hard_cases=_HARD_CASES.value, processed_dir=_PROCESSED_DIR.value,
-      max_windows_per_worker=_MAX_WINDOWS.value,
-      worker_f1_threshold=_THRESHOLD.value)
+  try:
+    report = build.build_report(
+        _WORKDIRS.value, _OUT.value, n_boot=_N_BOOT.value, seed=_SEED.value,
+        hard_cases=_HARD_CASES.value, processed_dir=_PROCESSED_DIR.value,
+        max_windows_per_worker=_MAX_WINDOWS.value,
+        worker_f1_threshold=_THRESHOLD.value, reference=_REFERENCE.value)
+  except errors.UserError as e:
+    print(f"egoimu_jax.report: error: {errors.one_line(e)}", file=sys.stderr)
+    sys.exit(errors.EXIT_CODE)
   print(f"{report.runs} runs -> {report.out}/report.md "
         f"({len(report.tables)} tables, {len(report.figures)} figure files)")
   for note in report.notes:

@@ -10,6 +10,7 @@ folds, so loading them is an error that names both.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import fsspec
@@ -57,6 +58,32 @@ class Run:
   @property
   def key(self) -> GroupKey:
     return (self.name, self.protocol, self.scale)
+
+  @property
+  def init(self) -> Optional[str]:
+    """"pretrained" or "scratch" for fine-tuning runs (``config.task.name ==
+    "finetune"``, warm-started when ``task.pretrained`` is set), else None."""
+    task = self.results.get("config", {}).get("task") or {}
+    if task.get("name") != "finetune":
+      return None
+    return "pretrained" if task.get("pretrained") else "scratch"
+
+  @property
+  def variant(self) -> Optional[str]:
+    """The test-time variant (``variants/<name>``) the run scores, if any."""
+    return self.results.get("extra", {}).get("variant")
+
+  def class_counts(self) -> Tuple[np.ndarray, np.ndarray]:
+    """Test windows per true class and per predicted class, ``[K]`` each
+    (from the test confusion matrix; ``predictions.npz`` for runs written
+    without one)."""
+    conf = self.test.get("confusion")
+    if conf is not None:
+      conf = np.asarray(conf, np.int64)
+      return conf.sum(1), conf.sum(0)
+    p = results_lib.read_predictions(self.workdir, self.results)
+    k = len(self.classes)
+    return np.bincount(p.label, minlength=k), np.bincount(p.pred, minlength=k)
 
   def worker_confusions(self) -> Dict[str, np.ndarray]:
     """``{worker: [K, K]}`` for the worker bootstrap."""
@@ -157,6 +184,53 @@ def protocols(runs: Sequence[Run]) -> List[str]:
 
 def names(runs: Sequence[Run]) -> List[str]:
   return sorted({r.name for r in runs})
+
+
+def constant_runs(runs: Sequence[Run]) -> List[Tuple[Run, str]]:
+  """``(run, class)`` for every run that predicts one class for every test
+  window although they hold several (a collapsed model, e.g. on blacked-out
+  video)."""
+  out = []
+  for r in runs:
+    try:
+      true, pred = r.class_counts()
+    except FileNotFoundError:   # neither a confusion matrix nor predictions
+      continue
+    if np.count_nonzero(pred) == 1 and np.count_nonzero(true) > 1:
+      out.append((r, r.classes[int(np.flatnonzero(pred)[0])]))
+  return out
+
+
+_INIT_WORD = re.compile(r"\b(pretrained|scratch)\b")
+
+
+def init_pairs(groups: Mapping[GroupKey, Sequence[Run]]
+               ) -> List[Tuple[GroupKey, GroupKey]]:
+  """``(pretrained, scratch)`` group pairs: the same model fine-tuned from
+  pretrained weights and from scratch on one protocol.
+
+  A group's init comes from its runs' config (``Run.init``); the two groups
+  of a pair have names that differ only in the word "pretrained" vs
+  "scratch" (as ``experiments.pretrain_finetune`` names its stages, e.g.
+  ``evimae imu (pretrained)`` / ``evimae imu (scratch)``, test variants
+  included) and the same model.
+  """
+  by_slot: Dict[Tuple, Dict[str, List[GroupKey]]] = {}
+  for key, rs in groups.items():
+    inits = {r.init for r in rs}
+    if len(inits) != 1 or None in inits:
+      continue
+    init = inits.pop()
+    if not _INIT_WORD.search(key[0]):
+      continue
+    slot = (_INIT_WORD.sub("*", key[0]), key[1], key[2], rs[0].model)
+    by_slot.setdefault(slot, {}).setdefault(init, []).append(key)
+  pairs = []
+  for by_init in by_slot.values():
+    pre, scr = by_init.get("pretrained", []), by_init.get("scratch", [])
+    if len(pre) == 1 and len(scr) == 1:
+      pairs.append((pre[0], scr[0]))
+  return sorted(pairs, key=lambda ab: (ab[0][0], ab[0][1], ab[0][2] or 0.0))
 
 
 def worker_f1(runs: Sequence[Run]) -> Dict[str, float]:

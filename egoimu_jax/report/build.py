@@ -5,8 +5,9 @@ Output layout under ``out``::
   report.md                     every table, with links to the figures
   runs.csv                      one row per run (input to scaling fits)
   tables/<name>.md, <name>.csv  main, ci, worst_workers, per_class,
-                                significance, scaling, hard_workers,
-                                hard_case_correlations
+                                significance (each model vs a reference),
+                                pretrained_vs_scratch, scaling, scaling_fits,
+                                hard_workers, hard_case_correlations
   figures/<name>.png, .pdf      per_worker_f1, confusion_<model>_<protocol>,
                                 scaling, hard_cases
 
@@ -50,8 +51,8 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
                  seed: int = 0, hard_cases: str = "auto",
                  processed_dir: str = "", max_windows_per_worker: int = 64,
                  imu_reader: Optional[ImuReader] = None,
-                 worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD
-                 ) -> Report:
+                 worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
+                 reference: str = "") -> Report:
   """Aggregates the runs matching ``patterns`` into tables and figures.
 
   Args:
@@ -68,6 +69,8 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
     imu_reader: overrides how windows are read (tests, other storage).
     worker_f1_threshold: per-worker macro-F1 under which a test worker
       counts as badly served (worst-workers table, per-worker figure).
+    reference: the model every other is compared with in the paired
+      comparisons; empty: ``tables.choose_reference``'s default.
   """
   runs = aggregate.load_runs(patterns)
   if not runs:
@@ -82,11 +85,18 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
       "worst_workers": tables.worst_workers_table(
           groups, worker_f1_threshold, n_boot=n_boot, seed=seed),
       "per_class": tables.per_class_table(groups),
-      "significance": tables.significance_table(groups, n_boot=n_boot, seed=seed),
+      "significance": tables.significance_table(
+          groups, reference=reference, n_boot=n_boot, seed=seed),
   }
+  by_init = tables.init_table(groups, n_boot=n_boot, seed=seed)
+  if by_init is not None:
+    out_tables["pretrained_vs_scratch"] = by_init
   scaling = tables.scaling_table(groups)
   if scaling is not None:
     out_tables["scaling"] = scaling
+    fits = tables.scaling_fit_table(runs, n_boot=n_boot, seed=seed)
+    if fits is not None:
+      out_tables["scaling_fits"] = fits
 
   fig_dir = os.path.join(out, "figures")
   figs = figures.per_worker_f1(groups, os.path.join(fig_dir, "per_worker_f1"),

@@ -110,12 +110,16 @@ def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
   bad_break = per_class[("bad", "l20wo")][3]      # "break" column
   assert bad_break.n == FOLDS - 1                 # absent in fold 2: not a 0
 
+  # No random forest among the runs: the reference is the best cross-person
+  # model, and each other model is compared with it once per protocol.
   sig = rep.tables["significance"]
-  l20 = [r for r in sig.rows if r[0] == "l20wo"][0]
-  assert {l20[1], l20[2]} == {"bad", "good"}
-  delta = l20[4]
+  assert "Reference: good, best mean cross-person macro-F1" in sig.note
+  assert [r[:2] for r in sig.rows] == [["within", "bad"], ["l20wo", "bad"]]
+  l20 = dict(zip(sig.columns, sig.rows[1]))
+  delta = l20["Δ macro-F1 [95% CI]"]
   assert delta.low <= delta.value <= delta.high
-  assert abs(delta.value) > 0.1 and l20[5] < 0.05
+  assert delta.value < -0.1 and l20["p (bootstrap)"] < 0.05
+  assert not delta.flag    # 12 test workers resampled (4 per fold, 3 folds)
 
   ci = {(r[0], r[1]): r[2] for r in rep.tables["ci"].rows}
   assert ci[("good", "l20wo")].value == pytest.approx(np.mean(expected))
@@ -210,5 +214,5 @@ def test_runs_scored_on_different_test_windows_are_not_paired(tmp_path):
   groups = aggregate.group(aggregate.load_runs([os.path.join(root, "*")]))
   sig = tables.significance_table(groups, n_boot=50)
   assert not sig.rows
-  assert "imu_model vs video_model (l20wo: different test windows)" in sig.note
+  assert "_model (l20wo: different test windows)" in sig.note
   assert "video_model (l20wo: 40%)" in tables.main_table(groups).note

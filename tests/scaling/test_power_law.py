@@ -79,3 +79,48 @@ def test_needs_three_sizes_and_two_folds():
     pl.bootstrap(one_fold, pl.fit(one_fold))
   with pytest.raises(ValueError, match="one length"):
     pl.Points([1, 2], [0], [0.1, 0.2])
+
+
+def test_holdout_check_on_a_known_law_predicts_the_largest_size():
+  exact = pl.holdout_check(synthetic(), n_boot=30)
+  assert exact.held_out_n == pytest.approx(500e3) and exact.beyond_data
+  assert np.unique(exact.fit.points.n).tolist() == SIZES[:-1].tolist()
+  assert exact.predicted_f1 == pytest.approx(TRUE.f1(500e3), abs=1e-6)
+  assert abs(exact.error) < 1e-6 and abs(exact.relative_error) < 1e-5
+  assert max(map(abs, exact.error_interval)) < 1e-6
+  noisy = pl.holdout_check(synthetic(noise=0.002, fold_noise=0.003, seed=4),
+                           n_boot=120)
+  lo, hi = noisy.error_interval
+  assert lo <= 0.0 <= hi and hi - lo < 0.03 and abs(noisy.error) < 0.01
+  assert noisy.resamples + noisy.failed == 120
+  text = pl.report(pl.fit(synthetic()), None, what="clips", check=exact)
+  assert "Held-out check: fitted on clips = 13,000, 50,000, 100,000, 250,000" in text
+  assert "predicting clips = 500,000 (5 runs)" in text
+
+
+def test_holdout_check_flags_points_that_break_the_law():
+  pts = synthetic(noise=0.002, fold_noise=0.003, seed=4)
+  # The largest size scores far worse than the smaller ones' law predicts
+  # (e.g. a data regime the law never saw).
+  broken = pl.Points(pts.n, pts.fold,
+                     np.where(pts.n == SIZES[-1], pts.err + 0.15, pts.err))
+  check = pl.holdout_check(broken, n_boot=120)
+  assert check.error == pytest.approx(0.15, abs=0.02)
+  assert check.relative_error > 0.5
+  assert check.error_interval[0] > 0.1            # the interval excludes 0
+  assert check.observed_f1 == pytest.approx(
+      1 - broken.err[broken.n == SIZES[-1]].mean())
+
+
+def test_holdout_check_needs_four_sizes_and_folds_for_an_interval():
+  with pytest.raises(ValueError, match=">= 4 sizes"):
+    pl.holdout_check(synthetic(sizes=SIZES[:3]))
+  one_fold = pl.holdout_check(synthetic(folds=1), n_boot=20)
+  assert one_fold.error_interval is None and one_fold.resamples == 0
+  assert "needs >= 2 folds" in pl.holdout_report(one_fold)
+  # Folds that trained on slightly different sizes: each fold's largest is
+  # held out.
+  pts = synthetic(folds=3)
+  jitter = pl.Points(pts.n * (1 + 0.01 * pts.fold), pts.fold, pts.err)
+  _, held = pl.split_largest(jitter)
+  assert held.n.tolist() == pytest.approx([500e3, 505e3, 510e3])

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from egoimu_jax.input_pipeline import splits
+from egoimu_jax.report import aggregate
+from egoimu_jax.report import build
+from egoimu_jax.report import tables
 from launch.sweep import REPO_ROOT
 from scaling import points as scaling_points
 from scaling import power_law as pl
@@ -74,6 +77,43 @@ def test_notebook_is_clean_and_runs_headless(tmp_path, monkeypatch):
   text = (out / "fits.md").read_text()
   assert "### m — data scaling" in text and "### m — worker scaling" in text
   assert "| 500,000 |" in text and "| 1,000 |" in text
+  # The held-out check sits next to each fit: data scaling has 4 sizes to
+  # fit besides 720 clips, worker scaling 3 besides 24 workers.
+  assert "predicting clips = 720 (3 runs)" in text
+  assert "predicting workers = 24 (3 runs)" in text
+  check = namespace["checks"]["m", "data_scaling"]
+  assert abs(check.error) < 0.02 and check.resamples > 0
   assert (out / "scaling_fits.png").stat().st_size > 1000
   result, _ = namespace["fits"]["m", "worker_scaling"]
   assert result.law.c == pytest.approx(0.2, abs=0.05)
+
+
+def test_report_scaling_fits_table_holds_the_check(tmp_path):
+  root = write_sweep(tmp_path)
+  runs = aggregate.load_runs([str(root / "**" / "results.json")])
+  table = tables.scaling_fit_table(runs, n_boot=40)
+  rows = {(r[0], r[1]): dict(zip(table.columns, r)) for r in table.rows}
+  data = rows["m", "data_scaling"]
+  assert data["sizes"] == 5 and data["folds"] == 3 and data["held-out n"] == 720
+  assert data["observed F1"] == pytest.approx(
+      np.mean([r.test["macro_f1"] for r in runs
+               if r.protocol == "data_scaling" and r.scale == 1.0]))
+  err = data["error (pred − obs) [95% CI]"]
+  assert abs(err.value) < 0.02 and err.low <= err.value <= err.high
+  assert data["relative error"] == pytest.approx(
+      err.value / (1 - data["observed F1"]))
+  assert data["c (error floor) [95% CI]"].value == pytest.approx(0.15, abs=0.05)
+  assert "error (pred − obs) [95% CI]_low" in table.to_csv().splitlines()[0]
+  # Three sizes fit the law but leave none to hold out: said in the row.
+  few = [r for r in runs if r.protocol == "worker_scaling" and r.scale != 0.125]
+  row = dict(zip(table.columns, tables.scaling_fit_table(few, n_boot=20).rows[0]))
+  assert row["R²"] is not None and row["predicted F1 [95% CI]"] is None
+  assert "no check" in row["note"] and ">= 4 sizes" in row["note"]
+  # The report over scaling runs alone holds the fits (and no comparisons).
+  rep = build.build_report([str(root / "**" / "results.json")],
+                           str(tmp_path / "report"), n_boot=20,
+                           hard_cases="off")
+  assert len(rep.tables["scaling_fits"].rows) == 2
+  assert not rep.tables["significance"].rows
+  text = (tmp_path / "report" / "report.md").read_text()
+  assert "| m | data_scaling | 5 | 3 |" in text
