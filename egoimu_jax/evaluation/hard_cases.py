@@ -1,72 +1,139 @@
 """Which people are hard, and what their IMU data has in common.
 
-Per-worker IMU statistics (computed from the worker's raw test windows)
-are set against per-worker difficulty (macro-F1, lower = harder):
+Per-worker statistics, computed from a sample of the worker's raw test
+windows (``hard_case_signal`` defines the per-window quantities), are set
+against per-worker difficulty (macro-F1, lower = harder). Each is computed
+per window, then summarised over the worker's windows (``a``: acc vector):
 
-* ``fraction/<class>``: share of the worker's windows in each state (e.g. the
-  break fraction: rare states are harder);
-* ``motion_energy``: mean over windows of the std of |acc| (m/s²), i.e.
-  dynamic acceleration;
-* ``rotation_energy``: mean over windows of the RMS of |gyro| (rad/s);
+* ``fraction/<class>``: share of windows per label (needs labels: not
+  available before deployment, left out of clustering and prediction);
+* ``motion_energy``: std of ``|a|`` (m/s²) -> mean;
+* ``rotation_energy``: RMS of ``|gyro|`` (rad/s) -> mean;
+* ``rms_acc``: RMS of the de-meaned acc vector, ``sqrt(mean|a − ā|²)``
+  (m/s²; dynamic acceleration including changes of orientation) -> mean;
+* ``gyro_variance``: sum of the gyro axes' variances (rad²/s²) -> mean;
+* ``jerk``: mean ``|da/dt|`` (m/s³) -> mean;
+* ``spectral_centroid_hz``, ``dominant_freq_hz``, ``spectral_entropy``
+  (normalised Shannon entropy of the power spectrum, 0..1), all of
+  ``|a| − mean|a|`` -> median;
+* ``acf_decay_s``: lag where the autocorrelation of ``|a|`` falls below
+  1/e (s) -> median;
+* ``stationary_share``: share of windows whose ADF test on ``|a|`` rejects
+  a unit root at p < 0.05;
+* ``transition_rate_per_min``: switches between high and low activity
+  (window motion energy above / below the median over all sampled
+  windows of all workers) per minute;
 * ``gravity_offset_deg``: angle between the worker's mean gravity direction
   (mean of the windows' unit mean-acc vectors) and the population's median
-  direction; large when the sensor is worn differently;
+  direction (how the sensor is worn);
 * ``gravity_spread_deg``: mean angle between each window's gravity direction
-  and the worker's own mean direction (posture / mounting variability);
-* ``acc_noise``, ``gyro_noise``: median over windows of a robust noise
-  estimate, ``median(|Δ²x|) / (0.6745·√6)`` averaged over axes (the second
-  difference removes smooth motion; for white noise of std σ it has std
-  √6·σ, and 0.6745 turns a median absolute value into a std).
+  and the worker's own mean direction;
+* ``acc_noise``, ``gyro_noise``: ``median(|Δ²x|) / (0.6745·√6)`` averaged
+  over axes (the white-noise std: the second difference removes smooth
+  motion and has std √6·σ for white noise) -> median.
 
-``spearman_table`` ranks the association of each statistic with F1,
+The frequency and time statistics (``jerk``, ``*_hz``, ``acf_decay_s``) need
+the IMU rate, read from the dataset (manifest ``rate_hz``), never assumed;
+without it they are left out. The transition rate needs each window's clip
+and start time, parsed from its window id (``"{clip_id}/{t0_ms:08d}"``):
+consecutive sampled windows of one clip, in time order, either keep or
+switch state, and the switches are divided by the time between them.
+Workers are sampled clip by clip (whole clips, in random order, up to the
+window budget) so that consecutive windows are adjacent in time.
+
 ``hardest_workers`` lists the workers with the lowest F1 and their
-statistics.
+statistics; ``hard_case_analysis`` correlates, clusters and predicts.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from scipy import stats as sp_stats
+
+from egoimu_jax.evaluation import hard_case_signal as signal
 
 WorkerStats = Dict[str, Dict[str, float]]
-_NOISE_SCALE = 1.0 / (0.6745 * np.sqrt(6.0))
+ADF_ALPHA = 0.05
+_CHUNK = 1024            # windows per batch of per-window statistics
+_MEAN = ("motion_energy", "rotation_energy", "rms_acc", "gyro_variance", "jerk")
+_MEDIAN = ("spectral_centroid_hz", "dominant_freq_hz", "spectral_entropy",
+           "acf_decay_s", "acc_noise", "gyro_noise")
 
 
-def window_statistics(imu: np.ndarray) -> Dict[str, np.ndarray]:
+def is_imu_statistic(name: str) -> bool:
+  """True for statistics computed from IMU alone (usable before deployment)."""
+  return not name.startswith("fraction/") and name != "n_windows"
+
+
+def window_statistics(imu: np.ndarray, rate_hz: Optional[float] = None
+                      ) -> Dict[str, np.ndarray]:
   """Per-window quantities ``[n]`` (and unit gravity vectors ``[n, 3]``)."""
-  imu = np.asarray(imu, np.float64)
   if imu.ndim != 3 or imu.shape[2] != 6:
     raise ValueError(f"imu must be [n, L, 6], got {imu.shape}")
-  acc, gyro = imu[..., :3], imu[..., 3:]
-  acc_mag = np.linalg.norm(acc, axis=-1)
-  gyro_mag = np.linalg.norm(gyro, axis=-1)
-  gravity = acc.mean(1)
-  gravity /= np.maximum(np.linalg.norm(gravity, axis=-1, keepdims=True), 1e-9)
+  if rate_hz is not None and not rate_hz > 0:
+    raise ValueError(f"IMU rate must be positive, got {rate_hz}")
+  parts = []
+  for i in range(0, max(len(imu), 1), _CHUNK):
+    x = np.asarray(imu[i:i + _CHUNK], np.float64)
+    part = signal.basic(x)
+    part.update(signal.spectral(x, rate_hz))
+    part["adf_pvalue"] = signal.adf_pvalue(x)
+    if rate_hz:
+      part["jerk"] = signal.jerk(x, rate_hz)
+      part["acf_decay_s"] = signal.acf_decay_s(x, rate_hz)
+    parts.append(part)
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-  def noise(x):
-    d2 = np.diff(x, n=2, axis=1)
-    return (np.median(np.abs(d2), axis=1) * _NOISE_SCALE).mean(-1)
 
-  return {
-      "motion_energy": acc_mag.std(1),
-      "rotation_energy": np.sqrt((gyro_mag ** 2).mean(1)),
-      "gravity": gravity,
-      "acc_noise": noise(acc),
-      "gyro_noise": noise(gyro),
-  }
+def parse_window_ids(window_ids: Sequence[str] | np.ndarray
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+  """Clip id and start time (s) of ``"{clip_id}/{t0_ms}"`` ids (NaN if not)."""
+  clips, t0 = [], []
+  for wid in np.asarray(window_ids).astype(str):
+    clip, _, ms = wid.rpartition("/")
+    ok = bool(clip) and ms.isdigit()
+    clips.append(clip if ok else wid)
+    t0.append(int(ms) / 1000.0 if ok else np.nan)
+  return np.asarray(clips, dtype=str), np.asarray(t0, np.float64)
+
+
+def transition_rate(energy: np.ndarray, threshold: float, worker: np.ndarray,
+                    clip: np.ndarray, t0_s: np.ndarray, num_workers: int
+                    ) -> np.ndarray:
+  """Switches between high and low activity per minute, per worker.
+
+  ``worker`` holds integer worker positions; windows are ordered by (worker,
+  clip, start time) and only consecutive windows of one clip count. NaN for
+  a worker with no such pair (or no start times).
+  """
+  order = np.lexsort((t0_s, clip, worker))
+  w, c, t = worker[order], clip[order], t0_s[order]
+  high = energy[order] > threshold
+  pair = (w[1:] == w[:-1]) & (c[1:] == c[:-1]) & np.isfinite(t[1:] - t[:-1])
+  switches = np.bincount(w[1:][pair], weights=(high[1:] != high[:-1])[pair],
+                         minlength=num_workers)
+  seconds = np.bincount(w[1:][pair], weights=(t[1:] - t[:-1])[pair],
+                        minlength=num_workers)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    return np.where(seconds > 0, 60.0 * switches / seconds, np.nan)
 
 
 def worker_statistics(imu: np.ndarray, labels: np.ndarray,
                       worker_ids: Sequence[str] | np.ndarray,
-                      classes: Sequence[str]) -> WorkerStats:
-  """``{worker: {statistic: value}}`` from windows ``[n, L, 6]`` (see module doc)."""
+                      classes: Sequence[str], rate_hz: Optional[float] = None,
+                      window_ids: Optional[Sequence[str] | np.ndarray] = None
+                      ) -> WorkerStats:
+  """``{worker: {statistic: value}}`` from windows ``[n, L, 6]`` (module doc).
+
+  ``rate_hz``: the IMU rate of ``imu`` (None: frequency and time statistics
+  left out); ``window_ids``: for the transition rate (None: left out).
+  """
   labels = np.asarray(labels)
   worker_ids = np.asarray(worker_ids).astype(str)
   if labels.shape != (len(imu),) or worker_ids.shape != (len(imu),):
     raise ValueError("imu, labels and worker_ids must have the same length")
-  per_window = window_statistics(imu)
+  per_window = window_statistics(imu, rate_hz)
   names, inverse = np.unique(worker_ids, return_inverse=True)
   counts = np.bincount(inverse, minlength=len(names)).astype(np.float64)
 
@@ -79,45 +146,31 @@ def worker_statistics(imu: np.ndarray, labels: np.ndarray,
   population /= max(np.linalg.norm(population), 1e-9)
   offset = _angle_deg(mean_dir, population[None])
   spread = worker_mean(_angle_deg(per_window["gravity"], mean_dir[inverse]))
+  transitions = None
+  if window_ids is not None:
+    clip, t0 = parse_window_ids(window_ids)
+    energy = per_window["motion_energy"]
+    transitions = transition_rate(energy, float(np.median(energy)), inverse,
+                                  clip, t0, len(names))
   out: WorkerStats = {}
   for i, w in enumerate(names):
     sel = inverse == i
     row = {f"fraction/{c}": float(np.mean(labels[sel] == k))
            for k, c in enumerate(classes)}
-    row.update(
-        motion_energy=float(per_window["motion_energy"][sel].mean()),
-        rotation_energy=float(per_window["rotation_energy"][sel].mean()),
-        gravity_offset_deg=float(offset[i]),
-        gravity_spread_deg=float(spread[i]),
-        acc_noise=float(np.median(per_window["acc_noise"][sel])),
-        gyro_noise=float(np.median(per_window["gyro_noise"][sel])),
-        n_windows=int(sel.sum()))
+    row.update({k: _reduce(np.nanmean, per_window[k][sel])
+                for k in _MEAN if k in per_window})
+    row.update({k: _reduce(np.nanmedian, per_window[k][sel])
+                for k in _MEDIAN if k in per_window})
+    adf = per_window["adf_pvalue"][sel]
+    adf = adf[np.isfinite(adf)]
+    row["stationary_share"] = (float(np.mean(adf < ADF_ALPHA)) if len(adf)
+                               else float("nan"))
+    if transitions is not None:
+      row["transition_rate_per_min"] = float(transitions[i])
+    row.update(gravity_offset_deg=float(offset[i]),
+               gravity_spread_deg=float(spread[i]), n_windows=int(sel.sum()))
     out[str(w)] = row
   return out
-
-
-def spearman_table(difficulty: Mapping[str, float], stats: WorkerStats
-                   ) -> List[Dict[str, object]]:
-  """Spearman correlation of each statistic with per-worker F1.
-
-  Rows sorted by |rho|, strongest first. A statistic that is constant over
-  the workers has no defined rank correlation; its rho and p are None.
-  """
-  workers = sorted(set(difficulty) & set(stats))
-  if len(workers) < 3:
-    raise ValueError(f"need >= 3 workers with both F1 and statistics, got {len(workers)}")
-  f1 = np.array([difficulty[w] for w in workers])
-  rows = []
-  for name in sorted({k for w in workers for k in stats[w]} - {"n_windows"}):
-    v = np.array([stats[w].get(name, np.nan) for w in workers], np.float64)
-    ok = ~np.isnan(v)
-    if ok.sum() < 3 or np.ptp(v[ok]) == 0 or np.ptp(f1[ok]) == 0:
-      rows.append({"statistic": name, "rho": None, "p_value": None, "n": int(ok.sum())})
-      continue
-    r = sp_stats.spearmanr(v[ok], f1[ok])
-    rows.append({"statistic": name, "rho": float(r.statistic),
-                 "p_value": float(r.pvalue), "n": int(ok.sum())})
-  return sorted(rows, key=lambda r: -abs(r["rho"]) if r["rho"] is not None else 1.0)
 
 
 def hardest_workers(difficulty: Mapping[str, float], stats: Optional[WorkerStats],
@@ -133,36 +186,62 @@ def hardest_workers(difficulty: Mapping[str, float], stats: Optional[WorkerStats
 
 
 def sample_indices(index: np.ndarray, worker_ids: np.ndarray,
-                   max_per_worker: int, seed: int = 0) -> np.ndarray:
-  """Positions of at most ``max_per_worker`` windows per worker (seeded)."""
+                   max_per_worker: int, seed: int = 0,
+                   clips: Optional[np.ndarray] = None,
+                   t0_s: Optional[np.ndarray] = None) -> np.ndarray:
+  """Positions of at most ``max_per_worker`` windows per worker (seeded).
+
+  With ``clips``, whole clips are taken in random order (their windows in
+  ``t0_s`` order; the last clip cut to fill the budget), so that sampled
+  windows stay adjacent in time; else windows are drawn at random.
+  """
+  del index    # positions, not record indices, are sampled
   rng = np.random.default_rng(seed)
   worker_ids = np.asarray(worker_ids).astype(str)
   keep = []
   for w in np.unique(worker_ids):
     pos = np.nonzero(worker_ids == w)[0]
     if len(pos) > max_per_worker:
-      pos = np.sort(rng.choice(pos, max_per_worker, replace=False))
-    keep.append(pos)
+      if clips is None:
+        pos = rng.choice(pos, max_per_worker, replace=False)
+      else:
+        names, clip_of = np.unique(np.asarray(clips)[pos], return_inverse=True)
+        rank = np.argsort(rng.permutation(len(names)))[clip_of]
+        t = np.zeros(len(pos)) if t0_s is None else np.asarray(t0_s)[pos]
+        pos = pos[np.lexsort((t, rank))][:max_per_worker]
+    keep.append(np.sort(pos))
   return np.concatenate(keep) if keep else np.zeros(0, np.int64)
 
 
 def statistics_from_records(read_imu: Callable[[np.ndarray], np.ndarray],
                             index: np.ndarray, labels: np.ndarray,
                             worker_ids: np.ndarray, classes: Sequence[str],
-                            max_per_worker: int = 64, seed: int = 0
+                            max_per_worker: int = 64, seed: int = 0,
+                            rate_hz: Optional[float] = None,
+                            window_ids: Optional[np.ndarray] = None
                             ) -> WorkerStats:
   """Worker statistics from a sample of each worker's windows.
 
   ``read_imu(record_indices) -> [n, L, 6]`` reads raw windows (e.g. from the
-  processed shards); ``index``/``labels``/``worker_ids`` come from a run's
-  predictions.
+  processed shards); ``index``/``labels``/``worker_ids``/``window_ids`` come
+  from a run's predictions; ``rate_hz`` is the rate of the stored windows.
   """
-  pos = sample_indices(index, worker_ids, max_per_worker, seed)
+  clips = t0 = None
+  if window_ids is not None:
+    clips, t0 = parse_window_ids(window_ids)
+  pos = sample_indices(index, worker_ids, max_per_worker, seed, clips, t0)
   order = np.argsort(np.asarray(index)[pos], kind="stable")   # sequential reads
   pos = pos[order]
   imu = read_imu(np.asarray(index)[pos])
-  return worker_statistics(imu, np.asarray(labels)[pos],
-                           np.asarray(worker_ids)[pos], classes)
+  return worker_statistics(
+      imu, np.asarray(labels)[pos], np.asarray(worker_ids)[pos], classes,
+      rate_hz=rate_hz,
+      window_ids=None if window_ids is None else np.asarray(window_ids)[pos])
+
+
+def _reduce(fn, values: np.ndarray) -> float:
+  values = values[np.isfinite(values)]
+  return float(fn(values)) if len(values) else float("nan")
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:

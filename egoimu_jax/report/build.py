@@ -7,9 +7,11 @@ Output layout under ``out``::
   tables/<name>.md, <name>.csv  main, ci, worst_workers, per_class,
                                 significance (each model vs a reference),
                                 pretrained_vs_scratch, scaling, scaling_fits,
-                                hard_workers, hard_case_correlations
+                                hard_workers, hard_case_correlations,
+                                hard_case_clusters, hard_case_prediction
   figures/<name>.png, .pdf      per_worker_f1, confusion_<model>_<protocol>,
-                                scaling, hard_cases
+                                scaling, hard_cases, hard_case_clusters,
+                                hard_case_prediction
 
 Only ``results.json`` (and, for the hard-case statistics, ``predictions.npz``
 plus the processed records) are read, never checkpoints, so a model
@@ -23,19 +25,17 @@ import dataclasses
 import logging
 import os
 import re
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-import numpy as np
-
-from egoimu_jax.evaluation import hard_cases as hard_cases_lib
 from egoimu_jax.evaluation import metrics as metrics_lib
-from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
+from egoimu_jax.report import hard_cases_section
 from egoimu_jax.report import tables
 
-# Reads raw IMU windows [n, L, 6] of the given record indices.
-ImuReader = Callable[[np.ndarray], np.ndarray]
+# Reads raw IMU windows [n, L, 6] of the given record indices (a
+# hard_cases_section.WindowSource also carries their rate).
+ImuReader = hard_cases_section.ImuReader | hard_cases_section.WindowSource
 
 
 @dataclasses.dataclass
@@ -109,11 +109,12 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   figs += figures.scaling(groups, os.path.join(fig_dir, "scaling"))
 
   if hard_cases != "off":
-    hard = _hard_cases(runs, groups, hard_cases, processed_dir,
-                       max_windows_per_worker, seed, imu_reader, notes)
-    out_tables.update(hard[0])
-    if hard[1]:
-      figs += figures.hard_cases(*hard[1], os.path.join(fig_dir, "hard_cases"))
+    hard_tables, hard_figs = hard_cases_section.build(
+        groups, mode=hard_cases, processed_dir=processed_dir,
+        max_per_worker=max_windows_per_worker, seed=seed,
+        imu_reader=imu_reader, notes=notes, fig_dir=fig_dir)
+    out_tables.update(hard_tables)
+    figs += hard_figs
 
   for name, table in out_tables.items():
     with open(os.path.join(out, "tables", f"{name}.md"), "w") as f:
@@ -123,84 +124,6 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   _write_runs_csv(os.path.join(out, "runs.csv"), aggregate.long_rows(runs))
   _write_markdown(os.path.join(out, "report.md"), runs, out_tables, figs, out, notes)
   return Report(out, len(runs), out_tables, figs, notes)
-
-
-def _hard_cases(runs, groups, mode, processed_dir, max_per_worker, seed,
-                imu_reader, notes):
-  """Hardest-worker table (always) and IMU-statistics correlations (if data)."""
-  protos = [p for p in ("l20wo", "lowo", "within") if
-            any(k[1] == p and k[2] is None for k in groups)]
-  if not protos:
-    return {}, None
-  proto = protos[0]
-  keys = sorted(k for k in groups if k[1] == proto and k[2] is None)
-  # Difficulty: per-worker macro-F1 averaged over models (a property of the
-  # person, not of one model), over the models that tested the most workers
-  # (a model run on fewer folds would shrink the set to its workers).
-  coverage = {k: len(aggregate.worker_f1(groups[k])) for k in keys}
-  keys = [k for k in keys if coverage[k] == max(coverage.values())]
-  per_model = [aggregate.worker_f1(groups[k]) for k in keys]
-  workers = sorted(set.intersection(*(set(m) for m in per_model)))
-  difficulty = {w: float(np.mean([m[w] for m in per_model])) for w in workers}
-  stats = None
-  try:
-    stats = _worker_stats(groups[keys[0]], processed_dir, max_per_worker, seed,
-                          imu_reader)
-  except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
-    if mode == "on":
-      raise
-    notes.append(f"Hard cases without IMU statistics: {e}")
-  title = f"Hardest workers ({proto}, macro-F1 averaged over {len(keys)} model(s))"
-  out = {"hard_workers": tables.Table.from_dicts(
-      title, hard_cases_lib.hardest_workers(difficulty, stats, k=15))}
-  if stats is None:
-    return out, None
-  if len(set(difficulty) & set(stats)) < 3:
-    notes.append(f"Hard cases: {len(difficulty)} test worker(s), too few for "
-                 "rank correlations.")
-    return out, None
-  corr = hard_cases_lib.spearman_table(difficulty, stats)
-  out["hard_case_correlations"] = tables.Table.from_dicts(
-      f"Per-worker IMU statistics vs macro-F1 ({proto}, Spearman)", corr,
-      f"{len(difficulty)} test workers; statistics from up to "
-      f"{max_per_worker} test windows per worker. Negative ρ: higher values, "
-      "harder worker.")
-  return out, (difficulty, stats, corr)
-
-
-def _worker_stats(runs: Sequence[aggregate.Run], processed_dir: str,
-                  max_per_worker: int, seed: int,
-                  imu_reader: Optional[ImuReader]):
-  preds = [results_lib.read_predictions(r.workdir, r.results) for r in runs]
-  index = np.concatenate([p.index for p in preds])
-  label = np.concatenate([p.label for p in preds])
-  worker = np.concatenate([p.worker_id for p in preds])
-  # A worker tested in several folds (within-person) keeps each window once.
-  index, first = np.unique(index, return_index=True)
-  label, worker = label[first], worker[first]
-  if imu_reader is None:
-    res = runs[0].results
-    processed_dir = (processed_dir or
-                     res.get("config", {}).get("data", {}).get("processed_dir") or
-                     res.get("extra", {}).get("processed_dir", ""))
-    if not processed_dir:
-      raise FileNotFoundError(
-          "no processed dataset: pass --processed_dir (the runs record none in "
-          "config.data.processed_dir or extra.processed_dir)")
-    imu_reader = _shard_reader(processed_dir)
-  return hard_cases_lib.statistics_from_records(
-      imu_reader, index, label, worker, runs[0].classes, max_per_worker, seed)
-
-
-def _shard_reader(processed_dir: str) -> ImuReader:
-  from egoimu_jax.input_pipeline.store import processed  # pylint: disable=g-import-not-at-top
-  dataset = processed.ProcessedDataset.open(processed_dir)
-
-  def read(indices: np.ndarray) -> np.ndarray:
-    chunks = [dataset.read_imu(indices[i:i + 4096])
-              for i in range(0, len(indices), 4096)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0, 6), np.float32)
-  return read
 
 
 def _write_runs_csv(path: str, rows: List[Dict]) -> None:

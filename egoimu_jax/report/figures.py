@@ -41,6 +41,15 @@ _STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
     "gravity_spread_deg": "Gravity spread\nwithin worker (°)",
     "acc_noise": "Accelerometer\nnoise (m/s²)",
     "gyro_noise": "Gyroscope\nnoise (rad/s)",
+    "rms_acc": "RMS dynamic\nacceleration (m/s²)",
+    "gyro_variance": "Gyroscope\nvariance (rad²/s²)",
+    "jerk": "Jerk\nmean |da/dt| (m/s³)",
+    "spectral_centroid_hz": "Spectral centroid\nof |acc| (Hz)",
+    "dominant_freq_hz": "Dominant frequency\nof |acc| (Hz)",
+    "spectral_entropy": "Spectral entropy\nof |acc| (0–1)",
+    "acf_decay_s": "Autocorrelation\ndecay to 1/e (s)",
+    "stationary_share": "Stationary windows\n(ADF p < 0.05)",
+    "transition_rate_per_min": "Activity transitions\nper minute",
 }
 
 
@@ -186,7 +195,11 @@ def hard_cases(difficulty: Mapping[str, float],
                stats: Mapping[str, Mapping[str, float]],
                correlations: Sequence[Mapping[str, object]], stem: str,
                top: int = 4) -> List[str]:
-  """Per-worker F1 against the ``top`` statistics most correlated with it."""
+  """Per-worker F1 against the ``top`` statistics most correlated with it.
+
+  Each panel has a least-squares line and its Spearman ρ with the
+  permutation p-value and the Benjamini-Hochberg q-value (if given).
+  """
   chosen = [r for r in correlations if r["rho"] is not None][:top]
   if not chosen:
     return []
@@ -197,12 +210,102 @@ def hard_cases(difficulty: Mapping[str, float],
     f1 = np.array([difficulty[w] for w in workers])
     for ax, row in zip(axes, chosen):
       x = np.array([stats[w].get(row["statistic"], np.nan) for w in workers])
+      ok = np.isfinite(x)
       ax.scatter(x, f1, s=8, color=_COLORS[0], alpha=0.8, linewidths=0)
+      if ok.sum() >= 2 and np.ptp(x[ok]) > 0:     # least-squares line
+        dx = x[ok] - x[ok].mean()
+        slope = float(dx @ (f1[ok] - f1[ok].mean())) / float(dx @ dx)
+        line = np.array([x[ok].min(), x[ok].max()])
+        ax.plot(line, f1[ok].mean() + slope * (line - x[ok].mean()),
+                color=_COLORS[1], lw=1)
       ax.set_xlabel(_STAT_LABELS.get(str(row["statistic"]),
                                      _pretty(str(row["statistic"]))))
-      ax.set_title(f"ρ = {row['rho']:.2f}, p = {row['p_value']:.1g}", fontsize=8)
+      title = f"ρ = {row['rho']:.2f}\np = {row['p_value']:.2g}"
+      if row.get("q_value") is not None:
+        title += f", q = {row['q_value']:.2g}"
+      ax.set_title(title, fontsize=7)
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("Per-worker macro-F1")
+    return _save(fig, stem)
+
+
+def hard_case_clusters(clusters: Mapping[str, object], f1: Sequence[float],
+                       stem: str) -> List[str]:
+  """Cluster map and F1 per cluster.
+
+  Left: the workers on the first two principal components of their
+  standardised IMU statistics, coloured by k-means cluster, marker area
+  growing as F1 falls (harder = larger). Right: F1 per cluster with the
+  Kruskal-Wallis and permutation p-values.
+  """
+  labels = np.asarray(clusters["labels"])
+  coords = np.asarray(clusters["pca"]["coords"])
+  explained = clusters["pca"]["explained"]
+  f1 = np.asarray(f1, np.float64)
+  size = 8 + 60 * (f1.max() - f1) / max(float(np.ptp(f1)), 1e-9)
+  rng = np.random.default_rng(0)
+  with matplotlib.rc_context(_STYLE):
+    fig = _figure(7.2, 2.8)
+    ax_map, ax_f1 = fig.subplots(1, 2, width_ratios=(1.4, 1))
+    for c in range(int(clusters["k"])):
+      sel = labels == c
+      color = _COLORS[c % len(_COLORS)]
+      marker = "os^"[c // len(_COLORS) % 3]     # k may exceed the palette
+      ax_map.scatter(coords[sel, 0], coords[sel, 1], s=size[sel], color=color,
+                     marker=marker, alpha=0.75, linewidths=0,
+                     label=f"cluster {c}")
+      ax_f1.scatter(c + rng.uniform(-0.15, 0.15, sel.sum()), f1[sel], s=10,
+                    color=color, marker=marker, alpha=0.8, linewidths=0)
+      ax_f1.hlines(f1[sel].mean(), c - 0.3, c + 0.3, color="black", lw=1)
+    ax_map.set_xlabel(f"PC 1 ({explained[0]:.0%} of variance)")
+    ax_map.set_ylabel(f"PC 2 ({explained[1]:.0%})" if len(explained) > 1
+                      else "PC 2")
+    ax_map.set_title(f"k = {clusters['k']} (silhouette "
+                     f"{clusters['silhouette'][clusters['k']]:.2f}); "
+                     "larger marker: lower F1", fontsize=8)
+    legend = ax_map.legend(frameon=False, fontsize=7)
+    for handle in legend.legend_handles:
+      handle.set_sizes([20])
+    ax_map.grid(alpha=0.3)
+    ax_f1.set_xticks(range(int(clusters["k"])))
+    ax_f1.set_xlabel("Cluster")
+    ax_f1.set_ylabel("Per-worker macro-F1")
+    ax_f1.set_title(f"Kruskal-Wallis p = {clusters['p_kruskal']:.2g}, "
+                    f"permutation p = {clusters['p_permutation']:.2g}",
+                    fontsize=8)
+    ax_f1.grid(axis="y", alpha=0.3)
+    return _save(fig, stem)
+
+
+def hard_case_prediction(prediction: Mapping[str, object], stem: str
+                         ) -> List[str]:
+  """Cross-validated predicted vs actual per-worker F1, hardest quartile marked."""
+  actual = np.asarray(prediction["actual"])
+  predicted = np.asarray(prediction["predicted"])
+  hardest = np.asarray(prediction["hardest"], bool)
+  with matplotlib.rc_context(_STYLE):
+    fig = _figure(3.5, 3.2)
+    ax = fig.subplots()
+    ax.scatter(actual[~hardest], predicted[~hardest], s=10, color=_COLORS[0],
+               alpha=0.8, linewidths=0, label="other workers")
+    ax.scatter(actual[hardest], predicted[hardest], s=14, color=_COLORS[1],
+               alpha=0.9, linewidths=0, label="hardest quartile")
+    lo = float(min(actual.min(), predicted.min()))
+    hi = float(max(actual.max(), predicted.max()))
+    ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="y = x")
+    def fmt(value, p):
+      if value is None:
+        return "—"
+      return f"{value:.2f}" + ("" if p is None else f" (p = {p:.2g})")
+    ax.set_title(f"{prediction['cv']}: R² = "
+                 f"{fmt(prediction['r2'], prediction.get('p_r2'))}\n"
+                 "hardest-quartile AUROC = "
+                 f"{fmt(prediction['auroc'], prediction.get('p_auroc'))}",
+                 fontsize=7)
+    ax.set_xlabel("Actual per-worker macro-F1")
+    ax.set_ylabel("Predicted from IMU statistics")
+    ax.legend(frameon=False, fontsize=7)
+    ax.grid(alpha=0.3)
     return _save(fig, stem)
 
 

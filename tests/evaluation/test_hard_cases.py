@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from egoimu_jax.evaluation import hard_case_analysis
 from egoimu_jax.evaluation import hard_cases
 
 CLASSES = ("working", "break", "not_on_person")
@@ -45,9 +46,12 @@ def test_spearman_and_hardest():
   f1 = {w: 0.9 - 0.02 * noise[w] + rng.normal(0, 0.005) for w in workers}
   stats = {w: {"acc_noise": noise[w], "constant": 1.0,
                "random": float(rng.random())} for w in workers}
-  table = hard_cases.spearman_table(f1, stats)
+  table = hard_case_analysis.correlation_table(f1, stats)
   assert table[0]["statistic"] == "acc_noise"
-  assert table[0]["rho"] < -0.9 and table[0]["p_value"] < 1e-5
+  # Monte-Carlo permutation p (n > 8): no draw of 9999 beats ρ ≈ −1.
+  assert table[0]["rho"] < -0.9 and table[0]["p_value"] == 1 / 10000
+  assert table[0]["p_method"] == "monte-carlo"
+  assert table[0]["q_value"] == pytest.approx(2 / 10000)   # 2 tested
   const = [r for r in table if r["statistic"] == "constant"][0]
   assert const["rho"] is None
   hard = hard_cases.hardest_workers(f1, stats, k=3)
