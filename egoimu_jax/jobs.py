@@ -12,6 +12,7 @@ _LAZY = {
     "extract_embeddings": "egoimu_jax.teachers.extract:run",
     "feature_probe": "egoimu_jax.evaluation.feature_probe:run",
     "pretrain_finetune": "egoimu_jax.experiments.pretrain_finetune:run",
+    "distill_evaluate": "egoimu_jax.experiments.distill_evaluate:run",
 }
 for _name, _target in _LAZY.items():
   JOBS.lazy(_name, _target)

@@ -22,12 +22,14 @@ MODELS = Registry("model")
 # name -> "module:attribute". Keep this table sorted; one line per model.
 _LAZY = {
     "attend_discriminate": "egoimu_jax.models.attend_discriminate:create",
+    "clip_vision": "egoimu_jax.models.clip_vision:create",
     "crosshar": "egoimu_jax.models.crosshar:create",
     "crosshar_classifier": "egoimu_jax.models.crosshar:create_classifier",
     "deepconvlstm": "egoimu_jax.models.deepconvlstm:create",
     "embedding_probe": "egoimu_jax.models.embedding_probe:create",
     "evimae": "egoimu_jax.models.evimae:create",
     "evimae_classifier": "egoimu_jax.models.evimae:create_classifier",
+    "imu2clip": "egoimu_jax.models.imu2clip:create",
     "imu_mae": "egoimu_jax.models.imu_mae:create",
     "imu_mae_classifier": "egoimu_jax.models.imu_mae:create_classifier",
     "mantis": "egoimu_jax.models.mantis:create",
@@ -58,6 +60,7 @@ for _name, _target in _LAZY_FLOPS.items():
 
 IMPORTERS = Registry("weight importer")
 _LAZY_IMPORTERS = {
+    "clip": "egoimu_jax.models.convert.clip:load",
     "slowfast": "egoimu_jax.models.convert.slowfast:load",
     "mantis": "egoimu_jax.models.convert.mantis:load",
     "moment": "egoimu_jax.models.convert.moment:load",

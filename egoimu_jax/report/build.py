@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Sequence
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import distillation
 from egoimu_jax.report import figures
 from egoimu_jax.report import hard_cases_section
 from egoimu_jax.report import tables
@@ -91,6 +92,9 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   by_init = tables.init_table(groups, n_boot=n_boot, seed=seed)
   if by_init is not None:
     out_tables["pretrained_vs_scratch"] = by_init
+  distill = distillation.distillation_table(groups, n_boot=n_boot, seed=seed)
+  if distill is not None:
+    out_tables["distillation"] = distill
   scaling = tables.scaling_table(groups)
   if scaling is not None:
     out_tables["scaling"] = scaling

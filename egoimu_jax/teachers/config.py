@@ -76,6 +76,12 @@ PRESETS = {
                      pooling="mean_tokens"),
     "slowfast": dict(variant="R50", mean=(0.45,) * 3, std=(0.225,) * 3,
                      pooling="features"),
+    # CLIP ViT-B/32's image embedding of the window's middle frame
+    # (IMU2CLIP); its statistics are models.clip_vision.MEAN / STD.
+    "clip_vision": dict(variant="B32",
+                        mean=(0.48145466, 0.4578275, 0.40821073),
+                        std=(0.26862954, 0.26130258, 0.27577711),
+                        pooling="features"),
 }
 
 
@@ -104,6 +110,9 @@ def _geometry(model: str, variant: str):
   # Model files are imported only here: configs stay cheap to list.
   if model == "slowfast":  # R50 8x8: 32 frames (Slow: every 4th)
     return (8, 32) if variant == "tiny" else (32, 224)
+  if model == "clip_vision":  # frames 0, 24, 49 of 50; it embeds the middle
+    from egoimu_jax.models import clip_vision  # pylint: disable=g-import-not-at-top
+    return 3, clip_vision.create(variant).image_size
   if model == "timesformer":
     from egoimu_jax.models import timesformer as module  # pylint: disable=g-import-not-at-top
   else:

@@ -1,6 +1,7 @@
 """Optimizer and learning-rate schedule from ``config.optim``.
 
-AdamW with gradient clipping by global norm and a warmup + cosine schedule.
+AdamW with gradient clipping by global norm and a warmup + cosine schedule
+(or warmup + linear decay, or warmup + constant).
 Weight decay applies to variables with at least ``decay_min_ndim`` dimensions
 (kernels, embeddings; not biases or norm scales). Variables whose path
 (``encoder/block_0/mlp/kernel``, without the ``params/`` prefix) matches
@@ -34,8 +35,14 @@ def schedule(optim: Mapping[str, Any], total_steps: int,
         init_value=0.0 if warmup_steps else lr, peak_value=lr,
         warmup_steps=warmup_steps, decay_steps=max(total_steps, 1),
         end_value=lr * float(optim.get("end_lr_factor", 0.0)))
-  raise ValueError(f"config.optim.schedule {name!r}: expected 'warmup_cosine' "
-                   "or 'constant'")
+  if name == "warmup_linear":  # linear warmup, then linear decay (COMODO)
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, max(warmup_steps, 1)),
+         optax.linear_schedule(
+             lr, lr * float(optim.get("end_lr_factor", 0.0)),
+             max(total_steps - warmup_steps, 1))], [warmup_steps])
+  raise ValueError(f"config.optim.schedule {name!r}: expected 'warmup_cosine', "
+                   "'warmup_linear' or 'constant'")
 
 
 def build(optim: Mapping[str, Any],

@@ -8,6 +8,7 @@ TASKS = Registry("task")
 # name -> "module:attribute". Keep this table sorted; one line per task.
 _LAZY = {
     "crosshar_pretrain": "egoimu_jax.training.tasks.crosshar_pretrain:CrossHARPretrain",
+    "distill": "egoimu_jax.training.tasks.distill:Distill",
     "finetune": "egoimu_jax.training.tasks.finetune:Finetune",
     "mae_pretrain": "egoimu_jax.training.tasks.mae_pretrain:MAEPretrain",
     "supervised": "egoimu_jax.training.tasks.supervised:Supervised",

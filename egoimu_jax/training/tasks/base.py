@@ -32,6 +32,13 @@ Rules for implementers:
 * ``model_state`` is every variable collection except ``params``
   (``batch_stats``, task-owned state such as class centres); the task returns
   its new value from ``loss``. The engine shards, donates and checkpoints it.
+* Task-owned variables (projection heads, a queue) come from
+  ``init_task_variables`` and live under the key ``"task"`` of their
+  collection (``params/task/...``, ``batch_stats/task/...``,
+  ``<collection>/task/...``), so the model's own paths are unchanged and
+  fine-tuning, freeze regexes and sharding rules still match them; the
+  optimizer updates ``params/task`` like any parameter. ``split_task`` /
+  ``join_task`` separate and rejoin the two sets around ``model.apply``.
 * ``predict`` returns per-example arrays with the batch's leading dimension.
   The engine adds the batch's ``index`` and ``mask``, gathers from all hosts,
   drops padding and hands ``evaluate`` numpy arrays in which every window
@@ -57,6 +64,31 @@ from egoimu_jax.training import optim
 
 Batch = Mapping[str, jax.Array]
 Metrics = Dict[str, jax.Array]
+# The key of each variable collection under which task-owned variables live.
+TASK = "task"
+
+
+def split_task(variables: Mapping[str, Any]
+               ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+  """``(model's variables, task's variables)``: each collection's ``task``
+  entry moved out (collections left empty are dropped on both sides)."""
+  model, owned = {}, {}
+  for c, tree in variables.items():
+    tree = dict(tree)
+    if TASK in tree:
+      owned[c] = tree.pop(TASK)
+    if tree:
+      model[c] = tree
+  return model, owned
+
+
+def join_task(model: Mapping[str, Any], owned: Mapping[str, Any]
+              ) -> Dict[str, Any]:
+  """The inverse of ``split_task``."""
+  out = {c: dict(tree) for c, tree in model.items()}
+  for c, tree in owned.items():
+    out.setdefault(c, {})[TASK] = tree
+  return out
 
 
 class Task:
@@ -103,10 +135,29 @@ class Task:
     return self.config.task.name
 
   def init_variables(self, rng: jax.Array, batch: Batch) -> Dict[str, Any]:
-    """Every variable collection of a fresh model (traced; small batch)."""
+    """Every variable collection of a fresh model (traced; small batch),
+    with the task's own variables under ``TASK`` (``init_task_variables``)."""
     rngs = {"params": rng, **{s: jax.random.fold_in(rng, i + 1)
                               for i, s in enumerate(self.rng_streams)}}
-    return dict(self.model.init(rngs, batch, train=False))
+    variables = dict(self.model.init(rngs, batch, train=False))
+    owned = self.init_task_variables(
+        jax.random.fold_in(rng, len(self.rng_streams) + 1), batch, variables)
+    if not owned:
+      return variables
+    clash = sorted(c for c in variables if TASK in variables[c])
+    if clash:
+      raise ValueError(f"model {self.config.model.name} has a top-level "
+                       f"{TASK!r} entry in {clash}, the key reserved for "
+                       f"the {self.name} task's variables")
+    return join_task(variables, owned)
+
+  def init_task_variables(self, rng: jax.Array, batch: Batch,
+                          variables: Mapping[str, Any]) -> Dict[str, Any]:
+    """The task's own variables by collection (traced), e.g.
+    ``{"params": heads, "queue": {...}}``; ``variables`` are the model's.
+    Default: none."""
+    del rng, batch, variables
+    return {}
 
   def optimizer(self, lr: optax.Schedule) -> optax.GradientTransformation:
     """The update rule; override for e.g. layer-wise learning-rate decay.

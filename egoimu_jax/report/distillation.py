@@ -1,0 +1,129 @@
+"""RQ3: does cross-modal distillation help with people never seen?
+
+Reads the runs of ``experiments/distill_evaluate.py``, named
+``<student>/<method>/<way>`` (method: ``supervised``, ``frozen``,
+``comodo``, ``imu2clip``; way: ``svm``, ``linear``, ``finetune``), and gives,
+per student, method and way: within-person and cross-person macro-F1 (mean
+± std over folds; cross with a worker-bootstrap 95% CI), the gap (within
+minus cross, paired by fold where fold k of both protocols tests the same
+workers), and the cross-person difference to the student's supervised
+baseline: a paired worker bootstrap (CI and p) and, with two or more folds,
+the paired t-test and exact Wilcoxon over folds (``evaluation/stats.py``).
+Runs with other names are not part of this section.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from egoimu_jax.evaluation import metrics as metrics_lib
+from egoimu_jax.evaluation import stats as stats_lib
+from egoimu_jax.report import aggregate
+from egoimu_jax.report import tables
+
+METHODS = ("supervised", "frozen", "comodo", "imu2clip")
+WAYS = ("finetune", "linear", "svm")
+BASELINE = ("supervised", "finetune")
+WITHIN = "within"
+
+Key = Tuple[str, str, str]  # (student, method, way)
+
+
+def parse_name(name: str) -> Optional[Key]:
+  """``(student, method, way)`` of a distillation run name, else None."""
+  parts = name.split("/")
+  if len(parts) != 3 or parts[1] not in METHODS or parts[2] not in WAYS:
+    return None
+  return parts[0], parts[1], parts[2]
+
+
+# Within minus cross, paired by fold where the folds test the same workers.
+_gap = tables._gap  # pylint: disable=protected-access
+
+
+def _mean_std(runs: Sequence[aggregate.Run]) -> Optional[tables.MeanStd]:
+  return tables.MeanStd(**metrics_lib.mean_std(_f1(runs))) if runs else None
+
+
+def _by_fold(runs: Sequence[aggregate.Run]) -> Dict[int, aggregate.Run]:
+  return {r.fold: r for r in runs}
+
+
+def _f1(runs: Sequence[aggregate.Run]) -> List[float]:
+  return [r.test["macro_f1"] for r in sorted(runs, key=lambda r: r.fold)]
+
+
+def _versus_baseline(runs, baseline, n_boot: int, seed: int):
+  """(Interval of the difference, bootstrap p, fold-test p's) on the folds
+  both have; None when they share none."""
+  a, b = _by_fold(runs), _by_fold(baseline)
+  folds = sorted(set(a) & set(b))
+  if not folds:
+    return None
+  boot = stats_lib.paired_worker_bootstrap(
+      [a[f].worker_confusions() for f in folds],
+      [b[f].worker_confusions() for f in folds], n_boot=n_boot, seed=seed)
+  d = boot.difference
+  fold_p = "–"
+  if len(folds) >= 2:
+    t = stats_lib.paired_fold_tests([a[f].test["macro_f1"] for f in folds],
+                                    [b[f].test["macro_f1"] for f in folds])
+    fold_p = f"{t['t_p_value']:.3g} / {t['wilcoxon_p_value']:.3g}"
+  few = len({w for f in folds for w in a[f].test_workers})
+  flag = "few_workers" if few < stats_lib.MIN_CI_WORKERS else ""
+  return (tables.Interval(d.estimate, d.low, d.high, flag, signed=True),
+          boot.p_value, fold_p)
+
+
+def distillation_table(groups: Mapping[aggregate.GroupKey,
+                                       List[aggregate.Run]],
+                       n_boot: int = 2000, seed: int = 0
+                       ) -> Optional[tables.Table]:
+  """The RQ3 table, or None when no run is a distillation run."""
+  runs: Dict[Tuple[Key, str], List[aggregate.Run]] = {}
+  for (name, protocol, scale), rs in groups.items():
+    key = parse_name(name)
+    if key is not None and scale is None:
+      runs[(key, protocol)] = rs
+  if not runs:
+    return None
+  crosses = [p for p in aggregate.CROSS_PERSON
+             if any(proto == p for _, proto in runs)]
+  order = lambda k: (k[0], METHODS.index(k[1]), WAYS.index(k[2]))  # noqa: E731
+  rows = []
+  for key in sorted({k for k, _ in runs}, key=order):
+    within = runs.get((key, WITHIN), [])
+    for cross in crosses or [None]:
+      cr = runs.get((key, cross), []) if cross else []
+      row = [key[0], key[1], key[2], cross or "–", _mean_std(within)]
+      if cr:
+        ci = stats_lib.worker_bootstrap([r.worker_confusions() for r in cr],
+                                        n_boot=n_boot, seed=seed)
+        few = len({w for r in cr for w in r.test_workers})
+        row += [_mean_std(cr),
+                tables.Interval(ci.estimate, ci.low, ci.high,
+                                "few_workers" if few <
+                                stats_lib.MIN_CI_WORKERS else "")]
+      else:
+        row += [None, None]
+      row.append(_gap(within, cr) if within and cr else None)
+      base = runs.get(((key[0],) + BASELINE, cross), []) if cross else []
+      versus = (_versus_baseline(cr, base, n_boot, seed)
+                if cr and base and key[1:] != BASELINE else None)
+      row += list(versus) if versus else [None, None, None]
+      rows.append(row)
+  return tables.Table(
+      "RQ3: cross-modal distillation under person shift",
+      ["student", "method", "way", "cross protocol", "within macro-F1",
+       "cross macro-F1", "cross [95% CI]", "gap (within − cross)",
+       "Δ cross vs supervised [95% CI]", "p (worker bootstrap)",
+       "p (fold t / Wilcoxon)"], rows,
+      "Macro-F1 mean ± std over folds. Methods: supervised (the student "
+      "trained on the labels), frozen (the pretrained student without "
+      "distillation), COMODO and IMU2CLIP (distilled on unlabeled windows); "
+      "ways: svm (COMODO's RBF-SVM on the frozen student's features), "
+      "linear (frozen student + linear head), finetune. Gap: within-person "
+      "minus cross-person, † when paired by fold. Δ: cross-person "
+      f"macro-F1 minus the supervised student's on the same folds, CI and p "
+      f"from {n_boot} paired resamples of test workers; fold tests need two "
+      "or more folds.")

@@ -1,0 +1,78 @@
+r"""Cross-modal distillation under person shift (RQ3, Experiment C): for
+each IMU student, COMODO and IMU2CLIP distillation, each followed by the
+student's evaluation per fold on leave-20%-workers-out and within-person,
+against the supervised student and the frozen pretrained student.
+
+  python -m launch.run --sweep=launch/sweeps/distillation.py --root=runs/rq3 \
+      --report_dir=runs/rq3/report
+  python -m launch.run --sweep=launch/sweeps/distillation.py --tiny ...
+
+One ``distill_evaluate`` job (``experiments/distill_evaluate.py``) per
+student and objective: ``configs/comodo.py`` (with the supervised and
+frozen baselines) and ``configs/imu2clip.py:student=<student>`` (the same
+student with IMU2CLIP's objective and CLIP image targets). The report's
+``distillation`` table (``report/distillation.py``) answers RQ3 per
+student: within- and cross-person macro-F1, the gap, and each method's
+cross-person difference to the supervised student with paired tests.
+
+Arg: ``students=moment+mantis`` (``imu2clip``: IMU2CLIP's own encoder as a
+student too), ``objectives=comodo+imu2clip``, ``pretrain_on=all`` (every
+worker unlabeled; ``train``: each fold's training workers only),
+``ways=svm`` (``+linear+finetune``), ``folds`` (0: all 5; tiny: 1),
+``moment_weights`` / ``mantis_weights`` (the students' checkpoints; without
+them students start random and "frozen" probes a random encoder),
+``timesformer_weights`` / ``clip_weights`` (teacher checkpoints; without
+them the teachers are random: a demo only), ``tiny``.
+"""
+
+import launch
+
+PROTOCOLS = ("l20wo", "within")
+CONFIGS = {"comodo": "configs/comodo.py", "imu2clip": "configs/imu2clip.py"}
+TEACHER_WEIGHTS = {"comodo": ("timesformer_weights", "timesformer"),
+                   "imu2clip": ("clip_weights", "clip")}
+# What a distill_evaluate job writes last (experiments/distill_evaluate.py).
+DONE_FILE = "report/rq3.md"
+RUN_GLOBS = ("*/fold*/*",)
+
+
+def sweep(arg=None):
+  a = launch.parse_arg(
+      arg, tiny=False, students="moment+mantis", objectives="comodo+imu2clip",
+      pretrain_on="all", ways="svm", folds=0, moment_weights="",
+      mantis_weights="", timesformer_weights="", clip_weights="")
+  if a.pretrain_on not in ("all", "train"):
+    raise ValueError(f"pretrain_on must be all or train, got "
+                     f"{a.pretrain_on!r}")
+  folds = tuple(range(a.folds or (1 if a.tiny else 5)))
+  jobs = []
+  for student in a.students.split("+"):
+    for objective in a.objectives.split("+"):
+      if objective not in CONFIGS:
+        raise ValueError(f"objectives: unknown {objective!r} "
+                         f"({'+'.join(CONFIGS)})")
+      args = [f"student={student}", f"pretrain_on={a.pretrain_on}"]
+      weights = a.get(f"{student}_weights", "")
+      if weights:
+        args.append(f"weights={weights}")
+      if a.tiny:
+        args.append("tiny")
+      overrides = {
+          "job": "distill_evaluate",
+          "experiment.protocols": PROTOCOLS,
+          "experiment.folds": folds,
+          "experiment.ways": tuple(a.ways.split("+")),
+          # The baselines run once per student, with its COMODO job.
+          "experiment.baselines": objective == "comodo",
+      }
+      field, fmt = TEACHER_WEIGHTS[objective]
+      if a.get(field, ""):
+        overrides.update({"teacher.weights": a.get(field),
+                          "teacher.weights_format": fmt})
+      jobs.append(launch.Job(
+          config=f"{CONFIGS[objective]}:{','.join(args)}",
+          workdir=f"{student}/{objective}-{a.pretrain_on}",
+          tags={"model": student, "method": objective,
+                "pretrain_on": a.pretrain_on},
+          overrides=overrides, done_file=DONE_FILE, run_globs=RUN_GLOBS))
+  return jobs
