@@ -19,7 +19,7 @@ Scales (``scale=``):
   "Results on the synthetic pilot" tables. 30 workers x 8 clips of IMU
   (A, E, F); 30 workers x 6 clips with video (B); the CPU layouts of the
   deep IMU models (``launch/config_paths.CPU_VARIANTS``) trained from
-  scratch, 3 folds.
+  scratch, 3 folds; C and D at their tiny (demo) sizes, C on 3 folds.
 * ``pilot``: the synthetic pilot (100 workers x 130 clips) or
   ``--set=data.raw_dir=...``, the papers' model sizes and recipes, all folds
   (accelerators).
@@ -77,6 +77,7 @@ def plan(scale: str) -> Dict[str, List[Part]]:
                    "models=attend_discriminate+moment+mantis+crosshar")],
         "B": [Part("video_models.py", "tiny=True,models=videomae,probes=svm,"
                    "finetune=none")],
+        "C": [Part("distillation.py", "tiny=True,students=moment")],
         "D": [Part("evimae.py", "tiny=True")],
         "F": [Part("scaling.py", "tiny=True,models=classical_rf+deepconvlstm,"
                    "folds=1")],
@@ -89,6 +90,9 @@ def plan(scale: str) -> Dict[str, List[Part]]:
                    dict(CPU_VIDEO),
                    job_overrides=(("linear_probe|finetune",
                                    CPU_VIDEO_STEPS),))],
+        # Distillation and EVI-MAE at their tiny (demo) sizes: their
+        # students and encoders at CPU width still take hours.
+        "C": [Part("distillation.py", "tiny=True,folds=3")],
         "D": [Part("evimae.py", "tiny=True")],
         "F": [Part("scaling.py", "cpu=True,epochs=8,folds=3,"
                    "models=classical_rf+deepconvlstm", CPU_IMU)],
@@ -98,6 +102,7 @@ def plan(scale: str) -> Dict[str, List[Part]]:
     return {
         "A": [Part("classical.py"), Part("har_models.py")],
         "B": [Part("video_models.py")],
+        "C": [Part("distillation.py")],
         "D": [Part("evimae.py")],
         "F": [Part("scaling.py", "models=classical_rf+deepconvlstm" + counts)],
     }

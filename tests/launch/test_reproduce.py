@@ -21,7 +21,7 @@ def load(arg):
 def test_every_scale_expands_under_experiment_dirs(scale):
   jobs = load(f"scale={scale}")
   groups = {j.tags[launch.REPORT_TAG] for j in jobs}
-  assert groups == {"A", "B", "D", "F"}
+  assert groups == {"A", "B", "C", "D", "F"}
   for j in jobs:
     experiment = j.tags[launch.REPORT_TAG]
     assert j.workdir.startswith(experiment + "/") and j.name.startswith(
@@ -88,7 +88,9 @@ def test_index_lists_each_run_with_command_and_config_hash(tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_tiny_end_to_end(tmp_path):
-  """Experiments A-F at the tiny scale: one command, one report folder."""
+  """Experiments A-F at the tiny scale: one command, one report folder. This
+  is also the end-to-end test of the classical, har_models (three ways) and
+  distillation sweeps."""
   env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
   report = tmp_path / "report"
   r = subprocess.run(
@@ -97,7 +99,7 @@ def test_reproduce_tiny_end_to_end(tmp_path):
        f"--root={tmp_path}/runs", f"--report_dir={report}"],
       cwd=REPO_ROOT, capture_output=True, text=True, env=env)
   assert r.returncode == 0, r.stderr[-3000:]
-  for experiment in ("A", "B", "D", "F"):
+  for experiment in ("A", "B", "C", "D", "F"):
     assert (report / experiment / "report.md").exists(), experiment
   main_a = (report / "A" / "tables" / "main.md").read_text()
   for name in ("classical_rf", "deepconvlstm", "deepconvlstm_linear_probe",
@@ -106,8 +108,18 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     assert f"| {name}" in main_a, name
   assert "gap within−l20wo" in main_a
   assert "videomae_svm_probe" in (report / "B" / "tables" / "main.md").read_text()
+  # C: COMODO and IMU2CLIP on the MOMENT student against the supervised and
+  # frozen baselines, each with within and cross-person scores and a gap.
+  table = (report / "C" / "tables" / "distillation.md").read_text()
+  rows = [line.split("|") for line in table.splitlines()
+          if line.startswith("| moment |")]
+  assert {row[2].strip() for row in rows} == {
+      "supervised", "frozen", "comodo", "imu2clip"}, table
+  assert all(row[5].strip() not in ("", "–") and row[6].strip() not in
+             ("", "–") for row in rows), table
+  assert (report / "F" / "tables" / "scaling.md").exists()
   index = (report / "README.md").read_text()
-  for experiment in ("A", "B", "D", "F"):
+  for experiment in ("A", "B", "C", "D", "F"):
     assert f"## {experiment}" in index
   assert "reproduce.py" not in index  # commands are the runs' own
   assert index.count("python -m egoimu_jax.main") >= 28

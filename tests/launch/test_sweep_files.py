@@ -40,21 +40,6 @@ def test_har_models():
     load("har_models.py:ways=zero_shot")
 
 
-@pytest.mark.slow
-def test_har_models_three_ways_tiny_end_to_end(tmp_path):
-  """Fine-tuned, frozen + linear head, frozen + SVM, then the report."""
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
-  r = subprocess.run(
-      [sys.executable, "-m", "launch.run",
-       "--sweep=launch/sweeps/har_models.py:models=deepconvlstm,folds=1",
-       "--tiny", f"--root={tmp_path}/runs", f"--report_dir={tmp_path}/report"],
-      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
-  assert r.returncode == 0, r.stderr[-3000:]
-  main = (tmp_path / "report" / "tables" / "main.md").read_text()
-  for name in ("deepconvlstm", "deepconvlstm_linear_probe",
-               "deepconvlstm_svm_probe"):
-    assert f"| {name} |" in main, name
-
 
 def test_scaling():
   jobs = load("scaling.py")
@@ -83,20 +68,6 @@ def test_evimae():
   assert shared.done_file == os.path.join(pretrain_finetune.REPORT_DIR,
                                           pretrain_finetune.TABLE_FILE)
 
-
-@pytest.mark.slow
-def test_classical_tiny_end_to_end(tmp_path):
-  """The issue's one command, on the tiny synthetic data (fold 0 of each protocol)."""
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
-  r = subprocess.run(
-      [sys.executable, "-m", "launch.run", "--sweep=launch/sweeps/classical.py:folds=1",
-       "--tiny", f"--root={tmp_path}/runs", f"--report_dir={tmp_path}/report"],
-      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
-  assert r.returncode == 0, r.stderr[-3000:]
-  main = (tmp_path / "report" / "tables" / "main.md").read_text()
-  assert "classical_rf" in main and "gap within−l20wo" in main
-  for protocol in ("l20wo", "within"):
-    assert (tmp_path / "runs" / "classical_rf" / protocol / "fold0" / "split.json").exists()
 
 
 def test_video_models():
