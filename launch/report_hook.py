@@ -86,16 +86,15 @@ def config_hash(results: dict) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def provenance(job: Job) -> List[Dict[str, str]]:
-  """One row per finished run of a (local) job: run dir, name, protocol,
-  fold, config hash, and the job's command."""
+def provenance(job: Job, root: str) -> List[Dict[str, str]]:
+  """One row per finished run of a (local) job: run dir (relative to
+  ``root``), name, protocol, fold, config hash, and the job's command."""
   rows = []
   for pattern in job.runs():
     for path in sorted(glob.glob(os.path.join(pattern, RESULTS_FILE))):
       with open(path) as f:
         res = json.load(f)
-      rows.append({"run": os.path.relpath(os.path.dirname(path),
-                                          os.path.dirname(job.workdir)),
+      rows.append({"run": os.path.relpath(os.path.dirname(path), root),
                    "name": str(res.get("name", "")),
                    "protocol": str(res.get("protocol", "")),
                    "fold": str(res.get("fold", "")),
@@ -112,6 +111,9 @@ def _write_index(report_dir: str, groups: Dict[str, List[Job]],
            "runs listed under it, each with the command that made it (run "
            "from the repository root) and the hash of its resolved config "
            "(`launch.report_hook.config_hash` of its results.json).", ""]
+  local = [j.workdir for js in groups.values() for j in js
+           if "://" not in j.workdir]
+  root = os.path.commonpath(local) if local else ""
   for tag, jobs in groups.items():
     lines += [f"## {tag}", "", f"[report]({tag}/report.md)", "",
               "| run | name | protocol | fold | config hash | command |",
@@ -119,7 +121,7 @@ def _write_index(report_dir: str, groups: Dict[str, List[Job]],
     for j in jobs:
       if "://" in j.workdir or not j.is_done():
         continue
-      for r in provenance(j):
+      for r in provenance(j, root):
         lines.append(f"| {r['run']} | {r['name']} | {r['protocol']} | "
                      f"{r['fold']} | `{r['config_hash']}` | "
                      f"`{r['command']}` |")

@@ -78,7 +78,8 @@ def plan(scale: str) -> Dict[str, List[Part]]:
         "B": [Part("video_models.py", "tiny=True,models=videomae,probes=svm,"
                    "finetune=none")],
         "C": [Part("distillation.py", "tiny=True,students=moment")],
-        "D": [Part("evimae.py", "tiny=True")],
+        # The README's main job.
+        "D": [Part("evimae.py", "tiny=True,protocols=l20wo")],
         "F": [Part("scaling.py", "tiny=True,models=classical_rf+deepconvlstm,"
                    "folds=1")],
     }

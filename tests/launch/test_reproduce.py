@@ -70,7 +70,8 @@ def test_index_lists_each_run_with_command_and_config_hash(tmp_path):
   job = launch.Job(config="configs/deepconvlstm.py:tiny", workdir=str(run),
                    overrides={"protocol.fold": 0},
                    tags={launch.REPORT_TAG: "A"})
-  [row] = report_hook.provenance(job)
+  [row] = report_hook.provenance(job, str(tmp_path))
+  assert row["run"] == "A/m/l20wo/fold0"
   assert row["config_hash"] == report_hook.config_hash(res)
   assert row["command"].startswith("python -m egoimu_jax.main "
                                    "--config=configs/deepconvlstm.py:tiny")
@@ -96,6 +97,7 @@ def test_reproduce_tiny_end_to_end(tmp_path):
   r = subprocess.run(
       [sys.executable, "-m", "launch.run",
        "--sweep=launch/sweeps/reproduce.py:scale=tiny",
+       "--executor=local_parallel", "--parallel=2",
        f"--root={tmp_path}/runs", f"--report_dir={report}"],
       cwd=REPO_ROOT, capture_output=True, text=True, env=env)
   assert r.returncode == 0, r.stderr[-3000:]
