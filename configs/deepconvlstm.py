@@ -20,6 +20,7 @@ def get_config(arg=None):
   variant = config.arg.variant
   config.model.name = "deepconvlstm"
   config.model.variant = variant
+  config.model.batch_norm = False  # ISWC'22's BatchNorm after each conv
   config.input.batch_size = 128
   config.optim.lr = 1e-3
   config.optim.weight_decay = 1e-4

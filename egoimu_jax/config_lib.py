@@ -138,6 +138,12 @@ def input_config() -> ml_collections.ConfigDict:
   c.degradation_severity = -1.0
   c.degradation_seed = 0
   c.teacher = ""               # name of a stored teacher-embedding set, "" for none
+  # "population": z-normalise with the training workers' statistics;
+  # "person": with each worker's own (unlabeled) windows' statistics
+  # (adaptation/person_norm.py). gravity_align rotates each worker's acc and
+  # gyro so their mean gravity direction is the training population's.
+  c.normalization = "population"
+  c.gravity_align = False
   return c
 
 
@@ -178,12 +184,27 @@ def trainer_config() -> ml_collections.ConfigDict:
       center_loss_weight=0.0,  # > 0: + weight * center loss (A&D: 0.3)
       center_lr=0.001,         # centre update rate (A&D lr_cent)
       class_weights="",        # "balanced": weight the loss by n / (K n_c)
+      # Workers as domains (adaptation/domain_losses.py): "erm" | "coral" |
+      # "groupdro" | "vrex"; dg_weight scales the CORAL / VREx penalty,
+      # groupdro_eta is GroupDRO's exponentiated-gradient step.
+      dg="erm", dg_weight=1.0, groupdro_eta=0.01,
   ))
   c.model = ml_collections.ConfigDict(dict(name=""))  # models.build(config.model)
   # Extra test-time evaluations of the final (best) state: name -> nested
   # overrides of this config, e.g. {"drop_video": {"model": {"drop_modality":
   # "video"}}}. Each writes <workdir>/variants/<name>/results.json.
   c.eval_variants = ml_collections.ConfigDict()
+  # Per-test-person adaptation of the final state (adaptation/run.py), each
+  # written to <workdir>/variants/<name>/: test-time "adabn" / "tent" (on at
+  # most max_windows of the person's windows), and the few-shot calibration
+  # curve (calibration_steps fine-tuning steps on a person's first k minutes,
+  # "head" (params matching head_pattern) and/or "full", scored on the
+  # windows after the largest k). calibration_lr 0: the run's optim.lr.
+  c.adapt = ml_collections.ConfigDict(dict(
+      tta=(), tent_steps=10, tent_lr=1e-3, max_windows=256,
+      calibration_minutes=(), calibration_modes=("head", "full"),
+      calibration_steps=20, calibration_lr=0.0, head_pattern="head",
+  ))
   # job "feature_probe": the frozen model's features -> "svm_comodo" | "logreg".
   c.probe = ml_collections.ConfigDict(dict(estimator="svm_comodo"))
   c.dtype = "float32"          # compute dtype ("bfloat16"); params stay float32

@@ -58,6 +58,11 @@ class NormStats:
     return (np.tile(self.mean, length),
             np.tile((1 / self.std).astype(np.float32), length))
 
+  def apply_batch(self, imu: np.ndarray, workers: np.ndarray) -> np.ndarray:
+    """The pipeline's call: population statistics ignore ``workers``."""
+    del workers
+    return self.apply_inplace(imu)
+
   def invert(self, imu: np.ndarray) -> np.ndarray:
     return np.asarray(imu, np.float32) * self.std + self.mean
 
@@ -72,13 +77,16 @@ def train_key(split: Mapping) -> str:
 
 
 def compute(dataset, indices: np.ndarray, *, max_windows: int = 0,
-            seed: int = 0, chunk: int = 4096) -> tuple[NormStats, dict]:
+            seed: int = 0, chunk: int = 4096,
+            transform=None) -> tuple[NormStats, dict]:
   """Mean and std per channel over all samples of the windows ``indices``.
 
   ``dataset`` is a ``processed.ProcessedDataset``. With ``max_windows > 0``,
   a seeded uniform subset of that many windows is used. Accumulates
   per-chunk moments in float64 and merges them (Chan et al.), so it streams.
-  Returns the stats and a dict describing what was used.
+  ``transform(imu [n, L, 6], indices [n]) -> imu`` is applied to each chunk
+  first (e.g. a per-worker rotation). Returns the stats and a dict
+  describing what was used.
   """
   indices = np.asarray(indices, np.int64)
   if not len(indices):
@@ -89,7 +97,10 @@ def compute(dataset, indices: np.ndarray, *, max_windows: int = 0,
     indices = np.sort(rng.choice(indices, max_windows, replace=False))
   count, mean, m2 = 0, np.zeros(6), np.zeros(6)
   for start in range(0, len(indices), chunk):
-    x = dataset.read_imu(indices[start:start + chunk]).reshape(-1, 6)
+    x = dataset.read_imu(indices[start:start + chunk])
+    if transform is not None:
+      x = transform(x, indices[start:start + chunk])
+    x = x.reshape(-1, 6)
     x = x.astype(np.float64)
     n = len(x)
     batch_mean = x.mean(0)

@@ -137,9 +137,9 @@ class BatchReader:
       return out
 
     serialized = self.windows.read(self.shard[p], self.offset[p])
-    imu = self.norm.apply_inplace(records.decode_tensor_batch(
+    imu = self.norm.apply_batch(records.decode_tensor_batch(
         serialized, "imu", np.float32,
-        (self.window_length, records.IMU_CHANNELS)))
+        (self.window_length, records.IMU_CHANNELS)), self.worker[p])
     batch = {
         "imu": place(imu),
         "label": place(self.label[p]),
@@ -265,10 +265,16 @@ class InputPipeline:
     self.process_index, self.process_count = _process_index_and_count(
         process_index, process_count)
     self.dataset = processed.ProcessedDataset.open(processed_dir)
-    self.norm = normalization.load_or_compute(
-        workdir, self.dataset, split,
-        max_windows=input_config.get("norm_max_windows", 0),
-        seed=input_config.get("shuffle_seed", 0))
+    if (input_config.get("normalization", "population") != "population" or
+        input_config.get("gravity_align", False)):
+      from egoimu_jax.adaptation import person_norm  # pylint: disable=g-import-not-at-top
+      self.norm = person_norm.load_or_compute(workdir, self.dataset, split,
+                                              input_config)
+    else:
+      self.norm = normalization.load_or_compute(
+          workdir, self.dataset, split,
+          max_windows=input_config.get("norm_max_windows", 0),
+          seed=input_config.get("shuffle_seed", 0))
     self.spectrogram = None
     if input_config.get("spectrogram", False):
       if data_config is None:
@@ -309,8 +315,13 @@ class InputPipeline:
     return processed.coverage(self.indices(part), self._totals[part])
 
   def _reader(self, part: str) -> BatchReader:
+    return self.batch_reader(self.indices(part))
+
+  def batch_reader(self, indices: np.ndarray) -> BatchReader:
+    """A reader of the records ``indices`` (positions index into them),
+    normalised and shaped like this pipeline's batches."""
     return BatchReader(
-        self.dataset, self.indices(part), self.norm,
+        self.dataset, indices, self.norm,
         spectrogram=self.spectrogram, frames=self.config.get("frames", False),
         num_frames=self.config.get("num_frames", 0),
         frame_mean=self.config.get("frame_mean", IMAGENET_MEAN),

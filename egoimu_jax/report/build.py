@@ -8,10 +8,11 @@ Output layout under ``out``::
                                 significance (each model vs a reference),
                                 pretrained_vs_scratch, scaling, scaling_fits,
                                 hard_workers, hard_case_correlations,
-                                hard_case_clusters, hard_case_prediction
+                                hard_case_clusters, hard_case_prediction,
+                                cross_person_gains, calibration_curve
   figures/<name>.png, .pdf      per_worker_f1, confusion_<model>_<protocol>,
                                 scaling, hard_cases, hard_case_clusters,
-                                hard_case_prediction
+                                hard_case_prediction, calibration_curve
 
 Only ``results.json`` (and, for the hard-case statistics, ``predictions.npz``
 plus the processed records) are read, never checkpoints, so a model
@@ -29,6 +30,7 @@ from typing import Dict, List, Optional, Sequence
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import cross_person
 from egoimu_jax.report import distillation
 from egoimu_jax.report import figures
 from egoimu_jax.report import hard_cases_section
@@ -111,6 +113,10 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
           rs, os.path.join(fig_dir, f"confusion_{_slug(name)}_{proto}"),
           f"{name} · {proto} ({len(rs)} fold{'s' if len(rs) > 1 else ''})")
   figs += figures.scaling(groups, os.path.join(fig_dir, "scaling"))
+  xp_tables, xp_figs = cross_person.section(groups, fig_dir, n_boot=n_boot,
+                                            seed=seed)
+  out_tables.update(xp_tables)
+  figs += xp_figs
 
   if hard_cases != "off":
     hard_tables, hard_figs = hard_cases_section.build(

@@ -48,6 +48,7 @@ import optax
 
 from egoimu_jax import config_lib
 from egoimu_jax import models
+from egoimu_jax.adaptation import run as adaptation
 from egoimu_jax.models import video_degradation
 from egoimu_jax.input_pipeline import pipeline as pipeline_lib
 from egoimu_jax.input_pipeline import prepare
@@ -81,6 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   pipe = input_pipeline(config, workdir)
   mesh = mesh_lib.make_mesh(config.mesh)
   task = tasks.TASKS.get(config.task.name)(config, pipe)
+  adaptation.validate(config, task)
   plan = _plan(config, pipe)
   lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
   tx = task.optimizer(lr)
@@ -216,6 +218,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       if jax.process_index() == 0:
         variant.finish(os.path.join(workdir, VARIANTS_DIR, name), outputs,
                        metrics, extra={**extra, "variant": name})
+    # Per-test-person adaptation (config.adapt), also before results.json.
+    adaptation.adapt_and_evaluate(config, task, pipe, state, workdir, extra,
+                                  make_train_step)
     summary = {"metrics": final}
     if jax.process_index() == 0:
       summary = task.finish(workdir, final_outputs, final, extra=extra)

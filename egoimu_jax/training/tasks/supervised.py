@@ -16,6 +16,10 @@
   ``model_state['centers']``, initialised standard normal like the authors'.
   Under mixup the centre terms use each example's own label (``label_a``),
   whose weight ``lam`` is at least 0.5.
+* ``dg`` (``"erm"`` = off): workers as domains (``adaptation.domain_losses``):
+  ``"coral"`` / ``"vrex"`` add ``dg_weight`` × their penalty, ``"groupdro"``
+  minimises the worst-worker risk with weights (step ``groupdro_eta``) kept
+  in ``model_state['groupdro_q']``.
 
 Evaluation turns softmax probabilities into per-window predictions, computes
 the metrics with ``evaluation.results.evaluate`` and, at the end, writes
@@ -30,12 +34,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.adaptation import domain_losses
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.models import center_loss as center_lib
 from egoimu_jax.models import mixup as mixup_lib
 from egoimu_jax.training.tasks import base
 
 CENTERS = "centers"
+# model_state entries that are task state, not model variables.
+TASK_STATE = (CENTERS, domain_losses.GROUPDRO_STATE)
 
 
 class Supervised(base.Task):
@@ -55,26 +62,38 @@ class Supervised(base.Task):
     self.classes = tuple(data.dataset.classes)
     self.class_weights = _class_weights(task.get("class_weights", ""),
                                         data, len(self.classes))
+    self.dg = task.get("dg", "erm")
+    if self.dg not in domain_losses.METHODS:
+      raise ValueError(f"config.task.dg must be one of "
+                       f"{domain_losses.METHODS}, got {self.dg!r}")
+    self.dg_weight = float(task.get("dg_weight", 1.0))
+    self.groupdro_eta = float(task.get("groupdro_eta", 0.01))
+    # Workers are the domains (batch["worker"] indexes dataset.workers).
+    self.num_workers = len(data.dataset.workers) if self.dg != "erm" else 0
 
   def model_kwargs(self) -> Dict[str, Any]:
     return {"num_classes": len(self.data.dataset.classes)}
 
   def init_variables(self, rng, batch):
     variables = super().init_variables(rng, batch)
-    if self.center_weight:
+    if self.center_weight or self.dg == "coral":
       (_, aux) = self.model.apply(variables, batch, train=False)
       if "features" not in aux:
-        raise ValueError(f"center loss needs aux['features'], but model "
-                         f"{self.config.model.name} returns {sorted(aux)}")
+        raise ValueError(f"center loss / CORAL needs aux['features'], but "
+                         f"model {self.config.model.name} returns {sorted(aux)}")
+    if self.dg == "groupdro":
+      variables[domain_losses.GROUPDRO_STATE] = jnp.full(
+          (self.num_workers,), 1.0 / self.num_workers, jnp.float32)
+    if self.center_weight:
       variables[CENTERS] = center_lib.init_centers(
           jax.random.fold_in(rng, 1000), len(self.classes),
           aux["features"].shape[-1])
     return variables
 
   def model_variables(self, params, model_state) -> Dict[str, Any]:
-    """What ``model.apply`` takes: everything but the task-owned centres."""
+    """What ``model.apply`` takes: everything but the task-owned state."""
     return {"params": params,
-            **{k: v for k, v in model_state.items() if k != CENTERS}}
+            **{k: v for k, v in model_state.items() if k not in TASK_STATE}}
 
   def loss(self, params, model_state, batch, rng):
     variables = self.model_variables(params, model_state)
@@ -96,8 +115,14 @@ class Supervised(base.Task):
     ce = jnp.sum(per_example * mask) / denom
     correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
     metrics = {"cross_entropy": ce, "accuracy": jnp.sum(correct * mask) / denom}
-    loss = ce
     new_state = {**model_state, **updates}
+    loss, dg_metrics, q = domain_losses.objective(
+        self.dg, per_example, aux.get("features"), batch.get("worker"),
+        batch["mask"], self.num_workers, weight=self.dg_weight,
+        eta=self.groupdro_eta, q=model_state.get(domain_losses.GROUPDRO_STATE))
+    metrics.update(dg_metrics)
+    if q is not None:
+      new_state[domain_losses.GROUPDRO_STATE] = q
     if self.center_weight:
       centers = model_state[CENTERS]
       cl = center_lib.center_loss(aux["features"], labels, centers,
@@ -110,7 +135,7 @@ class Supervised(base.Task):
     return loss, (new_state, metrics)
 
   def predict(self, variables, batch):
-    model_vars = {k: v for k, v in variables.items() if k != CENTERS}
+    model_vars = {k: v for k, v in variables.items() if k not in TASK_STATE}
     logits, _ = self.apply(model_vars, batch, train=False)
     return {"probs": jax.nn.softmax(logits.astype(jnp.float32), axis=-1),
             "label": batch["label"]}
@@ -136,7 +161,9 @@ class Supervised(base.Task):
         workdir, config=self.config, split=self.data.split,
         model=self.config.model.name, classes=self.classes,
         predictions={p: self._predictions(outputs[p]) for p in outputs},
-        name=self.config.get("name", ""), extra=extra)
+        name=self.config.get("name", ""), extra=extra,
+        train_classes=results_lib.seen_classes(self.data.dataset.table,
+                                               self.data.indices("train")))
 
 
 def _class_weights(kind: str, data, num_classes: int):

@@ -1,0 +1,101 @@
+r"""Closing the cross-person gap (issue 15): every method against ERM, paired.
+
+For each model, on the ``l20wo`` folds (the same test windows for all):
+
+* ``<model>``: ERM, plus its per-test-person adaptations written as
+  variants of the same run (``config.adapt``): AdaBN and TENT, and the
+  calibration curve (fine-tuned on each test person's first ``k`` minutes,
+  head only and whole model, scored on the windows after the largest ``k``);
+* ``<model>+person_norm`` / ``+gravity_align`` / ``+person_norm_gravity``:
+  person-aware normalisation (``input.normalization``, ``input.gravity_align``);
+* ``<model>+coral`` / ``+groupdro`` / ``+vrex``: workers as domains
+  (``task.dg``);
+
+and ``<model>`` on the ``within`` folds, the calibration curve's ceiling.
+The report's cross-person section (``egoimu_jax/report/cross_person.py``)
+pairs each method with ERM.
+
+  python -m launch.run --sweep=launch/sweeps/cross_person.py --root=runs/xp \
+      --report_dir=runs/xp/report
+  python -m launch.run --sweep=launch/sweeps/cross_person.py:folds=1 --tiny \
+      --root=/tmp/xp --report_dir=/tmp/xp/report
+
+Arg: ``models=deepconvlstm+moment``, ``methods`` (``+``-joined subset of
+``METHODS``), ``tta=adabn+tent``, ``minutes`` (``+``-joined; default
+``0+0.5+1+2+5``, tiny ``0+0.1+0.2``: the tiny set's people have < 1 min),
+``modes=head+full``, ``folds`` (default 5, tiny 3), ``moment_weights`` /
+``mantis_weights``, ``cpu``, ``tiny``. DeepConvLSTM runs with its BatchNorm
+option (``model.batch_norm``, ISWC'22), so that AdaBN has statistics to
+re-estimate; its rows are named ``deepconvlstm-bn``.
+"""
+
+import launch
+from launch.config_paths import config_for
+
+METHODS = {
+    "person_norm": {"input.normalization": "person"},
+    "gravity_align": {"input.gravity_align": True},
+    "person_norm_gravity": {"input.normalization": "person",
+                            "input.gravity_align": True},
+    "coral": {"task.dg": "coral", "task.dg_weight": 1.0},
+    "groupdro": {"task.dg": "groupdro", "task.groupdro_eta": 0.01},
+    "vrex": {"task.dg": "vrex", "task.dg_weight": 1.0},
+}
+# Models with a BatchNorm switch: turned on (and the rows renamed) for AdaBN.
+BATCH_NORM = {"deepconvlstm": ("model.batch_norm", "deepconvlstm-bn")}
+CPU_VARIANTS = {"deepconvlstm": "iswc22", "attend_discriminate": "cpu"}
+WEIGHTED = ("moment", "mantis")
+RUN_GLOBS = (".", "variants/*")
+
+
+def _config(model, a):
+  config = config_for(model, a.tiny)
+  args = []
+  if a.cpu and not a.tiny and model in CPU_VARIANTS:
+    args.append(CPU_VARIANTS[model])
+  weights = a.get(f"{model}_weights", "") if model in WEIGHTED else ""
+  if weights:
+    args.append(f"weights={weights}")
+  if args:
+    config += ("," if ":" in config else ":") + ",".join(args)
+  return config
+
+
+def _floats(text):
+  return tuple(float(x) for x in str(text).split("+") if x != "")
+
+
+def sweep(arg=None):
+  a = launch.parse_arg(
+      arg, tiny=False, models="deepconvlstm+moment", methods="+".join(METHODS),
+      tta="adabn+tent", minutes="", modes="head+full", folds=0, cpu=False,
+      moment_weights="", mantis_weights="")
+  folds = a.folds or (3 if a.tiny else 5)
+  methods = [m for m in a.methods.split("+") if m]
+  unknown = sorted(set(methods) - set(METHODS))
+  if unknown:
+    raise ValueError(f"methods: unknown {unknown}; known {sorted(METHODS)}")
+  minutes = _floats(a.minutes or ("0+0.1+0.2" if a.tiny else "0+0.5+1+2+5"))
+  adapt = {"adapt.tta": tuple(t for t in a.tta.split("+") if t),
+           "adapt.calibration_minutes": minutes,
+           "adapt.calibration_modes": tuple(a.modes.split("+"))}
+  jobs = []
+  for model in a.models.split("+"):
+    config = _config(model, a)
+    base, name = {}, model
+    if model in BATCH_NORM:
+      key, name = BATCH_NORM[model]
+      base[key] = True
+    for fold in range(folds):
+      jobs.append(launch.protocol_job(
+          config, name, "l20wo", fold, overrides={**base, **adapt,
+                                                  "name": name},
+          run_globs=RUN_GLOBS))
+      for method in methods:
+        jobs.append(launch.protocol_job(
+            config, f"{name}+{method}", "l20wo", fold,
+            overrides={**base, **METHODS[method],
+                       "name": f"{name}+{method}"}))
+      jobs.append(launch.protocol_job(config, name, "within", fold,
+                                      overrides={**base, "name": name}))
+  return jobs
