@@ -70,6 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import dropout as dropout_lib
 from egoimu_jax.models import layers
 
 Dtype = Any
@@ -240,13 +241,13 @@ class Attention(nn.Module):
     q, k, v = proj("query"), proj("key"), proj("value")
     logits = jnp.einsum("bqhc,bkhc->bhqk", q, k) * self.dim_head ** -0.5
     probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-    probs = nn.Dropout(self.dropout)(probs.astype(v.dtype),
+    probs = dropout_lib.Dropout(self.dropout)(probs.astype(v.dtype),
                                      deterministic=not train)
     y = jnp.einsum("bhqk,bkhc->bqhc", probs, v).reshape(b, t, inner)
     if self.num_heads == 1 and self.dim_head == d:
       return y
     y = _dense(d, inner, "out", self.dtype, self.param_dtype)(y)
-    return nn.Dropout(self.dropout)(y, deterministic=not train)
+    return dropout_lib.Dropout(self.dropout)(y, deterministic=not train)
 
 
 class FeedForward(nn.Module):
@@ -259,7 +260,7 @@ class FeedForward(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     d = x.shape[-1]
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = dropout_lib.Dropout(self.dropout, deterministic=not train)
     x = drop(layers.gelu(_dense(self.hidden_dim, d, "fc1", self.dtype,
                                 self.param_dtype)(x)))
     x = _dense(d, self.hidden_dim, "fc2", self.dtype, self.param_dtype)(x)
@@ -377,7 +378,7 @@ class Mantis(nn.Module):
     x = jnp.concatenate(
         [jnp.broadcast_to(cls.astype(x.dtype), (n, 1, d)), x], axis=1)
     x = x + jnp.asarray(layers.sincos_1d(1 + p, d), x.dtype)
-    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = dropout_lib.Dropout(self.dropout, deterministic=not train)(x)
     return Transformer(self.depth, self.num_heads, self.dim_head,
                        self.mlp_dim, self.dropout, self.dtype,
                        self.param_dtype, name="encoder")(x, train)

@@ -65,6 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import dropout as dropout_lib
 from egoimu_jax.models import layers
 
 Dtype = Any
@@ -209,7 +210,7 @@ class T5Attention(nn.Module):
       scores = jnp.where(key_mask[:, None, None, :], scores,
                          jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    weights = nn.Dropout(self.dropout)(weights, deterministic=not train)
+    weights = dropout_lib.Dropout(self.dropout)(weights, deterministic=not train)
     y = jnp.einsum("bhqs,bshk->bqhk", weights, v).reshape(b, n, h * k)
     return dense(d, (h * k) ** -0.5, "o")(y)
 
@@ -232,7 +233,7 @@ class T5GatedMlp(nn.Module):
 
     y = (nn.gelu(dense(self.mlp_dim, d ** -0.5, "wi_0")(x), approximate=True)
          * dense(self.mlp_dim, d ** -0.5, "wi_1")(x))
-    y = nn.Dropout(self.dropout)(y, deterministic=not train)
+    y = dropout_lib.Dropout(self.dropout)(y, deterministic=not train)
     return dense(d, self.mlp_dim ** -0.5, "wo")(y)
 
 
@@ -251,7 +252,7 @@ class T5Block(nn.Module):
                key_mask: jax.Array | None, train: bool = False) -> jax.Array:
     norm = functools.partial(RMSNorm, self.norm_eps, self.dtype,
                              self.param_dtype)
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = dropout_lib.Dropout(self.dropout, deterministic=not train)
     y = T5Attention(self.num_heads, self.head_dim, self.dropout, self.dtype,
                     self.param_dtype, name="attn")(
                         norm(name="attn_norm")(x), bias, key_mask, train)
@@ -288,7 +289,7 @@ class T5Encoder(nn.Module):
     buckets = relative_position_buckets(x.shape[1], self.num_buckets,
                                         self.max_distance)
     bias = jnp.transpose(table[buckets], (2, 0, 1)).astype(jnp.float32)
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = dropout_lib.Dropout(self.dropout, deterministic=not train)
     x = drop(x)
     # Arg 0 is the module itself: (self, x, bias, key_mask, train).
     block_cls = nn.remat(T5Block, static_argnums=(4,)) if self.remat else (
@@ -413,7 +414,7 @@ class MOMENT(nn.Module):
                             name="patch_embedding")(patches.astype(dtype),
                                                     observed)
     tokens = tokens + jnp.asarray(layers.sincos_1d(n, d), tokens.dtype)
-    tokens = nn.Dropout(self.patch_dropout, deterministic=not train)(tokens)
+    tokens = dropout_lib.Dropout(self.patch_dropout, deterministic=not train)(tokens)
 
     key_mask = None
     if "imu_mask" in batch:
@@ -430,7 +431,7 @@ class MOMENT(nn.Module):
       features = pooled.transpose(0, 2, 1).reshape(b, d * c)  # (d, c) order
     else:
       features = pooled.mean(axis=1)
-    y = nn.Dropout(self.head_dropout, deterministic=not train)(features)
+    y = dropout_lib.Dropout(self.head_dropout, deterministic=not train)(features)
     logits = nn.Dense(
         self.num_classes,
         kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in",
