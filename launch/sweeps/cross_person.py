@@ -24,12 +24,14 @@ Arg: ``models=deepconvlstm+moment``, ``methods`` (``+``-joined subset of
 ``METHODS``), ``tta=adabn+tent``, ``minutes`` (``+``-joined; default
 ``0+0.5+1+2+5``, tiny ``0+0.1+0.2``: the tiny set's people have < 1 min),
 ``modes=head+full``, ``folds`` (default 5, tiny 3), ``moment_weights`` /
-``mantis_weights``, ``cpu``, ``tiny``. DeepConvLSTM runs with its BatchNorm
+``mantis_weights``, ``cpu`` (``launch/config_paths.CPU_VARIANTS``),
+``epochs`` (0: each config's own), ``class_weights`` (``balanced``), ``tiny``. DeepConvLSTM runs with its BatchNorm
 option (``model.batch_norm``, ISWC'22), so that AdaBN has statistics to
 re-estimate; its rows are named ``deepconvlstm-bn``.
 """
 
 import launch
+from launch import config_paths
 from launch.config_paths import config_for
 
 METHODS = {
@@ -43,22 +45,14 @@ METHODS = {
 }
 # Models with a BatchNorm switch: turned on (and the rows renamed) for AdaBN.
 BATCH_NORM = {"deepconvlstm": ("model.batch_norm", "deepconvlstm-bn")}
-CPU_VARIANTS = {"deepconvlstm": "iswc22", "attend_discriminate": "cpu"}
 WEIGHTED = ("moment", "mantis")
 RUN_GLOBS = (".", "variants/*")
 
 
 def _config(model, a):
-  config = config_for(model, a.tiny)
-  args = []
-  if a.cpu and not a.tiny and model in CPU_VARIANTS:
-    args.append(CPU_VARIANTS[model])
   weights = a.get(f"{model}_weights", "") if model in WEIGHTED else ""
-  if weights:
-    args.append(f"weights={weights}")
-  if args:
-    config += ("," if ":" in config else ":") + ",".join(args)
-  return config
+  return config_paths.with_args(config_for(model, a.tiny, cpu=a.cpu),
+                                weights=weights, epochs=a.epochs)
 
 
 def _floats(text):
@@ -69,7 +63,7 @@ def sweep(arg=None):
   a = launch.parse_arg(
       arg, tiny=False, models="deepconvlstm+moment", methods="+".join(METHODS),
       tta="adabn+tent", minutes="", modes="head+full", folds=0, cpu=False,
-      moment_weights="", mantis_weights="")
+      moment_weights="", mantis_weights="", epochs=0.0, class_weights="")
   folds = a.folds or (3 if a.tiny else 5)
   methods = [m for m in a.methods.split("+") if m]
   unknown = sorted(set(methods) - set(METHODS))
@@ -83,6 +77,8 @@ def sweep(arg=None):
   for model in a.models.split("+"):
     config = _config(model, a)
     base, name = {}, model
+    if a.class_weights:
+      base["task.class_weights"] = a.class_weights
     if model in BATCH_NORM:
       key, name = BATCH_NORM[model]
       base[key] = True
