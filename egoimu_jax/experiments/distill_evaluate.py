@@ -37,7 +37,6 @@ done when ``report/rq3.md`` exists.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Dict, List
 
 from absl import logging
@@ -45,13 +44,12 @@ import jax
 import ml_collections
 
 from egoimu_jax import config_lib
-from egoimu_jax import jobs
 from egoimu_jax.evaluation import results as results_lib
-from egoimu_jax.experiments import pretrain_finetune
+from egoimu_jax.experiments import stages as stages_lib
 from egoimu_jax.training import durations
 from egoimu_jax.training.tasks import mae_pretrain
 
-Stage = pretrain_finetune.Stage
+Stage = stages_lib.Stage
 SECTIONS = ("experiment", "finetune")
 WAYS = ("svm", "linear", "finetune")
 METHODS = {"comodo": "comodo", "clip": "imu2clip"}  # objective -> method
@@ -157,15 +155,7 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
 def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or finishes) every stage, then the report and the RQ3 table."""
   stages = plan(config, workdir)
-  wanted = re.compile(config.experiment.get("stages", "") or ".*")
-  for i, stage in enumerate(stages, 1):
-    if stage.done or not wanted.fullmatch(stage.name):
-      logging.info("stage %d/%d %s: %s, skipped", i, len(stages), stage.name,
-                   "done" if stage.done else "not in experiment.stages")
-      continue
-    logging.info("stage %d/%d %s: %s", i, len(stages), stage.name,
-                 stage.workdir)
-    jobs.JOBS.get(stage.config.job)(stage.config, stage.workdir)
+  stages_lib.run(stages, config.experiment.get("stages", ""))
   summary = {"stages": [s.workdir for s in stages]}
   evaluations = [s for s in stages if s.done_file == results_lib.RESULTS_FILE]
   if not all(s.done for s in evaluations):

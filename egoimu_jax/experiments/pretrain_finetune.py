@@ -42,9 +42,7 @@ from its checkpoints, so rerunning the job finishes what is left.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 from typing import Any, Dict, List, Mapping
 
 from absl import logging
@@ -54,6 +52,7 @@ import numpy as np
 
 from egoimu_jax import config_lib
 from egoimu_jax.evaluation import results as results_lib
+from egoimu_jax.experiments import stages as stages_lib
 from egoimu_jax.training import trainer
 from egoimu_jax.training.tasks import mae_pretrain
 
@@ -64,16 +63,7 @@ REPORT_DIR = "report"
 TABLE_FILE = "pretrain_vs_scratch.md"
 
 
-@dataclasses.dataclass(frozen=True)
-class Stage:
-  name: str
-  workdir: str
-  config: ml_collections.ConfigDict
-  done_file: str
-
-  @property
-  def done(self) -> bool:
-    return os.path.exists(os.path.join(self.workdir, self.done_file))
+Stage = stages_lib.Stage
 
 
 def stage_config(config: ml_collections.ConfigDict, section: str,
@@ -149,15 +139,7 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
 def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or finishes) every stage, then the report over the fine-tunings."""
   stages = plan(config, workdir)
-  wanted = re.compile(config.experiment.get("stages", "") or ".*")
-  for i, stage in enumerate(stages, 1):
-    if stage.done or not wanted.fullmatch(stage.name):
-      logging.info("stage %d/%d %s: %s, skipped", i, len(stages), stage.name,
-                   "done" if stage.done else "not in experiment.stages")
-      continue
-    logging.info("stage %d/%d %s: %s", i, len(stages), stage.name,
-                 stage.workdir)
-    trainer.train_and_evaluate(stage.config, stage.workdir)
+  stages_lib.run(stages, config.experiment.get("stages", ""))
   summary = {"stages": [s.workdir for s in stages]}
   finetunes = [s for s in stages if s.done_file == results_lib.RESULTS_FILE]
   if not all(s.done for s in finetunes):
