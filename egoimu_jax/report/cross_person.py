@@ -13,7 +13,7 @@ protocols:
   within-person ERM run ``<base>`` as the ceiling.
 
 A method's gain is paired with ERM on the same folds and test windows
-(``tables._paired_row``: worker-bootstrap CI and p, fold t / Wilcoxon,
+(``tables.paired_row``: worker-bootstrap CI and p, fold t / Wilcoxon,
 per-worker sign flip); the spread columns show whether it helps the
 hardest people (10th percentile and minimum of per-worker macro-F1, pooled
 over folds) or only the average.
@@ -84,14 +84,14 @@ def gains_table(groups: Groups, n_boot: int = 2000,
   rows = []
   for base, method, name in _methods(runs):
     erm, m = runs[base], runs[name]
-    paired = tables._paired_row(m, erm, n_boot, seed)  # pylint: disable=protected-access
+    paired = tables.paired_row(m, erm, n_boot, seed)
     if isinstance(paired, str):
       continue   # different workers / windows: not comparable
     s_erm, s_m = _spread(erm), _spread(m)
     rows.append({
         "model": base, "method": method,
-        "ERM F1": tables._mean_std([r.test["macro_f1"] for r in erm]),  # pylint: disable=protected-access
-        "method F1": tables._mean_std([r.test["macro_f1"] for r in m]),  # pylint: disable=protected-access
+        "ERM F1": tables.mean_std([r.test["macro_f1"] for r in erm]),
+        "method F1": tables.mean_std([r.test["macro_f1"] for r in m]),
         "folds": paired[0], "gain (CI)": paired[1], "bootstrap p": paired[2],
         "fold t p": paired[3], "Wilcoxon p": paired[4],
         "worker sign-flip p": paired[6],
@@ -150,7 +150,7 @@ def calibration_table(groups: Groups, n_boot: int = 2000,
         rs = points[k]
         f1 = [r.test["macro_f1"] for r in rs]
         row = {"model": base, "mode": mode, "minutes": f"{k:g}",
-               "F1": tables._mean_std(f1), "gain over k=0 (CI)": None,  # pylint: disable=protected-access
+               "F1": tables.mean_std(f1), "gain over k=0 (CI)": None,
                "within ceiling": top, "gap closed": None}
         if start is not None and k > 0:
           boot = stats_lib.paired_worker_bootstrap(
@@ -160,7 +160,7 @@ def calibration_table(groups: Groups, n_boot: int = 2000,
           workers = len(aggregate.worker_f1(rs))
           row["gain over k=0 (CI)"] = tables.Interval(
               d.estimate, d.low, d.high, signed=True,
-              flag=tables._few_workers(workers))  # pylint: disable=protected-access
+              flag=tables.few_workers(workers))
           base_f1 = float(np.mean([r.test["macro_f1"] for r in start]))
           if top is not None and top > base_f1:
             row["gap closed"] = (float(np.mean(f1)) - base_f1) / (top - base_f1)
@@ -181,9 +181,9 @@ def calibration_figure(groups: Groups, stem: str) -> List[str]:
   data = curve(groups)
   if not data:
     return []
-  fig = figures._figure(3.5, 2.6)  # pylint: disable=protected-access
+  fig = figures.new_figure(3.5, 2.6)
   ax = fig.add_subplot()
-  colours = iter(figures._COLORS * 4)  # pylint: disable=protected-access
+  colours = iter(figures.COLORS * 4)
   for base, modes in sorted(data.items()):
     ceiling = _ceiling(groups, base)
     for mode, points in sorted(modes.items()):
@@ -198,7 +198,7 @@ def calibration_figure(groups: Groups, stem: str) -> List[str]:
   ax.set_xlabel("Labelled minutes from the new person")
   ax.set_ylabel("Cross-person macro-F1")
   ax.legend(frameon=False)
-  return figures._save(fig, stem)  # pylint: disable=protected-access
+  return figures.save(fig, stem)
 
 
 def section(groups: Groups, fig_dir: str, n_boot: int = 2000, seed: int = 0

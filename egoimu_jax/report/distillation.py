@@ -38,10 +38,10 @@ def parse_name(name: str) -> Optional[Key]:
 
 
 # Within minus cross, paired by fold where the folds test the same workers.
-_gap = tables._gap  # pylint: disable=protected-access
+gap = tables.gap
 
 
-def _mean_std(runs: Sequence[aggregate.Run]) -> Optional[tables.MeanStd]:
+def mean_std(runs: Sequence[aggregate.Run]) -> Optional[tables.MeanStd]:
   return tables.MeanStd(**metrics_lib.mean_std(_f1(runs))) if runs else None
 
 
@@ -95,18 +95,18 @@ def distillation_table(groups: Mapping[aggregate.GroupKey,
     within = runs.get((key, WITHIN), [])
     for cross in crosses or [None]:
       cr = runs.get((key, cross), []) if cross else []
-      row = [key[0], key[1], key[2], cross or "–", _mean_std(within)]
+      row = [key[0], key[1], key[2], cross or "–", mean_std(within)]
       if cr:
         ci = stats_lib.worker_bootstrap([r.worker_confusions() for r in cr],
                                         n_boot=n_boot, seed=seed)
         few = len({w for r in cr for w in r.test_workers})
-        row += [_mean_std(cr),
+        row += [mean_std(cr),
                 tables.Interval(ci.estimate, ci.low, ci.high,
                                 "few_workers" if few <
                                 stats_lib.MIN_CI_WORKERS else "")]
       else:
         row += [None, None]
-      row.append(_gap(within, cr) if within and cr else None)
+      row.append(gap(within, cr) if within and cr else None)
       base = runs.get(((key[0],) + BASELINE, cross), []) if cross else []
       versus = (_versus_baseline(cr, base, n_boot, seed)
                 if cr and base and key[1:] != BASELINE else None)

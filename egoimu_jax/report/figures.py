@@ -28,7 +28,7 @@ _STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
           "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8,
           "axes.spines.top": False, "axes.spines.right": False,
           "pdf.fonttype": 42}     # embed TrueType: editable text in the PDF
-_COLORS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377",
+COLORS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377",
            "#BBBBBB")             # Paul Tol's colour-blind-safe palette
 _PROTOCOL_TITLES = {"within": "Within-person", "l20wo": "Cross-person (L20%WO)",
                     "lowo": "Cross-person (LOWO)"}
@@ -53,14 +53,14 @@ _STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
 }
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
   with matplotlib.rc_context(_STYLE):
     fig = Figure(figsize=(width, height), layout="constrained")
   FigureCanvasAgg(fig)
   return fig
 
 
-def _save(fig: Figure, stem: str) -> List[str]:
+def save(fig: Figure, stem: str) -> List[str]:
   os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
   paths = [f"{stem}.png", f"{stem}.pdf"]
   fig.savefig(paths[0], dpi=200)
@@ -87,7 +87,7 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   rng = np.random.default_rng(seed)
   with matplotlib.rc_context(_STYLE):
     width = min(7.2, 1.2 + 0.55 * len(names) * len(protos) + 0.4 * len(protos))
-    fig = _figure(max(3.5, width), 2.8)
+    fig = new_figure(max(3.5, width), 2.8)
     axes = fig.subplots(1, len(protos), sharey=True, squeeze=False)[0]
     for ax, proto in zip(axes, protos):
       data, labels = [], []
@@ -103,11 +103,11 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
       box = ax.boxplot(data, positions=pos, widths=0.55, showfliers=False,
                        patch_artist=True, medianprops={"color": "black"})
       for i, patch in enumerate(box["boxes"]):
-        patch.set_facecolor(_COLORS[names.index(labels[i]) % len(_COLORS)])
+        patch.set_facecolor(COLORS[names.index(labels[i]) % len(COLORS)])
         patch.set_alpha(0.35)
       for i, d in enumerate(data):
         ax.scatter(pos[i] + rng.uniform(-0.18, 0.18, len(d)), d, s=6,
-                   color=_COLORS[names.index(labels[i]) % len(_COLORS)],
+                   color=COLORS[names.index(labels[i]) % len(COLORS)],
                    alpha=0.8, linewidths=0, zorder=3)
       worst = [metrics_lib.worst_worker_metrics(d, threshold) for d in data]
       ax.scatter(pos + 0.36, [w["worker_f1_p10"] for w in worst], marker="<",
@@ -124,7 +124,7 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
       ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("Per-worker macro-F1")
     axes[0].legend(loc="lower left", frameon=False, fontsize=7)
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def confusion(runs: Sequence[aggregate.Run], stem: str, title: str) -> List[str]:
@@ -136,7 +136,7 @@ def confusion(runs: Sequence[aggregate.Run], stem: str, title: str) -> List[str]
   k = len(classes)
   with matplotlib.rc_context(_STYLE):
     side = max(2.8, 0.75 * k + 1.6)
-    fig = _figure(side + 0.5, side)
+    fig = new_figure(side + 0.5, side)
     ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
     for i in range(k):
@@ -152,7 +152,7 @@ def confusion(runs: Sequence[aggregate.Run], stem: str, title: str) -> List[str]
     ax.set_title(title)
     ax.spines[:].set_visible(False)
     fig.colorbar(im, ax=ax, shrink=0.8, label="Fraction of true class")
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
@@ -164,7 +164,7 @@ def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
     return []
   names = sorted({k[0] for k in keys})
   with matplotlib.rc_context(_STYLE):
-    fig = _figure(3.5 * len(protos), 2.6)
+    fig = new_figure(3.5 * len(protos), 2.6)
     axes = fig.subplots(1, len(protos), squeeze=False)[0]
     for ax, proto in zip(axes, protos):
       for i, name in enumerate(names):
@@ -177,7 +177,7 @@ def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
         e = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for _, v in pts])
         order = np.argsort(x)
         ax.errorbar(x[order], y[order], yerr=e[order], marker="o", ms=3,
-                    capsize=2, color=_COLORS[i % len(_COLORS)], label=name)
+                    capsize=2, color=COLORS[i % len(COLORS)], label=name)
       ax.set_xscale("log")
       ticks = sorted({_scale_x(groups[k], proto, k[2]) for k in keys if k[1] == proto})
       ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -188,7 +188,7 @@ def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("Cross-person macro-F1")
     axes[-1].legend(frameon=False)
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def hard_cases(difficulty: Mapping[str, float],
@@ -205,19 +205,19 @@ def hard_cases(difficulty: Mapping[str, float],
     return []
   workers = sorted(set(difficulty) & set(stats))
   with matplotlib.rc_context(_STYLE):
-    fig = _figure(min(7.2, 1.8 * len(chosen) + 0.4), 2.4)
+    fig = new_figure(min(7.2, 1.8 * len(chosen) + 0.4), 2.4)
     axes = fig.subplots(1, len(chosen), sharey=True, squeeze=False)[0]
     f1 = np.array([difficulty[w] for w in workers])
     for ax, row in zip(axes, chosen):
       x = np.array([stats[w].get(row["statistic"], np.nan) for w in workers])
       ok = np.isfinite(x)
-      ax.scatter(x, f1, s=8, color=_COLORS[0], alpha=0.8, linewidths=0)
+      ax.scatter(x, f1, s=8, color=COLORS[0], alpha=0.8, linewidths=0)
       if ok.sum() >= 2 and np.ptp(x[ok]) > 0:     # least-squares line
         dx = x[ok] - x[ok].mean()
         slope = float(dx @ (f1[ok] - f1[ok].mean())) / float(dx @ dx)
         line = np.array([x[ok].min(), x[ok].max()])
         ax.plot(line, f1[ok].mean() + slope * (line - x[ok].mean()),
-                color=_COLORS[1], lw=1)
+                color=COLORS[1], lw=1)
       ax.set_xlabel(_STAT_LABELS.get(str(row["statistic"]),
                                      _pretty(str(row["statistic"]))))
       title = f"ρ = {row['rho']:.2f}\np = {row['p_value']:.2g}"
@@ -226,7 +226,7 @@ def hard_cases(difficulty: Mapping[str, float],
       ax.set_title(title, fontsize=7)
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("Per-worker macro-F1")
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def hard_case_clusters(clusters: Mapping[str, object], f1: Sequence[float],
@@ -245,12 +245,12 @@ def hard_case_clusters(clusters: Mapping[str, object], f1: Sequence[float],
   size = 8 + 60 * (f1.max() - f1) / max(float(np.ptp(f1)), 1e-9)
   rng = np.random.default_rng(0)
   with matplotlib.rc_context(_STYLE):
-    fig = _figure(7.2, 2.8)
+    fig = new_figure(7.2, 2.8)
     ax_map, ax_f1 = fig.subplots(1, 2, width_ratios=(1.4, 1))
     for c in range(int(clusters["k"])):
       sel = labels == c
-      color = _COLORS[c % len(_COLORS)]
-      marker = "os^"[c // len(_COLORS) % 3]     # k may exceed the palette
+      color = COLORS[c % len(COLORS)]
+      marker = "os^"[c // len(COLORS) % 3]     # k may exceed the palette
       ax_map.scatter(coords[sel, 0], coords[sel, 1], s=size[sel], color=color,
                      marker=marker, alpha=0.75, linewidths=0,
                      label=f"cluster {c}")
@@ -274,7 +274,7 @@ def hard_case_clusters(clusters: Mapping[str, object], f1: Sequence[float],
                     f"permutation p = {clusters['p_permutation']:.2g}",
                     fontsize=8)
     ax_f1.grid(axis="y", alpha=0.3)
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def hard_case_prediction(prediction: Mapping[str, object], stem: str
@@ -284,11 +284,11 @@ def hard_case_prediction(prediction: Mapping[str, object], stem: str
   predicted = np.asarray(prediction["predicted"])
   hardest = np.asarray(prediction["hardest"], bool)
   with matplotlib.rc_context(_STYLE):
-    fig = _figure(3.5, 3.2)
+    fig = new_figure(3.5, 3.2)
     ax = fig.subplots()
-    ax.scatter(actual[~hardest], predicted[~hardest], s=10, color=_COLORS[0],
+    ax.scatter(actual[~hardest], predicted[~hardest], s=10, color=COLORS[0],
                alpha=0.8, linewidths=0, label="other workers")
-    ax.scatter(actual[hardest], predicted[hardest], s=14, color=_COLORS[1],
+    ax.scatter(actual[hardest], predicted[hardest], s=14, color=COLORS[1],
                alpha=0.9, linewidths=0, label="hardest quartile")
     lo = float(min(actual.min(), predicted.min()))
     hi = float(max(actual.max(), predicted.max()))
@@ -306,7 +306,7 @@ def hard_case_prediction(prediction: Mapping[str, object], stem: str
     ax.set_ylabel("Predicted from IMU statistics")
     ax.legend(frameon=False, fontsize=7)
     ax.grid(alpha=0.3)
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def _scale_x(runs: Sequence[aggregate.Run], proto: str, scale: float) -> float:

@@ -146,7 +146,7 @@ class Table:
     return cls(title, columns, [[r.get(c) for c in columns] for r in rows], note)
 
 
-def _mean_std(values: Sequence[float], flag: str = "") -> MeanStd:
+def mean_std(values: Sequence[float], flag: str = "") -> MeanStd:
   return MeanStd(**metrics_lib.mean_std(values), flag=flag)
 
 
@@ -180,9 +180,9 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
         vals = [r.test.get(m) for r in rs if r.test.get(m) is not None]
         flag = ("constant" if m == "macro_f1" and (name, p) in collapsed
                 else "")
-        row.append(_mean_std(vals, flag) if vals else None)
+        row.append(mean_std(vals, flag) if vals else None)
     for p in gap_protos:
-      row.append(_gap(groups.get((name, "within", None), []),
+      row.append(gap(groups.get((name, "within", None), []),
                       groups.get((name, p, None), [])))
     rows.append(row)
   note = ("Mean ± sample std over folds (n folds in CSV; a single fold shows "
@@ -216,7 +216,7 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   return Table("Within- vs cross-person performance", columns, rows, note)
 
 
-def _gap(within: List[aggregate.Run], cross: List[aggregate.Run]) -> Optional[ValueSE]:
+def gap(within: List[aggregate.Run], cross: List[aggregate.Run]) -> Optional[ValueSE]:
   if not within or not cross:
     return None
   paired = ([r.fold for r in within] == [r.fold for r in cross] and
@@ -249,7 +249,7 @@ def worst_workers_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
     ci = stats_lib.bootstrap_ci(values, p10, n_boot=n_boot, seed=seed)
     rows.append([key[0], key[1], len(values), float(values.mean()),
                  Interval(worst["worker_f1_p10"], ci.low, ci.high,
-                          _few_workers(len(values))),
+                          few_workers(len(values))),
                  worst["worker_f1_min"], min(f1, key=lambda w: (f1[w], w)),
                  worst["share_workers_below"], int((values < threshold).sum())])
   return Table(
@@ -277,7 +277,7 @@ def per_class_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
     for c in classes:
       vals = [r.test["per_class_f1"].get(c) for r in groups[(name, proto, None)]]
       vals = [v for v in vals if v is not None]
-      row.append(_mean_std(vals) if vals else None)
+      row.append(mean_std(vals) if vals else None)
     rows.append(row)
   return Table("Per-class F1", ["model", "protocol"] + classes, rows,
                "Mean ± std over folds; a fold without true windows of a class "
@@ -295,7 +295,7 @@ def ci_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
     workers = {w for r in rs for w in r.per_worker}
     rows.append([key[0], key[1],
                  Interval(ci.estimate, ci.low, ci.high,
-                          _few_workers(len(workers))),
+                          few_workers(len(workers))),
                  len(rs), len(workers)])
   return Table(
       "Macro-F1 with worker-bootstrap 95% CI",
@@ -377,7 +377,7 @@ def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
     for name in names:
       if name == ref:
         continue
-      row = _paired_row(groups[(name, proto, None)], groups[(ref, proto, None)],
+      row = paired_row(groups[(name, proto, None)], groups[(ref, proto, None)],
                         n_boot, seed)
       if isinstance(row, str):
         skipped.append(f"{name} ({proto}{row})")
@@ -402,7 +402,7 @@ def init_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
     return None
   rows, skipped = [], []
   for pre, scr in sorted(pairs, key=lambda ab: key_order(ab[0])):
-    row = _paired_row(groups[pre], groups[scr], n_boot, seed)
+    row = paired_row(groups[pre], groups[scr], n_boot, seed)
     if isinstance(row, str):
       skipped.append(f"{pre[0]} ({pre[1]}{row})")
     else:
@@ -415,7 +415,7 @@ def init_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                rows, note)
 
 
-def _paired_row(ra: List[aggregate.Run], rb: List[aggregate.Run], n_boot: int,
+def paired_row(ra: List[aggregate.Run], rb: List[aggregate.Run], n_boot: int,
                 seed: int) -> Union[str, List[Cell]]:
   """The paired cells of A vs B on their shared folds, or why there are none
   (a suffix for the "not comparable" note)."""
@@ -440,12 +440,12 @@ def _paired_row(ra: List[aggregate.Run], rb: List[aggregate.Run], n_boot: int,
                                   seed=seed)
   return [len(folds),
           Interval(boot.difference.estimate, boot.difference.low,
-                   boot.difference.high, _few_workers(len(wa)), signed=True),
+                   boot.difference.high, few_workers(len(wa)), signed=True),
           boot.p_value, fold.get("t_p_value"), fold.get("wilcoxon_p_value"),
           flip["mean_difference"], flip["p_value"]]
 
 
-def _few_workers(n_workers: int) -> str:
+def few_workers(n_workers: int) -> str:
   return "few_workers" if n_workers < stats_lib.MIN_CI_WORKERS else ""
 
 
@@ -460,9 +460,9 @@ def scaling_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
     rs = groups[key]
     n_train = [len(r.results.get("split", {}).get("train_workers") or []) for r in rs]
     rows.append([key[0], key[1], f"{key[2]:g}",
-                 _mean_std([r.test["macro_f1"] for r in rs]),
-                 _mean_std([r.test["accuracy"] for r in rs]),
-                 _mean_std(n_train)])
+                 mean_std([r.test["macro_f1"] for r in rs]),
+                 mean_std([r.test["accuracy"] for r in rs]),
+                 mean_std(n_train)])
   return Table("Scaling", ["model", "protocol", "scale", "macro-F1", "accuracy",
                            "train workers"], rows,
                "scale: protocol.scale (count if > 1, fraction if <= 1, all if < 0).")
