@@ -34,11 +34,11 @@ import optax
 
 from egoimu_jax.adaptation import calibration
 from egoimu_jax.adaptation import tta as tta_lib
+from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline.store import processed
 
 TTA_METHODS = ("adabn", "tent")
 MODES = ("head", "full")
-VARIANTS_DIR = "variants"
 
 
 def enabled(config) -> bool:
@@ -100,7 +100,7 @@ def _write(config, task, pipe, workdir, name, outputs, extra) -> str:
   with variant.unlocked():
     variant.name = f"{config.name or config.model.name} / {name}"
   writer = type(task)(variant, pipe)
-  writer.finish(os.path.join(workdir, VARIANTS_DIR, name), {"test": outputs},
+  writer.finish(os.path.join(workdir, results_lib.VARIANTS_DIR, name), {"test": outputs},
                 {}, extra={**extra, "variant": name})
   logging.info("adaptation %s written", name)
   return name

@@ -45,6 +45,9 @@ from egoimu_jax.evaluation import metrics as metrics_lib
 
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.npz"
+# <run>/variants/<name>/: the same run evaluated another way (a test-time
+# variant or a per-person adaptation), each a run of its own.
+VARIANTS_DIR = "variants"
 SCHEMA = 1
 _PRED_FIELDS = ("index", "window_id", "worker_id", "label", "pred", "probs")
 

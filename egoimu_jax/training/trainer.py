@@ -49,6 +49,7 @@ import optax
 from egoimu_jax import config_lib
 from egoimu_jax import models
 from egoimu_jax.adaptation import run as adaptation
+from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.models import video_degradation
 from egoimu_jax.input_pipeline import pipeline as pipeline_lib
 from egoimu_jax.input_pipeline import prepare
@@ -232,7 +233,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return summary
 
 
-VARIANTS_DIR = "variants"
+VARIANTS_DIR = results_lib.VARIANTS_DIR
 
 
 def _eval_variants(config, pipe):
