@@ -15,8 +15,10 @@ Scales (``scale=``):
 
 * ``tiny``: every sweep's ``tiny`` variant on the shared tiny synthetic set
   (10 workers; video sets of their own), fold 0. Minutes; runs in CI.
-* ``cpu``: what a 2-core machine trains in about an hour: the README's
-  "Results on the synthetic pilot" tables. 30 workers x 8 clips of IMU
+* ``cpu``: sized for a 2-core machine: the README's "Results on the
+  synthetic pilot" tables (experiment A alone took 1 h 52 min on 2 cores
+  shared with other runs; the whole scale has not been timed on a quiet
+  machine yet). 30 workers x 8 clips of IMU
   (A, E, F); 30 workers x 6 clips with video (B); the CPU layouts of the
   deep IMU models (``launch/config_paths.CPU_VARIANTS``) trained from
   scratch, 3 folds; C and D at their tiny (demo) sizes, C on 3 folds.
