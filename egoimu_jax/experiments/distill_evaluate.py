@@ -157,10 +157,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   stages = plan(config, workdir)
   stages_lib.run(stages, config.experiment.get("stages", ""))
   summary = {"stages": [s.workdir for s in stages]}
-  evaluations = [s for s in stages if s.done_file == results_lib.RESULTS_FILE]
-  if not all(s.done for s in evaluations):
-    logging.info("report: not written, %d of %d evaluations left",
-                 sum(not s.done for s in evaluations), len(evaluations))
+  left = stages_lib.runs_left(stages)
+  if left:
+    logging.info("report: not written, %d evaluation(s) left", left)
     return summary
   if jax.process_index() == 0:
     from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top

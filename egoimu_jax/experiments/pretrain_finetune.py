@@ -141,10 +141,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   stages = plan(config, workdir)
   stages_lib.run(stages, config.experiment.get("stages", ""))
   summary = {"stages": [s.workdir for s in stages]}
-  finetunes = [s for s in stages if s.done_file == results_lib.RESULTS_FILE]
-  if not all(s.done for s in finetunes):
-    logging.info("report: not written, %d of %d fine-tuning stages left",
-                 sum(not s.done for s in finetunes), len(finetunes))
+  left = stages_lib.runs_left(stages)
+  if left:
+    logging.info("report: not written, %d fine-tuning stage(s) left", left)
     return summary
   if jax.process_index() == 0:
     from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top

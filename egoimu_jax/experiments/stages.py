@@ -17,6 +17,7 @@ from absl import logging
 import ml_collections
 
 from egoimu_jax import jobs
+from egoimu_jax.evaluation import results as results_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,3 +44,10 @@ def run(stages: Sequence[Stage], pattern: str = "") -> None:
     logging.info("stage %d/%d %s: %s", i, len(stages), stage.name,
                  stage.workdir)
     jobs.JOBS.get(stage.config.job)(stage.config, stage.workdir)
+
+
+def runs_left(stages: Sequence[Stage]) -> int:
+  """How many of the stages that write a run's results.json are not done
+  (the experiment's report waits for all of them)."""
+  return sum(not s.done for s in stages
+             if s.done_file == results_lib.RESULTS_FILE)
