@@ -131,7 +131,10 @@ def load_sweep(spec: str, extra_arg: str = "",
   mod_spec.loader.exec_module(module)
   if not callable(getattr(module, "sweep", None)):
     raise SweepError(f"{path}: defines no sweep(arg) function")
-  jobs = list(module.sweep(arg))
+  try:
+    jobs = list(module.sweep(arg))
+  except (ValueError, KeyError) as e:  # a bad sweep arg: one line, no traceback
+    raise SweepError(f"{path}:{arg or ''}: {e}") from e
   if only:
     jobs = [j for j in jobs if re.search(only, j.name)]
     if not jobs:
