@@ -37,6 +37,8 @@ def test_cpu_scale_sets_each_experiments_data():
   assert all(j.overrides["data.synthetic.with_video"] is False for j in a)
   assert not any(j.overrides.get("data.synthetic.with_video") is False
                  for j in b)
+  # B's video models are the tiny ones (ViT-B teachers take hours on CPU).
+  assert all(j.config.endswith("tiny") for j in b), [j.config for j in b]
   # The short schedule reaches the trained video jobs only.
   steps = {j.name: j.overrides.get("total_steps") for j in b}
   assert steps["B/videomae_finetune/l20wo/fold0"] == 400
