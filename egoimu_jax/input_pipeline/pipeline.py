@@ -15,7 +15,10 @@ How batches are made (one grain element is one whole batch):
     global batch for any ``P``, every epoch is reshuffled, and the last
     ``n mod B`` records of each epoch's order are skipped (different ones
     each epoch). The grain iterator's state is the next step, so a restored
-    iterator continues on exactly the next batch.
+    iterator continues on exactly the next batch. A split with fewer than
+    ``B`` records (a small worker- or data-scaling subset) has one step per
+    epoch whose batch is the first ``B`` of ``ceil(B / n)`` permutations in
+    a row, so records repeat within the batch (a warning says so).
   * Eval: records in index order, ``ceil(n / B)`` steps on every host, the
     tail padded with ``mask=False`` (``index=-1``, zeros elsewhere); every
     record appears exactly once over all hosts and steps.
@@ -172,17 +175,23 @@ class TrainSteps:
     self.local = local_batch_size(batch_size, process_count)
     self.start = process_index * self.local
     self.seed = seed
-    self.steps_per_epoch = num_records // batch_size
-    if not self.steps_per_epoch:
-      raise ValueError(f"{num_records} training records are fewer than one "
-                       f"global batch of {batch_size}")
+    if not num_records:
+      raise ValueError("no training records")
+    self.steps_per_epoch = max(1, num_records // batch_size)
+    self.repeats = -(-batch_size // num_records)  # 1 unless n < B
+    if self.repeats > 1 and process_index == 0:
+      logging.warning("pipeline: %d training records are fewer than one "
+                      "global batch of %d; each step's batch repeats them "
+                      "(%d permutations in a row)", num_records, batch_size,
+                      self.repeats)
     self._cache = (-1, None)  # (epoch, permutation), swapped atomically
 
   def permutation(self, epoch: int) -> np.ndarray:
     cached_epoch, perm = self._cache  # grain may call from several threads
     if cached_epoch != epoch:
       rng = np.random.default_rng([self.seed, epoch])
-      perm = rng.permutation(self.num_records)
+      perm = np.concatenate([rng.permutation(self.num_records)
+                             for _ in range(self.repeats)])
       self._cache = (epoch, perm)
     return perm
 

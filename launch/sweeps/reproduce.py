@@ -98,8 +98,8 @@ def plan(scale: str) -> Dict[str, List[Part]]:
         # students and encoders at CPU width still take hours.
         "C": [Part("distillation.py", "tiny=True,folds=3")],
         "D": [Part("evimae.py", "tiny=True")],
-        "F": [Part("scaling.py", "cpu=True,epochs=8,folds=2,"
-                   "models=classical_rf+deepconvlstm", CPU_IMU)],
+        "F": [Part("scaling.py", "cpu=True,epochs=8,folds=2,class_weights="
+                   "balanced,models=classical_rf+deepconvlstm", CPU_IMU)],
     }
   if scale in ("pilot", "full"):
     counts = ",units=counts" if scale == "full" else ""

@@ -18,6 +18,8 @@ Arg:
   cpu=False                the layouts that train at CPU scale
                            (launch/config_paths.CPU_VARIANTS).
   epochs=0                 the models' ``epochs`` config arg (0: their own).
+  class_weights=           ``balanced``: the trained models' task.class_weights
+                           (the classical estimators weight classes themselves).
   tiny                     the small synthetic dataset.
 """
 
@@ -36,7 +38,7 @@ TINY_FRACTIONS = (0.5, 1.0)   # the tiny pool has 2 workers
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
                        units="fractions", num_folds=0, folds=0,
-                       cpu=False, epochs=0.0)
+                       cpu=False, epochs=0.0, class_weights="")
   if a.kind not in ("workers", "data", "both"):
     raise ValueError(f"kind must be workers, data or both, got {a.kind!r}")
   if a.units not in ("fractions", "counts"):
@@ -58,9 +60,12 @@ def sweep(arg=None):
     config = config_for(model, a.tiny, cpu=a.cpu)
     if config_paths.accepts(model, "epochs"):
       config = config_paths.with_args(config, epochs=a.epochs)
+    trained = not config.startswith("configs/classical.py")
+    weights = ({"task.class_weights": a.class_weights}
+               if a.class_weights and trained else {})
     for protocol in protocols:
       for p in launch.product(scale=scales[protocol], fold=range(folds)):
         jobs.append(launch.protocol_job(
             config, model, protocol, p["fold"], scale=p["scale"],
-            overrides=overrides))
+            overrides={**overrides, **weights}))
   return jobs
