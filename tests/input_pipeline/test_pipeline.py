@@ -69,6 +69,20 @@ def test_epochs_are_reshuffled_permutations(data):
   assert not np.array_equal(epochs[0], epochs[1])
 
 
+def test_split_smaller_than_a_batch_repeats_its_records(data):
+  out, _ = data
+  n = len(_pipe(out).indices("train"))
+  batch = 2 * n + 3  # a small scaling subset: fewer records than one batch
+  pipe = _pipe(out, batch_size=batch)
+  assert pipe.train_steps().steps_per_epoch == 1
+  batches = [b["index"] for b in _take(pipe.train_iterator(), 2)]
+  for idx in batches:
+    assert len(idx) == batch
+    counts = np.unique(idx, return_counts=True)[1]
+    assert len(counts) == n and set(counts) <= {2, 3}  # every record, evenly
+  assert not np.array_equal(batches[0], batches[1])  # reshuffled per step
+
+
 def test_same_seed_same_batches_other_seed_differs(data):
   out, _ = data
   a = [b["index"] for b in _take(_pipe(out).train_iterator(), 4)]

@@ -52,6 +52,12 @@ def test_scaling():
   assert counts[0].workdir == "deepconvlstm/worker_scaling/n100/fold0"
   with pytest.raises(ValueError, match="kind must be"):
     load("scaling.py:kind=people")
+  # Class weights reach the trained models only (the forest weights its own).
+  weighted = load("scaling.py:models=classical_rf+deepconvlstm,folds=1,"
+                  "class_weights=balanced")
+  assert {j.tags["model"]: j.overrides.get("task.class_weights")
+          for j in weighted} == {"classical_rf": None,
+                                 "deepconvlstm": "balanced"}
 
 
 def test_evimae():
