@@ -93,10 +93,25 @@ def config_for(name: str, tiny: bool = False, cpu: bool = False) -> str:
   return config + ("," if ":" in config else ":") + variant
 
 
+def _default_config(name: str):
+  stem = config_for(name).split(":", 1)[0][len(CONFIG_DIR) + 1:-3]
+  return _module(stem).get_config()
+
+
 def accepts(name: str, key: str) -> bool:
   """Whether the config of model ``name`` takes the argument ``key``."""
-  stem = config_for(name).split(":", 1)[0][len(CONFIG_DIR) + 1:-3]
-  return key in (_module(stem).get_config().get("arg") or {})
+  return key in (_default_config(name).get("arg") or {})
+
+
+def has_setting(name: str, dotted: str) -> bool:
+  """Whether the config of model ``name`` has the setting ``dotted``
+  (``"task.class_weights"``: trained models have it, classical ones not)."""
+  node = _default_config(name)
+  for key in dotted.split("."):
+    if not hasattr(node, "keys") or key not in node:
+      return False
+    node = node[key]
+  return True
 
 
 def with_args(config: str, **args) -> str:

@@ -60,9 +60,9 @@ def sweep(arg=None):
     config = config_for(model, a.tiny, cpu=a.cpu)
     if config_paths.accepts(model, "epochs"):
       config = config_paths.with_args(config, epochs=a.epochs)
-    trained = not config.startswith("configs/classical.py")
-    weights = ({"task.class_weights": a.class_weights}
-               if a.class_weights and trained else {})
+    weights = ({"task.class_weights": a.class_weights} if a.class_weights
+               and config_paths.has_setting(model, "task.class_weights")
+               else {})
     for protocol in protocols:
       for p in launch.product(scale=scales[protocol], fold=range(folds)):
         jobs.append(launch.protocol_job(
