@@ -42,9 +42,6 @@ from egoimu_jax.input_pipeline.split_format import SPLIT_FILE
 from egoimu_jax.input_pipeline.split_format import validate_split
 from egoimu_jax.input_pipeline.split_format import write_split
 
-DEFAULT_PROTOCOL = "l20wo"
-
-
 def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]:
   """Builds the split a protocol config asks for.
 
@@ -59,7 +56,7 @@ def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]
   cfg = dict(protocol_cfg)
   pop = manifest if isinstance(manifest, Population) else from_manifest(
       manifest, cfg.get("stratify_label", AUTO))
-  name = cfg.get("name", DEFAULT_PROTOCOL)
+  name = cfg.get("name", protocols.DEFAULT)
   protocol = protocols.get(name)
   resolved = {**protocol.options, **cfg,
               "fold": int(cfg.get("fold", 0)), "seed": int(cfg.get("seed", 0)),

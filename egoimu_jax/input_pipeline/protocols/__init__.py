@@ -19,6 +19,7 @@ from egoimu_jax.input_pipeline.protocols import pretrain
 from egoimu_jax.input_pipeline.protocols import within
 from egoimu_jax.input_pipeline.protocols import worker_scaling
 
+DEFAULT = "l20wo"   # config.protocol.name when a config names none
 PROTOCOLS = registry.Registry("protocol")
 PROTOCOLS.register("l20wo")(l20wo.L20wo())
 PROTOCOLS.register("within")(within.Within())
@@ -52,6 +53,15 @@ def cross_person_protocols() -> Tuple[str, ...]:
 def scaling_protocols() -> Tuple[str, ...]:
   """The protocols that train on a ``protocol.scale``-sized subset."""
   return tuple(p.name for p in all_protocols() if p.scale_unit is not None)
+
+
+def gap_pair() -> Tuple[str, str]:
+  """(cross-person, within-person): the first protocol that pairs with a
+  cross-person one by fold, and that one; the main protocols of a sweep."""
+  for p in all_protocols():
+    if p.pairs_with is not None:
+      return p.pairs_with, p.name
+  raise LookupError("no registered protocol pairs with a cross-person one")
 
 
 def is_scaling(name: str) -> bool:

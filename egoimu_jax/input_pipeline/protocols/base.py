@@ -31,6 +31,9 @@ class Protocol:
       defaults (``config_lib.protocol_config`` holds them all).
     test_part: how the report names the people tested, e.g. in the hard
       cases section.
+    pairs_with: the cross-person protocol whose fold k tests the same
+      people as this one's fold k, or None; the two give the paired
+      generalisation gap (``gap_pair``).
   """
 
   name: str = ""
@@ -40,6 +43,7 @@ class Protocol:
   scale_unit: Optional[str] = None
   options: Mapping[str, Any] = types.MappingProxyType({})
   test_part: str = ""
+  pairs_with: Optional[str] = None
 
   @property
   def scale_field(self) -> Optional[str]:

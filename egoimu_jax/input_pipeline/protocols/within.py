@@ -25,8 +25,8 @@ from egoimu_jax.input_pipeline.protocols import base
 class Within(base.Protocol):
   name = "within"
   title = "Within-person"
-  test_part = ("within-person test parts (no cross-person runs: this is not "
-               "difficulty for unseen people)")
+  test_part = "within-person test parts"
+  pairs_with = "l20wo"
 
   def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
     fold, k, seed = cfg["fold"], cfg["num_folds"], cfg["seed"]
