@@ -7,7 +7,7 @@ splits by quoting one id (``bundle_id``)::
   {"format": "egoimu_jax.splits", "version": 1,
    "bundle_id": "egoimu-splits-v1-<12 hex>", "sha256": "<hex of the splits>",
    "manifest_fingerprint": "...",     # the processed dataset (raw + prepare)
-   "dataset_fingerprint": "sha256:...", # what the splits depend on (splits.py)
+   "dataset_fingerprint": "sha256:...", # what splits depend on (population.py)
    "settings": {"num_folds": 5, "seed": 0, "lowo_count": 10, ...},
    "splits": [{Contract-2 split}, ...],
    "unavailable": [{"protocol", "fold", "scale", "pretrain_on", "reason"}]}

@@ -1,5 +1,5 @@
 r"""Worker scaling and data scaling: nested training subsets, each tested on
-the held-out workers of its l20wo fold (see input_pipeline/splits.py).
+the held-out workers of its l20wo fold (see input_pipeline/protocols/).
 
   python -m launch.run --sweep=launch/sweeps/scaling.py --root=runs/scaling \
       --report_dir=runs/scaling/report
