@@ -8,8 +8,8 @@ A split is a JSON dict written into the run's workdir as ``split.json``::
    "train_clips": null, "val_clips": null, "test_clips": null}
 
 ``*_clips`` is null where a part is "every clip of its workers" (the
-pipeline selects records with ``record_table.split_indices``; ``members`` is
-the same rule as a predicate). ``num_folds`` and ``scale`` (and
+pipeline selects records with ``record_table.split_indices``;
+``split_format.members`` is the same rule as a predicate). ``num_folds`` and ``scale`` (and
 ``pretrain_*`` for ``pretrain``) extend Contract 2's fields: they change the
 content, so a reloaded split is checked against them too.
 
@@ -36,11 +36,11 @@ from egoimu_jax.input_pipeline.population import from_manifest
 from egoimu_jax.input_pipeline.population import Population
 from egoimu_jax.input_pipeline.population import SplitError
 from egoimu_jax.input_pipeline.protocols.base import PARTS
-from egoimu_jax.input_pipeline.split_format import members
 from egoimu_jax.input_pipeline.split_format import read_split
 from egoimu_jax.input_pipeline.split_format import SPLIT_FILE
 from egoimu_jax.input_pipeline.split_format import validate_split
 from egoimu_jax.input_pipeline.split_format import write_split
+
 
 def make_split(protocol_cfg: Mapping[str, Any], manifest: Any) -> Dict[str, Any]:
   """Builds the split a protocol config asks for.

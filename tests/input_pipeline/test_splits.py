@@ -10,6 +10,7 @@ import pytest
 from egoimu_jax.config_lib import protocol_config
 from egoimu_jax.input_pipeline import folds
 from egoimu_jax.input_pipeline import population
+from egoimu_jax.input_pipeline import split_format
 from egoimu_jax.input_pipeline import splits
 
 
@@ -202,7 +203,7 @@ def test_load_or_create_round_trip_and_mismatch(tmp_path):
 
 def test_members():
   s = splits.make_split(cfg(name="data_scaling", scale=10), POP)
-  train, test = splits.members(s, "train"), splits.members(s, "test")
+  train, test = split_format.members(s, "train"), split_format.members(s, "test")
   c = s["train_clips"][0]
   w = c.split("_")[0]
   assert (w, c) in train and (w, c) not in test
