@@ -9,9 +9,9 @@ A split is a JSON dict written into the run's workdir as ``split.json``::
 
 ``*_clips`` is null where a part is "every clip of its workers" (the
 pipeline selects records with ``record_table.split_indices``;
-``split_format.members`` is the same rule as a predicate). ``num_folds`` and ``scale`` (and
-``pretrain_*`` for ``pretrain``) extend Contract 2's fields: they change the
-content, so a reloaded split is checked against them too.
+``split_format.members`` is the same rule as a predicate). ``num_folds`` and
+``scale`` (and ``pretrain_*`` for ``pretrain``) extend Contract 2's fields:
+they change the content, so a reloaded split is checked against them too.
 
 Every split is a pure function of a ``Population`` (workers, their clips,
 break fractions and clip labels), the protocol config and a seed. Orders are
