@@ -12,6 +12,7 @@ from typing import Any, Dict, Mapping
 import ml_collections
 from ml_collections import config_dict
 
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.training import durations
 
 # The pilot's activity states; the default vocabulary when neither the dataset
@@ -148,21 +149,23 @@ def input_config() -> ml_collections.ConfigDict:
 
 
 def protocol_config() -> ml_collections.ConfigDict:
-  """Which split a run trains and evaluates on."""
+  """Which split a run trains and evaluates on.
+
+  The shared fields, then every registered protocol's own ``options``
+  (``input_pipeline/protocols/``), e.g. ``lowo_count`` or ``pretrain_on``.
+  """
   c = ml_collections.ConfigDict()
-  c.name = "l20wo"   # l20wo | within | lowo | worker_scaling | data_scaling
+  c.name = protocols.DEFAULT   # one of protocols.names()
   c.fold = 0
   c.num_folds = 5
   c.seed = 0
-  c.lowo_workers = ()          # leave-one-worker-out: the subset to iterate
-  c.lowo_count = 10            # ... or this many workers picked by lowo_rule
-  c.lowo_rule = "most_clips"   # most_clips | most_break | spread (see splits.py)
   # Folds are stratified by each worker's fraction of this class; "auto":
-  # derived from the data (splits.auto_stratify_label), never from names.
+  # derived from the data (population.auto_stratify_label), never from names.
   c.stratify_label = "auto"
   c.scale = -1.0               # worker count / clip count or fraction for scaling protocols
-  c.pretrain_on = "all"        # pretrain protocol: "all" workers or fold's "train" workers
-  c.pretrain_val_fraction = 0.1  # pretrain protocol: clips held out for val loss
+  for protocol in protocols.all_protocols():
+    for key, default in protocol.options.items():
+      c[key] = default
   return c
 
 

@@ -9,7 +9,7 @@ heavy model file is only imported when a config asks for it.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, Iterable
+from typing import Any, Callable, Dict, Iterable, Tuple
 
 
 class Registry:
@@ -45,6 +45,10 @@ class Registry:
       raise KeyError(
           f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
     return self._entries[name]
+
+  def registered(self) -> Tuple[str, ...]:
+    """The eagerly registered names, in the order they were registered."""
+    return tuple(self._entries)
 
   def names(self) -> Iterable[str]:
     return sorted(set(self._entries) | set(self._lazy))

@@ -42,6 +42,7 @@ from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.export import split_bundle
 from egoimu_jax.export import windows as export_lib
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import processed
 
@@ -72,8 +73,8 @@ class Reference:
   @property
   def description(self) -> str:
     s = self.split
-    scale = (f" scale {s['scale']:g}" if s["protocol"] in
-             ("worker_scaling", "data_scaling") else "")
+    scale = (f" scale {s['scale']:g}" if protocols.is_scaling(s["protocol"])
+             else "")
     return f"{s['protocol']} fold {s['fold']}{scale}"
 
 

@@ -22,6 +22,7 @@ from absl import flags
 from egoimu_jax import logs
 from egoimu_jax.export import split_bundle
 from egoimu_jax.export import windows
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import processed
 
@@ -36,7 +37,7 @@ _SPLIT = flags.DEFINE_string(
     "split", "", "Export this split (a split.json or a split bundle) instead "
     "of building one from --protocol/--fold.")
 _PROTOCOL = flags.DEFINE_string("protocol", "l20wo",
-                                f"One of {', '.join(splits.PROTOCOLS)}.")
+                                f"One of {', '.join(protocols.names())}.")
 _FOLD = flags.DEFINE_integer("fold", 0, "Fold.")
 _NUM_FOLDS = flags.DEFINE_integer("num_folds", 5, "protocol.num_folds.")
 _SEED = flags.DEFINE_integer("seed", 0, "protocol.seed.")

@@ -7,7 +7,7 @@ splits by quoting one id (``bundle_id``)::
   {"format": "egoimu_jax.splits", "version": 1,
    "bundle_id": "egoimu-splits-v1-<12 hex>", "sha256": "<hex of the splits>",
    "manifest_fingerprint": "...",     # the processed dataset (raw + prepare)
-   "dataset_fingerprint": "sha256:...", # what the splits depend on (splits.py)
+   "dataset_fingerprint": "sha256:...", # what splits depend on (population.py)
    "settings": {"num_folds": 5, "seed": 0, "lowo_count": 10, ...},
    "splits": [{Contract-2 split}, ...],
    "unavailable": [{"protocol", "fold", "scale", "pretrain_on", "reason"}]}
@@ -34,8 +34,9 @@ import gzip
 import hashlib
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.input_pipeline import splits
 
 FORMAT = "egoimu_jax.splits"
@@ -92,17 +93,8 @@ def build(manifest: Mapping[str, Any],
           "lowo_count": int(s["lowo_count"]), "lowo_rule": s["lowo_rule"],
           "stratify_label": s["stratify_label"],
           "pretrain_val_fraction": float(s["pretrain_val_fraction"])}
-  plan: List[Dict[str, Any]] = []
-  plan += [dict(name="l20wo", fold=f) for f in range(k)]
-  plan += [dict(name="within", fold=f) for f in range(k)]
-  plan += [dict(name="lowo", fold=f)
-           for f in range(min(base["lowo_count"], len(pop.workers)))]
-  for name, scales in (("worker_scaling", s["worker_scales"]),
-                       ("data_scaling", s["data_scales"])):
-    plan += [dict(name=name, fold=f, scale=float(x))
-             for x in scales for f in range(k)]
-  plan += [dict(name="pretrain", fold=f, pretrain_on=on)
-           for on in splits.PRETRAIN_ON for f in range(k)]
+  plan = [dict(name=p.name, **variant) for p in protocols.all_protocols()
+          for variant in p.bundle_variants(k, s, len(pop.workers))]
   out, unavailable = [], []
   for p in plan:
     try:
@@ -195,7 +187,7 @@ def select(bundle: Mapping[str, Any], protocol: str, fold: int,
     have = sorted({s["protocol"] for s in bundle["splits"]})
     raise BundleError(f"bundle {bundle.get('bundle_id')} has no protocol "
                       f"{protocol!r}; it has {have}")
-  if scale is not None and protocol in ("worker_scaling", "data_scaling"):
+  if scale is not None and protocols.is_scaling(protocol):
     scales = sorted({s["scale"] for s in found})
     found = [s for s in found if abs(s["scale"] - scale) < 1e-9]
     if not found:

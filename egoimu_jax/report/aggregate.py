@@ -18,11 +18,7 @@ import numpy as np
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
-
-SCALING_PROTOCOLS = ("worker_scaling", "data_scaling")
-# Table column order; protocols not listed follow alphabetically.
-PROTOCOL_ORDER = ("within", "l20wo", "lowo", "worker_scaling", "data_scaling")
-CROSS_PERSON = ("l20wo", "lowo", "worker_scaling", "data_scaling")
+from egoimu_jax.input_pipeline import protocols as protocols_lib
 
 GroupKey = Tuple[str, str, Optional[float]]   # (name, protocol, scale)
 
@@ -139,7 +135,7 @@ def load_runs(patterns: Iterable[str]) -> List[Run]:
 def _to_run(res: Mapping[str, Any]) -> Run:
   protocol = str(res["protocol"])
   scale = None
-  if protocol in SCALING_PROTOCOLS:
+  if protocols_lib.is_scaling(protocol):
     scale = res.get("split", {}).get("scale")
     if scale is None:
       scale = res.get("config", {}).get("protocol", {}).get("scale")
@@ -176,10 +172,18 @@ def group(runs: Sequence[Run]) -> Dict[GroupKey, List[Run]]:
   return out
 
 
+def protocol_order() -> Tuple[str, ...]:
+  """Table column order: the within-person protocols (the ceiling), the
+  cross-person ones, then the rest, each in registration order."""
+  def rank(p):
+    return 1 if p.cross_person else 0 if p.tested else 2
+  return tuple(p.name for p in sorted(protocols_lib.all_protocols(), key=rank))
+
+
 def protocols(runs: Sequence[Run]) -> List[str]:
   present = {r.protocol for r in runs}
-  return ([p for p in PROTOCOL_ORDER if p in present] +
-          sorted(present - set(PROTOCOL_ORDER)))
+  order = protocol_order()
+  return ([p for p in order if p in present] + sorted(present - set(order)))
 
 
 def names(runs: Sequence[Run]) -> List[str]:

@@ -28,6 +28,7 @@ import numpy as np
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
 from egoimu_jax.report import tables
@@ -39,8 +40,8 @@ _CALIB = re.compile(r"^(?P<base>.+) / calib_(?:(?P<mode>[a-z]+)_)?"
 
 
 def _cross(groups: Groups) -> Dict[str, List[aggregate.Run]]:
-  """Runs by name on the first cross-person protocol present."""
-  for proto in ("l20wo", "lowo"):
+  """Runs by name on the first unscaled cross-person protocol present."""
+  for proto in protocols.cross_person_protocols():
     found = {n: rs for (n, p, s), rs in groups.items() if p == proto and
              s is None}
     if found:

@@ -18,6 +18,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import tables
 
@@ -87,7 +88,7 @@ def distillation_table(groups: Mapping[aggregate.GroupKey,
       runs[(key, protocol)] = rs
   if not runs:
     return None
-  crosses = [p for p in aggregate.CROSS_PERSON
+  crosses = [p for p in protocols.cross_person_protocols()
              if any(proto == p for _, proto in runs)]
   order = lambda k: (k[0], METHODS.index(k[1]), WAYS.index(k[2]))  # noqa: E731
   rows = []

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from egoimu_jax.evaluation import metrics as metrics_lib
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 
 # PDF font subsetting logs every table it prunes at INFO level.
@@ -30,8 +31,6 @@ _STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
           "pdf.fonttype": 42}     # embed TrueType: editable text in the PDF
 COLORS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377",
            "#BBBBBB")             # Paul Tol's colour-blind-safe palette
-_PROTOCOL_TITLES = {"within": "Within-person", "l20wo": "Cross-person (L20%WO)",
-                    "lowo": "Cross-person (LOWO)"}
 
 
 _STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
@@ -80,7 +79,7 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   """
   runs = [r for rs in groups.values() for r in rs if r.scale is None]
   protos = [p for p in aggregate.protocols(runs)
-            if p not in aggregate.SCALING_PROTOCOLS]
+            if not protocols.is_scaling(p)]
   names = aggregate.names(runs)
   if not protos:
     return []
@@ -119,7 +118,7 @@ def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                for n, w in zip(labels, worst)]
       ax.set_xticks(pos, ticks, rotation=30 if len(labels) > 3 else 0,
                     ha="right" if len(labels) > 3 else "center")
-      ax.set_title(_PROTOCOL_TITLES.get(proto, proto))
+      ax.set_title(_title(proto))
       ax.set_ylim(-0.02, 1.02)
       ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("Per-worker macro-F1")
@@ -182,9 +181,9 @@ def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
       ticks = sorted({_scale_x(groups[k], proto, k[2]) for k in keys if k[1] == proto})
       ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
       ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-      ax.set_xlabel("Training workers" if proto == "worker_scaling"
-                    else "Training clips" if proto == "data_scaling" else "Scale")
-      ax.set_title(proto.replace("_", " ").capitalize())
+      unit = protocols.get(proto).scale_unit
+      ax.set_xlabel(f"Training {unit}" if unit else "Scale")
+      ax.set_title(_title(proto))
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("Cross-person macro-F1")
     axes[-1].legend(frameon=False)
@@ -311,9 +310,13 @@ def hard_case_prediction(prediction: Mapping[str, object], stem: str
 
 def _scale_x(runs: Sequence[aggregate.Run], proto: str, scale: float) -> float:
   """The scale's actual size: mean training workers / clips over folds."""
-  field = "train_workers" if proto == "worker_scaling" else "train_clips"
+  field = protocols.get(proto).scale_field
   sizes = [len(r.results.get("split", {}).get(field) or []) for r in runs]
   return float(np.mean(sizes)) if all(sizes) else float(scale)
+
+
+def _title(proto: str) -> str:
+  return protocols.get(proto).title if proto in protocols.PROTOCOLS else proto
 
 
 def _pretty(name: str) -> str:

@@ -27,16 +27,16 @@ import numpy as np
 from egoimu_jax.evaluation import hard_case_analysis as analysis
 from egoimu_jax.evaluation import hard_cases as hard_cases_lib
 from egoimu_jax.evaluation import results as results_lib
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
 from egoimu_jax.report import tables
 
 # Reads raw IMU windows [n, L, 6] of the given record indices.
 ImuReader = Callable[[np.ndarray], np.ndarray]
+# Where per-worker difficulty is read from, first present wins: each person
+# tested unseen by the most training data first, within-person last.
 DIFFICULTY_PROTOCOLS = ("lowo", "l20wo", "within")
-_SOURCE_NAMES = {"lowo": "leave-one-worker-out", "l20wo": "l20wo test folds",
-                 "within": "within-person test parts (no cross-person runs: "
-                           "this is not difficulty for unseen people)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,7 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
     return {}, []
   proto, keys, f1 = source
   notes.append(f"Hard cases: difficulty is per-worker macro-F1 from "
-               f"{_SOURCE_NAMES[proto]}, averaged over {len(keys)} model(s) "
+               f"{_source_name(proto)}, averaged over {len(keys)} model(s) "
                f"({', '.join(k[0] for k in keys)}); {len(f1)} workers.")
   stats = None
   try:
@@ -110,6 +110,14 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
   except analysis.NotEnoughWorkers as e:
     notes.append(f"Hard cases: {e}.")
   return out, figs
+
+
+def _source_name(proto: str) -> str:
+  protocol = protocols.get(proto)
+  if protocol.cross_person:
+    return protocol.test_part
+  return (f"{protocol.test_part} (no cross-person runs: this is not "
+          "difficulty for unseen people)")
 
 
 def difficulty(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]

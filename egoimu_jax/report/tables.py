@@ -23,6 +23,7 @@ import numpy as np
 from egoimu_jax import errors
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 from scaling import points as scaling_points
 from scaling import power_law
@@ -165,8 +166,8 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   constant = aggregate.constant_runs(runs)
   collapsed = {(r.name, r.protocol) for r, _ in constant}
   protos = [p for p in aggregate.protocols(runs)
-            if p not in aggregate.SCALING_PROTOCOLS]
-  gap_protos = ([p for p in protos if p in aggregate.CROSS_PERSON]
+            if not protocols.is_scaling(p)]
+  gap_protos = ([p for p in protos if p in protocols.cross_person_protocols()]
                 if "within" in protos else [])
   columns = ["model"] + [f"{p} {METRIC_LABELS.get(m, m)}"
                          for p in protos for m in metrics]
@@ -332,7 +333,7 @@ def choose_reference(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   if base:
     return base[0], f"the random-forest baseline ({REFERENCE_MODEL})"
   plain = [r for r in runs if r.variant is None] or runs
-  cross = [r for r in plain if r.protocol in aggregate.CROSS_PERSON]
+  cross = [r for r in plain if r.protocol in protocols.cross_person_protocols()]
   pool, what = (cross, "cross-person") if cross else (plain, "")
   scores = {n: float(np.mean([r.test["macro_f1"] for r in pool if r.name == n]))
             for n in aggregate.names(pool)}
@@ -368,7 +369,7 @@ def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                  [], f"No comparisons: {why}.")
   rows, skipped, absent = [], [], []
   for proto in aggregate.protocols([r for rs in groups.values() for r in rs]):
-    if proto in aggregate.SCALING_PROTOCOLS:
+    if protocols.is_scaling(proto):
       continue
     names = sorted(n for n, p, s in groups if p == proto and s is None)
     if ref not in names:
@@ -543,8 +544,8 @@ def _interval_or_value(value: float, interval: Optional[tuple],
 
 def key_order(key: aggregate.GroupKey):
   name, proto, scale = key
-  order = (aggregate.PROTOCOL_ORDER.index(proto)
-           if proto in aggregate.PROTOCOL_ORDER else len(aggregate.PROTOCOL_ORDER))
+  known = aggregate.protocol_order()
+  order = known.index(proto) if proto in known else len(known)
   return (name, order, proto, -np.inf if scale is None else scale)
 
 

@@ -9,10 +9,11 @@ Arg: ``estimators=rf`` (``+``-separated: ``rf+logreg``), ``folds`` (run folds
 synthetic dataset).
 """
 
+from egoimu_jax.input_pipeline import protocols
 import launch
 from launch.config_paths import config_for
 
-PROTOCOLS = ("l20wo", "within")
+PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 
 
 def sweep(arg=None):

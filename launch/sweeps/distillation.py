@@ -25,9 +25,10 @@ them students start random and "frozen" probes a random encoder),
 them the teachers are random: a demo only), ``tiny``.
 """
 
+from egoimu_jax.input_pipeline import protocols
 import launch
 
-PROTOCOLS = ("l20wo", "within")
+PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 CONFIGS = {"comodo": "configs/comodo.py", "imu2clip": "configs/imu2clip.py"}
 TEACHER_WEIGHTS = {"comodo": ("timesformer_weights", "timesformer"),
                    "imu2clip": ("clip_weights", "clip")}

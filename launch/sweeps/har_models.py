@@ -28,11 +28,12 @@ Experiment A at CPU scale (README) is
 ``har_models.py:cpu=True,folds=3,epochs=8,pretrain_epochs=20,class_weights=balanced``.
 """
 
+from egoimu_jax.input_pipeline import protocols
 import launch
 from launch import config_paths
 from launch.config_paths import config_for
 
-PROTOCOLS = ("l20wo", "within")
+PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 WEIGHTED = ("moment", "mantis")
 # Every parameter but the head's (and its norm) is frozen.
 FREEZE_ENCODER = "(?!head).*"

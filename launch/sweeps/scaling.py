@@ -1,5 +1,5 @@
 r"""Worker scaling and data scaling: nested training subsets, each tested on
-the held-out workers of its l20wo fold (see input_pipeline/splits.py).
+the held-out workers of its l20wo fold (see input_pipeline/protocols/).
 
   python -m launch.run --sweep=launch/sweeps/scaling.py --root=runs/scaling \
       --report_dir=runs/scaling/report
@@ -23,6 +23,7 @@ Arg:
   tiny                     the small synthetic dataset.
 """
 
+from egoimu_jax.input_pipeline import protocols
 import launch
 from launch import config_paths
 from launch.config_paths import config_for
@@ -47,14 +48,15 @@ def sweep(arg=None):
   num_folds = a.num_folds or (10 if counts else 0)
   folds = a.folds or num_folds or (3 if a.tiny else 5)
   overrides = {"protocol.num_folds": num_folds} if num_folds else {}
-  scales = {
-      "worker_scaling": (WORKER_COUNTS if counts else
-                         TINY_FRACTIONS if a.tiny else WORKER_FRACTIONS),
-      "data_scaling": (CLIP_COUNTS if counts else
-                       TINY_FRACTIONS if a.tiny else CLIP_FRACTIONS),
+  scales = {   # by the protocol's scale_unit
+      "workers": (WORKER_COUNTS if counts else
+                  TINY_FRACTIONS if a.tiny else WORKER_FRACTIONS),
+      "clips": (CLIP_COUNTS if counts else
+                TINY_FRACTIONS if a.tiny else CLIP_FRACTIONS),
   }
-  protocols = {"workers": ["worker_scaling"], "data": ["data_scaling"],
-               "both": ["worker_scaling", "data_scaling"]}[a.kind]
+  units = {"workers": ("workers",), "data": ("clips",),
+           "both": ("workers", "clips")}[a.kind]
+  chosen = [p for p in protocols.all_protocols() if p.scale_unit in units]
   jobs = []
   for model in a.models.split("+"):
     config = config_for(model, a.tiny, cpu=a.cpu)
@@ -63,9 +65,10 @@ def sweep(arg=None):
     weights = ({"task.class_weights": a.class_weights} if a.class_weights
                and config_paths.has_setting(model, "task.class_weights")
                else {})
-    for protocol in protocols:
-      for p in launch.product(scale=scales[protocol], fold=range(folds)):
+    for protocol in chosen:
+      for p in launch.product(scale=scales[protocol.scale_unit],
+                              fold=range(folds)):
         jobs.append(launch.protocol_job(
-            config, model, protocol, p["fold"], scale=p["scale"],
+            config, model, protocol.name, p["fold"], scale=p["scale"],
             overrides={**overrides, **weights}))
   return jobs

@@ -26,9 +26,10 @@ listed, ``videomae`` with ``tiny``), ``imu_reference=True``, ``folds``
 ``--only``, or edit the jobs' overrides (random weights give a warning).
 """
 
+from egoimu_jax.input_pipeline import protocols
 import launch
 
-PROTOCOLS = ("l20wo", "within")
+PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 # The dataset every job of the sweep uses (video kept; only the fine-tuning
 # configs store frames, which does not change the windows).
 SHARED_DATA = {"data.synthetic.with_video": True}

@@ -21,6 +21,7 @@ from egoimu_jax.evaluation import results
 from egoimu_jax.evaluation import submission
 from egoimu_jax.export import split_bundle
 from egoimu_jax.export import windows
+from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import embeddings
 from egoimu_jax.input_pipeline.store import processed
@@ -253,7 +254,7 @@ def test_split_bundle_is_versioned_checked_and_selectable(our_run, tmp_path):
   counts = split_bundle.summary(bundle)
   assert counts["l20wo"] == counts["within"] == 3
   assert counts["worker_scaling"] == 3 * len(split_bundle.WORKER_SCALES)
-  assert set(counts) == set(splits.PROTOCOLS) and not bundle["unavailable"]
+  assert set(counts) == set(protocols.names()) and not bundle["unavailable"]
   # 3 clips per worker cannot fill 5 within-person clip groups: recorded.
   five = split_bundle.build(ds.manifest)
   assert five["unavailable"] and {u["protocol"] for u in five["unavailable"]} == {

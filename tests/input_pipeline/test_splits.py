@@ -8,6 +8,9 @@ import statistics
 import pytest
 
 from egoimu_jax.config_lib import protocol_config
+from egoimu_jax.input_pipeline import folds
+from egoimu_jax.input_pipeline import population
+from egoimu_jax.input_pipeline import split_format
 from egoimu_jax.input_pipeline import splits
 
 
@@ -44,7 +47,7 @@ def test_l20wo_partitions_and_covers():
 
 
 def test_fold_groups_are_stratified_by_break_fraction():
-  groups = splits.fold_groups(POP, 5, seed=0)
+  groups = folds.fold_groups(POP, 5, seed=0)
   hardest = set(sorted(POP.workers, key=POP.break_fraction.get)[-10:])
   # Permuted-block dealing: each group gets exactly one of each block of 5.
   assert [len(hardest & set(g)) for g in groups] == [2] * 5
@@ -61,7 +64,7 @@ def test_fold_groups_are_stratified_by_break_fraction():
 
 def test_uneven_worker_count_group_sizes_differ_by_at_most_one():
   pop = make_population(23)
-  sizes = sorted(len(g) for g in splits.fold_groups(pop, 5, seed=3))
+  sizes = sorted(len(g) for g in folds.fold_groups(pop, 5, seed=3))
   assert sizes == [4, 4, 5, 5, 5]
 
 
@@ -200,7 +203,7 @@ def test_load_or_create_round_trip_and_mismatch(tmp_path):
 
 def test_members():
   s = splits.make_split(cfg(name="data_scaling", scale=10), POP)
-  train, test = splits.members(s, "train"), splits.members(s, "test")
+  train, test = split_format.members(s, "train"), split_format.members(s, "test")
   c = s["train_clips"][0]
   w = c.split("_")[0]
   assert (w, c) in train and (w, c) not in test
@@ -230,9 +233,9 @@ def test_stratify_label_is_derived_from_the_data_not_the_names():
   fractions = {f"w{i}": {"walk": 0.7 - 0.05 * i, "stairs": 0.1 + 0.05 * i,
                          "sit": 0.2} for i in range(6)}
   # The majority class (walk) is left out; of the rest, stairs varies most.
-  assert splits.auto_stratify_label(fractions, ("walk", "stairs", "sit")) == (
+  assert population.auto_stratify_label(fractions, ("walk", "stairs", "sit")) == (
       "stairs")
-  assert splits.auto_stratify_label({"a": {"only": 1.0}}, ("only",)) == "only"
+  assert population.auto_stratify_label({"a": {"only": 1.0}}, ("only",)) == "only"
   manifest = {"classes": ["walk", "stairs", "sit"],
               "worker_clips": {w: [f"{w}_c{j}" for j in range(5)]
                                for w in fractions},
@@ -286,10 +289,10 @@ def test_within_stratified_by_clip_label_tests_only_trained_classes():
     # every worker here has room for each of its labels outside the test group.
     assert unseen_plain and not unseen_strat
     assert n_plain == n_strat  # same group sizes: the same test volume
-    groups = splits.fold_groups(strat, 5, 0)
+    groups = folds.fold_groups(strat, 5, 0)
     for w in strat.workers:
       test_group = next(g for g, ws in enumerate(groups) if w in ws)
-      dealt = splits._clip_groups(strat, w, 5, 0, test_group)  # pylint: disable=protected-access
+      dealt = folds.clip_groups(strat, w, 5, 0, test_group)
       sizes = [len(g) for g in dealt]
       assert max(sizes) - min(sizes) <= 1
       assert sorted(c for g in dealt for c in g) == sorted(clips[w])
@@ -319,7 +322,7 @@ def test_within_stratified_deal_spreads_each_label_evenly():
                                      labels)
   for w in pop.workers:
     for test_group in range(5):
-      dealt = splits._clip_groups(pop, w, 5, 1, test_group)  # pylint: disable=protected-access
+      dealt = folds.clip_groups(pop, w, 5, 1, test_group)
       for label in ("walk", "sit"):
         held = [sum(labels[c] == label for c in g) for g in dealt]
         assert max(held) - min(held) <= 1, (w, label, held)

@@ -1,0 +1,43 @@
+"""``data_scaling``: how accuracy grows with clips per person.
+
+Test and val are l20wo fold k's; the training clips are the first n of a
+seeded round-robin over fold k's training workers (one clip from each worker
+per round), so the subsets are nested across scales and every subset spreads
+over all training workers as evenly as it can: data scaling varies clips per
+worker at a fixed worker pool, worker scaling the reverse.
+``protocol.scale``: ``> 1`` a count of clips, ``(0, 1]`` a fraction of the
+pool's clips, ``< 0`` all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+from egoimu_jax.input_pipeline import folds
+from egoimu_jax.input_pipeline import orders
+from egoimu_jax.input_pipeline.population import Population
+from egoimu_jax.input_pipeline.protocols import base
+
+
+class DataScaling(base.Protocol):
+  name = "data_scaling"
+  title = "Data scaling"
+  cross_person = True
+  scale_unit = "clips"
+
+  def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    fold, seed = cfg["fold"], cfg["seed"]
+    pool, val, test = folds.cross_fold(pop, fold, cfg["num_folds"], seed)
+    per_worker = [orders.hash_order(pop.clips[w], seed, "data", w)
+                  for w in orders.hash_order(pool, seed, "data_workers", fold)]
+    order = orders.round_robin(per_worker, seed, "data", fold)
+    n = base.resolve_scale(cfg["scale"], len(order), "clips", fold)
+    train_clips = sorted(order[:n])
+    owner = {c: w for w in pool for c in pop.clips[w]}
+    return base.parts({owner[c] for c in train_clips}, val, test,
+                      {"train": train_clips})
+
+  def bundle_variants(self, num_folds: int, settings: Mapping[str, Any],
+                      num_workers: int) -> List[Dict[str, Any]]:
+    return [dict(fold=f, scale=float(x))
+            for x in settings["data_scales"] for f in range(num_folds)]
