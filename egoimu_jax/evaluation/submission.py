@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from egoimu_jax import errors
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.export import split_bundle
@@ -51,7 +52,7 @@ _SHOW = 5          # ids listed per problem in an error
 _SUM_TOLERANCE = 1e-3
 
 
-class SubmissionError(ValueError):
+class SubmissionError(errors.UserError, ValueError):
   """A submission or its split cannot be scored (a user mistake)."""
 
 
