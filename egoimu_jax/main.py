@@ -28,11 +28,11 @@ from absl import logging
 from ml_collections import config_flags
 
 from egoimu_jax import cli
+from egoimu_jax import durations
 from egoimu_jax import errors
 from egoimu_jax import jobs
 from egoimu_jax import logs
 from egoimu_jax.training import distributed
-from egoimu_jax.training import durations
 from egoimu_jax.training import preemption
 
 FLAGS = flags.FLAGS
