@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, NoReturn, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -61,10 +61,10 @@ def exit_on_user_error(user_errors: tuple[type[BaseException], ...] = (),
   except (errors.UserError, app.UsageError, *user_errors) as e:
     if wants_traceback():
       raise
-    fail(errors.one_line(e), multi_process=multi_process)
+    _fail(errors.one_line(e), multi_process=multi_process)
 
 
-def fail(message: str, multi_process: bool = False) -> None:
+def _fail(message: str, multi_process: bool = False) -> NoReturn:
   """Prints ``<prog>: error: <message>`` on stderr and exits with status 2;
   ``multi_process``: at once, as ``training.distributed.fail_fast`` does."""
   print(f"{prog()}: error: {message}", file=sys.stderr, flush=True)
@@ -100,12 +100,12 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
   except flags.Error as e:  # unknown flag, missing required flag, bad value
     if wants_traceback(argv):
       raise
-    fail(errors.one_line(e))
+    _fail(errors.one_line(e))
   except (AttributeError, KeyError):  # ml_collections: a misspelt override
     message = _override_error(argv)
     if message is None or wants_traceback(argv):
       raise
-    fail(message)
+    _fail(message)
   for name in _config_flags():
     try:  # ml_collections defers "config file not found" to the first use.
       getattr(flags.FLAGS[name].value, "keys", None)
@@ -113,7 +113,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
       if wants_traceback(argv):
         raise
       lines = str(e.__cause__ or e).strip().splitlines()
-      fail(f"--{name}: {lines[-1].strip()}")
+      _fail(f"--{name}: {lines[-1].strip()}")
   return argv
 
 
