@@ -36,7 +36,7 @@ baseline trains encoder and head together (``experiment.scratch_overrides``).
 import ml_collections
 
 from egoimu_jax import config_lib
-from egoimu_jax.training import durations
+from egoimu_jax import durations
 
 
 def get_config(arg=None):

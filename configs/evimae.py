@@ -26,7 +26,7 @@ EVI-MAE fine-tuning scripts).
 import ml_collections
 
 from egoimu_jax import config_lib
-from egoimu_jax.training import durations
+from egoimu_jax import durations
 from egoimu_jax.training import sharding_presets
 
 

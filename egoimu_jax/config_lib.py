@@ -12,8 +12,8 @@ from typing import Any, Dict, Mapping
 import ml_collections
 from ml_collections import config_dict
 
+from egoimu_jax import durations
 from egoimu_jax.input_pipeline import protocols
-from egoimu_jax.training import durations
 
 # The pilot's activity states; the default vocabulary when neither the dataset
 # (labels.json) nor the config names classes.
@@ -174,7 +174,7 @@ def trainer_config() -> ml_collections.ConfigDict:
   config with ``config.update(trainer_config())``.
 
   Durations take exactly one unit each: ``<name>_steps | _epochs | _examples
-  | _percent`` (percent of the total; see ``training/durations.py``).
+  | _percent`` (percent of the total; see ``egoimu_jax/durations.py``).
   """
   c = ml_collections.ConfigDict()
   c.job = "train"

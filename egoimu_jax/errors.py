@@ -1,8 +1,10 @@
 """Errors in what the user asked for: reported in one line, no traceback.
 
-``main`` prints a user error (:func:`user_errors`) as one line on stderr and
-exits with :data:`EXIT_CODE`; any other exception is a bug and keeps its
-traceback.
+Every module's user-facing error derives from :class:`UserError` (and from
+the builtin it stands for, e.g. ``ValueError``). Entry points print it as
+one line on stderr and exit with :data:`EXIT_CODE` (``egoimu_jax/cli.py``);
+any other exception is a bug and keeps its traceback. This module imports
+nothing of the package, so any module may import it.
 """
 
 from __future__ import annotations
@@ -35,9 +37,3 @@ def one_line(error: BaseException) -> str:
   else:
     text = str(error)
   return "; ".join(part.strip() for part in text.splitlines() if part.strip())
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-  """Exception types that are the user's mistakes (imported lazily)."""
-  from egoimu_jax.input_pipeline import splits  # pylint: disable=g-import-not-at-top
-  return (UserError, splits.SplitError)

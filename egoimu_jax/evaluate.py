@@ -14,17 +14,12 @@ refused submission or another user mistake prints one line and exits with
 status 2.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
+from egoimu_jax import cli
 from egoimu_jax import logs
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import submission
-from egoimu_jax.export import split_bundle
-from egoimu_jax.export import windows
-from egoimu_jax.input_pipeline import splits
 
 _PREDICTIONS = flags.DEFINE_string(
     "predictions", None, "Submission: .csv / .parquet (window_id, pred and/or "
@@ -46,11 +41,6 @@ _THRESHOLD = flags.DEFINE_float(
     "Per-worker macro-F1 under which a test worker counts as badly served.")
 flags.mark_flags_as_required(["predictions", "split", "out"])
 
-EXIT_CODE = 2   # a user mistake (1: crashed)
-USER_ERRORS = (FileNotFoundError, submission.SubmissionError,
-               splits.SplitError, windows.ExportError,
-               split_bundle.BundleError)
-
 
 def summary(res) -> str:
   m = res["metrics"]["test"]
@@ -63,28 +53,16 @@ def summary(res) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # no positional arguments (cli.run)
   logs.quiet_libraries()
-  try:
-    res = submission.evaluate(
-        _PREDICTIONS.value, _SPLIT.value, processed_dir=_PROCESSED_DIR.value,
-        workdir=_OUT.value, name=_NAME.value, protocol=_PROTOCOL.value,
-        fold=_FOLD.value, scale=_SCALE.value, pretrain_on=_PRETRAIN_ON.value,
-        worker_f1_threshold=_THRESHOLD.value)
-  except USER_ERRORS as e:
-    _exit_with_message(e)
+  res = submission.evaluate(
+      _PREDICTIONS.value, _SPLIT.value, processed_dir=_PROCESSED_DIR.value,
+      workdir=_OUT.value, name=_NAME.value, protocol=_PROTOCOL.value,
+      fold=_FOLD.value, scale=_SCALE.value, pretrain_on=_PRETRAIN_ON.value,
+      worker_f1_threshold=_THRESHOLD.value)
   print(summary(res))
   print(f"-> {_OUT.value}/results.json")
 
 
-def _exit_with_message(error: BaseException) -> None:
-  """One line on stderr and status 2, as ``egoimu_jax.main`` reports a user
-  error; any other exception keeps its traceback."""
-  text = "; ".join(l.strip() for l in str(error).splitlines() if l.strip())
-  print(f"egoimu_jax.evaluate: error: {text}", file=sys.stderr, flush=True)
-  sys.exit(EXIT_CODE)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, user_errors=(FileNotFoundError,))  # e.g. --predictions

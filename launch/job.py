@@ -22,6 +22,8 @@ import shlex
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from egoimu_jax import errors
+
 # Contract 5; mirrored here so that launch stays importable without numpy/jax.
 RESULTS_FILE = "results.json"
 JOB_FILE = "launch_job.json"
@@ -29,7 +31,7 @@ JOB_FILE = "launch_job.json"
 REPORT_TAG = "report"
 
 
-class WorkdirConflict(ValueError):
+class WorkdirConflict(errors.UserError, ValueError):
   """A workdir belongs to a different job."""
 
 

@@ -26,11 +26,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from egoimu_jax import errors
+from egoimu_jax import cli
 from launch import report_hook
 from launch import sweep as sweep_lib
+from launch.executors import slurm
 from launch.job import Job
-from launch.job import WorkdirConflict
 
 EXECUTORS = ("local", "local_parallel", "slurm", "xmanager")
 
@@ -53,21 +53,6 @@ _RERUN = flags.DEFINE_bool("rerun", False, "Run jobs even if they are done alrea
 _PYTHON = flags.DEFINE_string("python", sys.executable, "Interpreter that runs the jobs.")
 _REPORT_DIR = flags.DEFINE_string(
     "report_dir", "", "After the jobs, write the report over the sweep's workdirs here.")
-_SLURM_PARTITION = flags.DEFINE_string("slurm_partition", "", "sbatch --partition.")
-_SLURM_ACCOUNT = flags.DEFINE_string("slurm_account", "", "sbatch --account.")
-_SLURM_QOS = flags.DEFINE_string("slurm_qos", "", "sbatch --qos.")
-_SLURM_TIME = flags.DEFINE_string("slurm_time", "24:00:00", "sbatch --time per job.")
-_SLURM_GPUS = flags.DEFINE_integer("slurm_gpus_per_node", 0, "sbatch --gpus-per-node.")
-_SLURM_CPUS = flags.DEFINE_integer("slurm_cpus_per_task", 0, "sbatch --cpus-per-task.")
-_SLURM_MEM = flags.DEFINE_string("slurm_mem", "", "sbatch --mem.")
-_SLURM_MAX = flags.DEFINE_integer(
-    "slurm_max_concurrent", 0, "Array throttle (%N): at most N jobs at once.")
-_SLURM_SETUP = flags.DEFINE_string(
-    "slurm_setup", "", "Shell lines run before each job (module load, venv).")
-_SLURM_EXTRA = flags.DEFINE_multi_string("slurm_extra", [], "More sbatch options.")
-_SLURM_WAIT = flags.DEFINE_bool(
-    "slurm_wait", False, "Wait for the arrays, logging progress (needed for --report_dir).")
-_SLURM_POLL = flags.DEFINE_float("slurm_poll_seconds", 60.0, "Poll interval with --slurm_wait.")
 
 
 def expand(spec: str, root: str, tiny: bool = False,
@@ -89,23 +74,16 @@ def select(jobs: Sequence[Job], only: str) -> List[Job]:
 
 
 def make_executor(name: str, root: str, sweep_name: str):
-  """The executor for ``--executor`` (imports only what it needs)."""
+  """The executor for ``--executor`` (SLURM's reads its own ``--slurm_*``
+  flags; the others are imported only when asked for)."""
   if name in ("local", "local_parallel"):
     from launch.executors import local  # pylint: disable=g-import-not-at-top
     parallel = 1 if name == "local" else (_PARALLEL.value or os.cpu_count() or 1)
     return local.LocalExecutor(parallel=parallel, python=_PYTHON.value,
                                rerun=_RERUN.value)
   if name == "slurm":
-    from launch.executors import slurm  # pylint: disable=g-import-not-at-top
-    options = slurm.SlurmOptions(
-        partition=_SLURM_PARTITION.value, account=_SLURM_ACCOUNT.value,
-        qos=_SLURM_QOS.value, time=_SLURM_TIME.value, gpus_per_node=_SLURM_GPUS.value,
-        cpus_per_task=_SLURM_CPUS.value, mem=_SLURM_MEM.value,
-        max_concurrent=_SLURM_MAX.value, setup=_SLURM_SETUP.value,
-        extra=tuple(_SLURM_EXTRA.value))
-    return slurm.SlurmExecutor(root, sweep_name, options, python=_PYTHON.value,
-                               rerun=_RERUN.value, wait=_SLURM_WAIT.value,
-                               poll_seconds=_SLURM_POLL.value)
+    return slurm.from_flags(root, sweep_name, python=_PYTHON.value,
+                            rerun=_RERUN.value)
   if name == "xmanager":
     from launch.executors import xm  # pylint: disable=g-import-not-at-top
     return xm.XManagerExecutor(sweep_name, python=_PYTHON.value, rerun=_RERUN.value,
@@ -113,30 +91,9 @@ def make_executor(name: str, root: str, sweep_name: str):
   raise ValueError(f"unknown executor {name!r}; known: {EXECUTORS}")
 
 
-def _message(error: Exception) -> str:
-  """One line; a KeyError quoted inside the message (a misspelt override,
-  with its "did you mean") is shown as plain text."""
-  text = str(error)
-  cause = error.__cause__ or error.__context__
-  if isinstance(cause, (KeyError, AttributeError)):
-    quoted = f"{type(cause).__name__}: {cause}"
-    if text.endswith(quoted):
-      text = text[:-len(quoted)] + f"no field {errors.one_line(cause)}"
-  return errors.one_line(ValueError(text))
-
-
 def main(argv: Sequence[str]) -> int:
-  """Runs the sweep; a sweep or workdir error is one line and exit code 2."""
-  try:
-    return _main(argv)
-  except (sweep_lib.SweepError, WorkdirConflict, errors.UserError) as e:
-    print(f"launch.run: error: {_message(e)}", file=sys.stderr, flush=True)
-    return errors.EXIT_CODE
-
-
-def _main(argv: Sequence[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  """Runs the sweep: 0 when every job finished, else 1."""
+  del argv  # no positional arguments (cli.run)
   if not _SWEEP.value:
     raise app.UsageError("--sweep is required")
   sweep_name = os.path.splitext(os.path.basename(_SWEEP.value.split(":")[0]))[0]
@@ -171,4 +128,4 @@ def _main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("sweep")
-  app.run(lambda argv: sys.exit(main(argv)))
+  cli.run(main)

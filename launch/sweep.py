@@ -28,13 +28,14 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 
+from egoimu_jax import errors
 from launch.job import Job
 
 # Config paths in jobs are relative to the repository root; jobs run there.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class SweepError(ValueError):
+class SweepError(errors.UserError, ValueError):
   """A sweep file or one of its jobs is invalid."""
 
 
@@ -194,7 +195,7 @@ def _load_config(job: Job, source: str):
     return None
   except Exception as e:  # pylint: disable=broad-except
     raise SweepError(f"{source}: job {job.name}: config {job.config} fails to "
-                     f"load: {type(e).__name__}: {e}") from e
+                     f"load: {_why(e)}") from e
 
 
 def _check_overrides(config, job: Job, source: str) -> None:
@@ -218,5 +219,12 @@ def _check_overrides(config, job: Job, source: str) -> None:
         node[leaf] = value
     except (KeyError, AttributeError, TypeError) as e:
       raise SweepError(f"{source}: job {job.name}: override {key}={value!r} does "
-                       f"not fit config {job.config}: {type(e).__name__}: {e}"
-                       ) from None
+                       f"not fit config {job.config}: {_why(e)}") from None
+
+
+def _why(error: Exception) -> str:
+  """``no field <name>`` for a missing config field (a KeyError, or the
+  AttributeError with ``ml_collections``' "did you mean"), else the error."""
+  if isinstance(error, (KeyError, AttributeError)):
+    return f"no field {errors.one_line(error)}"
+  return f"{type(error).__name__}: {error}"

@@ -16,10 +16,10 @@ import ml_collections
 import numpy as np
 import pytest
 
+from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
 from egoimu_jax.input_pipeline.store import embeddings
-from egoimu_jax.training import durations
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.py")

@@ -78,10 +78,9 @@ def test_missing_config_file_and_unknown_job(tmp_path):
 
 def test_a_bug_keeps_its_traceback(tmp_path):
   code = ("import sys\n"
-          "from absl import app\n"
-          "from egoimu_jax import jobs, main\n"
+          "from egoimu_jax import cli, jobs, main\n"
           "jobs.JOBS.register('train')(lambda config, workdir: 1 / 0)\n"
-          "app.run(main.main, flags_parser=main._parse_flags)\n")
+          "cli.run(main.main)\n")
   r = _main([CONFIG, f"--workdir={tmp_path}/run"], code=code)
   assert r.returncode == 1
   assert "Traceback" in r.stderr and "ZeroDivisionError" in r.stderr

@@ -24,15 +24,15 @@ A submission that misses test windows, names one twice, or names windows
 that are not test windows of the split is refused with a ``SubmissionError``
 that counts each problem and lists a few ids.
 
-The split (``split=``) is an export directory (``python -m
-egoimu_jax.export``; self-contained: it holds the test labels), or a
-``split.json`` / split dict / split bundle together with ``processed_dir``.
+Files are read by ``submission_format.py``. The split (``split=``) is an
+export directory (``python -m egoimu_jax.export``; self-contained: it holds
+the test labels), or a ``split.json`` / split dict / split bundle together
+with ``processed_dir``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -40,20 +40,17 @@ import numpy as np
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
+from egoimu_jax.evaluation import submission_format
 from egoimu_jax.export import split_bundle
 from egoimu_jax.export import windows as export_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import processed
 
-PROB_PREFIX = "prob_"
-FORMATS = (".csv", ".parquet", ".npz")
+# Reading and scoring raise it alike; callers catch submission.SubmissionError.
+SubmissionError = submission_format.SubmissionError
 _SHOW = 5          # ids listed per problem in an error
 _SUM_TOLERANCE = 1e-3
-
-
-class SubmissionError(ValueError):
-  """A submission or its split cannot be scored (a user mistake)."""
 
 
 @dataclasses.dataclass
@@ -76,18 +73,6 @@ class Reference:
     scale = (f" scale {s['scale']:g}" if protocols.is_scaling(s["protocol"])
              else "")
     return f"{s['protocol']} fold {s['fold']}{scale}"
-
-
-@dataclasses.dataclass
-class Submission:
-  """A model's outputs as read, before they are checked."""
-  window_id: np.ndarray                  # str [n]
-  pred: Optional[np.ndarray] = None      # [n] indices or class names
-  probs: Optional[np.ndarray] = None     # float [n, K]
-  classes: Optional[List[str]] = None    # the probs' column order, if given
-  source: str = "<arrays>"
-  format: str = "arrays"
-  sha256: str = ""
 
 
 # --- The reference: a split's test windows -----------------------------------
@@ -187,92 +172,11 @@ def _reference(split, processed_dir, protocol, fold, scale, pretrain_on):
   return reference_from_dataset(processed_dir, split, source)
 
 
-# --- Reading and checking a submission ---------------------------------------
+# --- Checking a submission ---------------------------------------------------
 
 
-def read_submission(predictions: Union[str, Mapping[str, Any]]) -> Submission:
-  """Reads a ``.csv`` / ``.parquet`` / ``.npz`` file or a mapping of arrays."""
-  if not isinstance(predictions, str):
-    return _from_arrays(predictions, "<arrays>", "arrays")
-  path = predictions
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path}: no such file")
-  ext = os.path.splitext(path)[1].lower()
-  if ext not in FORMATS:
-    raise SubmissionError(f"{path}: unknown submission format {ext!r}; use "
-                          f"one of {', '.join(FORMATS)}")
-  if ext == ".npz":
-    try:
-      with np.load(path, allow_pickle=False) as z:
-        sub = _from_arrays({k: z[k] for k in z.files}, path, "npz")
-    except ValueError as e:   # object arrays need pickle: refuse them
-      raise SubmissionError(f"{path}: {e}; store window_id as a string "
-                            "array, not objects") from None
-  else:
-    sub = _from_table(path, ext[1:])
-  sub.sha256 = _file_sha256(path)
-  return sub
-
-
-def _from_arrays(arrays: Mapping[str, Any], source: str, fmt: str) -> Submission:
-  keys = set(arrays.keys())
-  if "window_id" not in keys:
-    raise SubmissionError(f"{source}: no window_id (has {sorted(keys)})")
-  if not keys & {"pred", "probs"}:
-    raise SubmissionError(f"{source}: needs pred and/or probs (has "
-                          f"{sorted(keys)})")
-  window_id = np.asarray(arrays["window_id"])
-  if window_id.dtype.kind == "S":
-    window_id = np.char.decode(window_id, "utf-8")
-  classes = None
-  if "classes" in keys:
-    classes = [str(c) for c in np.asarray(arrays["classes"]).astype(str)]
-  return Submission(
-      window_id.astype(str),
-      np.asarray(arrays["pred"]) if "pred" in keys else None,
-      np.asarray(arrays["probs"]) if "probs" in keys else None,
-      classes, source, fmt)
-
-
-def _from_table(path: str, fmt: str) -> Submission:
-  import pyarrow as pa  # pylint: disable=g-import-not-at-top
-  try:
-    if fmt == "csv":
-      from pyarrow import csv as pa_csv  # pylint: disable=g-import-not-at-top
-      table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
-          column_types={"window_id": pa.string(), "pred": pa.string()}))
-    else:
-      import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-      table = pq.read_table(path)
-  except (pa.ArrowInvalid, OSError) as e:
-    raise SubmissionError(f"{path}: cannot read as {fmt} ({e})") from None
-  names = table.column_names
-  if "window_id" not in names:
-    raise SubmissionError(f"{path}: no window_id column (columns: {names})")
-  prob_cols = [n for n in names if n.startswith(PROB_PREFIX)]
-  if "pred" not in names and not prob_cols:
-    raise SubmissionError(f"{path}: needs a pred column and/or "
-                          f"{PROB_PREFIX}<class> columns (columns: {names})")
-  col = lambda n: table.column(n).to_numpy(zero_copy_only=False)
-  window_id = col("window_id")
-  if any(w is None for w in window_id):
-    raise SubmissionError(f"{path}: empty window_id in "
-                          f"{sum(w is None for w in window_id)} row(s)")
-  probs = (np.stack([np.asarray(col(n), np.float64) for n in prob_cols], 1)
-           if prob_cols else None)
-  pred = None
-  if "pred" in names:
-    pred = col("pred")
-    if any(p is None for p in pred):
-      raise SubmissionError(f"{path}: empty pred in "
-                            f"{sum(p is None for p in pred)} row(s)")
-    pred = pred.astype(str)
-  return Submission(window_id.astype(str), pred, probs,
-                    [n[len(PROB_PREFIX):] for n in prob_cols] or None,
-                    path, fmt)
-
-
-def check_ids(sub: Submission, ref: Reference) -> np.ndarray:
+def check_ids(sub: submission_format.Submission,
+              ref: Reference) -> np.ndarray:
   """Positions in ``sub`` of the reference's test windows, in reference order.
 
   Raises ``SubmissionError`` listing missing, duplicated and unknown ids.
@@ -302,7 +206,7 @@ def check_ids(sub: Submission, ref: Reference) -> np.ndarray:
   return sorter[np.searchsorted(ids, ref.window_id, sorter=sorter)]
 
 
-def to_predictions(sub: Submission, ref: Reference
+def to_predictions(sub: submission_format.Submission, ref: Reference
                    ) -> tuple[results_lib.Predictions, bool]:
   """(Predictions in reference order, whether probabilities were given)."""
   pos = check_ids(sub, ref)
@@ -408,7 +312,7 @@ def evaluate(predictions: Union[str, Mapping[str, Any]],
   """
   ref = reference(split, processed_dir=processed_dir, protocol=protocol,
                   fold=fold, scale=scale, pretrain_on=pretrain_on)
-  sub = read_submission(predictions)
+  sub = submission_format.read_submission(predictions)
   preds, has_probs = to_predictions(sub, ref)
   split_dict = ref.split
   config = {
@@ -459,11 +363,3 @@ def _check_workdir(workdir: str) -> None:
 def _few(ids: Sequence[Any]) -> str:
   shown = ", ".join(repr(str(i)) for i in list(ids[:_SHOW]))
   return shown + (", ..." if len(ids) > _SHOW else "")
-
-
-def _file_sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()

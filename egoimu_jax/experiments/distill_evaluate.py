@@ -44,9 +44,9 @@ import jax
 import ml_collections
 
 from egoimu_jax import config_lib
+from egoimu_jax import durations
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.experiments import stages as stages_lib
-from egoimu_jax.training import durations
 from egoimu_jax.training.tasks import mae_pretrain
 
 Stage = stages_lib.Stage

@@ -14,11 +14,9 @@ Layout and columns: ``egoimu_jax/export/windows.py``; the bundle:
 exits with status 2.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
+from egoimu_jax import cli
 from egoimu_jax import logs
 from egoimu_jax.export import split_bundle
 from egoimu_jax.export import windows
@@ -62,10 +60,6 @@ _CHUNK_WINDOWS = flags.DEFINE_integer("chunk_windows", 4096,
 _CHUNK_MB = flags.DEFINE_integer("chunk_mb", 256,
                                  "Most MiB of window data per chunk.")
 flags.mark_flag_as_required("processed_dir")
-
-EXIT_CODE = 2   # a user mistake (1: crashed)
-USER_ERRORS = (FileNotFoundError, splits.SplitError, windows.ExportError,
-               split_bundle.BundleError)
 
 
 def protocol_config():
@@ -132,22 +126,10 @@ def resolve_split(ds, path: str, protocol_cfg):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # no positional arguments (cli.run)
   logs.quiet_libraries()
-  try:
-    print(run())
-  except USER_ERRORS as e:
-    _exit_with_message(e)
-
-
-def _exit_with_message(error: BaseException) -> None:
-  """One line on stderr and status 2, as ``egoimu_jax.main`` reports a user
-  error; any other exception keeps its traceback."""
-  text = "; ".join(l.strip() for l in str(error).splitlines() if l.strip())
-  print(f"egoimu_jax.export: error: {text}", file=sys.stderr, flush=True)
-  sys.exit(EXIT_CODE)
+  print(run())
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, user_errors=(FileNotFoundError,))  # e.g. --processed_dir

@@ -36,6 +36,7 @@ import json
 import os
 from typing import Any, Dict, Mapping, Optional, Sequence
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.input_pipeline import splits
 
@@ -51,7 +52,7 @@ DEFAULT_SETTINGS = {
 }
 
 
-class BundleError(ValueError):
+class BundleError(errors.UserError, ValueError):
   """A bundle is malformed, altered, or does not fit the dataset."""
 
 

@@ -47,6 +47,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from egoimu_jax import errors
 from egoimu_jax.export import split_bundle
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import embeddings
@@ -65,7 +66,7 @@ _META_DTYPES = {"index": np.int64, "t0_us": np.int64, "label": np.int32,
 _STRING_COLUMNS = ("window_id", "worker_id", "clip_id")
 
 
-class ExportError(ValueError):
+class ExportError(errors.UserError, ValueError):
   """An export cannot be made as asked (a user mistake, not a bug)."""
 
 

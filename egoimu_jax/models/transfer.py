@@ -26,11 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax import errors
+
 COLLECTIONS = ("params", "batch_stats")
 HEAD = (r"^head(_norm)?/",)   # the default fresh leaves: a classifier head
 
 
-class TransferError(ValueError):
+class TransferError(errors.UserError, ValueError):
   """The source does not cover the target."""
 
 

@@ -4,12 +4,9 @@ Aggregates finished runs into tables (Markdown + CSV) and figures (PNG +
 PDF); see ``egoimu_jax.report.build`` for the layout.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
-from egoimu_jax import errors
+from egoimu_jax import cli
 from egoimu_jax.report import build
 
 _WORKDIRS = flags.DEFINE_list(
@@ -36,17 +33,12 @@ flags.mark_flags_as_required(["workdirs", "out"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  try:
-    report = build.build_report(
-        _WORKDIRS.value, _OUT.value, n_boot=_N_BOOT.value, seed=_SEED.value,
-        hard_cases=_HARD_CASES.value, processed_dir=_PROCESSED_DIR.value,
-        max_windows_per_worker=_MAX_WINDOWS.value,
-        worker_f1_threshold=_THRESHOLD.value, reference=_REFERENCE.value)
-  except errors.UserError as e:
-    print(f"egoimu_jax.report: error: {errors.one_line(e)}", file=sys.stderr)
-    sys.exit(errors.EXIT_CODE)
+  del argv  # no positional arguments (cli.run)
+  report = build.build_report(
+      _WORKDIRS.value, _OUT.value, n_boot=_N_BOOT.value, seed=_SEED.value,
+      hard_cases=_HARD_CASES.value, processed_dir=_PROCESSED_DIR.value,
+      max_windows_per_worker=_MAX_WINDOWS.value,
+      worker_f1_threshold=_THRESHOLD.value, reference=_REFERENCE.value)
   print(f"{report.runs} runs -> {report.out}/report.md "
         f"({len(report.tables)} tables, {len(report.figures)} figure files)")
   for note in report.notes:
@@ -54,4 +46,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

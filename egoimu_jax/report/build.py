@@ -28,6 +28,7 @@ import os
 import re
 from typing import Dict, List, Optional, Sequence
 
+from egoimu_jax import errors
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import cross_person
@@ -77,7 +78,7 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   """
   runs = aggregate.load_runs(patterns)
   if not runs:
-    raise FileNotFoundError(f"no results.json under {list(patterns)}")
+    raise errors.MissingDataError(f"no results.json under {list(patterns)}")
   groups = aggregate.group(runs)
   os.makedirs(os.path.join(out, "tables"), exist_ok=True)
   os.makedirs(os.path.join(out, "figures"), exist_ok=True)

@@ -47,6 +47,7 @@ import numpy as np
 import optax
 
 from egoimu_jax import config_lib
+from egoimu_jax import durations
 from egoimu_jax import models
 from egoimu_jax.adaptation import run as adaptation
 from egoimu_jax.evaluation import results as results_lib
@@ -56,7 +57,6 @@ from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.training import checkpointing
-from egoimu_jax.training import durations
 from egoimu_jax.training import mesh as mesh_lib
 from egoimu_jax.training import mfu as mfu_lib
 from egoimu_jax.training import optim

@@ -23,12 +23,30 @@ import sys
 import time
 from typing import Dict, List, Sequence, Tuple
 
+from absl import flags
 from absl import logging
 
 from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.job import Job, partition
 from launch.sweep import REPO_ROOT
+
+# The command line of this executor (``python -m launch.run --executor=slurm``).
+_PARTITION = flags.DEFINE_string("slurm_partition", "", "sbatch --partition.")
+_ACCOUNT = flags.DEFINE_string("slurm_account", "", "sbatch --account.")
+_QOS = flags.DEFINE_string("slurm_qos", "", "sbatch --qos.")
+_TIME = flags.DEFINE_string("slurm_time", "24:00:00", "sbatch --time per job.")
+_GPUS = flags.DEFINE_integer("slurm_gpus_per_node", 0, "sbatch --gpus-per-node.")
+_CPUS = flags.DEFINE_integer("slurm_cpus_per_task", 0, "sbatch --cpus-per-task.")
+_MEM = flags.DEFINE_string("slurm_mem", "", "sbatch --mem.")
+_MAX = flags.DEFINE_integer(
+    "slurm_max_concurrent", 0, "Array throttle (%N): at most N jobs at once.")
+_SETUP = flags.DEFINE_string(
+    "slurm_setup", "", "Shell lines run before each job (module load, venv).")
+_EXTRA = flags.DEFINE_multi_string("slurm_extra", [], "More sbatch options.")
+_WAIT = flags.DEFINE_bool(
+    "slurm_wait", False, "Wait for the arrays, logging progress (needed for --report_dir).")
+_POLL = flags.DEFINE_float("slurm_poll_seconds", 60.0, "Poll interval with --slurm_wait.")
 
 
 @dataclasses.dataclass
@@ -182,3 +200,15 @@ class SlurmExecutor:
                           capture_output=True, text=True, check=False)
     # squeue exits non-zero for ids it no longer knows: nothing queued.
     return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def from_flags(root: str, sweep_name: str, python: str = sys.executable,
+               rerun: bool = False) -> SlurmExecutor:
+  """The executor the ``--slurm_*`` flags describe."""
+  options = SlurmOptions(
+      partition=_PARTITION.value, account=_ACCOUNT.value, qos=_QOS.value,
+      time=_TIME.value, gpus_per_node=_GPUS.value, cpus_per_task=_CPUS.value,
+      mem=_MEM.value, max_concurrent=_MAX.value, setup=_SETUP.value,
+      extra=tuple(_EXTRA.value))
+  return SlurmExecutor(root, sweep_name, options, python=python, rerun=rerun,
+                       wait=_WAIT.value, poll_seconds=_POLL.value)

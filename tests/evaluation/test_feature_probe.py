@@ -6,9 +6,9 @@ import math
 import pytest
 
 from configs import deepconvlstm as dcl_config
+from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
-from egoimu_jax.training import durations
 
 pytestmark = pytest.mark.slow
 

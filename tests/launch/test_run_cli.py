@@ -116,3 +116,27 @@ def test_bad_sweep_fails_before_running(tmp_path, fake_python):
   assert r.returncode != 0
   assert "configs/does_not_exist.py does not exist" in r.stderr
   assert not (tmp_path / "runs").exists()
+
+
+def test_slurm_flags_reach_the_sbatch_script(tmp_path, sweep_file, fake_python,
+                                              make_exe):
+  # Defined by launch/executors/slurm.py, not the generic runner.
+  bin_dir = tmp_path / "slurm_bin"
+  make_exe(bin_dir / "sbatch", '#!/bin/bash\necho "4242;cluster"\n')
+  r = run_cli([f"--sweep={sweep_file}:folds=1", f"--root={tmp_path}/runs",
+               f"--python={fake_python}", "--executor=slurm",
+               "--slurm_partition=gpu", "--slurm_gpus_per_node=8",
+               "--slurm_max_concurrent=1"],
+              PATH=f"{bin_dir}:{os.environ['PATH']}")
+  assert r.returncode == 0, r.stderr[-3000:]
+  [script] = (tmp_path / "runs" / "_slurm").glob("*/array_1host.sbatch")
+  text = script.read_text()
+  for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=8",
+               "#SBATCH --array=0-1%1"):
+    assert line in text, text
+  owners = subprocess.run(
+      [sys.executable, "-c", "import launch.run; from absl import flags; "
+       "print(sorted(f.name for f in flags.FLAGS.get_flags_for_module("
+       "'launch.run') if f.name.startswith('slurm_')))"],
+      cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+  assert owners.stdout.strip() == "[]"

@@ -16,6 +16,7 @@ import jit_testlib
 import numpy as np
 import pytest
 
+from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax import models
 from egoimu_jax.evaluation import results
@@ -23,7 +24,6 @@ from egoimu_jax.models import mantis
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
 from egoimu_jax.models.convert import mantis as convert
-from egoimu_jax.training import durations
 from egoimu_jax.training.tasks import finetune
 
 KEY = jax.random.key(0)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import jit_testlib
+from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax import models
 from egoimu_jax.models import layers
@@ -24,7 +25,6 @@ from egoimu_jax.models import moment
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
 from egoimu_jax.models.convert import moment as convert
-from egoimu_jax.training import durations
 
 KEY = jax.random.key(0)
 LENGTH, CHANNELS = 1000, 6

@@ -294,7 +294,7 @@ def test_weights_from_a_checkpoint_of_our_own_run(tmp_path):
   import importlib.util  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from egoimu_jax.models import transfer  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.training import durations  # pylint: disable=g-import-not-at-top
+  from egoimu_jax import durations  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
       "timesformer_config", lib.ROOT / "configs" / "timesformer.py")
   module = importlib.util.module_from_spec(spec)

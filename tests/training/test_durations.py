@@ -1,6 +1,6 @@
 import pytest
 
-from egoimu_jax.training import durations
+from egoimu_jax import durations
 
 KW = dict(batch_size=8, steps_per_epoch=4)
 

@@ -5,11 +5,12 @@ See ``run.py`` for what it does.
 
 from absl import app
 
+from egoimu_jax import cli
 from egoimu_jax.input_pipeline.prepare import run
 
 
 def main(argv) -> None:
-  del argv
+  del argv  # no positional arguments (cli.run)
   from absl import flags  # pylint: disable=g-import-not-at-top
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
@@ -55,4 +56,4 @@ def _define_flags() -> None:
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 import ml_collections
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.input_pipeline.store import records
 
@@ -177,7 +178,7 @@ def save_or_check(plan: Plan, out_dir: str) -> None:
 def load(out_dir: str) -> Plan:
   path = os.path.join(parts_dir(out_dir), PLAN_FILE)
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: no prepare was started in "
-                            f"{out_dir}")
+    raise errors.MissingDataError(f"{path} not found: no prepare was started "
+                                  f"in {out_dir}")
   with open(path, encoding="utf-8") as f:
     return Plan.from_json(json.load(f))

@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import imu_resample
@@ -55,7 +56,7 @@ NOT_LISTED = "not_listed"
 DEFAULT_MAX_REPAIRS_PER_CLIP = 100
 
 
-class IngestError(ValueError):
+class IngestError(errors.UserError, ValueError):
   """A clip (or dataset file) that cannot be used: ``"path: reason"``."""
 
   def __init__(self, path: str, reason: str):

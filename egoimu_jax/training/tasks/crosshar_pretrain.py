@@ -47,10 +47,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax import durations
 from egoimu_jax.models import crosshar
 from egoimu_jax.models import crosshar_augment
 from egoimu_jax.models import crosshar_losses
-from egoimu_jax.training import durations
 from egoimu_jax.training.tasks import base
 from egoimu_jax.training.tasks import mae_pretrain
 

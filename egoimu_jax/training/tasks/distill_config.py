@@ -10,8 +10,8 @@ from __future__ import annotations
 import ml_collections
 
 from egoimu_jax import config_lib
+from egoimu_jax import durations
 from egoimu_jax.teachers import config as teacher_config
-from egoimu_jax.training import durations
 
 STUDENTS = ("moment", "mantis", "imu2clip")
 

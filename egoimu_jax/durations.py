@@ -7,6 +7,8 @@ pipeline counts them: ``steps_per_epoch`` full global batches),
 big_vision. Unset fields are ``None`` (``ml_collections`` placeholders), so a
 config sets one and the others stay visible for command-line overrides;
 an override of another unit replaces the config's (``prefer_overrides``).
+A config-level module: ``config_lib`` and configs clear durations and the
+trainer resolves them, so it sits outside ``training/``.
 """
 
 from __future__ import annotations
