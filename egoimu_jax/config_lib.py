@@ -14,8 +14,8 @@ from ml_collections import config_dict
 
 from egoimu_jax.training import durations
 
-# The pilot's activity states; the default vocabulary when neither the dataset
-# (labels.json) nor the config names classes.
+# The pilot's activity states: the synthetic generator's default vocabulary
+# (a real dataset states its own: labels.json or data.classes).
 PILOT_CLASSES = ("working", "break", "not_on_person")
 
 
@@ -62,6 +62,9 @@ def data_config() -> ml_collections.ConfigDict:
   # Processed shard set. Empty: under cache_dir, keyed by raw data + prepare config.
   c.processed_dir = ""
   c.cache_dir = ""  # Empty: $EGOIMU_CACHE or ~/.cache/egoimu_jax.
+  # The raw source reading raw_dir (input_pipeline/raw/source.py RAW_SOURCES):
+  # "index_csv" (index.csv + segments.csv, docs/data_layout.md) or "memory".
+  c.layout = "index_csv"
   # Column names of index.csv / workers.csv / segments.csv in the raw layout.
   c.columns = ml_collections.ConfigDict(dict(
       clip_id="clip_id",
@@ -73,7 +76,8 @@ def data_config() -> ml_collections.ConfigDict:
       segment_label="label",
       imu_t0="imu_t0_us",  # optional: IMU clock value at clip time zero
   ))
-  # Label vocabulary. Empty: read from the dataset's labels.json, else PILOT_CLASSES.
+  # Label vocabulary. Empty: read from the dataset's labels.json (a dataset
+  # with neither is an error; the synthetic generator writes labels.json).
   c.classes = ()
   # Relative index paths that climb out of the root ("../x") are refused
   # unless this is set (absolute paths and URLs are always allowed).
@@ -156,7 +160,7 @@ def protocol_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.lowo_workers = ()          # leave-one-worker-out: the subset to iterate
   c.lowo_count = 10            # ... or this many workers picked by lowo_rule
-  c.lowo_rule = "most_clips"   # most_clips | most_break | spread (see splits.py)
+  c.lowo_rule = "most_clips"   # most_clips | most_stratify_label | spread (see splits.py)
   # Folds are stratified by each worker's fraction of this class; "auto":
   # derived from the data (splits.auto_stratify_label), never from names.
   c.stratify_label = "auto"
