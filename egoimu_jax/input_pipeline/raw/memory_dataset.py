@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
 from egoimu_jax.input_pipeline.raw import source as source_lib
 
@@ -50,7 +51,8 @@ class MemoryDataset(source_lib.RawSource):
 
   @classmethod
   def open(cls, root: str, data_cfg) -> "MemoryDataset":
-    raise ValueError(
+    del data_cfg
+    raise errors.UserError(
         f"config.data.layout='memory' cannot open {root!r}: an in-memory "
         "source is built in code, MemoryDataset(classes, clips), and passed "
         "as prepare(..., dataset=source)")
