@@ -66,9 +66,9 @@ def _lean_parse(data: bytes):
 def _sources(root: str):
   from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline.raw import ingest  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import source  # pylint: disable=g-import-not-at-top
   cfg = config_lib.data_config()
-  ds = layout.RawDataset.open(root, cfg)
+  ds = source.open_source(root, cfg)
   out = []
   for row in ds.rows:
     path = os.path.join(root, row.imu)

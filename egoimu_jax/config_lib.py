@@ -15,8 +15,8 @@ from ml_collections import config_dict
 from egoimu_jax import durations
 from egoimu_jax.input_pipeline import protocols
 
-# The pilot's activity states; the default vocabulary when neither the dataset
-# (labels.json) nor the config names classes.
+# The pilot's activity states: the synthetic generator's default vocabulary
+# (a real dataset states its own: labels.json or data.classes).
 PILOT_CLASSES = ("working", "break", "not_on_person")
 
 
@@ -63,6 +63,9 @@ def data_config() -> ml_collections.ConfigDict:
   # Processed shard set. Empty: under cache_dir, keyed by raw data + prepare config.
   c.processed_dir = ""
   c.cache_dir = ""  # Empty: $EGOIMU_CACHE or ~/.cache/egoimu_jax.
+  # The raw source reading raw_dir (input_pipeline/raw/source.py RAW_SOURCES):
+  # "index_csv" (index.csv + segments.csv, docs/data_layout.md) or "memory".
+  c.layout = "index_csv"
   # Column names of index.csv / workers.csv / segments.csv in the raw layout.
   c.columns = ml_collections.ConfigDict(dict(
       clip_id="clip_id",
@@ -74,7 +77,8 @@ def data_config() -> ml_collections.ConfigDict:
       segment_label="label",
       imu_t0="imu_t0_us",  # optional: IMU clock value at clip time zero
   ))
-  # Label vocabulary. Empty: read from the dataset's labels.json, else PILOT_CLASSES.
+  # Label vocabulary. Empty: read from the dataset's labels.json (a dataset
+  # with neither is an error; the synthetic generator writes labels.json).
   c.classes = ()
   # Relative index paths that climb out of the root ("../x") are refused
   # unless this is set (absolute paths and URLs are always allowed).

@@ -44,9 +44,9 @@ from sklearn import ensemble
 from egoimu_jax.baselines import features as features_lib
 from egoimu_jax.evaluation import probes
 from egoimu_jax.evaluation import results as results_lib
+from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import splits
-from egoimu_jax.input_pipeline.raw import layout
 from egoimu_jax.input_pipeline.store import processed
 
 PARTS = ("train", "val", "test")
@@ -68,7 +68,7 @@ def run(config, workdir: str) -> Dict[str, Any]:
     raise ValueError(f"config.classical.features must be 'imu' or "
                      f"'teacher:<name>', got {source!r}")
   t_start = time.time()
-  cache_dir = layout.default_cache_dir(config.data)
+  cache_dir = fs.default_cache_dir(config.data)
   processed_dir = prepare.ensure(config.data, cache_dir)
   if teacher and "teacher" in config:
     if config.teacher.name != teacher:

@@ -20,7 +20,7 @@ def fold_groups(pop: Population, num_folds: int, seed: int) -> List[List[str]]:
   if num_folds < 1:
     raise SplitError(f"num_folds must be >= 1, got {num_folds}")
   ranked = sorted(pop.workers,
-                  key=lambda w: (pop.break_fraction[w], orders.hash_key(seed, "tie", w)))
+                  key=lambda w: (pop.stratify_fraction[w], orders.hash_key(seed, "tie", w)))
   groups: List[List[str]] = [[] for _ in range(num_folds)]
   for start in range(0, len(ranked), num_folds):
     order = orders.hash_order(range(num_folds), seed, "deal", start)

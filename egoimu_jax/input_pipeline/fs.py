@@ -117,3 +117,9 @@ def makedirs(path: str) -> None:
     return
   fs, p = filesystem(path)
   fs.makedirs(p, exist_ok=True)
+
+
+def default_cache_dir(data_cfg) -> str:
+  """``data.cache_dir``, else ``$EGOIMU_CACHE``, else ``~/.cache/egoimu_jax``."""
+  return (data_cfg.get("cache_dir") or os.environ.get("EGOIMU_CACHE") or
+          os.path.join(os.path.expanduser("~"), ".cache", "egoimu_jax"))

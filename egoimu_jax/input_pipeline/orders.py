@@ -35,7 +35,7 @@ def stratified_order(pop: Population, workers: Sequence[str], *salt: Any,
   workers within them in seeded random order). A prefix of length n thus has
   n/num_strata workers (+-1) from every stratum.
   """
-  ranked = sorted(workers, key=lambda w: (pop.break_fraction[w], hash_key(*salt, "tie", w)))
+  ranked = sorted(workers, key=lambda w: (pop.stratify_fraction[w], hash_key(*salt, "tie", w)))
   s = max(1, min(num_strata, len(ranked)))
   bounds = [round(i * len(ranked) / s) for i in range(s + 1)]
   strata = [hash_order(ranked[bounds[i]:bounds[i + 1]], *salt, "stratum", i)

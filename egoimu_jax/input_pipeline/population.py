@@ -27,18 +27,18 @@ class Population:
 
   Attributes:
     clips: worker id -> its clip ids.
-    break_fraction: worker id -> fraction of its windows in the stratifying
+    stratify_fraction: worker id -> fraction of its windows in the stratifying
       state (derived from the data by default); the stratification key.
     clip_labels: clip id -> the clip's label (its majority state), for every
       clip, or empty when unknown; stratifies the within-person clip groups.
   """
 
   clips: Mapping[str, Tuple[str, ...]]
-  break_fraction: Mapping[str, float]
+  stratify_fraction: Mapping[str, float]
   clip_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
-    missing = set(self.clips) ^ set(self.break_fraction)
+    missing = set(self.clips) ^ set(self.stratify_fraction)
     if missing:
       raise SplitError(
           f"workers without both clips and a break fraction: {sorted(missing)[:5]}")
@@ -49,7 +49,7 @@ class Population:
       for c in clips:
         if owner.setdefault(c, w) != w:
           raise SplitError(f"clip {c!r} belongs to two workers: {owner[c]!r} and {w!r}")
-    for w, f in self.break_fraction.items():
+    for w, f in self.stratify_fraction.items():
       if not (0.0 <= f <= 1.0) or math.isnan(f):
         raise SplitError(f"worker {w!r}: break fraction {f} is not in [0, 1]")
     if self.clip_labels:
@@ -60,12 +60,12 @@ class Population:
 
   @classmethod
   def from_lists(cls, clips: Mapping[str, Iterable[str]],
-                 break_fraction: Mapping[str, float],
+                 stratify_fraction: Mapping[str, float],
                  clip_labels: Optional[Mapping[str, str]] = None
                  ) -> "Population":
     clips = {str(w): tuple(sorted(map(str, c))) for w, c in clips.items()}
     labels = {str(c): str(x) for c, x in (clip_labels or {}).items()}
-    return cls(clips, {str(w): float(f) for w, f in break_fraction.items()},
+    return cls(clips, {str(w): float(f) for w, f in stratify_fraction.items()},
                {c: labels[c] for cs in clips.values() for c in cs if c in labels}
                if labels else {})
 
@@ -76,7 +76,7 @@ class Population:
   def fingerprint(self) -> str:
     """Hash of exactly what a split depends on (worker, clips, break
     fraction and, when known, clip labels)."""
-    rows = [[w, round(self.break_fraction[w], 9), sorted(self.clips[w])]
+    rows = [[w, round(self.stratify_fraction[w], 9), sorted(self.clips[w])]
             for w in self.workers]
     if self.clip_labels:
       for row in rows:
@@ -87,7 +87,7 @@ class Population:
   def subset(self, workers: Iterable[str]) -> "Population":
     ws = list(workers)
     return Population({w: self.clips[w] for w in ws},
-                      {w: self.break_fraction[w] for w in ws},
+                      {w: self.stratify_fraction[w] for w in ws},
                       {c: self.clip_labels[c] for w in ws for c in self.clips[w]}
                       if self.clip_labels else {})
 
@@ -145,7 +145,7 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
     stratify_label = auto_stratify_label(
         {w: fractions[w] for w in clips if w in fractions},
         manifest.get("classes", ()))
-  break_fraction = {}
+  stratify_fraction = {}
   for w in clips:
     if w not in fractions:
       raise SplitError(f"{source}: worker {w!r} has clips but no state fractions")
@@ -155,11 +155,11 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
       raise SplitError(
           f"{source}: worker {w!r} has no fraction for stratify label "
           f"{stratify_label!r} (has {classes}); set protocol.stratify_label")
-    break_fraction[w] = per_label[stratify_label]
+    stratify_fraction[w] = per_label[stratify_label]
   labels = manifest.get("clip_labels")
   if labels is not None:  # "": a clip without windows (nothing to stratify).
     labels = {c: labels.get(c, "") for cs in clips.values() for c in cs}
-  return Population.from_lists(clips, break_fraction, labels)
+  return Population.from_lists(clips, stratify_fraction, labels)
 
 
 def _first_key(d: Mapping[str, Any], keys: Sequence[str], source: str) -> Any:

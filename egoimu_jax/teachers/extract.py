@@ -41,10 +41,10 @@ import jax
 import ml_collections
 import numpy as np
 
+from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
 from egoimu_jax.input_pipeline.prepare import run as prepare_run
-from egoimu_jax.input_pipeline.raw import layout
 from egoimu_jax.input_pipeline.store import embeddings
 from egoimu_jax.input_pipeline.store import processed
 from egoimu_jax.input_pipeline.store import tfds_format
@@ -59,19 +59,19 @@ DONE_FILE = embeddings.MANIFEST_FILE
 
 def raw_root(config: ml_collections.ConfigDict, processed_dir: str) -> str:
   """Where the raw MP4s are: ``teacher.raw_dir``, ``data.raw_dir``, the
-  synthetic pilot (no ``data.processed_dir``), or the root prepare recorded."""
+  synthetic pilot (no ``data.processed_dir``), or the root prepare recorded
+  ("" for a source that cannot be reopened)."""
   if config.teacher.raw_dir:
     return config.teacher.raw_dir
   if config.data.raw_dir:
     return config.data.raw_dir
   if not config.data.processed_dir:
     return prepare_run.resolve_raw_root(config.data,
-                                        layout.default_cache_dir(config.data))
+                                        fs.default_cache_dir(config.data))
   try:
-    root = prepare_plan.load(processed_dir).raw_root
+    return prepare_plan.load(processed_dir).raw_root
   except FileNotFoundError:
     return ""
-  return "" if root == "memory" else root
 
 
 def host_shard(cfg) -> tuple[int, int, bool]:
@@ -248,7 +248,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   with frame_source_lib.FrameSource(
       dataset, cfg.source, int(cfg.num_frames), int(cfg.frame_size),
       raw_root=raw_root(config, processed_dir),
-      threads=int(cfg.decode_threads)) as source:
+      threads=int(cfg.decode_threads),
+      layout=config.data.layout) as source:
     teacher = model_lib.Teacher(cfg, source.frames_shape)
     if cfg.projection_dim:
       teacher.set_projection(parts.projection(

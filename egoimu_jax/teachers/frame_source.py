@@ -10,8 +10,9 @@ either source. Only the ``num_frames`` a teacher takes are decoded, at
 pipeline's rule); each target picks its frame independently of the others,
 so the subset equals that subset of what ``prepare`` stores.
 
-The raw dataset is checked against the manifest's ``raw_fingerprint``, and
-opened with the columns and classes recorded in its ``prepare_config``.
+The raw dataset is opened by the raw source ``data.layout`` names, with the
+columns and classes recorded in the manifest's ``prepare_config``, and
+checked against its ``raw_fingerprint``.
 
 A window without frames is never an exception: it comes back as a
 ``Missing`` with a kind (``MISSING_KINDS``) and a reason naming the file.
@@ -29,7 +30,8 @@ import ml_collections
 import numpy as np
 
 from egoimu_jax.input_pipeline import fs
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import ingest
+from egoimu_jax.input_pipeline.raw import source as source_lib
 from egoimu_jax.input_pipeline.raw import video_decode
 from egoimu_jax.input_pipeline.raw import webdataset
 from egoimu_jax.input_pipeline.store import processed
@@ -88,11 +90,12 @@ def frame_times(t0_us: np.ndarray, fps: float, frames_per_window: int,
 class RawVideos:
   """The videos of a processed dataset's raw clips, by index row."""
 
-  def __init__(self, root: str, manifest):
+  def __init__(self, root: str, manifest, layout: str):
     data_config = ml_collections.ConfigDict(manifest["prepare_config"])
+    data_config.layout = layout
     try:
-      dataset = layout.RawDataset.open(root, data_config)
-    except layout.IngestError as e:
+      dataset = source_lib.open_source(root, data_config)
+    except ingest.IngestError as e:
       raise ValueError(f"raw dataset for teacher frames: {e}") from None
     if dataset.fingerprint() != manifest["raw_fingerprint"]:
       raise ValueError(
@@ -101,16 +104,7 @@ class RawVideos:
           f"manifest {manifest['raw_fingerprint'][:16]}...); set "
           "teacher.raw_dir to the right root")
     self.root = root
-    self.rows = dataset.rows
-
-  def video_ref(self, row: int) -> tuple[str, Optional[tuple[str, str]]]:
-    """(display path, (tar path, member) or None) of a row's video."""
-    video = self.rows[row].video
-    ref = webdataset.split_member_ref(video) if video else None
-    if ref:
-      tar = fs.join(self.root, ref[0])
-      return webdataset.member_ref(tar, ref[1]), (tar, ref[1])
-    return (fs.join(self.root, video) if video else ""), None
+    self.video_ref = dataset.video_ref
 
 
 @dataclasses.dataclass
@@ -170,12 +164,13 @@ class FrameSource:
     size: S; 0 = the dataset's ``data.video.size``. Stored frames are used
       only at their stored size ("auto" decodes everything else).
     raw_root: the raw dataset root, needed when a window is decoded.
+    layout: the raw source reading it (``data.layout``).
     threads: decode threads (0 = CPU count).
   """
 
   def __init__(self, dataset: processed.ProcessedDataset, mode: str,
                num_frames: int, size: int = 0, raw_root: str = "",
-               threads: int = 0):
+               threads: int = 0, layout: str = source_lib.DEFAULT_LAYOUT):
     video = dataset.manifest["frames"]
     if mode not in ("auto", "stored", "raw"):
       raise ValueError(f"teacher.source={mode!r}; expected auto, stored or "
@@ -198,6 +193,7 @@ class FrameSource:
           f"teacher.frame_size={self.size}, but {dataset.processed_dir} "
           f"stores frames at {stored_size}^2; use teacher.source='raw'")
     self.raw_root = raw_root
+    self.layout = layout
     self._raw: Optional[RawVideos] = None
     self._lock = threading.Lock()   # shard readers are not thread-safe
     self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -235,7 +231,8 @@ class FrameSource:
             f"{self.dataset.processed_dir}: windows without stored frames "
             "need the raw dataset, and its root is unknown; set "
             "teacher.raw_dir (or use teacher.source='stored')")
-      self._raw = RawVideos(self.raw_root, self.dataset.manifest)
+      self._raw = RawVideos(self.raw_root, self.dataset.manifest,
+                            self.layout)
     return self._raw
 
   def submit(self, indices: Sequence[int]) -> Pending:

@@ -12,7 +12,7 @@ import numpy as np
 from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline import synthetic
 from egoimu_jax.input_pipeline.raw import imu_jsonl
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import index_csv
 
 
 def synthetic_root(tmp_path_factory, **overrides) -> str:
@@ -24,7 +24,7 @@ def synthetic_root(tmp_path_factory, **overrides) -> str:
 def ingest_all(root: str, data_cfg=None, store_frames=lambda clip_id: False):
   """clip_id -> ClipWindows | Quarantined, through RawDataset's work units."""
   data_cfg = data_cfg or config_lib.data_config()
-  ds = layout.RawDataset.open(root, data_cfg)
+  ds = index_csv.IndexCsvSource.open(root, data_cfg)
   out = {}
   for unit in ds.work_units():
     results = list(ds.ingest(unit, data_cfg, store_frames))
@@ -36,13 +36,15 @@ def ingest_all(root: str, data_cfg=None, store_frames=lambda clip_id: False):
   return out
 
 
-def write_dataset(root: str, clips: Sequence[Dict], *, classes=None,
+def write_dataset(root: str, clips: Sequence[Dict], *,
+                  classes=config_lib.PILOT_CLASSES,
                   columns: Optional[Dict[str, str]] = None,
                   workers: Optional[Sequence[Dict]] = None) -> str:
   """Writes a JSONL-variant dataset by hand.
 
   Each clip: clip_id, worker_id, t_us (int64 [n]), values ([n, 6]),
   segments [(start_s, end_s, label)], optional video (MP4 bytes) and imu_t0.
+  ``classes`` go to labels.json (None: no labels.json).
   """
   cols = dict(config_lib.data_config().columns)
   cols.update(columns or {})

@@ -15,7 +15,7 @@ from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import synthetic
 from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
 from egoimu_jax.input_pipeline.prepare import shard as prepare_shard
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import index_csv
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.input_pipeline.store import processed
 
@@ -63,7 +63,7 @@ def test_accounting_identity_on_defects(defect_processed):
   assert not used & quarantined
   assert m["num_quarantined"] == len(quarantine) > 0
   # Exactly the rows ingest quarantines, with its reasons (naming the file).
-  ds = layout.RawDataset.open(root, config)
+  ds = index_csv.IndexCsvSource.open(root, config)
   expected = {}
   for item in ds.ingest(range(len(ds.rows)), config, lambda c: False):
     if not hasattr(item, "imu"):
@@ -100,7 +100,7 @@ def test_round_trip_matches_ingest(defect_processed):
   ds_p = processed.ProcessedDataset.open(out)
   ids = ds_p.read(np.array(sorted(got)), ("window_id", "t0_us", "purity"))
   by_wid = dict(zip(ids["window_id"], sorted(got)))
-  raw = layout.RawDataset.open(root, config)
+  raw = index_csv.IndexCsvSource.open(root, config)
   rows = [r.row for r in raw.rows if r.worker_id in workers[3:]]
   compared = 0
   for clip in raw.ingest(rows, config, lambda c: False):

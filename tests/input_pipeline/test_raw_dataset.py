@@ -8,7 +8,7 @@ import pytest
 import raw_testlib as lib
 from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline.raw import ingest
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import index_csv
 
 HAR = ("walk", "sit", "stand", "stairs", "cycle")
 
@@ -27,10 +27,10 @@ def _har_dataset(root, columns=None, classes=HAR, **kw):
 def test_open_reads_tables_and_own_vocabulary(tmp_path):
   root = _har_dataset(tmp_path / "har", workers=[
       dict(worker_id=f"s{i}", age=20 + i, site="lab") for i in range(3)])
-  ds = layout.RawDataset.open(root, config_lib.data_config())
+  ds = index_csv.IndexCsvSource.open(root, config_lib.data_config())
   assert ds.classes == HAR and ds.root == root
   assert [r.clip_id for r in ds.rows] == ["s0_r0", "s1_r0", "s2_r0", "s3_r0"]
-  assert ds.rows[1] == layout.ClipRow(
+  assert ds.rows[1] == index_csv.ClipRow(
       1, "s1_r0", "s1", "", "imu/s1_r0.jsonl", {"imu_t0_us": ""})
   assert ds.workers["s2"] == {"age": 22.0, "site": "lab"}
   assert ds.workers["s3"] == {}  # in the index but not in workers.csv
@@ -47,15 +47,21 @@ def test_open_reads_tables_and_own_vocabulary(tmp_path):
 def test_vocabulary_precedence(tmp_path):
   cfg = config_lib.data_config()
   root = _har_dataset(tmp_path / "no_labels_json", classes=None)
+  with pytest.raises(ingest.IngestError) as e:
+    index_csv.IndexCsvSource.open(root, cfg)  # no silent pilot vocabulary
+  assert str(e.value).startswith(f"{root}: the dataset states no classes")
+  assert "labels.json" in str(e.value) and "config.data.classes" in str(e.value)
+  root_pilot = _har_dataset(tmp_path / "pilot_labels",
+                            classes=config_lib.PILOT_CLASSES)
   with pytest.raises(ingest.IngestError, match=r"segments.csv: line 2: label 'walk' "
                      r"is not in the class vocabulary \['working'"):
-    layout.RawDataset.open(root, cfg)  # falls back to PILOT_CLASSES
+    index_csv.IndexCsvSource.open(root_pilot, cfg)
   cfg.classes = HAR
-  assert layout.RawDataset.open(root, cfg).classes == HAR
+  assert index_csv.IndexCsvSource.open(root, cfg).classes == HAR
   root = _har_dataset(tmp_path / "both")
   cfg.classes = HAR[::-1]
   with pytest.raises(ingest.IngestError, match="labels.json: classes .* differ"):
-    layout.RawDataset.open(root, cfg)
+    index_csv.IndexCsvSource.open(root, cfg)
 
 
 def test_renamed_columns(tmp_path):
@@ -67,9 +73,9 @@ def test_renamed_columns(tmp_path):
   with pytest.raises(ingest.IngestError,
                      match=r"index.csv: missing column\(s\) \['clip_id', "
                      r"'worker_id', 'imu_path'\]"):
-    layout.RawDataset.open(root, cfg)
+    index_csv.IndexCsvSource.open(root, cfg)
   cfg.columns.update(columns)
-  ds = layout.RawDataset.open(root, cfg)
+  ds = index_csv.IndexCsvSource.open(root, cfg)
   assert ds.rows[0].worker_id == "s0"
   assert all(isinstance(r, ingest.ClipWindows)
              for r in lib.ingest_all(root, cfg).values())
@@ -78,49 +84,49 @@ def test_renamed_columns(tmp_path):
 def test_dataset_level_errors_name_the_file(tmp_path):
   cfg = config_lib.data_config()
   with pytest.raises(ingest.IngestError, match="index.csv: file not found"):
-    layout.RawDataset.open(str(tmp_path / "nothing"), cfg)
+    index_csv.IndexCsvSource.open(str(tmp_path / "nothing"), cfg)
   root = _har_dataset(tmp_path / "dup")
   with open(os.path.join(root, "index.csv"), "a") as f:
     f.write("s0_r0,s0,,imu/s0_r0.jsonl,\n")
   with pytest.raises(ingest.IngestError, match="clip_id 's0_r0' on lines 2 and 6"):
-    layout.RawDataset.open(root, cfg)
+    index_csv.IndexCsvSource.open(root, cfg)
   root = _har_dataset(tmp_path / "noseg")
   os.remove(os.path.join(root, "segments.csv"))
   with pytest.raises(ingest.IngestError, match="segments.csv: file not found"):
-    layout.RawDataset.open(root, cfg)
+    index_csv.IndexCsvSource.open(root, cfg)
   root = _har_dataset(tmp_path / "badlabels")
   with open(os.path.join(root, "labels.json"), "w") as f:
     f.write('{"classes": "walk"}')
   with pytest.raises(ingest.IngestError, match="labels.json: expected a non-empty list"):
-    layout.RawDataset.open(root, cfg)
+    index_csv.IndexCsvSource.open(root, cfg)
   root = _har_dataset(tmp_path / "badtime")
   with open(os.path.join(root, "segments.csv"), "a") as f:
     f.write("s0_r0,abc,3,walk\n")
   with pytest.raises(ingest.IngestError, match="segments.csv: line 10: start/end"):
-    layout.RawDataset.open(root, cfg)
+    index_csv.IndexCsvSource.open(root, cfg)
 
 
 def test_fingerprint_tracks_table_content(tmp_path):
   cfg = config_lib.data_config()
   root = _har_dataset(tmp_path / "fp")
-  fp = layout.RawDataset.open(root, cfg).fingerprint()
-  assert layout.RawDataset.open(root, cfg).fingerprint() == fp
+  fp = index_csv.IndexCsvSource.open(root, cfg).fingerprint()
+  assert index_csv.IndexCsvSource.open(root, cfg).fingerprint() == fp
   with open(os.path.join(root, "segments.csv"), "a") as f:
     f.write("s3_r0,11,12,walk\n")
-  assert layout.RawDataset.open(root, cfg).fingerprint() != fp
+  assert index_csv.IndexCsvSource.open(root, cfg).fingerprint() != fp
 
 
 def test_work_units(tmp_path_factory):
   cfg = config_lib.data_config()
   jsonl = lib.synthetic_root(tmp_path_factory, num_workers=6, clips_per_worker=6,
                              with_video=False, clip_seconds=6.0)
-  units = layout.RawDataset.open(jsonl, cfg).work_units()
+  units = index_csv.IndexCsvSource.open(jsonl, cfg).work_units()
   assert [len(u) for u in units] == [16, 16, 4]
   assert sum(units, []) == list(range(36))
   wds = lib.synthetic_root(tmp_path_factory, num_workers=11, clips_per_worker=6,
                            with_video=False, clip_seconds=6.0, variant="wds",
                            wds_imu="native")
-  ds = layout.RawDataset.open(wds, cfg)
+  ds = index_csv.IndexCsvSource.open(wds, cfg)
   units = ds.work_units()
   assert [len(u) for u in units] == [64, 2]  # one unit per tar shard
   assert {ds.rows[r].imu.split("#")[0] for r in units[1]} == {

@@ -18,9 +18,10 @@ import raw_testlib as lib
 from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
+from egoimu_jax.input_pipeline.raw import fingerprint
 from egoimu_jax.input_pipeline.raw import imu_resample
 from egoimu_jax.input_pipeline.raw import ingest
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import index_csv
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.input_pipeline.synthetic import video as synthetic_video
 
@@ -121,7 +122,7 @@ def test_worker_ids_are_nfc_normalised_and_variants_warned(tmp_path):
   with open(path, "w", encoding="utf-8") as f:
     f.write(text.replace(NFD + "_c1", NFC + "_c1"))
   cfg = _config()
-  ds = layout.RawDataset.open(root, cfg)
+  ds = index_csv.IndexCsvSource.open(root, cfg)
   assert [r.worker_id for r in ds.rows] == [NFC, NFC, NFC, "jos\u00e9", "w9"]
   assert ds.rows[4].clip_id == NFC + "_c1"
   assert ds.segments(NFC + "_c1")[0].size == 1
@@ -147,7 +148,7 @@ def test_clip_ids_equal_after_normalisation_are_duplicates(tmp_path):
       _clip(NFC, "w1"), _clip(NFD, "w2", seed=1)])
   with pytest.raises(ingest.IngestError,
                      match=r"index.csv: clip_id .* on lines 2 and 3.*NFC"):
-    layout.RawDataset.open(root, _config())
+    index_csv.IndexCsvSource.open(root, _config())
 
 
 # ----------------------------------------------------------- paths outside root
@@ -169,7 +170,7 @@ def test_paths_outside_the_root_are_refused_unless_allowed(tmp_path):
   with pytest.raises(ingest.IngestError,
                      match=r"index.csv: line 3: .*'../../outside/x.jsonl' "
                      r"leaves the dataset root.*allow_paths_outside_root"):
-    layout.RawDataset.open(root, _config())
+    index_csv.IndexCsvSource.open(root, _config())
   cfg = _config(allow_paths_outside_root=True)
   res = lib.ingest_all(root, cfg)
   assert isinstance(res["out"], ingest.ClipWindows)
@@ -190,11 +191,11 @@ def test_every_way_out_of_the_root_is_caught(tmp_path, path):
   with open(index, "w") as f:
     f.write(text)
   with pytest.raises(ingest.IngestError, match="leaves the dataset root"):
-    layout.RawDataset.open(root, _config())
+    index_csv.IndexCsvSource.open(root, _config())
   # "imu/../imu/a.jsonl" stays inside: fine.
   with open(index, "w") as f:
     f.write(text.replace(path, "imu/../imu/a.jsonl"))
-  layout.RawDataset.open(root, _config())
+  index_csv.IndexCsvSource.open(root, _config())
 
 
 # ------------------------------------------------ stray segments, workers twice
@@ -204,7 +205,7 @@ def test_segments_of_unknown_clips_are_counted_warnings(tmp_path):
   with open(os.path.join(root, "segments.csv"), "a") as f:
     f.write("gone,0,5,working\ngone,5,9,break\nA,0,5,working\n")
   cfg = _config()
-  ds = layout.RawDataset.open(root, cfg)
+  ds = index_csv.IndexCsvSource.open(root, cfg)
   assert ds.warning_counts["segments_unknown_clip"] == 3
   text = "\n".join(ds.warnings)
   assert "segments.csv: 3 row(s) for 2 clip id(s) not in index.csv" in text
@@ -218,7 +219,7 @@ def test_workers_listed_twice(tmp_path):
       str(tmp_path / "same"), [_clip("a", "w1")],
       workers=[dict(worker_id="w1", site="lab"),
                dict(worker_id="w1", site="lab")])
-  ds = layout.RawDataset.open(root, _config())
+  ds = index_csv.IndexCsvSource.open(root, _config())
   assert ds.workers["w1"] == {"site": "lab"}
   assert ds.warning_counts["workers_duplicate"] == 1
   assert any("workers.csv: worker 'w1' listed twice (lines 2 and 3)" in w
@@ -230,13 +231,13 @@ def test_workers_listed_twice(tmp_path):
   with pytest.raises(ingest.IngestError,
                      match=r"workers.csv: worker 'w1' on lines 2 and 4 with "
                      r"different values"):
-    layout.RawDataset.open(root, _config())
+    index_csv.IndexCsvSource.open(root, _config())
   root = lib.write_dataset(
       str(tmp_path / "nfd"), [_clip("a", NFC)],
       workers=[dict(worker_id=NFC, site="lab"), dict(worker_id=NFD, site="x")])
   with pytest.raises(ingest.IngestError, match=r"workers.csv: worker .* on "
                      r"lines 2 and 3 with different values.*NFC"):
-    layout.RawDataset.open(root, _config())
+    index_csv.IndexCsvSource.open(root, _config())
 
 
 # ------------------------------------------------------------------ repairs.csv
@@ -333,7 +334,7 @@ def test_verify_modes_see_clip_files_edited_in_place(tmp_path):
   imu = os.path.join(root, "imu", "a.jsonl")
 
   def fingerprints():
-    return {mode: layout.RawDataset.open(root, _config(verify=mode)).fingerprint()
+    return {mode: index_csv.IndexCsvSource.open(root, _config(verify=mode)).fingerprint()
             for mode in ("", "stat", "hash")}
 
   before = fingerprints()
@@ -353,10 +354,10 @@ def test_verify_modes_see_clip_files_edited_in_place(tmp_path):
   assert edited[""] == after[""] and edited["stat"] == after["stat"]
   assert edited["hash"] != after["hash"]
   os.remove(imu)
-  assert layout.RawDataset.open(root, _config(verify="stat")).fingerprint() \
+  assert index_csv.IndexCsvSource.open(root, _config(verify="stat")).fingerprint() \
       != edited["stat"]
   with pytest.raises(ValueError, match="data.verify"):
-    layout.RawDataset.open(root, _config(verify="md5"))
+    index_csv.IndexCsvSource.open(root, _config(verify="md5"))
 
 
 def test_verify_reprepares_an_edited_clip(tmp_path):
@@ -373,13 +374,13 @@ def test_verify_reprepares_an_edited_clip(tmp_path):
 def test_hash_mode_reads_unchanged_local_files_once(tmp_path, monkeypatch):
   root = lib.write_dataset(str(tmp_path / "ds"), [_clip("a", "w1")])
   cfg = _config(verify="hash")
-  first = layout.RawDataset.open(root, cfg).fingerprint()
+  first = index_csv.IndexCsvSource.open(root, cfg).fingerprint()
   read = []
-  real = layout._content_hash  # pylint: disable=protected-access
-  monkeypatch.setattr(layout, "_content_hash",
+  real = fingerprint._content_hash  # pylint: disable=protected-access
+  monkeypatch.setattr(fingerprint, "_content_hash",
                       lambda p: read.append(p) or real(p))
-  assert layout.RawDataset.open(root, cfg).fingerprint() == first
+  assert index_csv.IndexCsvSource.open(root, cfg).fingerprint() == first
   assert read == []  # ensure() then prepare(): the data is hashed once
   _touch_later(os.path.join(root, "imu", "a.jsonl"))
-  assert layout.RawDataset.open(root, cfg).fingerprint() == first
+  assert index_csv.IndexCsvSource.open(root, cfg).fingerprint() == first
   assert len(read) == 1

@@ -19,7 +19,7 @@ import pytest
 import raw_testlib as lib
 from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline.raw import ingest
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import index_csv
 
 SMALL = dict(num_workers=2, clips_per_worker=2, clip_seconds=11.0,
              video_size=(32, 48), video_fps=10.0, num_processes=1)
@@ -97,8 +97,8 @@ def test_remote_root_reads_like_local(tmp_path_factory, request, monkeypatch,
                                      ("index.csv", "segments.csv", "workers.csv")]
   cfg = lib.config_lib.data_config()
   cfg.video.size = 16
-  local_ds = layout.RawDataset.open(local, cfg)
-  remote_ds = layout.RawDataset.open(url, cfg)
+  local_ds = index_csv.IndexCsvSource.open(local, cfg)
+  remote_ds = index_csv.IndexCsvSource.open(url, cfg)
   assert remote_ds.fingerprint() == local_ds.fingerprint()
   frames = lambda clip_id: clip_id.endswith("c000")
   remote = lib.ingest_all(url, cfg, frames)

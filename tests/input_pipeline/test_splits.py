@@ -46,18 +46,18 @@ def test_l20wo_partitions_and_covers():
   assert sorted(tested) == sorted(validated) == sorted(POP.workers)
 
 
-def test_fold_groups_are_stratified_by_break_fraction():
+def test_fold_groups_are_stratified_by_stratify_fraction():
   groups = folds.fold_groups(POP, 5, seed=0)
-  hardest = set(sorted(POP.workers, key=POP.break_fraction.get)[-10:])
+  hardest = set(sorted(POP.workers, key=POP.stratify_fraction.get)[-10:])
   # Permuted-block dealing: each group gets exactly one of each block of 5.
   assert [len(hardest & set(g)) for g in groups] == [2] * 5
-  means = [statistics.mean(POP.break_fraction[w] for w in g) for g in groups]
+  means = [statistics.mean(POP.stratify_fraction[w] for w in g) for g in groups]
   rng = random.Random(1)
   random_spreads = []
   for _ in range(50):
     ws = list(POP.workers)
     rng.shuffle(ws)
-    rand = [statistics.mean(POP.break_fraction[w] for w in ws[i::5]) for i in range(5)]
+    rand = [statistics.mean(POP.stratify_fraction[w] for w in ws[i::5]) for i in range(5)]
     random_spreads.append(max(rand) - min(rand))
   assert max(means) - min(means) < 0.25 * statistics.median(random_spreads)
 
@@ -122,8 +122,8 @@ def test_lowo_explicit_and_rules():
   assert len(s["val_workers"]) == 10 and len(s["train_workers"]) == 39
   most = splits.make_split(cfg(name="lowo", fold=0, lowo_count=3), POP)
   assert len(POP.clips[most["test_workers"][0]]) == max(map(len, POP.clips.values()))
-  hard = splits.make_split(cfg(name="lowo", fold=0, lowo_rule="most_break"), POP)
-  assert POP.break_fraction[hard["test_workers"][0]] == max(POP.break_fraction.values())
+  hard = splits.make_split(cfg(name="lowo", fold=0, lowo_rule="most_stratify_label"), POP)
+  assert POP.stratify_fraction[hard["test_workers"][0]] == max(POP.stratify_fraction.values())
   with pytest.raises(splits.SplitError, match="lowo fold 2 is not in"):
     splits.make_split(cfg(name="lowo", fold=2, lowo_workers=("w003", "w010")), POP)
   with pytest.raises(splits.SplitError, match="not in the dataset"):
@@ -145,7 +145,7 @@ def test_worker_scaling_nested_with_fixed_test():
   assert len(prev) == 30
   # A small subset is spread over break fraction (8 strata, one each).
   eight = splits.make_split(cfg(name="worker_scaling", fold=3, scale=8), POP)
-  pool = sorted(x["train_workers"], key=POP.break_fraction.get)
+  pool = sorted(x["train_workers"], key=POP.stratify_fraction.get)
   assert sum(pool.index(w) < 8 for w in eight["train_workers"]) <= 2
   with pytest.raises(splits.SplitError, match="pool has only 30"):
     splits.make_split(cfg(name="worker_scaling", scale=31), POP)
@@ -244,7 +244,7 @@ def test_stratify_label_is_derived_from_the_data_not_the_names():
                             manifest)
   assert split["test_workers"]
   pop = splits.from_manifest(manifest)
-  assert pop.break_fraction == {w: f["stairs"] for w, f in fractions.items()}
+  assert pop.stratify_fraction == {w: f["stairs"] for w, f in fractions.items()}
 
 
 def make_labelled_population(num_workers=40, seed=0, classes=("walk", "sit",

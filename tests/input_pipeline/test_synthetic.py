@@ -8,7 +8,7 @@ import pytest
 
 from egoimu_jax import config_lib
 from egoimu_jax.input_pipeline import synthetic
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import index_csv
 from egoimu_jax.input_pipeline.raw import video_decode
 from egoimu_jax.input_pipeline.synthetic import generator
 from egoimu_jax.input_pipeline.synthetic import motion as synthetic_motion
@@ -118,7 +118,7 @@ def test_bad_configs_are_rejected(tmp_path):
 def test_rate_jitter_vfr_and_clip_length(tmp_path):
   root = synthetic.generate(synthetic.config(
       **dict(SMALL, imu_rate_hz=50.0, vfr=True)), str(tmp_path))
-  ds = layout.RawDataset.open(root, config_lib.data_config())
+  ds = index_csv.IndexCsvSource.open(root, config_lib.data_config())
   row = ds.rows[0]
   lines = open(os.path.join(root, row.imu)).read().splitlines()
   t = np.array([int(l.split(",")[0].split(":")[1]) for l in lines])

@@ -31,8 +31,8 @@ def main(argv) -> None:
   if not f.out_dir:
     print(run.ensure(data))
     return
-  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
-  raw_root = run.resolve_raw_root(data, layout.default_cache_dir(data))
+  from egoimu_jax.input_pipeline import fs  # pylint: disable=g-import-not-at-top
+  raw_root = run.resolve_raw_root(data, fs.default_cache_dir(data))
   print(run.prepare(data, raw_root, f.out_dir))
 
 

@@ -84,7 +84,7 @@ def assign_units(unit_sizes: Sequence[int], num_shards: int) -> list[int]:
 @dataclasses.dataclass(frozen=True)
 class Plan:
   """Everything a shard writer and ``finalize`` need, JSON-serialisable."""
-  raw_root: str
+  raw_root: str                       # "" if the source cannot be reopened
   raw_fingerprint: str
   config_hash: str
   prepare_config: dict
@@ -94,7 +94,7 @@ class Plan:
   row_workers: tuple[str, ...]        # per index row
   worker_metadata: dict               # workers.csv rows (may be empty)
   shard_units: tuple[tuple[tuple[int, ...], ...], ...]  # shard -> units -> rows
-  # The raw tables' warnings (RawDataset.warnings / warning_counts).
+  # The raw tables' warnings (RawSource.warnings / warning_counts).
   dataset_warnings: tuple[str, ...] = ()
   dataset_warning_counts: dict = dataclasses.field(default_factory=dict)
 
@@ -123,7 +123,7 @@ class Plan:
 
 
 def make_plan(ds, raw_root: str, data_config) -> Plan:
-  """Plans a prepare of the opened ``RawDataset`` ``ds``."""
+  """Plans a prepare of the opened ``raw.source.RawSource`` ``ds``."""
   units = [tuple(int(r) for r in u) for u in ds.work_units()]
   rows = ds.rows
   covered = sorted(r for u in units for r in u)
@@ -138,11 +138,11 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
   for i, row in enumerate(rows):
     if row.row != i:
       raise ValueError(f"{raw_root}: index row {i} reports row number {row.row}")
-  warnings = tuple(getattr(ds, "warnings", ()))
+  warnings = tuple(ds.warnings)
   for w in warnings:
     logging.warning("raw dataset: %s", w)
   return Plan(
-      raw_root=raw_root,
+      raw_root=raw_root if ds.reopenable else "",
       raw_fingerprint=ds.fingerprint(),
       config_hash=config_hash(data_config),
       prepare_config=prepare_config(data_config),
@@ -153,7 +153,7 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
       worker_metadata=_plain(ds.workers),
       shard_units=tuple(tuple(s) for s in shard_units),
       dataset_warnings=warnings,
-      dataset_warning_counts=dict(getattr(ds, "warning_counts", {})))
+      dataset_warning_counts=dict(ds.warning_counts))
 
 
 def parts_dir(out_dir: str) -> str:

@@ -163,13 +163,14 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
     shard_index, shard_count, num_processes: default to ``data.prepare.*``.
     run_finalize: merge all shards into the manifest afterwards. Default:
       only when this call covers every shard (``shard_count == 1``).
-    dataset: an already opened source with ``RawDataset``'s API (e.g. a
-      ``memory_dataset.MemoryDataset``); default ``RawDataset.open(raw_root)``.
+    dataset: an already opened ``raw.source.RawSource`` (e.g. a
+      ``memory_dataset.MemoryDataset``); default: ``raw_root`` opened by the
+      source ``data.layout`` names.
 
   Returns:
     ``out_dir``.
   """
-  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import source  # pylint: disable=g-import-not-at-top
   cfg = data_config.prepare
   shard_index = cfg.shard_index if shard_index is None else shard_index
   shard_count = cfg.shard_count if shard_count is None else shard_count
@@ -181,7 +182,7 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
     run_finalize = shard_count == 1
   os.makedirs(out_dir, exist_ok=True)
   ds = (dataset if dataset is not None else
-        layout.RawDataset.open(raw_root, data_config))
+        source.open_source(raw_root, data_config))
   plan = prepare_plan.make_plan(ds, raw_root, data_config)
   prepare_plan.save_or_check(plan, out_dir)
   todo = pending_shards(plan, out_dir, shard_index, shard_count)
@@ -216,10 +217,11 @@ def ensure(data_config, cache_dir: Optional[str] = None) -> str:
       raise errors.MissingDataError(
           f"config.data.processed_dir: {errors.one_line(e)}") from e
     return data_config.processed_dir
-  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
-  cache_dir = cache_dir or layout.default_cache_dir(data_config)
+  from egoimu_jax.input_pipeline import fs  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline.raw import source  # pylint: disable=g-import-not-at-top
+  cache_dir = cache_dir or fs.default_cache_dir(data_config)
   raw_root = resolve_raw_root(data_config, cache_dir)
-  fingerprint = layout.RawDataset.open(raw_root, data_config).fingerprint()
+  fingerprint = source.open_source(raw_root, data_config).fingerprint()
   key = f"{fingerprint[:16]}-{prepare_plan.config_hash(data_config)[:16]}"
   out_dir = os.path.join(cache_dir, "processed", key)
   if manifest_lib.is_complete(out_dir):

@@ -65,10 +65,11 @@ class _Raw:
 
 
 def _open_raw(raw_root: str, data_config):
-  from egoimu_jax.input_pipeline.raw import layout  # pylint: disable=g-import-not-at-top
-  if _Raw.key != raw_root:
-    _Raw.dataset = layout.RawDataset.open(raw_root, data_config)
-    _Raw.key = raw_root
+  from egoimu_jax.input_pipeline.raw import source  # pylint: disable=g-import-not-at-top
+  key = (raw_root, data_config.get("layout", source.DEFAULT_LAYOUT))
+  if _Raw.key != key:
+    _Raw.dataset = source.open_source(raw_root, data_config)
+    _Raw.key = key
   return _Raw.dataset
 
 
@@ -76,7 +77,7 @@ def write_shard(plan: prepare_plan.Plan, data_config, out_dir: str,
                 shard: int, dataset=None) -> dict:
   """Ingests shard ``shard``'s work units and writes its files.
 
-  ``dataset``: the opened raw dataset (or any object with its API, e.g. a
+  ``dataset``: the opened ``raw.source.RawSource`` (e.g. a
   ``memory_dataset.MemoryDataset``); default: opened from ``plan.raw_root``.
   Returns the shard's summary.
   """

@@ -1,7 +1,7 @@
 """``lowo``: leave one worker out, over a chosen subset.
 
 The subset is ``protocol.lowo_workers``, or ``protocol.lowo_count`` workers
-picked by ``protocol.lowo_rule`` (``most_clips``, ``most_break``, or
+picked by ``protocol.lowo_rule`` (``most_clips``, ``most_stratify_label``, or
 ``spread``: evenly spaced in break fraction). Fold k tests on the k-th
 chosen worker; val is one stratified group (1/K) of the others; the rest
 train.
@@ -17,7 +17,7 @@ from egoimu_jax.input_pipeline.population import Population
 from egoimu_jax.input_pipeline.population import SplitError
 from egoimu_jax.input_pipeline.protocols import base
 
-LOWO_RULES = ("most_clips", "most_break", "spread")
+LOWO_RULES = ("most_clips", "most_stratify_label", "spread")
 
 
 class Lowo(base.Protocol):
@@ -28,7 +28,7 @@ class Lowo(base.Protocol):
   options = types.MappingProxyType(dict(
       lowo_workers=(),          # the subset to leave out in turn
       lowo_count=10,            # ... or this many workers picked by lowo_rule
-      lowo_rule="most_clips",   # most_clips | most_break | spread
+      lowo_rule="most_clips",   # most_clips | most_stratify_label | spread
   ))
 
   def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
@@ -67,10 +67,10 @@ def _choice(pop: Population, cfg: Mapping[str, Any]) -> List[str]:
   count = min(count, len(pop.workers))
   if rule == "most_clips":
     return sorted(pop.workers, key=lambda w: (-len(pop.clips[w]), w))[:count]
-  if rule == "most_break":
-    return sorted(pop.workers, key=lambda w: (-pop.break_fraction[w], w))[:count]
+  if rule == "most_stratify_label":
+    return sorted(pop.workers, key=lambda w: (-pop.stratify_fraction[w], w))[:count]
   if rule == "spread":
-    ranked = sorted(pop.workers, key=lambda w: (pop.break_fraction[w], w))
+    ranked = sorted(pop.workers, key=lambda w: (pop.stratify_fraction[w], w))
     n = len(ranked)
     return [ranked[min(n - 1, int((i + 0.5) * n / count))] for i in range(count)]
   raise SplitError(f"unknown protocol.lowo_rule {rule!r}; known: {LOWO_RULES}")

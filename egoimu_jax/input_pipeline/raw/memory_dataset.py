@@ -1,4 +1,4 @@
-"""An in-memory source with ``RawDataset``'s API, for already-windowed data.
+"""The ``memory`` raw source: already-windowed clips held in memory.
 
 ``prepare`` normally ingests a raw dataset (files on disk or gs://). Data
 that already exists as windows (another project's arrays, or generated
@@ -10,7 +10,9 @@ without going through raw files::
   prepare.prepare(config.data, "memory:mine", out_dir, dataset=source)
 
 Each clip is one index row; ``Quarantined`` entries count as quarantined
-rows, exactly like bad raw clips.
+rows, exactly like bad raw clips. The source lives in one process (prepare
+pickles it to its workers): it cannot be opened again from a root, so
+teachers never read raw videos from it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
-from egoimu_jax.input_pipeline.raw import layout
+from egoimu_jax.input_pipeline.raw import source as source_lib
 
 
-class MemoryDataset:
+class MemoryDataset(source_lib.RawSource):
   """Clips held in memory; ``ingest`` returns them (frames per ``store_frames``)."""
+
+  reopenable = False
 
   def __init__(self, classes: Sequence[str],
                clips: Sequence["ingest_lib.ClipWindows | ingest_lib.Quarantined"],
@@ -35,7 +40,7 @@ class MemoryDataset:
     self.root = "memory"
     self.classes = tuple(classes)
     self.clips = list(clips)
-    self.rows = [layout.ClipRow(i, c.clip_id, c.worker_id, "", "", {})
+    self.rows = [source_lib.ClipRow(i, c.clip_id, c.worker_id, "", "", {})
                  for i, c in enumerate(self.clips)]
     if len({r.clip_id for r in self.rows}) != len(self.rows):
       raise ValueError("clip ids must be unique")
@@ -44,8 +49,13 @@ class MemoryDataset:
     self.unit_rows = unit_rows
     self._fingerprint = None
 
-  def __len__(self) -> int:
-    return len(self.rows)
+  @classmethod
+  def open(cls, root: str, data_cfg) -> "MemoryDataset":
+    del data_cfg
+    raise errors.UserError(
+        f"config.data.layout='memory' cannot open {root!r}: an in-memory "
+        "source is built in code, MemoryDataset(classes, clips), and passed "
+        "as prepare(..., dataset=source)")
 
   def fingerprint(self) -> str:
     """sha256 over every clip's ids, arrays and quarantine reason."""
