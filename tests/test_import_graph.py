@@ -168,8 +168,8 @@ def test_cycle_finder_reports_the_cycle_and_its_imports():
 
 
 def test_imports_are_read_at_any_depth():
-  # prepare's command line imports config_lib inside main() (a lazy import).
-  assert "egoimu_jax.config_lib" in _imports(
+  # prepare's command line imports the data config inside main() (lazily).
+  assert "egoimu_jax.input_pipeline.data_config" in _imports(
       "egoimu_jax.input_pipeline.prepare.__main__")
   assert _imports("egoimu_jax.cli") == {"egoimu_jax.errors"}
   assert _node("egoimu_jax.training.tasks.base") == "egoimu_jax.training"

@@ -10,6 +10,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline.synthetic import defaults
 from egoimu_jax.input_pipeline import synthetic
 from egoimu_jax.input_pipeline.raw import imu_jsonl
 from egoimu_jax.input_pipeline.raw import index_csv
@@ -37,7 +38,7 @@ def ingest_all(root: str, data_cfg=None, store_frames=lambda clip_id: False):
 
 
 def write_dataset(root: str, clips: Sequence[Dict], *,
-                  classes=config_lib.PILOT_CLASSES,
+                  classes=defaults.PILOT_CLASSES,
                   columns: Optional[Dict[str, str]] = None,
                   workers: Optional[Sequence[Dict]] = None) -> str:
   """Writes a JSONL-variant dataset by hand.

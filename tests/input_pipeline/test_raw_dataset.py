@@ -7,6 +7,7 @@ import pytest
 
 import raw_testlib as lib
 from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline.synthetic import defaults
 from egoimu_jax.input_pipeline.raw import ingest
 from egoimu_jax.input_pipeline.raw import index_csv
 
@@ -52,7 +53,7 @@ def test_vocabulary_precedence(tmp_path):
   assert str(e.value).startswith(f"{root}: the dataset states no classes")
   assert "labels.json" in str(e.value) and "config.data.classes" in str(e.value)
   root_pilot = _har_dataset(tmp_path / "pilot_labels",
-                            classes=config_lib.PILOT_CLASSES)
+                            classes=defaults.PILOT_CLASSES)
   with pytest.raises(ingest.IngestError, match=r"segments.csv: line 2: label 'walk' "
                      r"is not in the class vocabulary \['working'"):
     index_csv.IndexCsvSource.open(root_pilot, cfg)

@@ -12,9 +12,9 @@ from egoimu_jax.input_pipeline.prepare import run
 def main(argv) -> None:
   del argv  # no positional arguments (cli.run)
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from egoimu_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from egoimu_jax.input_pipeline import data_config  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
-  data = f.config.data if f.config is not None else config_lib.data_config()
+  data = f.config.data if f.config is not None else data_config.data_config()
   with data.unlocked():
     for name in ("raw_dir", "cache_dir"):
       if f[name].value is not None:
@@ -41,7 +41,7 @@ def _define_flags() -> None:
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   config_flags.DEFINE_config_file(
       "config", None, "Config file; its `data` section is used (defaults: "
-      "config_lib.data_config()).")
+      "data_config.data_config()).")
   flags.DEFINE_string("raw_dir", None, "Raw dataset root (overrides config).")
   flags.DEFINE_string("out_dir", None, "Processed output dir. Unset: the "
                       "cache dir of prepare.ensure.")

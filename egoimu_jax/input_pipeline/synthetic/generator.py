@@ -16,7 +16,7 @@ The output is the raw layout of docs/data_layout.md, in either variant:
   as the JSONL variant and the json carries ``imu_t_us``.
 
 The same seed gives the same workers, clips and signals in both variants.
-Worker state fractions follow the pilot statistics (config_lib.PILOT_CLASSES
+Worker state fractions follow the pilot statistics (defaults.PILOT_CLASSES
 order); a few planted hard workers deviate (motion.HARD_PROFILES).
 ``defects`` plants damaged clips, listed in ``defects.json``.
 
@@ -47,7 +47,7 @@ from typing import Dict, List, Optional, Tuple
 import ml_collections
 import numpy as np
 
-from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline.synthetic import defaults as defaults_lib
 from egoimu_jax.input_pipeline.raw import imu_jsonl
 from egoimu_jax.input_pipeline.raw import webdataset
 from egoimu_jax.input_pipeline.synthetic import activities as activities_lib
@@ -61,7 +61,7 @@ COMPLETE_MARKER = "_COMPLETE"
 CLIPS_PER_SHARD = 64
 _EPOCH_BASE_US = 1_780_000_000_000_000  # 2026-05-28, where clip clocks start
 
-DEFAULTS = config_lib.SYNTHETIC_DEFAULTS
+DEFAULTS = defaults_lib.SYNTHETIC_DEFAULTS
 
 
 def config(**overrides) -> ml_collections.ConfigDict:
@@ -339,7 +339,7 @@ def generate(syn_cfg, root: str) -> str:
     results = [_task(cfg, root, clips, plan, shard) for clips, shard in tasks]
 
   classes = ([label for label, _ in clip_classes(cfg["clip_activities"])]
-             or list(config_lib.PILOT_CLASSES))
+             or list(defaults_lib.PILOT_CLASSES))
   rows = [r for res in results for r in res[0]]
   segments = [s for res in results for s in res[1]]
   defects = [d for res in results for d in res[2]]
