@@ -34,7 +34,7 @@ the frozen student without distillation and the supervised student.
 """
 
 from egoimu_jax import config_lib
-from egoimu_jax.training.tasks import distill_config
+from egoimu_jax import distill_config
 
 
 def get_config(arg=None):

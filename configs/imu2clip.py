@@ -27,7 +27,7 @@ the two objectives see the same data for the same number of steps.
 """
 
 from egoimu_jax import config_lib
-from egoimu_jax.training.tasks import distill_config
+from egoimu_jax import distill_config
 
 
 def get_config(arg=None):

@@ -63,7 +63,7 @@ def input_config() -> ml_collections.ConfigDict:
   c.teacher = ""               # name of a stored teacher-embedding set, "" for none
   # "population": z-normalise with the training workers' statistics;
   # "person": with each worker's own (unlabeled) windows' statistics
-  # (adaptation/person_norm.py). gravity_align rotates each worker's acc and
+  # (input_pipeline/person_norm.py). gravity_align rotates each worker's acc and
   # gyro so their mean gravity direction is the training population's.
   c.normalization = "population"
   c.gravity_align = False

@@ -1,5 +1,10 @@
 """What ``main`` can run. ``config.job`` picks an entry; each is
-``fn(config, workdir) -> dict`` and writes its outputs into ``workdir``."""
+``fn(config, workdir) -> dict`` and writes its outputs into ``workdir``.
+
+The jobs that read prepared data are ``data_deps`` consumers: what they read
+is prepared (and a teacher set extracted) first; ``prepare`` and
+``extract_embeddings`` make it as jobs of their own.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from egoimu_jax.registry import Registry
 
 JOBS = Registry("job")
 _LAZY = {
-    "train": "egoimu_jax.training.trainer:train_and_evaluate",
-    "classical": "egoimu_jax.baselines.classical:run",
+    "train": "egoimu_jax.data_deps:train",
+    "classical": "egoimu_jax.data_deps:classical",
+    "prepare": "egoimu_jax.data_deps:prepare",
     "extract_embeddings": "egoimu_jax.teachers.extract:run",
-    "feature_probe": "egoimu_jax.evaluation.feature_probe:run",
+    "feature_probe": "egoimu_jax.data_deps:feature_probe",
     "pretrain_finetune": "egoimu_jax.experiments.pretrain_finetune:run",
     "distill_evaluate": "egoimu_jax.experiments.distill_evaluate:run",
 }

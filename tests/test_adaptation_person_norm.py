@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from egoimu_jax.adaptation import calibration
-from egoimu_jax.adaptation import person_norm
+from egoimu_jax.input_pipeline import person_norm
 
 
 class _Dataset:

@@ -182,14 +182,6 @@ def test_every_package_imports_in_a_fresh_interpreter(modules):
   assert "scaling.points" in modules["scaling"]
 
 
-# Cycles that other branches of issue 21 break, left on this branch:
-# evaluation.feature_probe <-> training, teachers <-> training (trainer
-# imports teachers.extract, teachers.model imports training.mesh),
-# input_pipeline.pipeline <-> adaptation (person_norm), trainer ->
-# adaptation.run -> evaluation / input_pipeline, and report.tables <->
-# scaling.points. The lead removes this mark once they are merged.
-@pytest.mark.xfail(strict=False, reason="cycles owned by other issue-21 "
-                   "branches remain until they are merged")
 def test_packages_import_without_cycles(modules):
   start = sorted({m for names in modules.values() for m in names})
   edges = _module_edges(start)

@@ -1,8 +1,9 @@
 """Per-test-person adaptation of a trained classifier (``config.adapt``).
 
-Called by the trainer after the final evaluation, on the best state. Each
-result is written like an evaluation variant, to
-``<workdir>/variants/<name>/results.json`` with the name ``"<run> / <name>"``:
+The ``adaptation`` evaluator (``training/evaluators.py``): the trainer runs
+it after the final evaluation, on the best state. Each result is written
+like an evaluation variant, to ``<workdir>/variants/<name>/results.json``
+with the name ``"<run> / <name>"``:
 
 * ``adabn``, ``tent`` (``adapt.tta``): for each test person, the model is
   adapted on that person's unlabeled test windows (``tta``) and scored on
@@ -50,7 +51,7 @@ def adapt_and_evaluate(config, task, pipe, state, workdir: str,
                        extra: Mapping[str, Any], make_train_step) -> List[str]:
   """Runs every configured adaptation; returns the variant names written.
 
-  ``make_train_step`` is the trainer's (``trainer.make_train_step``), passed
+  ``make_train_step`` is the engine's (``trainer.make_train_step``), passed
   in so the calibration fine-tunes with the one training step.
   """
   if not enabled(config):
@@ -93,6 +94,23 @@ def validate(config, task) -> None:
   if min(cfg.calibration_minutes or (0,)) < 0:
     raise ValueError(f"config.adapt.calibration_minutes must be >= 0, got "
                      f"{list(cfg.calibration_minutes)}")
+
+
+class Adaptation:
+  """Evaluator (``training/evaluators.py``) of ``config.adapt``."""
+
+  def wanted(self, config) -> bool:
+    return enabled(config)
+
+  def validate(self, config, task) -> None:
+    validate(config, task)
+
+  def run(self, ctx) -> List[str]:
+    return adapt_and_evaluate(ctx.config, ctx.task, ctx.pipe, ctx.state,
+                              ctx.workdir, ctx.extra, ctx.make_train_step)
+
+
+EVALUATOR = Adaptation()
 
 
 def _write(config, task, pipe, workdir, name, outputs, extra) -> str:

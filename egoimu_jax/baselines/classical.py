@@ -7,8 +7,8 @@ the cheap video baseline at scale (frozen embedding + probe).
 
 ``run(config, workdir)`` follows the same protocol as every deep model:
 
-1. resolve the processed dataset (``prepare.ensure``; it prepares the raw or
-   synthetic data on first use unless ``config.data.processed_dir`` is set);
+1. read the prepared dataset ``config.data.processed_dir`` (the job's
+   ``data_deps`` wrapper prepares it, and the teacher set, when missing);
 2. build or re-check the run's split (``splits.load_or_create_split``, which
    writes ``split.json`` into the workdir);
 3. featurise the train / val / test windows (``features.window_features``,
@@ -45,7 +45,7 @@ from egoimu_jax.baselines import features as features_lib
 from egoimu_jax.evaluation import probes
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import fs
-from egoimu_jax.input_pipeline import prepare
+from egoimu_jax.input_pipeline import prepared
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline.store import processed
 
@@ -54,28 +54,34 @@ ESTIMATORS = ("rf", "logreg", "svm_comodo")
 TEACHER_PREFIX = "teacher:"
 
 
+def teacher_set(config) -> str:
+  """Checks ``config.classical``; the teacher set its features read
+  (``""`` for IMU features)."""
+  cfg = config.classical
+  if cfg.estimator not in ESTIMATORS:
+    raise ValueError(f"config.classical.estimator must be one of "
+                     f"{ESTIMATORS}, got {cfg.estimator!r}")
+  source = str(cfg.get("features", "imu"))
+  teacher = (source[len(TEACHER_PREFIX):]
+             if source.startswith(TEACHER_PREFIX) else "")
+  if source != "imu" and not teacher:
+    raise ValueError(f"config.classical.features must be 'imu' or "
+                     f"'teacher:<name>', got {source!r}")
+  if teacher and "teacher" in config and config.teacher.name != teacher:
+    raise ValueError(f"config.classical.features names teacher {teacher!r} "
+                     f"but config.teacher.name is {config.teacher.name!r}")
+  return teacher
+
+
 def run(config, workdir: str) -> Dict[str, Any]:
   """Trains and evaluates the classical baseline; returns the results dict."""
   cfg = config.classical
   estimator = cfg.estimator
-  if estimator not in ESTIMATORS:
-    raise ValueError(f"config.classical.estimator must be one of "
-                     f"{ESTIMATORS}, got {estimator!r}")
+  teacher = teacher_set(config)
   source = str(cfg.get("features", "imu"))
-  teacher = (source[len(TEACHER_PREFIX):]
-             if source.startswith(TEACHER_PREFIX) else None)
-  if source != "imu" and not teacher:
-    raise ValueError(f"config.classical.features must be 'imu' or "
-                     f"'teacher:<name>', got {source!r}")
   t_start = time.time()
   cache_dir = fs.default_cache_dir(config.data)
-  processed_dir = prepare.ensure(config.data, cache_dir)
-  if teacher and "teacher" in config:
-    if config.teacher.name != teacher:
-      raise ValueError(f"config.classical.features names teacher {teacher!r} "
-                       f"but config.teacher.name is {config.teacher.name!r}")
-    from egoimu_jax.teachers import extract  # pylint: disable=g-import-not-at-top
-    extract.ensure(config)   # extracts the set first if it is missing
+  processed_dir = prepared.processed_dir(config, teacher)
   ds = processed.ProcessedDataset.open(processed_dir)
   split = splits.load_or_create_split(workdir, config.protocol, ds.manifest)
   indices = {p: ds.split_indices(split, p) for p in PARTS}

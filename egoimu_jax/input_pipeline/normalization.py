@@ -1,5 +1,10 @@
 """Per-channel IMU z-normalisation from a split's training records only.
 
+``for_split`` picks the strategy ``config.input.normalization`` names in
+``NORMALIZATIONS``: ``"population"`` (this module: the training workers'
+statistics) or ``"person"`` (``person_norm.py``: each worker's own); a
+strategy returns an object with ``apply_batch(imu, workers)``.
+
 Statistics are computed once per split and saved as ``norm_stats.json`` in
 the run's workdir next to ``split.json``; a later run (or a restart) loads
 them, after checking that they belong to the same processed dataset and the
@@ -19,6 +24,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
+from egoimu_jax.registry import Registry
 
 NORM_FILE = "norm_stats.json"
 # Channels whose training std is below this (e.g. a dead sensor axis) are only
@@ -143,3 +149,33 @@ def load_or_compute(workdir: Optional[str], dataset, split: Mapping, *,
         "train_key": key, "processed_fingerprint": dataset.fingerprint,
         "max_windows": int(max_windows), "seed": int(seed), **info})
   return stats
+
+
+# config.input.normalization -> fn(workdir, dataset, split, input_config).
+NORMALIZATIONS = Registry("normalization")
+NORMALIZATIONS.lazy("person",
+                    "egoimu_jax.input_pipeline.person_norm:load_or_compute")
+
+
+@NORMALIZATIONS.register("population")
+def population(workdir: Optional[str], dataset, split: Mapping,
+               input_config):
+  """The training population's statistics (``norm_stats.json``); with
+  ``input.gravity_align``, after each worker's gravity rotation
+  (``person_norm.py``)."""
+  if input_config.get("gravity_align", False):
+    from egoimu_jax.input_pipeline import person_norm  # pylint: disable=g-import-not-at-top
+    return person_norm.load_or_compute(workdir, dataset, split, input_config)
+  return load_or_compute(
+      workdir, dataset, split,
+      max_windows=input_config.get("norm_max_windows", 0),
+      seed=input_config.get("shuffle_seed", 0))
+
+
+def for_split(workdir: Optional[str], dataset, split: Mapping, input_config):
+  """The split's normalisation by ``input_config.normalization``."""
+  kind = input_config.get("normalization", "population")
+  if kind not in NORMALIZATIONS:
+    raise ValueError(f"config.input.normalization must be one of "
+                     f"{tuple(NORMALIZATIONS.names())}, got {kind!r}")
+  return NORMALIZATIONS.get(kind)(workdir, dataset, split, input_config)

@@ -274,16 +274,8 @@ class InputPipeline:
     self.process_index, self.process_count = _process_index_and_count(
         process_index, process_count)
     self.dataset = processed.ProcessedDataset.open(processed_dir)
-    if (input_config.get("normalization", "population") != "population" or
-        input_config.get("gravity_align", False)):
-      from egoimu_jax.adaptation import person_norm  # pylint: disable=g-import-not-at-top
-      self.norm = person_norm.load_or_compute(workdir, self.dataset, split,
-                                              input_config)
-    else:
-      self.norm = normalization.load_or_compute(
-          workdir, self.dataset, split,
-          max_windows=input_config.get("norm_max_windows", 0),
-          seed=input_config.get("shuffle_seed", 0))
+    self.norm = normalization.for_split(workdir, self.dataset, split,
+                                        input_config)
     self.spectrogram = None
     if input_config.get("spectrogram", False):
       if data_config is None:

@@ -28,6 +28,7 @@ from egoimu_jax.input_pipeline import pipeline
 from egoimu_jax.models import transfer
 from egoimu_jax.teachers import config as config_lib
 from egoimu_jax.training import mesh as mesh_lib
+from egoimu_jax.training import state_builder
 
 
 def files_sha256(path: str) -> str:
@@ -102,7 +103,6 @@ class Teacher:
                        f"{tuple(cfg.frame_std)}")
     self.mesh = mesh_lib.make_mesh((("data", -1),), jax.local_devices())
     self.batch_sharding = mesh_lib.batch_sharding(self.mesh)
-    replicated = mesh_lib.replicated(self.mesh)
     devices = self.mesh.size
     self.batch_size = -(-int(cfg.batch_size) // devices) * devices
     model_cfg = dict(cfg.model)
@@ -118,15 +118,17 @@ class Teacher:
       return self.model.init({"params": key, "dropout": key},
                              {"frames": example}, train=False)
 
-    key = jax.random.key(int(cfg.seed))
-    abstract = jax.eval_shape(init, key)
+    # No sharding rules: every variable replicated on the local devices.
+    layout = state_builder.layout(init, jax.random.key(int(cfg.seed)),
+                                  self.mesh)
+    abstract = layout.abstract
     aux = jax.eval_shape(
         lambda v, f: self.model.apply(v, {"frames": f}, train=False)[1],
         abstract, example)
     self._check_pooling(abstract, aux)
     self.feature_dim = int(jax.eval_shape(
         lambda a: _pool(a, self.pooling), aux).shape[-1])
-    variables = jax.jit(init, out_shardings=replicated)(key)
+    variables = layout.create()
     self.variables, self.weights = self._load_weights(variables)
     self.weights["params_sha256"] = params_sha256(self.variables)
 

@@ -30,7 +30,7 @@ import dataclasses
 import os
 import sys
 import threading
-from typing import Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from absl import logging
 import jax
@@ -154,6 +154,16 @@ def fail_fast(spec: ProcessSpec):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(1)  # pylint: disable=protected-access
+
+
+def process0_first(fn: Callable[[], Any], name: str) -> Any:
+  """Runs ``fn`` on process 0, then on the others (shared files once)."""
+  if jax.process_count() == 1:
+    return fn()
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  result = fn() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices(f"process0_first:{name}")
+  return result if jax.process_index() == 0 else fn()
 
 
 def _checked(spec: ProcessSpec) -> ProcessSpec:

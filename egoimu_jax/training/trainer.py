@@ -2,13 +2,16 @@
 
 One loop for every model and task (``config.task.name``):
 
-1. data: ``prepare.ensure`` → ``split.json`` → grain ``InputPipeline``
-   (process 0 first, so shared files are written once);
+1. data: the prepared ``config.data.processed_dir`` (``data_deps`` prepares
+   it for the ``train`` job; the trainer prepares nothing and fails with one
+   line if it is missing) → ``split.json`` → grain ``InputPipeline``
+   (process 0 first, so shared files are written once; ``run_inputs.py``);
 2. durations (``*_steps | *_epochs | *_examples | *_percent``) resolved
    against the split's training size;
 3. ``jax.eval_shape(init)`` → shardings from ``config.sharding_rules`` →
    ``jax.jit(init, out_shardings=...)``, or a restore of the latest
-   checkpoint (state and data-iterator position) from ``workdir``;
+   checkpoint (state and data-iterator position) from ``workdir``
+   (``state_builder.build_state``);
 4. ``jit`` train step over the mesh with the state donated; metrics, speed,
    model FLOP/s and MFU (``mfu.py``, for models that count their FLOPs) and
    ETA logged every ``log_every`` steps on process 0;
@@ -17,9 +20,9 @@ One loop for every model and task (``config.task.name``):
 6. at the end, the best checkpoint is restored, ``task.final_parts`` are
    evaluated (predictions gathered from all hosts, padding masked out) and
    the task writes its results (``results.json`` for classifiers);
-7. each ``config.eval_variants`` entry evaluates the same state on the test
-   part with overridden model/task fields (missing modality, degraded video)
-   into ``variants/<name>/``.
+7. the post-training evaluators the config asks for (``evaluators.py``:
+   test-time variants, per-person adaptation) run on the best state, each
+   writing into ``variants/<name>/``, before the run's own results file.
 
 A SIGTERM (or, multi-host, JAX's preemption notice) checkpoints the current
 step and raises ``preemption.Preempted``; rerunning in the same workdir
@@ -41,30 +44,26 @@ from absl import logging
 from clu import metrics as clu_metrics
 import jax
 from jax.experimental import multihost_utils
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from egoimu_jax import config_lib
 from egoimu_jax import durations
 from egoimu_jax import models
-from egoimu_jax.adaptation import run as adaptation
 from egoimu_jax.evaluation import results as results_lib
-from egoimu_jax.models import video_degradation
-from egoimu_jax.input_pipeline import pipeline as pipeline_lib
-from egoimu_jax.input_pipeline import prepare
-from egoimu_jax.input_pipeline import splits
-from egoimu_jax.input_pipeline.store import manifest as manifest_lib
 from egoimu_jax.training import checkpointing
+from egoimu_jax.training import distributed
+from egoimu_jax.training import evaluators as evaluators_lib
 from egoimu_jax.training import mesh as mesh_lib
 from egoimu_jax.training import mfu as mfu_lib
 from egoimu_jax.training import optim
+from egoimu_jax.training import predict as predict_lib
 from egoimu_jax.training import preemption
 from egoimu_jax.training import progress as progress_lib
+from egoimu_jax.training import run_inputs
 from egoimu_jax.training import sharding
+from egoimu_jax.training import state_builder
 from egoimu_jax.training import tasks
-from egoimu_jax.training import train_state
 from egoimu_jax.training import writers
 
 
@@ -76,14 +75,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   processes other than 0, ``{"metrics": ...}``).
 
   Raises:
+    errors.MissingDataError: ``config.data.processed_dir`` (or the teacher
+      set ``input.teacher``) is not prepared.
     preemption.Preempted: a preemption notice (SIGTERM) arrived; the step
       it stopped at is checkpointed.
   """
-  _process0_first(lambda: os.makedirs(workdir, exist_ok=True), "workdir")
-  pipe = input_pipeline(config, workdir)
+  distributed.process0_first(lambda: os.makedirs(workdir, exist_ok=True),
+                             "workdir")
+  pipe = run_inputs.input_pipeline(config, workdir)
   mesh = mesh_lib.make_mesh(config.mesh)
   task = tasks.TASKS.get(config.task.name)(config, pipe)
-  adaptation.validate(config, task)
+  hooks = evaluators_lib.for_config(config)
+  for hook in hooks:
+    hook.validate(config, task)
   plan = _plan(config, pipe)
   lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
   tx = task.optimizer(lr)
@@ -92,20 +96,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   # Shapes first, then shardings, then a sharded init: the full parameters
   # never sit on one device.
-  example = init_batch(pipe)
-
-  def init(key):
-    batch = {k: jnp.zeros(s.shape, s.dtype) for k, s in example.items()}
-    return train_state.from_variables(task.init_variables(key, batch), tx)
-
-  abstract = jax.eval_shape(init, init_key)
-  state_sh = sharding.state_shardings(abstract, config.sharding_rules, mesh)
+  example = state_builder.init_batch(pipe)
+  layout = state_builder.layout(state_builder.train_state_init(
+      task, example, tx), init_key, mesh, config.sharding_rules)
+  abstract, state_sh = layout.abstract, layout.shardings
   param_figures = sharding.params_per_device(
       abstract.params, state_sh.params, mesh,
       config.get("params_sharded_tolerance"))
-  abstract = jax.tree.map(
-      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-      abstract, state_sh)
   batch_sh = mesh_lib.batch_sharding(mesh)
 
   ckpt = checkpointing.Checkpointer(
@@ -116,7 +113,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_iter = pipe.train_iterator()
   latest = ckpt.latest_step()
   if latest is None:
-    state = task.warm_start(jax.jit(init, out_shardings=state_sh)(init_key))
+    state = task.warm_start(layout.create())
   else:
     state = ckpt.restore(latest, abstract, train_iter)
   start = int(jax.device_get(state.step))
@@ -129,11 +126,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                     in_shardings=(state_sh, batch_sh),
                     out_shardings=(state_sh, mesh_lib.replicated(mesh)),
                     donate_argnums=(0,))
-  p_eval = jax.jit(make_eval_step(task), in_shardings=(state_sh, batch_sh),
-                   out_shardings=batch_sh)
+
+  def predict(state, eval_task, part, transform=None):
+    p_eval = jax.jit(predict_lib.make_eval_step(eval_task, transform),
+                     in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
+    return predict_lib.predict(p_eval, state, pipe.eval_batches(part),
+                               batch_sh)
+
+  p_eval = jax.jit(predict_lib.make_eval_step(task),
+                   in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
 
   def evaluate(state, part):
-    outputs = predict(p_eval, state, pipe.eval_batches(part), batch_sh)
+    outputs = predict_lib.predict(p_eval, state, pipe.eval_batches(part),
+                                  batch_sh)
     return task.evaluate(part, outputs), outputs
 
   # What an earlier attempt logged after the restored step is replayed now:
@@ -177,7 +182,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           val, val_outputs = evaluate(state, "val")
         last_val = (step, val, val_outputs)
         writer.write_scalars(step, _scalars("val", val))
-        logging.info("step %d: val %s", step, _brief(val, task.best_metric))
+        logging.info("step %d: val %s", step,
+                     writers.brief(val, task.best_metric))
       if save_now:
         with progress.paused():
           ckpt.save(step, state, train_iter, metrics=val)
@@ -200,28 +206,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       writer.write_scalars(plan["total"],
                            _scalars(f"final/{part}", final[part]))
       logging.info("best step %s, %s: %s", best, part,
-                   _brief(final[part], task.best_metric))
+                   writers.brief(final[part], task.best_metric))
     extra = {"best_step": best, "total_steps": plan["total"], "steps": plan,
              **param_figures, "mesh": dict(mesh.shape),
              "process_count": jax.process_count(),
              "processed_dir": pipe.dataset.processed_dir,
              "coverage": {part: pipe.coverage(part)
                           for part in task.final_parts}}
-    # Variants first: the run's own results file marks it finished.
-    for name, variant in _eval_variants(config, pipe):
-      outputs = {"test": predict(
-          jax.jit(make_eval_step(variant), in_shardings=(state_sh, batch_sh),
-                  out_shardings=batch_sh),
-          state, pipe.eval_batches("test"), batch_sh)}
-      metrics = {"test": variant.evaluate("test", outputs["test"])}
-      logging.info("variant %s, test: %s", name,
-                   _brief(metrics["test"], task.best_metric))
-      if jax.process_index() == 0:
-        variant.finish(os.path.join(workdir, VARIANTS_DIR, name), outputs,
-                       metrics, extra={**extra, "variant": name})
-    # Per-test-person adaptation (config.adapt), also before results.json.
-    adaptation.adapt_and_evaluate(config, task, pipe, state, workdir, extra,
-                                  make_train_step)
+    # Evaluators first: the run's own results file marks it finished.
+    ctx = evaluators_lib.Context(
+        config=config, task=task, pipe=pipe, state=state, workdir=workdir,
+        extra=extra, predict=functools.partial(predict, state),
+        make_train_step=make_train_step)
+    for hook in hooks:
+      hook.run(ctx)
     summary = {"metrics": final}
     if jax.process_index() == 0:
       summary = task.finish(workdir, final_outputs, final, extra=extra)
@@ -233,18 +231,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return summary
 
 
-VARIANTS_DIR = results_lib.VARIANTS_DIR
-
-
-def _eval_variants(config, pipe):
-  """``(name, task)`` for each ``config.eval_variants`` entry: the same
-  state evaluated with a changed model or task (e.g. a modality dropped)."""
-  for name, overrides in sorted(config.get("eval_variants", {}).items()):
-    variant = config_lib.merged(config, overrides)
-    with variant.unlocked():
-      variant.name = f"{config.name or config.model.name} / {name}"
-      variant.eval_variants = ml_collections.ConfigDict()
-    yield name, tasks.TASKS.get(variant.task.name)(variant, pipe)
+VARIANTS_DIR = results_lib.VARIANTS_DIR  # where the evaluators write
 
 
 def make_train_step(task, tx: optax.GradientTransformation,
@@ -264,23 +251,6 @@ def make_train_step(task, tx: optax.GradientTransformation,
                          opt_state=opt_state, model_state=model_state), metrics
 
   return train_step
-
-
-def make_eval_step(task) -> Callable:
-  """``(state, batch) -> per-example outputs`` plus ``index`` and ``mask``.
-
-  A task whose ``config.input`` asks for degraded video (an evaluation
-  variant) sees its frames degraded first, whatever the model."""
-  degrade = video_degradation.batch_transform(task.config.input)
-
-  def eval_step(state, batch):
-    if degrade is not None:
-      batch = degrade(batch)
-    out = dict(task.predict(state.variables, batch))
-    out.update(index=batch["index"], mask=batch["mask"])
-    return out
-
-  return eval_step
 
 
 def _log_train(writer, step: int, total: int,
@@ -311,24 +281,6 @@ def _average(steps: List[Mapping[str, Any]]) -> Dict[str, Any]:
   return merged.compute()
 
 
-def input_pipeline(config, workdir: str) -> pipeline_lib.InputPipeline:
-  """Prepared data, the run's split and the grain pipeline."""
-  processed_dir = _process0_first(lambda: prepare.ensure(config.data),
-                                  "prepare")
-  if config.input.get("teacher") and "teacher" in config:
-    # A teacher set the run reads, described by config.teacher: extracted
-    # first if missing (frozen-embedding probes need no separate job).
-    from egoimu_jax.teachers import extract  # pylint: disable=g-import-not-at-top
-    _process0_first(lambda: extract.ensure(config), "teacher")
-  manifest = manifest_lib.load(processed_dir)
-  split = _process0_first(
-      lambda: splits.load_or_create_split(workdir, config.protocol, manifest),
-      "split")
-  return _process0_first(lambda: pipeline_lib.InputPipeline(
-      processed_dir, split, config.input, workdir=workdir,
-      data_config=config.data), "pipeline")
-
-
 def _plan(config, pipe) -> Dict[str, int]:
   """Every duration in steps."""
   batch_size = config.input.batch_size
@@ -354,45 +306,9 @@ def _plan(config, pipe) -> Dict[str, int]:
   return plan
 
 
-def init_batch(pipe) -> Dict[str, jax.ShapeDtypeStruct]:
-  """Shapes of a one-example batch, read from the first training batch."""
-  first = next(iter(pipe.train_dataset()))
-  return {k: jax.ShapeDtypeStruct(
-      (1,) + np.shape(v)[1:],
-      jax.dtypes.canonicalize_dtype(np.asarray(v).dtype))
-          for k, v in first.items()}
-
-
-def predict(p_eval: Callable, state, batches,
-             batch_sh) -> Dict[str, np.ndarray]:
-  """Outputs of every real (unpadded) example of ``batches``, all hosts."""
-  outs = [p_eval(state, sharding.global_batch(b, batch_sh)) for b in batches]
-  if not outs:
-    raise ValueError("evaluation set is empty")
-  outs = multihost_utils.process_allgather(outs, tiled=True)
-  cat = {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
-  mask = cat.pop("mask").astype(bool)
-  return {k: v[mask] for k, v in cat.items()}
-
-
-def _process0_first(fn: Callable[[], Any], name: str) -> Any:
-  """Runs ``fn`` on process 0, then on the others (shared files once)."""
-  if jax.process_count() == 1:
-    return fn()
-  result = fn() if jax.process_index() == 0 else None
-  multihost_utils.sync_global_devices(f"process0_first:{name}")
-  return result if jax.process_index() == 0 else fn()
-
-
 def _scalars(prefix: str, metrics: Mapping[str, Any]) -> Dict[str, float]:
   return {f"{prefix}/{k}": float(v) for k, v in metrics.items()
           if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
-
-
-def _brief(metrics: Mapping[str, Any], key) -> str:
-  keys = [k for k in dict.fromkeys((key, "accuracy", "loss"))
-          if k and k in metrics]
-  return ", ".join(f"{k} {float(metrics[k]):.4f}" for k in keys)
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -152,3 +152,11 @@ def _plain(x: Any) -> Any:
   if isinstance(x, float) and not np.isfinite(x):
     return str(x)
   return x if x is None or isinstance(x, (str, int, float, bool)) else str(x)
+
+
+def brief(metrics: Mapping[str, Any], key: Optional[str]) -> str:
+  """``"<key> 0.1234, accuracy 0.5678, loss 0.9"``: the figures a log line
+  shows (those of ``key``, accuracy and loss that ``metrics`` has)."""
+  keys = [k for k in dict.fromkeys((key, "accuracy", "loss"))
+          if k and k in metrics]
+  return ", ".join(f"{k} {float(metrics[k]):.4f}" for k in keys)

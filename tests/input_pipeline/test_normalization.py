@@ -96,3 +96,33 @@ def test_constant_channel_is_centred_not_scaled():
   x = Constant().read_imu(np.arange(3))
   assert np.isfinite(stats.apply(x)).all()
   np.testing.assert_allclose(stats.invert(stats.apply(x)), x, atol=1e-5)
+
+
+def test_strategy_is_picked_by_input_normalization(data, monkeypatch):
+  """``input.normalization`` names a ``NORMALIZATIONS`` strategy: the
+  pipeline normalises with what the named one returns."""
+  out, _ = data
+  ds = processed.ProcessedDataset.open(out)
+  person = normalization.for_split(None, ds, SPLIT,
+                                   lib.input_config(normalization="person"))
+  assert person.mean.shape == (len(ds.workers), 6)  # per-worker statistics
+  population = normalization.for_split(None, ds, SPLIT, lib.input_config())
+  assert isinstance(population, normalization.NormStats)
+  seen = []
+
+  def halve(workdir, dataset, split, input_config):
+    seen.append((workdir, dataset.processed_dir, input_config.normalization))
+    return normalization.NormStats(np.zeros(6, np.float32),
+                                   np.full(6, 2.0, np.float32))
+
+  monkeypatch.setitem(normalization.NORMALIZATIONS._entries, "halve", halve)  # pylint: disable=protected-access
+  pipe = pipeline.InputPipeline(out, SPLIT,
+                                lib.input_config(normalization="halve"),
+                                process_index=0, process_count=1)
+  assert seen == [(None, out, "halve")]
+  batch = next(iter(pipe.eval_batches("val")))
+  raw = processed.read_windows(out, batch["index"], ("imu",))["imu"]
+  np.testing.assert_allclose(batch["imu"], raw / 2.0, rtol=1e-6)
+  with pytest.raises(ValueError, match="input.normalization must be one of"):
+    normalization.for_split(None, ds, SPLIT,
+                            lib.input_config(normalization="per_clip"))

@@ -102,7 +102,7 @@ def test_registry_lists_the_builtin_protocols():
 # a policy of their own, not a copy of the registry's attributes.
 _OWN_ORDERS = {
     "egoimu_jax/report/hard_cases_section.py",   # difficulty source preference
-    "egoimu_jax/training/tasks/distill_config.py",  # the experiment's default
+    "egoimu_jax/distill_config.py",  # the experiment's default
 }
 
 

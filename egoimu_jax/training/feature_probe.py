@@ -14,6 +14,10 @@ go to ``probe.estimator``: COMODO's RBF-SVM (``"svm_comodo"``, default) or
 the logistic-regression probe (``"logreg"``, C picked on val macro-F1). The
 run writes ``results.json`` like any other, so ``report`` sets a model's
 frozen probe beside its fine-tuned and linear-probed runs.
+
+It lives next to the engine, whose state building (``state_builder``) and
+sharded prediction (``predict``) it uses; ``evaluation/`` (metrics, probes,
+results files) imports nothing from ``training/``.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ import optax
 from egoimu_jax.evaluation import probes
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.training import mesh as mesh_lib
-from egoimu_jax.training import sharding
+from egoimu_jax.training import predict as predict_lib
+from egoimu_jax.training import run_inputs
+from egoimu_jax.training import state_builder
 from egoimu_jax.training import tasks
-from egoimu_jax.training import train_state
-from egoimu_jax.training import trainer
 
 PARTS = ("train", "val", "test")
 ESTIMATORS = ("svm_comodo", "logreg")
@@ -45,20 +49,15 @@ def run(config, workdir: str) -> Dict[str, Any]:
   if estimator not in ESTIMATORS:
     raise ValueError(f"config.probe.estimator must be one of {ESTIMATORS}, "
                      f"got {estimator!r}")
-  pipe = trainer.input_pipeline(config, workdir)
+  pipe = run_inputs.input_pipeline(config, workdir)
   mesh = mesh_lib.make_mesh(config.mesh)
   task = tasks.TASKS.get(config.task.name)(config, pipe)
-  example = trainer.init_batch(pipe)
-
-  def init(key):
-    batch = {k: jnp.zeros(s.shape, s.dtype) for k, s in example.items()}
-    return train_state.from_variables(task.init_variables(key, batch),
-                                      optax.identity())
-
+  init = state_builder.train_state_init(task, state_builder.init_batch(pipe),
+                                        optax.identity())
   key = jax.random.fold_in(jax.random.key(config.seed), 0)
-  state_sh = sharding.state_shardings(jax.eval_shape(init, key),
-                                      config.sharding_rules, mesh)
-  state = task.warm_start(jax.jit(init, out_shardings=state_sh)(key))
+  state, layout = state_builder.build_state(
+      init, key, mesh, config.sharding_rules, warm_start=task.warm_start)
+  state_sh = layout.shardings
   batch_sh = mesh_lib.batch_sharding(mesh)
 
   def embed(state, batch):
@@ -72,7 +71,7 @@ def run(config, workdir: str) -> Dict[str, Any]:
   p_embed = jax.jit(embed, in_shardings=(state_sh, batch_sh),
                     out_shardings=batch_sh)
   parts = [p for p in PARTS if len(pipe.indices(p))]
-  out = {p: trainer.predict(p_embed, state, pipe.eval_batches(p), batch_sh)
+  out = {p: predict_lib.predict(p_embed, state, pipe.eval_batches(p), batch_sh)
          for p in parts}
   num_classes = len(pipe.dataset.classes)
   eval_parts = [p for p in ("val", "test") if p in out]

@@ -1,5 +1,8 @@
 """Person-aware IMU normalisation: per-worker statistics and gravity alignment.
 
+A strategy of ``normalization.NORMALIZATIONS`` (``"person"``, and
+``"population"`` with ``gravity_align``).
+
 ``input.normalization = "person"`` z-normalises each worker's windows with
 the mean and std of that worker's own windows in the split (any part: they
 are used unlabeled, as a deployed device could collect them), instead of
