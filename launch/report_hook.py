@@ -12,6 +12,7 @@ the command that made it and the hash of its resolved config.
 
 from __future__ import annotations
 
+import copy
 import glob
 import hashlib
 import json
@@ -79,10 +80,19 @@ def _report(jobs: Sequence[Job], report_dir: str, python: str) -> bool:
   return True
 
 
+# Where this machine keeps data: not part of a config's identity.
+LOCAL_PATHS = ("processed_dir", "cache_dir")
+
+
 def config_hash(results: dict) -> str:
   """First 12 hex digits of the SHA-256 of a run's resolved config (the
-  ``config`` of its results.json, keys sorted)."""
-  text = json.dumps(results.get("config", {}), sort_keys=True, default=str)
+  ``config`` of its results.json, keys sorted), less where this machine
+  keeps data (``data.processed_dir``, ``data.cache_dir``: the prepared set is
+  resolved from the raw data and the prepare config, which stay in)."""
+  config = copy.deepcopy(results.get("config", {}))
+  for key in LOCAL_PATHS:
+    config.get("data", {}).pop(key, None)
+  text = json.dumps(config, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

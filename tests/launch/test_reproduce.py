@@ -83,6 +83,12 @@ def test_index_lists_each_run_with_command_and_config_hash(tmp_path):
   assert report_hook.config_hash(
       dict(res, config={"seed": 2, "model": {"name": "m"}})) != row[
           "config_hash"]
+  # Where this machine keeps the prepared data is not the config's identity.
+  local = {"seed": 1, "model": {"name": "m"},
+           "data": {"processed_dir": "/x/processed/abc", "cache_dir": "/x"}}
+  bare = {"seed": 1, "model": {"name": "m"}, "data": {}}
+  assert (report_hook.config_hash(dict(res, config=local)) ==
+          report_hook.config_hash(dict(res, config=bare)))
   report_hook._write_index(str(tmp_path / "report"), {"A": [job]}, "python")
   index = (tmp_path / "report" / "README.md").read_text()
   assert "[report](A/report.md)" in index
