@@ -34,6 +34,8 @@ class Protocol:
     pairs_with: the cross-person protocol whose fold k tests the same
       people as this one's fold k, or None; the two give the paired
       generalisation gap (``gap_pair``).
+    bundle_scales: for a scaling protocol, the export bundle setting that
+      lists the scales its bundle holds (one split per scale and fold).
   """
 
   name: str = ""
@@ -44,6 +46,7 @@ class Protocol:
   options: Mapping[str, Any] = types.MappingProxyType({})
   test_part: str = ""
   pairs_with: Optional[str] = None
+  bundle_scales: Optional[str] = None
 
   @property
   def scale_field(self) -> Optional[str]:
@@ -62,7 +65,10 @@ class Protocol:
   def bundle_variants(self, num_folds: int, settings: Mapping[str, Any],
                       num_workers: int) -> List[Dict[str, Any]]:
     """The ``protocol.*`` overrides of the splits an export bundle holds."""
-    del settings, num_workers
+    del num_workers
+    if self.bundle_scales:
+      return [dict(fold=f, scale=float(x))
+              for x in settings[self.bundle_scales] for f in range(num_folds)]
     return [dict(fold=f) for f in range(num_folds)]
 
 

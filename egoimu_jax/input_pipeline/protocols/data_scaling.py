@@ -11,7 +11,7 @@ pool's clips, ``< 0`` all of them.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, Mapping
 
 from egoimu_jax.input_pipeline import folds
 from egoimu_jax.input_pipeline import orders
@@ -24,6 +24,7 @@ class DataScaling(base.Protocol):
   title = "Data scaling"
   cross_person = True
   scale_unit = "clips"
+  bundle_scales = "data_scales"
 
   def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
     fold, seed = cfg["fold"], cfg["seed"]
@@ -36,8 +37,3 @@ class DataScaling(base.Protocol):
     owner = {c: w for w in pool for c in pop.clips[w]}
     return base.parts({owner[c] for c in train_clips}, val, test,
                       {"train": train_clips})
-
-  def bundle_variants(self, num_folds: int, settings: Mapping[str, Any],
-                      num_workers: int) -> List[Dict[str, Any]]:
-    return [dict(fold=f, scale=float(x))
-            for x in settings["data_scales"] for f in range(num_folds)]

@@ -10,7 +10,7 @@ about 1,000 need ``num_folds=10`` (80/10/10).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, Mapping
 
 from egoimu_jax.input_pipeline import folds
 from egoimu_jax.input_pipeline import orders
@@ -23,6 +23,7 @@ class WorkerScaling(base.Protocol):
   title = "Worker scaling"
   cross_person = True
   scale_unit = "workers"
+  bundle_scales = "worker_scales"
 
   def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
     fold, seed = cfg["fold"], cfg["seed"]
@@ -30,8 +31,3 @@ class WorkerScaling(base.Protocol):
     order = orders.stratified_order(pop, pool, seed, "workers", fold)
     n = base.resolve_scale(cfg["scale"], len(pool), "workers", fold)
     return base.parts(order[:n], val, test)
-
-  def bundle_variants(self, num_folds: int, settings: Mapping[str, Any],
-                      num_workers: int) -> List[Dict[str, Any]]:
-    return [dict(fold=f, scale=float(x))
-            for x in settings["worker_scales"] for f in range(num_folds)]
