@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Dict, Sequence, Tuple
 
 from egoimu_jax.report import aggregate
-from scaling import power_law
+from egoimu_jax.scaling import power_law
 
 # protocol -> (split field whose length is n, axis label)
 SIZE_FIELD = {"data_scaling": ("train_clips", "training clips"),

@@ -24,8 +24,8 @@ from egoimu_jax import errors
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
 from egoimu_jax.report import aggregate
-from scaling import points as scaling_points
-from scaling import power_law
+from egoimu_jax.report import scaling_points
+from egoimu_jax.scaling import power_law
 
 METRIC_LABELS = {"macro_f1": "macro-F1", "accuracy": "accuracy",
                  "per_worker_f1_std": "worker-F1 std",

@@ -12,8 +12,8 @@ from egoimu_jax.report import aggregate
 from egoimu_jax.report import build
 from egoimu_jax.report import tables
 from launch.sweep import REPO_ROOT
-from scaling import points as scaling_points
-from scaling import power_law as pl
+from egoimu_jax.report import scaling_points
+from egoimu_jax.scaling import power_law as pl
 
 LAWS = {"data_scaling": pl.PowerLaw(a=2.0, b=0.5, c=0.15),
         "worker_scaling": pl.PowerLaw(a=0.5, b=0.6, c=0.2)}
