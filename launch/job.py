@@ -66,7 +66,7 @@ class Job:
     env: extra environment variables for the job's processes.
     done_file: the file whose presence marks the job done, relative to the
       workdir: ``results.json`` for a run; what an experiment job (several
-      nested runs) writes last, e.g. ``report/report.md``.
+      nested runs) writes last, as ``egoimu_jax.jobs.done_file`` names it.
     run_globs: where the job's Contract-5 runs are, relative to the workdir
       (``.``: the workdir is the run), for the sweep's report.
     after: names of the jobs of the sweep this job waits for: it runs only

@@ -10,8 +10,10 @@ follows ``:`` in ``--sweep=launch/sweeps/x.py:arg`` (parsed like a config arg:
             for p in launch.product(protocol=["l20wo", "within"], fold=range(5))]
 
 ``load_sweep`` imports the file, calls ``sweep`` and validates the jobs before
-anything runs: config files exist, names and workdirs are unique, and every
-override names an existing config field of a compatible type.
+anything runs: config files exist, names and workdirs are unique, every
+override names an existing config field of a compatible type, and what a job
+waits for (``Job.after``, e.g. the prepare jobs of ``launch.prepare_first``)
+is a job of the sweep.
 """
 
 from __future__ import annotations
