@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from typing import Any, Callable, Dict
+
+import jax
 
 from egoimu_jax.training import distributed
 
@@ -67,8 +70,17 @@ feature_probe = consumer("egoimu_jax.training.feature_probe:run")
 classical = consumer("egoimu_jax.baselines.classical:run", _classical_teacher)
 
 
+PREPARED_FILE = "prepared.json"  # the prepare job's done marker
+
+
 def prepare(config, workdir: str) -> Dict[str, Any]:
-  """The ``prepare`` job: ``config.data`` prepared (or found complete);
-  writes nothing into ``workdir``."""
-  del workdir
-  return {"processed_dir": ensure_inputs(config).data.processed_dir}
+  """The ``prepare`` job: ``config.data`` prepared (or found complete); on
+  process 0 writes ``<workdir>/prepared.json`` naming the prepared directory
+  (the job's done marker, written last)."""
+  out = {"processed_dir": ensure_inputs(config).data.processed_dir}
+  if jax.process_index() == 0:
+    from egoimu_jax.input_pipeline import fs  # pylint: disable=g-import-not-at-top
+    fs.makedirs(workdir)
+    with fs.open_file(fs.join(workdir, PREPARED_FILE), "w") as f:
+      f.write(json.dumps(out, indent=1) + "\n")
+  return out

@@ -22,3 +22,18 @@ _LAZY = {
 }
 for _name, _target in _LAZY.items():
   JOBS.lazy(_name, _target)
+
+# What a job writes last, relative to its workdir: the marker ``launch``
+# reads to tell a finished job (``Job.done_file``). A job not named here is
+# done when its run's results.json (Contract 5) exists.
+RESULTS_FILE = "results.json"
+_DONE_FILES = {
+    "prepare": "prepared.json",   # data_deps.PREPARED_FILE
+    "pretrain_finetune": "report/pretrain_vs_scratch.md",
+    "distill_evaluate": "report/rq3.md",
+}
+
+
+def done_file(job: str) -> str:
+  """The done marker of the job ``job`` (a ``config.job`` name)."""
+  return _DONE_FILES.get(job, RESULTS_FILE)

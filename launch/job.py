@@ -68,9 +68,12 @@ class Job:
     env: extra environment variables for the job's processes.
     done_file: the file whose presence marks the job done, relative to the
       workdir: ``results.json`` for a run; what an experiment job (several
-      nested runs) writes last, e.g. ``report/report.md``.
+      nested runs) writes last, as ``egoimu_jax.jobs.done_file`` names it.
     run_globs: where the job's Contract-5 runs are, relative to the workdir
       (``.``: the workdir is the run), for the sweep's report.
+    after: names of the jobs of the sweep this job waits for: it runs only
+      once they have succeeded (or were done before), and not at all if one
+      of them fails (``launch/job_graph.py``).
   """
 
   config: str
@@ -82,12 +85,17 @@ class Job:
   env: Mapping[str, str] = dataclasses.field(default_factory=dict)
   done_file: str = RESULTS_FILE
   run_globs: Tuple[str, ...] = (".",)
+  after: Tuple[str, ...] = ()
 
   def __post_init__(self):
     if not self.name:
       object.__setattr__(self, "name", self.workdir)
     if self.num_hosts < 1:
       raise ValueError(f"job {self.name}: num_hosts must be >= 1")
+    if isinstance(self.after, str):
+      raise ValueError(f"job {self.name}: after must be a sequence of job "
+                       f"names, got the string {self.after!r}")
+    object.__setattr__(self, "after", tuple(self.after))
 
   def is_done(self) -> bool:
     return is_done(self.workdir, self.done_file)

@@ -45,7 +45,9 @@ def write_report(jobs: Sequence[Job], report_dir: str,
 
   Untagged jobs: ``report_dir/report.md`` etc. Tagged jobs (``REPORT_TAG``):
   one report per tag in ``report_dir/<tag>/`` plus ``report_dir/README.md``.
+  Jobs with no runs (``run_globs=()``, e.g. ``prepare``) are left out.
   """
+  jobs = [j for j in jobs if j.run_globs]
   groups: Dict[str, List[Job]] = {}
   for j in jobs:
     groups.setdefault(str(j.tags.get(REPORT_TAG, "")), []).append(j)

@@ -10,8 +10,10 @@ follows ``:`` in ``--sweep=launch/sweeps/x.py:arg`` (parsed like a config arg:
             for p in launch.product(protocol=["l20wo", "within"], fold=range(5))]
 
 ``load_sweep`` imports the file, calls ``sweep`` and validates the jobs before
-anything runs: config files exist, names and workdirs are unique, and every
-override names an existing config field of a compatible type.
+anything runs: config files exist, names and workdirs are unique, every
+override names an existing config field of a compatible type, and what a job
+waits for (``Job.after``, e.g. the prepare jobs of ``launch.prepare_first``)
+is a job of the sweep.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from absl import logging
 
 from egoimu_jax import errors
+from launch import job_graph
 from launch.job import Job
 
 # Config paths in jobs are relative to the repository root; jobs run there.
@@ -116,7 +119,8 @@ def load_sweep(spec: str, extra_arg: str = "",
     overrides: config overrides added to every job (they win over the
       sweep's), e.g. ``{"data.raw_dir": "gs://bucket/pilot"}``.
     only: a regex on job names: only the matching jobs are kept (before the
-      overrides are applied and checked, so an override may fit only them).
+      overrides are applied and checked, so an override may fit only them);
+      they do not wait for the jobs left out.
 
   Returns:
     (sweep name: the file's stem, jobs).
@@ -140,6 +144,9 @@ def load_sweep(spec: str, extra_arg: str = "",
     jobs = [j for j in jobs if re.search(only, j.name)]
     if not jobs:
       raise SweepError(f"{path}: --only={only!r} matches no job")
+    kept = {j.name for j in jobs}
+    jobs = [dataclasses.replace(j, after=[d for d in j.after if d in kept])
+            for j in jobs]
   if overrides:
     jobs = [dataclasses.replace(j, overrides={**j.overrides, **overrides})
             for j in jobs]
@@ -159,6 +166,10 @@ def validate(jobs: Sequence[Job], source: str = "sweep",
     dup = sorted(k for k, n in seen.items() if n > 1)
     if dup:
       raise SweepError(f"{source}: {len(dup)} duplicate job {kind}s, e.g. {dup[0]!r}")
+  try:
+    job_graph.check(jobs)
+  except job_graph.DependencyError as e:
+    raise SweepError(f"{source}: {e}") from None
   configs: Dict[str, Any] = {}
   for j in jobs:
     full = os.path.join(REPO_ROOT, j.config_path)
@@ -173,7 +184,7 @@ def validate(jobs: Sequence[Job], source: str = "sweep",
     if j.config not in configs:
       configs[j.config] = _load_config(j, source)
     if configs[j.config] is not None:
-      _check_overrides(configs[j.config], j, source)
+      with_overrides(configs[j.config], j, source)
 
 
 def _load_config(job: Job, source: str):
@@ -198,8 +209,16 @@ def _load_config(job: Job, source: str):
                      f"load: {_why(e)}") from e
 
 
-def _check_overrides(config, job: Job, source: str) -> None:
-  """Applies the overrides to a copy, as ``--config.k=v`` would.
+def job_config(job: Job, source: str = "sweep"):
+  """The config ``job`` runs with (its file's, overrides applied), or None
+  where the file imports what this environment lacks (see ``_load_config``)."""
+  config = _load_config(job, source)
+  return None if config is None else with_overrides(config, job, source)
+
+
+def with_overrides(config, job: Job, source: str):
+  """A copy of ``config`` with the job's overrides, applied as
+  ``--config.k=v`` would; raises SweepError where one does not fit.
 
   A deep copy keeps placeholders (``config_dict.placeholder(int)``) typed, so
   a string for an int placeholder fails here as it would on the command line.
@@ -220,6 +239,7 @@ def _check_overrides(config, job: Job, source: str) -> None:
     except (KeyError, AttributeError, TypeError) as e:
       raise SweepError(f"{source}: job {job.name}: override {key}={value!r} does "
                        f"not fit config {job.config}: {_why(e)}") from None
+  return config
 
 
 def _why(error: Exception) -> str:

@@ -80,6 +80,12 @@ class Progress:
       status = "finished" if ok else "FAILED"
       self._log(f"{name} {status} in {format_seconds(seconds)}; {self.line()}")
 
+  def job_not_run(self, name: str) -> None:
+    """``name`` will not run (a job it waits for failed): counted as failed."""
+    with self._lock:
+      self.failed.append(name)
+      self._log(f"{name} NOT RUN; {self.line()}")
+
   def observe_done(self, done: int) -> None:
     """For executors that poll (SLURM): ``done`` jobs have results by now.
 

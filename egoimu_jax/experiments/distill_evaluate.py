@@ -39,12 +39,11 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List
 
-from absl import logging
-import jax
 import ml_collections
 
 from egoimu_jax import config_lib
 from egoimu_jax import durations
+from egoimu_jax import jobs
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.experiments import stages as stages_lib
 from egoimu_jax.training.tasks import mae_pretrain
@@ -55,8 +54,7 @@ WAYS = ("svm", "linear", "finetune")
 METHODS = {"comodo": "comodo", "clip": "imu2clip"}  # objective -> method
 # Every parameter but the head's (and its norm) is frozen.
 FREEZE_ENCODER = "(?!head).*"
-REPORT_DIR = "report"
-DONE_FILE = os.path.join(REPORT_DIR, "rq3.md")
+DONE_FILE = jobs.done_file("distill_evaluate")  # the RQ3 table, written last
 
 
 def run_name(student: str, method: str, way: str) -> str:
@@ -154,27 +152,13 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or finishes) every stage, then the report and the RQ3 table."""
-  stages = plan(config, workdir)
-  stages_lib.run(stages, config.experiment.get("stages", ""))
-  summary = {"stages": [s.workdir for s in stages]}
-  left = stages_lib.runs_left(stages)
-  if left:
-    logging.info("report: not written, %d evaluation(s) left", left)
-    return summary
-  if jax.process_index() == 0:
-    from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top
-    report = build.build_report(
-        [os.path.join(workdir, p, "fold*", "*")
-         for p in config.experiment.protocols],
-        os.path.join(workdir, REPORT_DIR), n_boot=config.experiment.n_boot)
-    table = report.tables.get("distillation")
-    text = (table.to_markdown() if table is not None else
-            "No within-person and cross-person pair of runs to compare.\n")
-    with open(os.path.join(workdir, DONE_FILE), "w") as f:
-      f.write(text)
-    summary.update(report=os.path.join(report.out, "report.md"),
-                   table=os.path.join(workdir, DONE_FILE))
-    logging.info("report: %s (%d runs)\n%s", summary["report"], report.runs,
-                 text)
-  return summary
 
+  def rq3(report) -> str:
+    table = report.tables.get("distillation")
+    return (table.to_markdown() if table is not None else
+            "No within-person and cross-person pair of runs to compare.\n")
+
+  return stages_lib.run_and_report(
+      plan(config, workdir), config, workdir,
+      [os.path.join(p, "fold*", "*") for p in config.experiment.protocols],
+      rq3, DONE_FILE)

@@ -45,22 +45,19 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping
 
-from absl import logging
-import jax
 import ml_collections
 import numpy as np
 
 from egoimu_jax import config_lib
+from egoimu_jax import jobs
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.experiments import stages as stages_lib
-from egoimu_jax.training import trainer
 from egoimu_jax.training.tasks import mae_pretrain
 
 STAGE_SECTIONS = ("experiment", "pretrain", "finetune")
 MODALITIES = {"imu": ("imu",), "video": ("video",),
               "imu+video": ("imu", "video")}
-REPORT_DIR = "report"
-TABLE_FILE = "pretrain_vs_scratch.md"
+DONE_FILE = jobs.done_file("pretrain_finetune")  # the table, written last
 
 
 Stage = stages_lib.Stage
@@ -139,28 +136,12 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
 def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or finishes) every stage, then the report over the fine-tunings."""
   stages = plan(config, workdir)
-  stages_lib.run(stages, config.experiment.get("stages", ""))
-  summary = {"stages": [s.workdir for s in stages]}
-  left = stages_lib.runs_left(stages)
-  if left:
-    logging.info("report: not written, %d fine-tuning stage(s) left", left)
-    return summary
-  if jax.process_index() == 0:
-    from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top
-    report = build.build_report(
-        [os.path.join(workdir, p, "fold*", "*")
-         for p in config.experiment.protocols] +
-        [os.path.join(workdir, p, "fold*", "*", trainer.VARIANTS_DIR, "*")
-         for p in config.experiment.protocols],
-        os.path.join(workdir, REPORT_DIR), n_boot=config.experiment.n_boot)
-    summary["report"] = os.path.join(report.out, "report.md")
-    table = pretrain_vs_scratch(stages)
-    with open(os.path.join(report.out, TABLE_FILE), "w") as f:
-      f.write(table)
-    summary["table"] = os.path.join(report.out, TABLE_FILE)
-    logging.info("report: %s (%d runs)\n%s", summary["report"], report.runs,
-                 table)
-  return summary
+  run_globs = [os.path.join(p, "fold*", "*")
+               for p in config.experiment.protocols]
+  run_globs += [os.path.join(g, results_lib.VARIANTS_DIR, "*") for g in run_globs]
+  return stages_lib.run_and_report(
+      stages, config, workdir, run_globs,
+      lambda report: pretrain_vs_scratch(stages), DONE_FILE)
 
 
 def pretrain_vs_scratch(stages: List[Stage]) -> str:
@@ -173,7 +154,7 @@ def pretrain_vs_scratch(stages: List[Stage]) -> str:
     protocol, _, leaf = stage.name.split(os.sep)
     inputs, init = leaf.rsplit("-", 1)
     runs = [("", stage.workdir)]
-    variants = os.path.join(stage.workdir, trainer.VARIANTS_DIR)
+    variants = os.path.join(stage.workdir, results_lib.VARIANTS_DIR)
     if os.path.isdir(variants):
       runs += [(v, os.path.join(variants, v)) for v in sorted(os.listdir(variants))]
     for variant, workdir in runs:

@@ -1,9 +1,12 @@
-"""Stages of a multi-run experiment job, and the loop that runs them.
+"""The stage runner of the experiment jobs: stages, the loop that runs
+them, and the report written once they are all done.
 
 An experiment job (``pretrain_finetune``, ``distill_evaluate``) plans a list
 of ``Stage``s, each a full run with its own config and workdir, and hands
-them to ``run``, which resumes where a previous attempt stopped: a stage
-whose ``done_file`` exists is skipped.
+them to ``run_and_report``. ``run`` resumes where a previous attempt
+stopped: a stage whose ``done_file`` exists is skipped. The report goes to
+``<workdir>/report/`` and the job's table to its done marker
+(``jobs.done_file``), which ``launch`` reads.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Sequence
+from typing import Any, Callable, Dict, Sequence
 
 from absl import logging
+import jax
 import ml_collections
 
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results as results_lib
+
+REPORT_DIR = "report"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,3 +57,32 @@ def runs_left(stages: Sequence[Stage]) -> int:
   (the experiment's report waits for all of them)."""
   return sum(not s.done for s in stages
              if s.done_file == results_lib.RESULTS_FILE)
+
+
+def run_and_report(stages: Sequence[Stage], config: ml_collections.ConfigDict,
+                   workdir: str, run_globs: Sequence[str],
+                   table: Callable[[Any], str], done_file: str
+                   ) -> Dict[str, Any]:
+  """Runs (or finishes) ``stages``, then, once every run is done, the
+  report over ``run_globs`` (relative to ``workdir``) and ``table(report)``
+  into ``<workdir>/<done_file>`` (the job's done marker); returns the job's
+  summary."""
+  run(stages, config.experiment.get("stages", ""))
+  summary = {"stages": [s.workdir for s in stages]}
+  left = runs_left(stages)
+  if left:
+    logging.info("report: not written, %d run(s) left", left)
+    return summary
+  if jax.process_index() == 0:
+    from egoimu_jax.report import build  # pylint: disable=g-import-not-at-top
+    report = build.build_report(
+        [os.path.join(workdir, g) for g in run_globs],
+        os.path.join(workdir, REPORT_DIR), n_boot=config.experiment.n_boot)
+    text = table(report)
+    path = os.path.join(workdir, done_file)
+    with open(path, "w") as f:
+      f.write(text)
+    summary.update(report=os.path.join(report.out, "report.md"), table=path)
+    logging.info("report: %s (%d runs)\n%s", summary["report"], report.runs,
+                 text)
+  return summary

@@ -31,10 +31,13 @@ from typing import Dict, List, Optional, Sequence
 from egoimu_jax import errors
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import comparisons
 from egoimu_jax.report import cross_person
 from egoimu_jax.report import distillation
 from egoimu_jax.report import figures
 from egoimu_jax.report import hard_cases_section
+from egoimu_jax.report import scaling_tables
+from egoimu_jax.report import table_model
 from egoimu_jax.report import tables
 
 # Reads raw IMU windows [n, L, 6] of the given record indices (a
@@ -46,7 +49,7 @@ ImuReader = hard_cases_section.ImuReader | hard_cases_section.WindowSource
 class Report:
   out: str
   runs: int
-  tables: Dict[str, tables.Table]
+  tables: Dict[str, table_model.Table]
   figures: List[str]
   notes: List[str]
 
@@ -74,7 +77,7 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
     worker_f1_threshold: per-worker macro-F1 under which a test worker
       counts as badly served (worst-workers table, per-worker figure).
     reference: the model every other is compared with in the paired
-      comparisons; empty: ``tables.choose_reference``'s default.
+      comparisons; empty: ``comparisons.choose_reference``'s default.
   """
   runs = aggregate.load_runs(patterns)
   if not runs:
@@ -83,25 +86,25 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   os.makedirs(os.path.join(out, "tables"), exist_ok=True)
   os.makedirs(os.path.join(out, "figures"), exist_ok=True)
   notes: List[str] = []
-  out_tables: Dict[str, tables.Table] = {
+  out_tables: Dict[str, table_model.Table] = {
       "main": tables.main_table(groups),
       "ci": tables.ci_table(groups, n_boot=n_boot, seed=seed),
       "worst_workers": tables.worst_workers_table(
           groups, worker_f1_threshold, n_boot=n_boot, seed=seed),
       "per_class": tables.per_class_table(groups),
-      "significance": tables.significance_table(
+      "significance": comparisons.significance_table(
           groups, reference=reference, n_boot=n_boot, seed=seed),
   }
-  by_init = tables.init_table(groups, n_boot=n_boot, seed=seed)
+  by_init = comparisons.init_table(groups, n_boot=n_boot, seed=seed)
   if by_init is not None:
     out_tables["pretrained_vs_scratch"] = by_init
   distill = distillation.distillation_table(groups, n_boot=n_boot, seed=seed)
   if distill is not None:
     out_tables["distillation"] = distill
-  scaling = tables.scaling_table(groups)
+  scaling = scaling_tables.scaling_table(groups)
   if scaling is not None:
     out_tables["scaling"] = scaling
-    fits = tables.scaling_fit_table(runs, n_boot=n_boot, seed=seed)
+    fits = scaling_tables.scaling_fit_table(runs, n_boot=n_boot, seed=seed)
     if fits is not None:
       out_tables["scaling_fits"] = fits
 

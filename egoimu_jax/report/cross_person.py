@@ -13,7 +13,7 @@ protocols:
   within-person ERM run ``<base>`` as the ceiling.
 
 A method's gain is paired with ERM on the same folds and test windows
-(``tables.paired_row``: worker-bootstrap CI and p, fold t / Wilcoxon,
+(``comparisons.paired_row``: worker-bootstrap CI and p, fold t / Wilcoxon,
 per-worker sign flip); the spread columns show whether it helps the
 hardest people (10th percentile and minimum of per-worker macro-F1, pooled
 over folds) or only the average.
@@ -30,8 +30,9 @@ from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import comparisons
 from egoimu_jax.report import figures
-from egoimu_jax.report import tables
+from egoimu_jax.report import table_model
 
 Groups = Mapping[aggregate.GroupKey, List[aggregate.Run]]
 _TTA = ("adabn", "tent")
@@ -79,20 +80,20 @@ def _note(runs: List[aggregate.Run]) -> str:
 
 
 def gains_table(groups: Groups, n_boot: int = 2000,
-                seed: int = 0) -> Optional[tables.Table]:
+                seed: int = 0) -> Optional[table_model.Table]:
   """Each method's macro-F1 gain over ERM and the change of the spread."""
   runs = _cross(groups)
   rows = []
   for base, method, name in _methods(runs):
     erm, m = runs[base], runs[name]
-    paired = tables.paired_row(m, erm, n_boot, seed)
+    paired = comparisons.paired_row(m, erm, n_boot, seed)
     if isinstance(paired, str):
       continue   # different workers / windows: not comparable
     s_erm, s_m = _spread(erm), _spread(m)
     rows.append({
         "model": base, "method": method,
-        "ERM F1": tables.mean_std([r.test["macro_f1"] for r in erm]),
-        "method F1": tables.mean_std([r.test["macro_f1"] for r in m]),
+        "ERM F1": table_model.mean_std([r.test["macro_f1"] for r in erm]),
+        "method F1": table_model.mean_std([r.test["macro_f1"] for r in m]),
         "folds": paired[0], "gain (CI)": paired[1], "bootstrap p": paired[2],
         "fold t p": paired[3], "Wilcoxon p": paired[4],
         "worker sign-flip p": paired[6],
@@ -104,7 +105,7 @@ def gains_table(groups: Groups, n_boot: int = 2000,
     })
   if not rows:
     return None
-  return tables.Table.from_dicts(
+  return table_model.Table.from_dicts(
       "Closing the cross-person gap: gain over ERM (macro-F1)", rows,
       "Paired with the ERM run on the same folds and test windows. Gain: "
       "worker-bootstrap CI of the mean-over-folds difference; Δ p10 / Δ min: "
@@ -138,7 +139,7 @@ def _ceiling(groups: Groups, base: str) -> Optional[List[aggregate.Run]]:
 
 
 def calibration_table(groups: Groups, n_boot: int = 2000,
-                      seed: int = 0) -> Optional[tables.Table]:
+                      seed: int = 0) -> Optional[table_model.Table]:
   """Macro-F1 vs fine-tuning minutes, paired with k = 0, and the ceiling."""
   rows = []
   for base, modes in sorted(curve(groups).items()):
@@ -151,7 +152,7 @@ def calibration_table(groups: Groups, n_boot: int = 2000,
         rs = points[k]
         f1 = [r.test["macro_f1"] for r in rs]
         row = {"model": base, "mode": mode, "minutes": f"{k:g}",
-               "F1": tables.mean_std(f1), "gain over k=0 (CI)": None,
+               "F1": table_model.mean_std(f1), "gain over k=0 (CI)": None,
                "within ceiling": top, "gap closed": None}
         if start is not None and k > 0:
           boot = stats_lib.paired_worker_bootstrap(
@@ -159,16 +160,16 @@ def calibration_table(groups: Groups, n_boot: int = 2000,
               [r.worker_confusions() for r in start], n_boot=n_boot, seed=seed)
           d = boot.difference
           workers = len(aggregate.worker_f1(rs))
-          row["gain over k=0 (CI)"] = tables.Interval(
+          row["gain over k=0 (CI)"] = table_model.Interval(
               d.estimate, d.low, d.high, signed=True,
-              flag=tables.few_workers(workers))
+              flag=table_model.few_workers(workers))
           base_f1 = float(np.mean([r.test["macro_f1"] for r in start]))
           if top is not None and top > base_f1:
             row["gap closed"] = (float(np.mean(f1)) - base_f1) / (top - base_f1)
         rows.append(row)
   if not rows:
     return None
-  return tables.Table.from_dicts(
+  return table_model.Table.from_dicts(
       "Calibration curve: cross-person macro-F1 after fine-tuning on a new "
       "person's first k minutes", rows,
       "Every k is scored on the same windows of each test person (those after "
@@ -203,7 +204,7 @@ def calibration_figure(groups: Groups, stem: str) -> List[str]:
 
 
 def section(groups: Groups, fig_dir: str, n_boot: int = 2000, seed: int = 0
-            ) -> Tuple[Dict[str, tables.Table], List[str]]:
+            ) -> Tuple[Dict[str, table_model.Table], List[str]]:
   """The report's cross-person tables and figure (empty without such runs)."""
   out = {}
   for name, table in (("cross_person_gains",

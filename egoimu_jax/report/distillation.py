@@ -20,6 +20,7 @@ from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import table_model
 from egoimu_jax.report import tables
 
 METHODS = ("supervised", "frozen", "comodo", "imu2clip")
@@ -42,8 +43,8 @@ def parse_name(name: str) -> Optional[Key]:
 gap = tables.gap
 
 
-def mean_std(runs: Sequence[aggregate.Run]) -> Optional[tables.MeanStd]:
-  return tables.MeanStd(**metrics_lib.mean_std(_f1(runs))) if runs else None
+def mean_std(runs: Sequence[aggregate.Run]) -> Optional[table_model.MeanStd]:
+  return table_model.MeanStd(**metrics_lib.mean_std(_f1(runs))) if runs else None
 
 
 def _by_fold(runs: Sequence[aggregate.Run]) -> Dict[int, aggregate.Run]:
@@ -72,14 +73,14 @@ def _versus_baseline(runs, baseline, n_boot: int, seed: int):
     fold_p = f"{t['t_p_value']:.3g} / {t['wilcoxon_p_value']:.3g}"
   few = len({w for f in folds for w in a[f].test_workers})
   flag = "few_workers" if few < stats_lib.MIN_CI_WORKERS else ""
-  return (tables.Interval(d.estimate, d.low, d.high, flag, signed=True),
+  return (table_model.Interval(d.estimate, d.low, d.high, flag, signed=True),
           boot.p_value, fold_p)
 
 
 def distillation_table(groups: Mapping[aggregate.GroupKey,
                                        List[aggregate.Run]],
                        n_boot: int = 2000, seed: int = 0
-                       ) -> Optional[tables.Table]:
+                       ) -> Optional[table_model.Table]:
   """The RQ3 table, or None when no run is a distillation run."""
   runs: Dict[Tuple[Key, str], List[aggregate.Run]] = {}
   for (name, protocol, scale), rs in groups.items():
@@ -102,7 +103,7 @@ def distillation_table(groups: Mapping[aggregate.GroupKey,
                                         n_boot=n_boot, seed=seed)
         few = len({w for r in cr for w in r.test_workers})
         row += [mean_std(cr),
-                tables.Interval(ci.estimate, ci.low, ci.high,
+                table_model.Interval(ci.estimate, ci.low, ci.high,
                                 "few_workers" if few <
                                 stats_lib.MIN_CI_WORKERS else "")]
       else:
@@ -113,7 +114,7 @@ def distillation_table(groups: Mapping[aggregate.GroupKey,
                 if cr and base and key[1:] != BASELINE else None)
       row += list(versus) if versus else [None, None, None]
       rows.append(row)
-  return tables.Table(
+  return table_model.Table(
       "RQ3: cross-modal distillation under person shift",
       ["student", "method", "way", "cross protocol", "within macro-F1",
        "cross macro-F1", "cross [95% CI]", "gap (within − cross)",

@@ -30,7 +30,7 @@ from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
-from egoimu_jax.report import tables
+from egoimu_jax.report import table_model
 
 # Reads raw IMU windows [n, L, 6] of the given record indices.
 ImuReader = Callable[[np.ndarray], np.ndarray]
@@ -50,7 +50,7 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
           mode: str, processed_dir: str, max_per_worker: int, seed: int,
           imu_reader: Optional[ImuReader | WindowSource], notes: List[str],
           fig_dir: str, n_perm: int = analysis.N_PERMUTATIONS
-          ) -> Tuple[Dict[str, tables.Table], List[str]]:
+          ) -> Tuple[Dict[str, table_model.Table], List[str]]:
   """Tables and figure paths of the section; appends its notes to ``notes``.
 
   ``mode``: "auto" (statistics when predictions and processed data can be
@@ -71,7 +71,7 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
     if mode == "on":
       raise
     notes.append(f"Hard cases without IMU statistics: {e}")
-  out = {"hard_workers": tables.Table.from_dicts(
+  out = {"hard_workers": table_model.Table.from_dicts(
       f"Hardest workers ({proto}, macro-F1 averaged over {len(keys)} model(s))",
       hard_cases_lib.hardest_workers(f1, stats, k=15))}
   figs: List[str] = []
@@ -84,7 +84,7 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
     notes.append(f"Hard cases: {e}.")
     return out, figs
   tested = sum(r["p_value"] is not None for r in corr)
-  out["hard_case_correlations"] = tables.Table.from_dicts(
+  out["hard_case_correlations"] = table_model.Table.from_dicts(
       f"Per-worker statistics vs macro-F1 ({proto}, Spearman)", corr,
       f"{n} workers; statistics from up to {max_per_worker} test windows per "
       f"worker. p: two-sided permutation test of ρ ("
@@ -193,7 +193,7 @@ def _config_rate(runs: Sequence[aggregate.Run]) -> Optional[float]:
   return float(rates.pop()) if len(rates) == 1 else None
 
 
-def _cluster_table(clusters: Mapping[str, object], proto: str) -> tables.Table:
+def _cluster_table(clusters: Mapping[str, object], proto: str) -> table_model.Table:
   k, small = clusters["k"], clusters["min_cluster_size"]
   silhouettes = ", ".join(f"{kk}: {s:.2f}"
                           for kk, s in clusters["silhouette"].items())
@@ -208,12 +208,12 @@ def _cluster_table(clusters: Mapping[str, object], proto: str) -> tables.Table:
           + ". Clusters are numbered by mean F1, 0 = hardest; distinctive: "
           "the statistics whose cluster mean is furthest from the overall "
           "mean, in standard deviations.")
-  return tables.Table.from_dicts(
+  return table_model.Table.from_dicts(
       f"Worker clusters by IMU statistics ({proto})", clusters["clusters"], note)
 
 
 def _prediction_table(prediction: Mapping[str, object], proto: str
-                      ) -> tables.Table:
+                      ) -> table_model.Table:
   row = {"workers": len(prediction["workers"]), "cross-validation":
          prediction["cv"], "statistics": len(prediction["statistics"]),
          "R²": prediction["r2"], "p (R²)": prediction["p_r2"],
@@ -231,6 +231,6 @@ def _prediction_table(prediction: Mapping[str, object], proto: str
           "randomly permuted F1 that do at least as well (cross-validation "
           "over few workers is biased below chance, so read p, not the "
           "distance from 0 or 0.5).")
-  return tables.Table.from_dicts(
+  return table_model.Table.from_dicts(
       f"Predicting a worker's difficulty from IMU statistics ({proto})",
       [row], note)

@@ -231,8 +231,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return summary
 
 
-VARIANTS_DIR = results_lib.VARIANTS_DIR  # where the evaluators write
-
 
 def make_train_step(task, tx: optax.GradientTransformation,
                     lr: optax.Schedule, train_key: jax.Array) -> Callable:

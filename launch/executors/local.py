@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 
 from absl import logging
 
+from launch import job_graph
 from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.job import Job, environment, partition
@@ -23,8 +24,10 @@ class LocalExecutor:
   """Runs each job as ``python -m egoimu_jax.main ...`` in a subprocess.
 
   Jobs whose workdir is already done are skipped (unless ``rerun``). A job
-  succeeds when it exits 0 *and* leaves results.json; its output goes to
-  ``<workdir>/launch.log``. A failed job does not stop the others.
+  starts once the jobs it waits for (``Job.after``) have succeeded, in sweep
+  order otherwise; it succeeds when it exits 0 *and* leaves its done file;
+  its output goes to ``<workdir>/launch.log``. A failed job does not stop
+  the others, only the jobs that wait for it (``Outcome.not_run``).
   """
 
   def __init__(self, parallel: int = 1, python: str = sys.executable,
@@ -38,19 +41,42 @@ class LocalExecutor:
 
   def run(self, jobs: Sequence[Job],
           progress: Optional[sweep_progress.Progress] = None) -> Outcome:
+    job_graph.check(jobs)
     todo, skipped = partition(jobs, self.rerun)
     progress = progress or sweep_progress.Progress(
         len(jobs), min(self.parallel, max(len(todo), 1)), skipped=len(skipped))
     logging.info("%d jobs: %d to run, %d done before; %d at a time",
                  len(jobs), len(todo), len(skipped), self.parallel)
     outcome = Outcome(skipped=skipped)
-    if self.parallel == 1:
-      results = [self._run_one(j, progress) for j in todo]
-    else:
-      with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
-        results = list(pool.map(lambda j: self._run_one(j, progress), todo))
-    for job, ok in zip(todo, results):
-      (outcome.finished if ok else outcome.failed).append(job)
+    succeeded = {j.name: True for j in skipped}
+    waiting = list(todo)
+    with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
+      running = {}
+      while waiting or running:
+        for job in list(waiting):
+          failed = job_graph.blockers(job, succeeded)
+          if failed:
+            waiting.remove(job)
+            succeeded[job.name] = False
+            outcome.not_run.append(job)
+            logging.error("%s", job_graph.not_run_message(job, failed))
+            progress.job_not_run(job.name)
+          elif (len(running) < self.parallel and
+                job_graph.ready(job, succeeded)):
+            waiting.remove(job)
+            running[pool.submit(self._run_one, job, progress)] = job
+        if not running:
+          continue  # jobs were marked not run: look again at those waiting
+        ended, _ = concurrent.futures.wait(
+            running, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in ended:
+          job = running.pop(future)
+          succeeded[job.name] = future.result()
+          (outcome.finished if succeeded[job.name] else
+           outcome.failed).append(job)
+    order = {j.name: i for i, j in enumerate(todo)}
+    for fate in (outcome.finished, outcome.failed, outcome.not_run):
+      fate.sort(key=lambda j: order[j.name])
     return outcome
 
   def _run_one(self, job: Job, progress: sweep_progress.Progress) -> bool:

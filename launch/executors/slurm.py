@@ -8,6 +8,12 @@ can be resubmitted after a preemption. Multi-host jobs run under ``srun``
 with one task per host; each process reads its ``jax.distributed`` settings
 from the SLURM environment (``egoimu_jax.training.cluster_env``).
 
+Jobs that wait for others (``Job.after``) go into later waves
+(``launch/job_graph.py``): the arrays of wave k are named
+``array_<h>host_wave<k>.sbatch`` and submitted with
+``--dependency=afterok:<ids>`` on the arrays that hold what they wait for
+(and ``--kill-on-invalid-dep=yes``: a failed dependency cancels them).
+
 ``jobs.json`` next to the scripts maps array indices to jobs, and
 ``submitted.json`` records the SLURM job ids.
 """
@@ -26,6 +32,7 @@ from typing import Dict, List, Sequence, Tuple
 from absl import flags
 from absl import logging
 
+from launch import job_graph
 from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.job import Job, partition
@@ -85,21 +92,24 @@ class SlurmExecutor:
 
   def write_scripts(self, jobs: Sequence[Job], script_dir: str
                     ) -> List[Tuple[str, List[Job]]]:
-    """Writes one array script per host count; returns (path, its jobs)."""
+    """Writes one array script per wave and host count, in submission
+    order; returns (path, its jobs)."""
     os.makedirs(os.path.join(script_dir, "logs"), exist_ok=True)
-    groups: Dict[int, List[Job]] = {}
-    for j in jobs:
-      groups.setdefault(j.num_hosts, []).append(j)
     scripts, index = [], {}
-    for hosts, group in sorted(groups.items()):
-      path = os.path.join(script_dir, f"array_{hosts}host.sbatch")
-      with open(path, "w") as f:
-        f.write(self.script(group, hosts, script_dir))
-      os.chmod(path, 0o755)
-      scripts.append((path, group))
-      index[os.path.basename(path)] = [
-          {"array_index": i, "name": j.name, "workdir": j.workdir,
-           "command": j.shell(self.python)} for i, j in enumerate(group)]
+    for wave, members in enumerate(job_graph.waves(jobs)):
+      groups: Dict[int, List[Job]] = {}
+      for j in members:
+        groups.setdefault(j.num_hosts, []).append(j)
+      for hosts, group in sorted(groups.items()):
+        name = f"array_{hosts}host" + (f"_wave{wave}" if wave else "")
+        path = os.path.join(script_dir, f"{name}.sbatch")
+        with open(path, "w") as f:
+          f.write(self.script(group, hosts, script_dir))
+        os.chmod(path, 0o755)
+        scripts.append((path, group))
+        index[os.path.basename(path)] = [
+            {"array_index": i, "name": j.name, "workdir": j.workdir,
+             "command": j.shell(self.python)} for i, j in enumerate(group)]
     with open(os.path.join(script_dir, "jobs.json"), "w") as f:
       json.dump(index, f, indent=1)
     return scripts
@@ -153,6 +163,7 @@ class SlurmExecutor:
     return "\n".join(lines) + "\n"
 
   def run(self, jobs: Sequence[Job]) -> Outcome:
+    job_graph.check(jobs)
     todo, skipped = partition(jobs, self.rerun)
     outcome = Outcome(skipped=skipped)
     if not todo:
@@ -160,14 +171,19 @@ class SlurmExecutor:
       return outcome
     script_dir = os.path.join(self.root, "_slurm",
                               f"{self.sweep_name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    submitted = []
+    submitted, array_of = [], {}
     for path, group in self.write_scripts(todo, script_dir):
-      proc = subprocess.run([self.sbatch, "--parsable", path], capture_output=True,
-                            text=True, check=False)
+      waits = sorted({array_of[d] for j in group for d in j.after
+                      if d in array_of})
+      dependency = ([f"--dependency=afterok:{':'.join(waits)}",
+                     "--kill-on-invalid-dep=yes"] if waits else [])
+      proc = subprocess.run([self.sbatch, "--parsable", *dependency, path],
+                            capture_output=True, text=True, check=False)
       if proc.returncode:
         raise RuntimeError(f"sbatch {path} failed (exit {proc.returncode}): "
                            f"{proc.stderr.strip() or proc.stdout.strip()}")
       job_id = proc.stdout.strip().split(";")[0]
+      array_of.update({j.name: job_id for j in group})
       logging.info("submitted %s: SLURM array job %s with %d tasks", path, job_id,
                    len(group))
       submitted.append({"script": path, "job_id": job_id,

@@ -3,7 +3,9 @@
 Each job is one work unit of one XManager experiment (named after the sweep),
 so ``xmanager`` tooling lists the sweep and its units. The job runs as a
 local binary (``bash -c 'exec python -m egoimu_jax.main ... >> launch.log'``)
-from the repository root; ``parallel`` units run at once.
+from the repository root; ``parallel`` units run at once. A job that waits
+for others (``Job.after``) is added once they have succeeded, and not at
+all if one of them fails.
 
 xmanager is imported lazily: it pins protobuf < 7 and so lives in its own
 virtual environment (not egoimu_jax's). Launch from that environment and run
@@ -27,6 +29,7 @@ from typing import Sequence
 from absl import flags
 from absl import logging
 
+from launch import job_graph
 from launch import sweep_progress
 from launch.executors.base import Outcome
 from launch.executors.local import LOG_FILE
@@ -67,6 +70,7 @@ class XManagerExecutor:
 
   def run(self, jobs: Sequence[Job]) -> Outcome:
     xm, xm_local = import_xmanager()
+    job_graph.check(jobs)
     todo, skipped = partition(jobs, self.rerun)
     outcome = Outcome(skipped=skipped)
     progress = sweep_progress.Progress(
@@ -83,6 +87,8 @@ class XManagerExecutor:
 
   async def _run(self, xm, xm_local, todo, progress, outcome) -> None:
     semaphore = asyncio.Semaphore(self.parallel)
+    succeeded = {j.name: True for j in outcome.skipped}
+    ended = {j.name: asyncio.Event() for j in todo}
     try:
       async with xm_local.create_experiment(experiment_title=self.sweep_name) as exp:
         logging.info("XManager experiment %s: %d jobs, %d at a time",
@@ -91,6 +97,17 @@ class XManagerExecutor:
                                         executor_spec=xm_local.LocalSpec())])
 
         async def one(job: Job) -> None:
+          for name in job.after:
+            if name in ended:
+              await ended[name].wait()
+          failed = job_graph.blockers(job, succeeded)
+          if failed:
+            succeeded[job.name] = False
+            outcome.not_run.append(job)
+            logging.error("%s", job_graph.not_run_message(job, failed))
+            progress.job_not_run(job.name)
+            ended[job.name].set()
+            return
           async with semaphore:
             os.makedirs(job.workdir, exist_ok=True)
             start = time.monotonic()
@@ -110,6 +127,8 @@ class XManagerExecutor:
                             os.path.join(job.workdir, LOG_FILE))
             (outcome.finished if ok else outcome.failed).append(job)
             progress.job_finished(job.name, time.monotonic() - start, ok)
+            succeeded[job.name] = ok
+            ended[job.name].set()
 
         await asyncio.gather(*(one(j) for j in todo))
     except RuntimeError as e:

@@ -27,13 +27,13 @@ them the teachers are random: a demo only), ``tiny``.
 
 from egoimu_jax.input_pipeline import protocols
 import launch
+from egoimu_jax import jobs as egoimu_jobs
 
 PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 CONFIGS = {"comodo": "configs/comodo.py", "imu2clip": "configs/imu2clip.py"}
 TEACHER_WEIGHTS = {"comodo": ("timesformer_weights", "timesformer"),
                    "imu2clip": ("clip_weights", "clip")}
-# What a distill_evaluate job writes last (experiments/distill_evaluate.py).
-DONE_FILE = "report/rq3.md"
+DONE_FILE = egoimu_jobs.done_file("distill_evaluate")
 RUN_GLOBS = ("*/fold*/*",)
 
 

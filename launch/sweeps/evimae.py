@@ -25,10 +25,10 @@ test-time variants.
 """
 
 import launch
+from egoimu_jax import jobs as egoimu_jobs
 
 CONFIG = "configs/evimae.py"
-# What the pretrain_finetune job writes last (experiments.pretrain_finetune).
-DONE_FILE = "report/pretrain_vs_scratch.md"
+DONE_FILE = egoimu_jobs.done_file("pretrain_finetune")
 RUN_GLOBS = ("*/fold*/*", "*/fold*/*/variants/*")
 
 

@@ -30,6 +30,7 @@ Experiment A at CPU scale (README) is
 
 from egoimu_jax.input_pipeline import protocols
 import launch
+from egoimu_jax import jobs as egoimu_jobs
 from launch import config_paths
 from launch.config_paths import config_for
 
@@ -37,7 +38,7 @@ PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 WEIGHTED = ("moment", "mantis")
 # Every parameter but the head's (and its norm) is frozen.
 FREEZE_ENCODER = "(?!head).*"
-CROSSHAR_DONE = "report/pretrain_vs_scratch.md"
+CROSSHAR_DONE = egoimu_jobs.done_file("pretrain_finetune")
 
 
 def _config(model, a):

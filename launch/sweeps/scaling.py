@@ -3,7 +3,7 @@ the held-out workers of its l20wo fold (see input_pipeline/protocols/).
 
   python -m launch.run --sweep=launch/sweeps/scaling.py --root=runs/scaling \
       --report_dir=runs/scaling/report
-  # then scaling/scaling_fits.ipynb (or scaling.power_law) over runs/scaling
+  # then scaling/scaling_fits.ipynb (or egoimu_jax.scaling.power_law) over runs/scaling
 
 Arg:
   models=deepconvlstm      ``+``-separated model names (launch/config_paths.py).

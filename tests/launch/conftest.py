@@ -1,5 +1,6 @@
 """A stand-in interpreter for launch tests: ``<fake> -m egoimu_jax.main ...``
-records the call and writes results.json; anything else runs the real Python.
+records the call and writes results.json (prepared.json for
+``--config.job=prepare``); anything else runs the real Python.
 
 Env knobs: FAKE_FAIL (regex on the workdir: exit 3), FAKE_NO_RESULTS (regex:
 exit 0 without results.json), FAKE_RESULTS=full (a genuine Contract-5 run
@@ -39,6 +40,10 @@ FAKE = textwrap.dedent('''\
       sys.exit(3)
     if procid != 0 or (env.get("FAKE_NO_RESULTS") and
                        re.search(env["FAKE_NO_RESULTS"], workdir)):
+      sys.exit(0)
+    if opts.get("config.job") == "prepare":  # data_deps.prepare's marker
+      with open(os.path.join(workdir, "prepared.json"), "w") as f:
+        json.dump({{"processed_dir": "fake"}}, f)
       sys.exit(0)
     if env.get("FAKE_RESULTS") != "full":
       with open(os.path.join(workdir, "results.json"), "w") as f:

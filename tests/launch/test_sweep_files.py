@@ -71,8 +71,7 @@ def test_evimae():
   assert len(load("evimae.py:pretrain_on=both", "tiny=True")) == 2
   # The sweep's done marker is what the job writes last.
   from egoimu_jax.experiments import pretrain_finetune  # pylint: disable=g-import-not-at-top
-  assert shared.done_file == os.path.join(pretrain_finetune.REPORT_DIR,
-                                          pretrain_finetune.TABLE_FILE)
+  assert shared.done_file == pretrain_finetune.DONE_FILE
 
 
 

@@ -10,6 +10,8 @@ from sklearn import metrics as skm
 from egoimu_jax.evaluation import results
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import build
+from egoimu_jax.report import comparisons
+from egoimu_jax.report import table_model
 from egoimu_jax.report import tables
 
 CLASSES = ["working", "break", "not_on_person"]
@@ -168,8 +170,8 @@ def test_duplicate_runs_are_rejected(fake_runs, tmp_path):
 
 
 def test_table_formatting():
-  t = tables.Table("t", ["a", "b", "c"],
-                   [["x", tables.MeanStd(0.5, 0.1, 3), None],
+  t = table_model.Table("t", ["a", "b", "c"],
+                   [["x", table_model.MeanStd(0.5, 0.1, 3), None],
                     ["y|z", None, 1e-5]])
   md = t.to_markdown()
   assert "0.500 ± 0.100" in md and "y\\|z" in md and "1e-05" in md
@@ -212,7 +214,7 @@ def test_runs_scored_on_different_test_windows_are_not_paired(tmp_path):
         "test": {"served": 100, "total": 100, "sha256": "bbbb"}}
     json.dump(res, open(path, "w"))
   groups = aggregate.group(aggregate.load_runs([os.path.join(root, "*")]))
-  sig = tables.significance_table(groups, n_boot=50)
+  sig = comparisons.significance_table(groups, n_boot=50)
   assert not sig.rows
   assert "_model (l20wo: different test windows)" in sig.note
   assert "video_model (l20wo: 40%)" in tables.main_table(groups).note

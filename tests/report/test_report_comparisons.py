@@ -15,6 +15,7 @@ from egoimu_jax import errors
 from egoimu_jax.evaluation import results
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import build
+from egoimu_jax.report import comparisons
 from egoimu_jax.report import tables
 
 CLASSES = ["sit", "walk", "carry"]
@@ -76,7 +77,7 @@ def four_models(tmp_path_factory):
 def test_each_model_is_compared_with_the_reference_only(four_models):
   root, f1 = four_models
   groups = _groups(root)
-  sig = tables.significance_table(groups, n_boot=100)
+  sig = comparisons.significance_table(groups, n_boot=100)
   assert sig.columns[:2] == ["protocol", "model"]
   for proto in ("within", "l20wo"):     # models − 1 rows per protocol
     assert [r[1] for r in sig.rows if r[0] == proto] == ["a", "b", "c"]
@@ -90,15 +91,15 @@ def test_each_model_is_compared_with_the_reference_only(four_models):
   assert delta.low <= delta.value <= delta.high and row["folds"] == 2
   assert row["p (t, folds)"] is not None
 
-  chosen = tables.significance_table(groups, reference="b", n_boot=20)
+  chosen = comparisons.significance_table(groups, reference="b", n_boot=20)
   assert [r[1] for r in chosen.rows if r[0] == "l20wo"] == ["a", "c", "classical_rf"]
   assert "Reference: b, chosen with --reference" in chosen.note
   with pytest.raises(errors.UserError, match="did you mean 'b'"):
-    tables.significance_table(groups, reference="bb")
+    comparisons.significance_table(groups, reference="bb")
 
   # No random forest: the best mean cross-person model is the reference.
   others = {k: v for k, v in groups.items() if k[0] != "classical_rf"}
-  name, why = tables.choose_reference(others)
+  name, why = comparisons.choose_reference(others)
   best = np.mean([f1["c", "l20wo", k] for k in range(2)])
   assert name == "c"
   assert why.startswith(f"best mean cross-person macro-F1 ({best:.3f})")
@@ -199,7 +200,7 @@ def test_pretrained_vs_scratch_pairs(tmp_path):
   assert [(a[0], b[0]) for a, b in aggregate.init_pairs(groups)] == [
       ("enc imu (pretrained)", "enc imu (scratch)"),
       ("enc imu (pretrained) / noisy", "enc imu (scratch) / noisy")]
-  table = tables.init_table(groups, n_boot=50)
+  table = comparisons.init_table(groups, n_boot=50)
   assert [r[:3] for r in table.rows] == [
       ["l20wo", "enc imu (pretrained)", "enc imu (scratch)"],
       ["l20wo", "enc imu (pretrained) / noisy", "enc imu (scratch) / noisy"]]
@@ -212,4 +213,4 @@ def test_pretrained_vs_scratch_pairs(tmp_path):
   assert "pretrained_vs_scratch" in rep.tables
   sig = rep.tables["significance"]
   assert len(sig.rows) == 5 and "classical_rf" not in [r[1] for r in sig.rows]
-  assert tables.init_table(_groups(root, "classical*"), n_boot=10) is None
+  assert comparisons.init_table(_groups(root, "classical*"), n_boot=10) is None

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scaling import plots
-from scaling import power_law as pl
+from egoimu_jax.scaling import plots
+from egoimu_jax.scaling import power_law as pl
 
 TRUE = pl.PowerLaw(a=3.0, b=0.4, c=0.12)
 SIZES = np.array([13e3, 50e3, 100e3, 250e3, 500e3])

@@ -10,10 +10,10 @@ import pytest
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import build
-from egoimu_jax.report import tables
+from egoimu_jax.report import scaling_points
+from egoimu_jax.report import scaling_tables
+from egoimu_jax.scaling import power_law as pl
 from launch.sweep import REPO_ROOT
-from scaling import points as scaling_points
-from scaling import power_law as pl
 
 LAWS = {"data_scaling": pl.PowerLaw(a=2.0, b=0.5, c=0.15),
         "worker_scaling": pl.PowerLaw(a=0.5, b=0.6, c=0.2)}
@@ -91,7 +91,7 @@ def test_notebook_is_clean_and_runs_headless(tmp_path, monkeypatch):
 def test_report_scaling_fits_table_holds_the_check(tmp_path):
   root = write_sweep(tmp_path)
   runs = aggregate.load_runs([str(root / "**" / "results.json")])
-  table = tables.scaling_fit_table(runs, n_boot=40)
+  table = scaling_tables.scaling_fit_table(runs, n_boot=40)
   rows = {(r[0], r[1]): dict(zip(table.columns, r)) for r in table.rows}
   data = rows["m", "data_scaling"]
   assert data["sizes"] == 5 and data["folds"] == 3 and data["held-out n"] == 720
@@ -106,7 +106,7 @@ def test_report_scaling_fits_table_holds_the_check(tmp_path):
   assert "error (pred − obs) [95% CI]_low" in table.to_csv().splitlines()[0]
   # Three sizes fit the law but leave none to hold out: said in the row.
   few = [r for r in runs if r.protocol == "worker_scaling" and r.scale != 0.125]
-  row = dict(zip(table.columns, tables.scaling_fit_table(few, n_boot=20).rows[0]))
+  row = dict(zip(table.columns, scaling_tables.scaling_fit_table(few, n_boot=20).rows[0]))
   assert row["R²"] is not None and row["predicted F1 [95% CI]"] is None
   assert "no check" in row["note"] and ">= 4 sizes" in row["note"]
   # The report over scaling runs alone holds the fits (and no comparisons).

@@ -51,14 +51,17 @@ def test_missing_processed_dir_is_one_line_and_prepares_nothing(
   assert not processed_dir or not os.path.exists(processed_dir)
 
 
-def test_prepare_job_resolves_the_cache_dir_and_writes_nothing(
+def test_prepare_job_resolves_the_cache_dir_and_writes_its_marker(
     tiny_cache, tmp_path):
   config = dcl_config.get_config("tiny")
   config.data.cache_dir = tiny_cache
   out = jobs.JOBS.get("prepare")(config, str(tmp_path / "work"))
   assert out == {"processed_dir": prepare.ensure(config.data)}
   assert not config.data.processed_dir  # the caller's config is untouched
-  assert not os.path.exists(tmp_path / "work")
+  # Its done marker (what launch reads) names the prepared directory.
+  marker = tmp_path / "work" / jobs.done_file("prepare")
+  assert json.loads(marker.read_text()) == out
+  assert os.listdir(tmp_path / "work") == [marker.name]
 
 
 class _Probe:

@@ -12,7 +12,7 @@ from typing import Dict, Sequence, Tuple
 
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
-from scaling import power_law
+from egoimu_jax.scaling import power_law
 
 
 def training_size(run: aggregate.Run) -> int:

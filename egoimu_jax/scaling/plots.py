@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from scaling import power_law
+from egoimu_jax.scaling import power_law
 
 
 def plot_fit(result: power_law.Fit, boot: Optional[power_law.Bootstrap] = None,
