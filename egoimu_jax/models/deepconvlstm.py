@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import presets
 from egoimu_jax.models import recurrent
 from egoimu_jax.models import torch_convert
 
@@ -134,14 +135,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def create(*, variant: str = "paper", **overrides: Any) -> DeepConvLSTM:
   """Registry entry: ``DeepConvLSTM`` from a named variant plus overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown DeepConvLSTM variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  fields = {**VARIANTS[variant], **overrides}
-  # Configs give lists; a tuple keeps the module hashable (jit static args).
-  if "conv_strides" in fields:
-    fields["conv_strides"] = tuple(fields["conv_strides"])
-  return DeepConvLSTM(**fields)
+  fields = {**presets.pick(VARIANTS, variant, "DeepConvLSTM"), **overrides}
+  return DeepConvLSTM(**presets.with_tuples(fields, "conv_strides"))
 
 
 def iswc22_config(model: DeepConvLSTM) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pytest
 from egoimu_jax import jobs
 from egoimu_jax import models
 from egoimu_jax.evaluation import results
+from egoimu_jax.models import interpolate
 from egoimu_jax.models import mantis
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
@@ -180,21 +181,21 @@ def test_channels_run_independently():
 
 def test_resample_indices_and_identity():
   # 1000 -> 512 (5 s at 200 Hz): output j reads (j + 0.5) * 1000/512 - 0.5.
-  i0, i1, lam = mantis.resample_indices(1000, 512)
+  i0, i1, lam = interpolate.resample_indices(1000, 512)
   src = np.maximum((np.arange(512) + 0.5) * 1000 / 512 - 0.5, 0)
   np.testing.assert_array_equal(i0, np.floor(src))
   np.testing.assert_array_equal(i1, i0 + 1)
   np.testing.assert_allclose(lam, src - np.floor(src), atol=1e-6)
   # Upsampling clamps both ends: positions below 0 read sample 0, the last
   # outputs read the last sample twice.
-  i0, i1, lam = mantis.resample_indices(100, 512)
+  i0, i1, lam = interpolate.resample_indices(100, 512)
   assert (i0[0], i1[0], lam[0]) == (0, 1, 0.0)
   assert (i0[-1], i1[-1]) == (99, 99)
   ramp = jnp.arange(1000.0)[None]
-  np.testing.assert_allclose(mantis.resample_linear(ramp, 512)[0], src,
+  np.testing.assert_allclose(interpolate.resample_linear(ramp, 512)[0], src,
                              rtol=1e-6)
   x = jnp.asarray(_imu(length=64, channels=1)[:, :, 0])
-  assert mantis.resample_linear(x, 64) is x
+  assert interpolate.resample_linear(x, 64) is x
 
 
 def test_batchnorm_linear_head():
@@ -562,7 +563,7 @@ def test_resample_matches_torch_interpolate():
     want = torch.nn.functional.interpolate(
         torch.from_numpy(x), size=n_out, mode="linear",
         align_corners=False).numpy()
-    got = np.asarray(mantis.resample_linear(jnp.asarray(x), n_out))
+    got = np.asarray(interpolate.resample_linear(jnp.asarray(x), n_out))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 

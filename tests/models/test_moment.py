@@ -19,8 +19,10 @@ import pytest
 import jit_testlib
 from egoimu_jax import jobs
 from egoimu_jax import models
+from egoimu_jax.models import interpolate
 from egoimu_jax.models import layers
 from egoimu_jax.models import moment
+from egoimu_jax.models import t5
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
 from egoimu_jax.models.convert import moment as convert
@@ -195,7 +197,7 @@ def test_resample_mask_rule():
   mask = np.ones((1, 1000), bool)
   mask[0, 100] = False
   _, out = moment.resample(jnp.zeros((1, 1000, 1)), 512, jnp.asarray(mask))
-  i0, i1, _ = moment.linear_resample_weights(1000, 512)
+  i0, i1, _ = interpolate.resample_indices(1000, 512)
   np.testing.assert_array_equal(out[0], (i0 != 100) & (i1 != 100))
   assert (~np.asarray(out[0])).sum() in (1, 2)
 
@@ -223,7 +225,7 @@ def test_relative_buckets_match_transformers(buckets, distance):
   want = t5.T5Attention._relative_position_bucket(
       pos[None, :] - pos[:, None], bidirectional=True, num_buckets=buckets,
       max_distance=distance).numpy()
-  got = moment.relative_position_buckets(n, buckets, distance)
+  got = t5.relative_position_buckets(n, buckets, distance)
   np.testing.assert_array_equal(got, want)
   # Every bucket but "key after the query at distance 0" is reached.
   assert len(np.unique(got)) == buckets - 1
