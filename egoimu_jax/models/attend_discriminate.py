@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import layers
 from egoimu_jax.models import presets
 from egoimu_jax.models import recurrent
 from egoimu_jax.models import torch_convert
@@ -131,9 +132,7 @@ class AttendDiscriminate(nn.Module):
   def __call__(self, batch: Mapping[str, jax.Array], *, train: bool
                ) -> tuple[jax.Array, dict[str, jax.Array]]:
     imu = batch["imu"]
-    if imu.ndim != 3:
-      raise ValueError(f"AttendDiscriminate expects batch['imu'] of shape "
-                       f"[b, L, channels], got {imu.shape}")
+    layers.check_imu(imu, "AttendDiscriminate", channels="channels")
     if self.activation not in ("relu", "tanh"):
       raise ValueError(f"activation must be 'relu' or 'tanh', got "
                        f"{self.activation!r}")

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import layers
 from egoimu_jax.models import presets
 from egoimu_jax.models import recurrent
 from egoimu_jax.models import torch_convert
@@ -87,9 +88,7 @@ class DeepConvLSTM(nn.Module):
   def __call__(self, batch: Mapping[str, jax.Array], *, train: bool
                ) -> tuple[jax.Array, dict[str, jax.Array]]:
     imu = batch["imu"]
-    if imu.ndim != 3:
-      raise ValueError(f"DeepConvLSTM expects batch['imu'] of shape "
-                       f"[b, L, channels], got {imu.shape}")
+    layers.check_imu(imu, "DeepConvLSTM", channels="channels")
     # [b, L, c] -> [b, c, L, 1]: channels become a batch dim of the 1-D convs.
     x = jnp.swapaxes(imu, 1, 2)[..., None]
     for i, stride in enumerate(self.conv_strides):

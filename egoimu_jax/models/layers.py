@@ -53,6 +53,13 @@ def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
   return init
 
 
+def check_imu(imu: jax.Array, model: str, channels: str = "C") -> None:
+  """Raises ValueError naming ``model`` unless ``imu`` is ``[b, L, C]``."""
+  if imu.ndim != 3:
+    raise ValueError(f"{model} expects batch['imu'] of shape "
+                     f"[b, L, {channels}], got {tuple(imu.shape)}")
+
+
 def gelu(x: jax.Array) -> jax.Array:
   """Exact GELU (torch ``nn.GELU()``), not flax's tanh approximation."""
   return nn.gelu(x, approximate=False)

@@ -83,7 +83,8 @@ STD_EPS = 1e-5  # the token generator's standardisation: (x - mu) / (std + eps)
 
 def _dense(features: int, fan_in: int, name: str, dtype: Dtype,
            param_dtype: Dtype, use_bias: bool = True) -> nn.Dense:
-  return nn.Dense(features, use_bias=use_bias, kernel_init=layers.torch_kernel_init,
+  return nn.Dense(features, use_bias=use_bias,
+                  kernel_init=layers.torch_kernel_init,
                   bias_init=layers.torch_bias_init(fan_in), dtype=dtype,
                   param_dtype=param_dtype, name=name)
 
@@ -317,9 +318,7 @@ class Mantis(nn.Module):
     if self.seq_len % self.num_patches:
       raise ValueError(f"seq_len={self.seq_len} is not a multiple of "
                        f"num_patches={self.num_patches}")
-    if imu.ndim != 3:
-      raise ValueError(f"Mantis expects batch['imu'] of shape [b, L, C], got "
-                       f"{tuple(imu.shape)}")
+    layers.check_imu(imu, "Mantis")
 
   def encode(self, series: jax.Array, train: bool = False) -> jax.Array:
     """Univariate series ``[n, seq_len]`` -> final tokens ``[n, 1 + P, d]``
@@ -345,8 +344,8 @@ class Mantis(nn.Module):
     self._check(imu)
     b, _, c = imu.shape
     # [b, L, C] -> one univariate series per (example, channel).
-    series = interpolate.resample_linear(imu.astype(jnp.float32).transpose(0, 2, 1),
-                             self.seq_len)
+    series = interpolate.resample_linear(
+        imu.astype(jnp.float32).transpose(0, 2, 1), self.seq_len)
     tokens = self.encode(series.reshape(b * c, self.seq_len), train)
     cls, mean = tokens[:, 0], tokens[:, 1:].mean(axis=1)
     per_channel = {"cls": cls, "mean_token": mean,

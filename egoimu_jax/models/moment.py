@@ -196,9 +196,7 @@ class MOMENT(nn.Module):
     if self.head_reduction not in HEAD_REDUCTIONS:
       raise ValueError(f"head_reduction={self.head_reduction!r}; expected "
                        f"one of {HEAD_REDUCTIONS}")
-    if imu.ndim != 3:
-      raise ValueError("MOMENT expects batch['imu'] of shape [b, L, C], got "
-                       f"{tuple(imu.shape)}")
+    layers.check_imu(imu, "MOMENT")
     n = self.num_patches(imu.shape[1])
     if not 1 <= n <= self.max_positions:
       raise ValueError(

@@ -89,7 +89,8 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-  """One unidirectional GRU layer (PyTorch semantics): ``[b, t, d] -> [b, t, h]``."""
+  """One unidirectional GRU layer (PyTorch semantics):
+  ``[b, t, d] -> [b, t, features]``."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:

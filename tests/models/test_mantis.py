@@ -3,7 +3,6 @@ the analytic FLOP count against XLA's, the checkpoint importer (numpy only),
 and parity with ``mantis-tsfm``'s ``MantisV1`` / ``Mantis8M`` (random
 weights, CPU)."""
 
-import functools
 import importlib.util
 import json
 import os
@@ -256,33 +255,6 @@ def test_training_mode_and_bfloat16():
 # -- FLOPs --------------------------------------------------------------------
 
 
-def _cost(compiled):
-  cost = compiled.cost_analysis()
-  return cost[0] if isinstance(cost, (list, tuple)) else cost
-
-
-def _xla_matmul_flops(fn, *args):
-  """Sum of XLA's FLOP counts of every dot / convolution in ``fn``, each
-  compiled on its own (nested jaxprs included)."""
-  flops = []
-
-  def walk(jaxpr):
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name in ("dot_general", "conv_general_dilated"):
-        shapes = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype)
-                  for v in eqn.invars]
-        op = jax.jit(functools.partial(eqn.primitive.bind, **eqn.params))
-        flops.append(_cost(op.lower(*shapes).compile())["flops"])
-      for param in eqn.params.values():
-        for sub in param if isinstance(param, (tuple, list)) else (param,):
-          inner = getattr(sub, "jaxpr", sub)
-          if hasattr(inner, "eqns"):
-            walk(inner)
-
-  walk(jax.make_jaxpr(fn)(*args).jaxpr)
-  return sum(flops), len(flops)
-
-
 @pytest.mark.parametrize("variant,channels", [("tiny", 6), ("8M", 6),
                                               ("8M", 1)])
 def test_forward_flops_match_xla_matmuls(variant, channels):
@@ -293,7 +265,8 @@ def test_forward_flops_match_xla_matmuls(variant, channels):
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"imu": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"imu": x}, train=False)[0]  # noqa: E731
-  xla, ops = _xla_matmul_flops(fn, variables, x)
+  flops = jit_testlib.op_flops(fn, variables, x)
+  xla, ops = sum(flops), len(flops)
   assert ops == 2 + 1 + model.depth * 8 + 1  # convs, proj, blocks, head
   ours = mantis.forward_flops(variant, channels=channels, num_classes=3)
   assert ours == pytest.approx(xla / 2, rel=1e-6)
@@ -309,7 +282,7 @@ def test_forward_flops_8m_against_whole_program():
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"imu": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"imu": x}, train=False)[0]  # noqa: E731
-  total = _cost(jax.jit(fn).lower(variables, x).compile())["flops"]
+  total = jit_testlib.cost(jax.jit(fn).lower(variables, x).compile())["flops"]
   ours = mantis.forward_flops("8M")
   assert 0.6 * total < ours < total
   # ~0.56 GFLOP per channel (6 blocks: 0.55); "combined" only widens the

@@ -275,34 +275,6 @@ def test_training_mode_remat_and_bfloat16():
 # -- FLOPs --------------------------------------------------------------------
 
 
-def _cost(compiled):
-  cost = compiled.cost_analysis()
-  return cost[0] if isinstance(cost, (list, tuple)) else cost
-
-
-def _dot_flops(fn, *args):
-  """Sum of XLA's FLOP counts of every ``dot_general`` in ``fn``'s jaxpr
-  (nested ones included), each compiled on its own."""
-  total = 0.0
-
-  def visit(jaxpr):
-    nonlocal total
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name == "dot_general":
-        avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype)
-                 for v in eqn.invars]
-        op = functools.partial(eqn.primitive.bind, **eqn.params)
-        total += _cost(jax.jit(op).lower(*avals).compile())["flops"]
-      for value in eqn.params.values():
-        for sub in value if isinstance(value, (tuple, list)) else (value,):
-          inner = getattr(sub, "jaxpr", sub)
-          if hasattr(inner, "eqns"):
-            visit(inner)
-
-  visit(jax.make_jaxpr(fn)(*args).jaxpr)
-  return total
-
-
 @pytest.mark.parametrize("overrides", [
     {}, {"head_reduction": "mean", "input_length": 512}])
 def test_forward_flops_match_xla_matmuls_tiny(overrides):
@@ -312,7 +284,8 @@ def test_forward_flops_match_xla_matmuls_tiny(overrides):
   mask = jnp.asarray(_mask())
   fn = lambda v, x, m: model.apply(  # noqa: E731
       v, {"imu": x, "imu_mask": m}, train=False)[0]
-  xla = _dot_flops(fn, variables, x, mask) / 2
+  xla = sum(jit_testlib.op_flops(fn, variables, x, mask,
+                                 primitives=("dot_general",))) / 2
   ours = moment.forward_flops("tiny", num_classes=3, **overrides)
   assert ours == pytest.approx(xla, rel=1e-6)
 
@@ -325,7 +298,7 @@ def test_forward_flops_match_xla_total_small():
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"imu": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"imu": x}, train=False)[0]  # noqa: E731
-  xla = _cost(jax.jit(fn).lower(variables, x).compile())["flops"]
+  xla = jit_testlib.cost(jax.jit(fn).lower(variables, x).compile())["flops"]
   ours = moment.forward_flops("small")
   assert ours < xla < 1.05 * ours
   # 512 samples: 64 patches instead of 125, a little under half the work.
