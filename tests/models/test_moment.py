@@ -22,7 +22,7 @@ from egoimu_jax import models
 from egoimu_jax.models import interpolate
 from egoimu_jax.models import layers
 from egoimu_jax.models import moment
-from egoimu_jax.models import t5
+from egoimu_jax.models import t5 as t5_lib
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
 from egoimu_jax.models.convert import moment as convert
@@ -225,7 +225,7 @@ def test_relative_buckets_match_transformers(buckets, distance):
   want = t5.T5Attention._relative_position_bucket(
       pos[None, :] - pos[:, None], bidirectional=True, num_buckets=buckets,
       max_distance=distance).numpy()
-  got = t5.relative_position_buckets(n, buckets, distance)
+  got = t5_lib.relative_position_buckets(n, buckets, distance)
   np.testing.assert_array_equal(got, want)
   # Every bucket but "key after the query at distance 0" is reached.
   assert len(np.unique(got)) == buckets - 1
