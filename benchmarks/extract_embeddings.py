@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 
 from absl import app
 from absl import flags
 import ml_collections
 import numpy as np
+
+import timing
 
 flags.DEFINE_integer("workers", 10, "Synthetic workers.")
 flags.DEFINE_integer("clips_per_worker", 6, "Clips per worker.")
@@ -88,8 +89,7 @@ def main(argv):
   from egoimu_jax.teachers import parts  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
 
-  work = FLAGS.work_dir or tempfile.mkdtemp(prefix="extract_embeddings_")
-  try:
+  with timing.work_dir(FLAGS.work_dir, "extract_embeddings_") as work:
     start = time.perf_counter()
     raw, out = make_data(work)
     ds = processed.ProcessedDataset.open(out)
@@ -154,9 +154,6 @@ def main(argv):
             "model time; end to end the model waited for frames "
             f"{100 * np.median(waiting[mode]):.0f}% of the time")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-  finally:
-    if not FLAGS.work_dir:
-      shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

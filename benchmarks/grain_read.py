@@ -16,13 +16,13 @@ Goal: >= 20k windows/s on 2 cores (the "workers" line).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 
 from absl import app
 from absl import flags
 import numpy as np
+
+import timing
 
 flags.DEFINE_integer("windows", 20000, "Windows in the benchmark dataset.")
 flags.DEFINE_integer("batch_size", 256, "Global batch size.")
@@ -106,8 +106,7 @@ def pipeline_reader(processed_dir: str, batch_size: int, workers: int):
 
 def main(argv):
   del argv
-  work = FLAGS.work_dir or tempfile.mkdtemp(prefix="grain_read_")
-  try:
+  with timing.work_dir(FLAGS.work_dir, "grain_read_") as work:
     out = os.path.join(work, "processed")
     start = time.perf_counter()
     if not os.path.exists(os.path.join(out, "manifest.json")):
@@ -141,9 +140,6 @@ def main(argv):
     best = max(results.values())
     print(f"goal >= 20,000 windows/s on 2 cores: "
           f"{'met' if best >= 20000 else 'NOT met'} ({best:,.0f})")
-  finally:
-    if not FLAGS.work_dir:
-      shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

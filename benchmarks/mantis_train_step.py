@@ -42,11 +42,12 @@ Needs the test-only references: ``torch==2.13.0`` (CPU) and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
+
+import timing
 
 
 def _parse() -> argparse.Namespace:
@@ -61,10 +62,9 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--classes", type=int, default=3)
   p.add_argument("--rounds", type=int, default=8, help="timed rounds")
   p.add_argument("--warmup", type=int, default=2)
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  timing.add_args(p)
   p.add_argument("--omp_wait_policy", default="PASSIVE",
                  choices=["PASSIVE", "ACTIVE", "unset"])
-  p.add_argument("--json", default=None, help="also write results here")
   args = p.parse_args()
   args.depth = args.depth or (6 if args.full else 2)
   return args
@@ -149,12 +149,6 @@ def _flax_step_fn(model, tx):
   return jax.jit(step, donate_argnums=(0, 1, 2, 5))
 
 
-def _rates(times, batch):
-  rates = [batch / t for t in times]
-  return {"min": min(rates), "median": statistics.median(rates),
-          "max": max(rates)}
-
-
 def main(args):
   torch.set_num_threads(args.threads)
   model, net, variables = _models(args)
@@ -172,17 +166,14 @@ def main(args):
     loss_t = torch.nn.functional.cross_entropy(net(x_t), y_t).item()
   logits, _ = jax.jit(lambda v, x: model.apply(v, {"imu": x}, train=False))(
       variables, x_j)
-  loss_j = float(optax.softmax_cross_entropy_with_integer_labels(
-      logits, y_j).mean())
+  loss_j = train_step_lib.eval_loss(logits, y_j)
   if abs(loss_j - loss_t) > 1e-4 * max(1.0, abs(loss_t)):
     raise SystemExit(f"eval losses differ: flax {loss_j} torch {loss_t}; "
                      "not timing")
   net.train()
 
-  opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-  tx = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
   params, stats = variables["params"], variables["batch_stats"]
-  opt_state = tx.init(params)
+  opt, tx, opt_state = train_step_lib.adamw(net, params, LR, WEIGHT_DECAY)
   step = _flax_step_fn(model, tx)
   key = jax.random.key(0)
 
@@ -210,7 +201,7 @@ def main(args):
         train_step_lib.torch_step(net, opt, x_t, y_t).item())
     times["torch"].append(time.perf_counter() - t0)
 
-  rates = {k: _rates(v, args.batch) for k, v in times.items()}
+  rates = {k: timing.rates(v, args.batch) for k, v in times.items()}
   ratio = rates["flax"]["median"] / rates["torch"]["median"]
   flops = mantis.forward_flops("8M", channels=args.channels,
                                num_classes=args.classes, depth=args.depth)
@@ -239,9 +230,7 @@ def main(args):
           f"  max {r['max']:7.2f}  ({statistics.median(times[k]) * 1e3:.0f} "
           "ms/step median)")
   print(f"  ratio flax/torch (median windows/s): {ratio:.2f}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=1)
+  timing.write_json(result, args.json)
   return result
 
 

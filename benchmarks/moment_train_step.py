@@ -34,11 +34,12 @@ the test-only references: ``torch==2.13.0`` (CPU) and ``momentfm==0.1.4``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
+
+import timing
 
 
 def _parse() -> argparse.Namespace:
@@ -53,13 +54,12 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--rounds", type=int, default=5,
                  help="timed steps per framework")
   p.add_argument("--warmup", type=int, default=1)
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  timing.add_args(p)
   p.add_argument("--omp_wait_policy", default="PASSIVE",
                  choices=["PASSIVE", "ACTIVE", ""],
                  help="OMP_WAIT_POLICY for torch ('' leaves it unset)")
   p.add_argument("--remat", action="store_true",
                  help="recompute blocks in the backward pass on both sides")
-  p.add_argument("--json", default=None, help="also write results here")
   args = p.parse_args()
   full = dict(layers=8, batch=64, length=1000)
   small = dict(layers=2, batch=16, length=512)
@@ -81,7 +81,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
-import optax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
 import train_step_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -152,13 +151,10 @@ def main(args):
                                                y_t).item()
   logits, _ = jax.jit(lambda p, x: model.apply({"params": p}, {"imu": x},
                                                train=False))(params, x_j)
-  loss_j = float(optax.softmax_cross_entropy_with_integer_labels(
-      logits, y_j).mean())
+  loss_j = train_step_lib.eval_loss(logits, y_j)
   net.train()
 
-  opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-  tx = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
-  opt_state = tx.init(params)
+  opt, tx, opt_state = train_step_lib.adamw(net, params, LR, WEIGHT_DECAY)
   step = train_step_lib.flax_step_fn(model, tx)
   forward = lambda x: net(x_enc=x).logits  # noqa: E731
   key = jax.random.key(0)
@@ -209,9 +205,7 @@ def main(args):
           f"{w['at_median']:7.2f}  max {w['at_min']:7.2f}   median step "
           f"{stats[k]['median_s'] * 1e3:8.1f} ms{extra}")
   print(f"  ratio flax/torch windows/s (medians): {ratio:.2f}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=1)
+  timing.write_json(result, args.json)
   return result
 
 

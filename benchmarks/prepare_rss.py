@@ -16,11 +16,12 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 from absl import app
 from absl import flags
+
+import timing
 
 flags.DEFINE_integer("clips", 200, "N: clips of the smaller dataset.")
 flags.DEFINE_integer("clips_per_worker", 10, "Clips per synthetic worker.")
@@ -63,8 +64,7 @@ def main(argv):
     return
   from egoimu_jax.input_pipeline.store import manifest  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
-  work = FLAGS.work_dir or tempfile.mkdtemp(prefix="prepare_rss_")
-  try:
+  with timing.work_dir(FLAGS.work_dir, "prepare_rss_") as work:
     peaks = []
     for clips in (FLAGS.clips, 2 * FLAGS.clips):
       config = data_config(FLAGS.frames, FLAGS.processes)
@@ -88,9 +88,6 @@ def main(argv):
             f"{stats['seconds']:.1f} s: peak RSS {stats['self_mib']:.0f} MiB "
             f"(main), {stats['children_mib']:.0f} MiB (largest child)")
     print(f"peak RSS ratio 2N/N = {peaks[1] / peaks[0]:.3f} (goal: ~1, flat)")
-  finally:
-    if not FLAGS.work_dir:
-      shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

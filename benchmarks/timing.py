@@ -8,11 +8,14 @@ Scripts run as ``python benchmarks/x.py``, which puts this folder on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +33,18 @@ def pin_threads(threads: int, omp: bool = False) -> None:
   os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
   if omp:
     os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+@contextlib.contextmanager
+def work_dir(path: str, prefix: str) -> Iterator[str]:
+  """``path`` (a ``--work_dir`` flag), or a fresh temp dir named ``prefix...``
+  that is removed afterwards when ``path`` is empty."""
+  work = path or tempfile.mkdtemp(prefix=prefix)
+  try:
+    yield work
+  finally:
+    if not path:
+      shutil.rmtree(work, ignore_errors=True)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -20,6 +20,20 @@ def torch_step(forward, opt, x, y):
   return loss
 
 
+def adamw(net, params, lr: float, weight_decay: float):
+  """The same AdamW on both sides: ``(torch optimizer, optax transform,
+  its initial state for params)``."""
+  opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+  tx = optax.adamw(lr, weight_decay=weight_decay)
+  return opt, tx, tx.init(params)
+
+
+def eval_loss(logits, y) -> float:
+  """Mean cross-entropy of flax ``logits`` against integer labels ``y``."""
+  return float(optax.softmax_cross_entropy_with_integer_labels(
+      logits, y).mean())
+
+
 def flax_step_fn(model, tx):
   """A jitted ``(params, opt_state, x, y, key) -> (params, opt_state, key,
   loss)`` step of a model without mutable state; donates its buffers."""

@@ -81,7 +81,6 @@ os.environ.update(THREAD_ENV)
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
-import optax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
 import train_step_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -132,13 +131,10 @@ def main(args):
   with torch.no_grad():
     loss_t = torch.nn.functional.cross_entropy(net(x_t), y_t).item()
   logits, _ = model.apply({"params": params}, {"imu": x_j}, train=False)
-  loss_j = float(optax.softmax_cross_entropy_with_integer_labels(
-      logits, y_j).mean())
+  loss_j = train_step_lib.eval_loss(logits, y_j)
   net.train()
 
-  opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-  tx = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
-  opt_state = tx.init(params)
+  opt, tx, opt_state = train_step_lib.adamw(net, params, LR, WEIGHT_DECAY)
   step = train_step_lib.flax_step_fn(model, tx)
   key = jax.random.key(0)
 

@@ -18,21 +18,9 @@ from egoimu_jax import config_lib
 
 def get_config(arg=None):
   config = config_lib.base(arg, variant="paper", epochs=50.0, recipe=True)
-  config.update(config_lib.trainer_config())
-  variant = config.arg.variant
-  config.model.name = "attend_discriminate"
-  config.model.variant = variant
+  config_lib.imu_classifier(config, "attend_discriminate", batch_size=256)
   if config.arg.recipe:
     config.task.mixup_alpha = 0.8
     config.task.center_loss_weight = 0.3
     config.task.center_lr = 0.001
-  config.input.batch_size = 256
-  config.optim.lr = 1e-3
-  config.optim.weight_decay = 1e-4
-  config.total_epochs = config.arg.epochs
-  config.warmup_epochs = 1.0
-  config.eval_every_epochs = 1.0
-  config.log_every_steps = 50
-  if variant == "tiny":
-    config_lib.tiny_run(config)
   return config

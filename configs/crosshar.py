@@ -92,9 +92,7 @@ def get_config(arg=None):
 
 def tiny(config):
   """The CPU demo: the shared tiny data set, short stages."""
-  config_lib.tiny_run(config)
-  durations.clear(config, prefixes=("total", "warmup", "eval_every",
-                                    "checkpoint_every"))
+  config_lib.tiny_stages(config)
   config.experiment.update(folds=(0,), n_boot=200)
   for stage, steps in ((config.pretrain, 40), (config.finetune, 30)):
     stage.input.batch_size = 8

@@ -16,18 +16,6 @@ from egoimu_jax import config_lib
 
 def get_config(arg=None):
   config = config_lib.base(arg, variant="paper", epochs=50.0)
-  config.update(config_lib.trainer_config())
-  variant = config.arg.variant
-  config.model.name = "deepconvlstm"
-  config.model.variant = variant
+  config_lib.imu_classifier(config, "deepconvlstm", batch_size=128)
   config.model.batch_norm = False  # ISWC'22's BatchNorm after each conv
-  config.input.batch_size = 128
-  config.optim.lr = 1e-3
-  config.optim.weight_decay = 1e-4
-  config.total_epochs = config.arg.epochs
-  config.warmup_epochs = 1.0
-  config.eval_every_epochs = 1.0
-  config.log_every_steps = 50
-  if variant == "tiny":
-    config_lib.tiny_run(config)
   return config

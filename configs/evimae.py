@@ -26,7 +26,6 @@ EVI-MAE fine-tuning scripts).
 import ml_collections
 
 from egoimu_jax import config_lib
-from egoimu_jax import durations
 from egoimu_jax.training import sharding_presets
 
 
@@ -88,10 +87,7 @@ def get_config(arg=None):
 
 def tiny(config):
   """The CPU demo: ~4 minutes on 2 cores, data generation included."""
-  config_lib.tiny_run(config)
-  # The stages set their own durations (tiny_run set run-level ones).
-  durations.clear(config, prefixes=("total", "warmup", "eval_every",
-                                    "checkpoint_every"))
+  config_lib.tiny_stages(config)
   config.dtype = "float32"
   config.data.synthetic.update(num_workers=20, clips_per_worker=4,
                                clip_seconds=27.0, with_video=True,

@@ -30,10 +30,6 @@ def get_config(arg=None):
       frame_mean=(0.45, 0.45, 0.45), frame_std=(0.225, 0.225, 0.225))
   config.checkpoint.keep = 1
   if config.arg.variant == "tiny":
-    tiny(config)
+    # The CPU smoke run: 8 Fast (2 Slow) frames of 32^2, the tiny model.
+    config_lib.tiny_video(config, num_frames=8)
   return config
-
-
-def tiny(config):
-  """The CPU smoke run: 8 Fast (2 Slow) frames of 32^2, the tiny model."""
-  config_lib.tiny_video(config, num_frames=8)

@@ -36,10 +36,6 @@ def get_config(arg=None):
   config.model.drop_path = 0.1
   config.data.video.size = model.image_size
   if config.arg.variant == "tiny":
-    tiny(config)
+    # CPU smoke run: the shared tiny dataset with 32^2 frames stored.
+    config_lib.tiny_video(config, num_frames=4)
   return config
-
-
-def tiny(config):
-  """CPU smoke run: the shared tiny dataset with 32^2 frames stored."""
-  config_lib.tiny_video(config, num_frames=4)

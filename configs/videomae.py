@@ -33,10 +33,6 @@ def get_config(arg=None):
   config.optim.update(b1=0.9, b2=0.999)
   config.checkpoint.keep = 1
   if config.arg.variant == "tiny":
-    tiny(config)
+    # The CPU smoke run: 4 frames of 32^2 on the shared tiny data set.
+    config_lib.tiny_video(config, num_frames=4)
   return config
-
-
-def tiny(config):
-  """The CPU smoke run: 4 frames of 32^2 on the shared tiny data set."""
-  config_lib.tiny_video(config, num_frames=4)

@@ -241,6 +241,39 @@ def tiny_video(config: ml_collections.ConfigDict,
   return config
 
 
+def tiny_stages(config: ml_collections.ConfigDict
+                ) -> ml_collections.ConfigDict:
+  """``tiny_run`` for a staged experiment (``pretrain_finetune``), in place:
+  the stages set their own durations, so the run-level ones are cleared."""
+  tiny_run(config)
+  durations.clear(config, prefixes=("total", "warmup", "eval_every",
+                                    "checkpoint_every"))
+  return config
+
+
+def imu_classifier(config: ml_collections.ConfigDict, model: str, *,
+                   batch_size: int) -> ml_collections.ConfigDict:
+  """An ISWC'22-benchmark IMU classifier (DeepConvLSTM, Attend and
+  Discriminate), in place: ``model`` at ``config.arg.variant``, batch
+  ``batch_size``, AdamW at lr 1e-3 / weight decay 1e-4 for
+  ``config.arg.epochs`` epochs after one warm-up epoch, evaluated every
+  epoch; the ``tiny`` variant is a ``tiny_run``."""
+  config.update(trainer_config())
+  variant = config.arg.variant
+  config.model.name = model
+  config.model.variant = variant
+  config.input.batch_size = batch_size
+  config.optim.lr = 1e-3
+  config.optim.weight_decay = 1e-4
+  config.total_epochs = config.arg.epochs
+  config.warmup_epochs = 1.0
+  config.eval_every_epochs = 1.0
+  config.log_every_steps = 50
+  if variant == "tiny":
+    tiny_run(config)
+  return config
+
+
 def parse_folds(arg: Any, num_folds: int) -> tuple[int, ...]:
   """``"all"`` -> every fold; ``"0+3"`` -> folds 0 and 3 (a config arg)."""
   if str(arg) == "all":

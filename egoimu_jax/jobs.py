@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from egoimu_jax.registry import Registry
 
-JOBS = Registry("job")
-_LAZY = {
+JOBS = Registry("job", lazy={
     "train": "egoimu_jax.data_deps:train",
     "classical": "egoimu_jax.data_deps:classical",
     "prepare": "egoimu_jax.data_deps:prepare",
@@ -19,9 +18,7 @@ _LAZY = {
     "feature_probe": "egoimu_jax.data_deps:feature_probe",
     "pretrain_finetune": "egoimu_jax.experiments.pretrain_finetune:run",
     "distill_evaluate": "egoimu_jax.experiments.distill_evaluate:run",
-}
-for _name, _target in _LAZY.items():
-  JOBS.lazy(_name, _target)
+})
 
 # What a job writes last, relative to its workdir: the marker ``launch``
 # reads to tell a finished job (``Job.done_file``). A job not named here is

@@ -3,22 +3,26 @@
 A registry maps a name (as written in a config) to a callable. Entries are
 either registered eagerly with the ``register`` decorator or declared lazily as
 ``"package.module:attribute"`` so that importing the registry stays cheap and a
-heavy model file is only imported when a config asks for it.
+heavy model file is only imported when a config asks for it. A table of lazy
+entries is declared at once: ``Registry("model", lazy={"name": "mod:attr"})``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 
 class Registry:
   """A named table of constructors, e.g. models, tasks or executors."""
 
-  def __init__(self, kind: str):
+  def __init__(self, kind: str, lazy: Optional[Mapping[str, str]] = None):
+    """``lazy``: name -> ``"module:attribute"``, each declared as ``lazy``."""
     self.kind = kind
     self._entries: Dict[str, Any] = {}
     self._lazy: Dict[str, str] = {}
+    for name, target in (lazy or {}).items():
+      self.lazy(name, target)
 
   def register(self, name: str) -> Callable[[Any], Any]:
     """Decorator: ``@MODELS.register("deepconvlstm")``."""

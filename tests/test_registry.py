@@ -18,3 +18,12 @@ def test_register_and_lazy():
     reg.get("b")
   with pytest.raises(KeyError, match="twice"):
     reg.register("a")(lambda: None)
+
+
+def test_lazy_table_at_construction():
+  reg = Registry("thing", lazy={"join": "os.path:join",
+                                "base": "os.path:basename"})
+  assert list(reg.names()) == ["base", "join"] and "join" in reg
+  assert reg.get("base")("a/b") == "b"
+  with pytest.raises(ValueError, match="module:attribute"):
+    Registry("thing", lazy={"bad": "os.path.join"})

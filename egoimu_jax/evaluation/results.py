@@ -207,26 +207,18 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
   return out
 
 
-def write(workdir: str, *, config: Any, split: Mapping[str, Any], model: str,
-          classes: Sequence[str], predictions: Mapping[str, Predictions],
-          name: str = "", extra: Optional[Mapping[str, Any]] = None,
-          with_nll: bool = True,
-          worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
-          train_classes: Optional[Mapping[str, Iterable[int]]] = None
-          ) -> Dict[str, Any]:
+def write(workdir: str, *, predictions: Mapping[str, Predictions],
+          **fields: Any) -> Dict[str, Any]:
   """Evaluates ``predictions`` (``{"test": ..., "val": ...}``) and writes the run.
 
   ``predictions["test"]`` is required; its windows go to predictions.npz.
-  ``config`` may be an ``ml_collections.ConfigDict`` or a plain dict. See
-  ``assemble`` for ``with_nll`` and ``train_classes``. Returns the results
-  dict that was written.
+  ``fields`` are ``assemble``'s other arguments (``config`` may be an
+  ``ml_collections.ConfigDict`` or a plain dict; see there for ``with_nll``
+  and ``train_classes``). Returns the results dict that was written.
   """
   if "test" not in predictions:
     raise ValueError("write() needs predictions['test']")
-  results = assemble(config=config, split=split, model=model, classes=classes,
-                     predictions=predictions, name=name, extra=extra,
-                     with_nll=with_nll, worker_f1_threshold=worker_f1_threshold,
-                     train_classes=train_classes)
+  results = assemble(predictions=predictions, **fields)
   fs, root = fsspec.core.url_to_fs(workdir)
   fs.makedirs(root, exist_ok=True)
   buf = io.BytesIO()

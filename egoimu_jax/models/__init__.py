@@ -18,9 +18,8 @@ from absl import logging
 
 from egoimu_jax.registry import Registry
 
-MODELS = Registry("model")
-# name -> "module:attribute". Keep this table sorted; one line per model.
-_LAZY = {
+# name -> "module:attribute". Keep these tables sorted; one line per entry.
+MODELS = Registry("model", lazy={
     "attend_discriminate": "egoimu_jax.models.attend_discriminate:create",
     "clip_vision": "egoimu_jax.models.clip_vision:create",
     "crosshar": "egoimu_jax.models.crosshar:create",
@@ -37,12 +36,9 @@ _LAZY = {
     "slowfast": "egoimu_jax.models.slowfast:create",
     "timesformer": "egoimu_jax.models.timesformer:create",
     "videomae": "egoimu_jax.models.videomae:create",
-}
-for _name, _target in _LAZY.items():
-  MODELS.lazy(_name, _target)
+})
 
-FLOPS = Registry("FLOP count")
-_LAZY_FLOPS = {
+FLOPS = Registry("FLOP count", lazy={
     "crosshar": "egoimu_jax.models.crosshar:pretrain_flops",
     "crosshar_classifier": "egoimu_jax.models.crosshar:classifier_flops",
     "evimae": "egoimu_jax.models.flops:evimae_pretrain",
@@ -54,21 +50,16 @@ _LAZY_FLOPS = {
     "moment": "egoimu_jax.models.moment:forward_flops",
     "timesformer": "egoimu_jax.models.timesformer:forward_flops",
     "videomae": "egoimu_jax.models.videomae:forward_flops",
-}
-for _name, _target in _LAZY_FLOPS.items():
-  FLOPS.lazy(_name, _target)
+})
 
-IMPORTERS = Registry("weight importer")
-_LAZY_IMPORTERS = {
+IMPORTERS = Registry("weight importer", lazy={
     "clip": "egoimu_jax.models.convert.clip:load",
     "slowfast": "egoimu_jax.models.convert.slowfast:load",
     "mantis": "egoimu_jax.models.convert.mantis:load",
     "moment": "egoimu_jax.models.convert.moment:load",
     "timesformer": "egoimu_jax.models.convert.timesformer:load",
     "videomae": "egoimu_jax.models.convert.videomae:load_classifier",
-}
-for _name, _target in _LAZY_IMPORTERS.items():
-  IMPORTERS.lazy(_name, _target)
+})
 
 
 def build(model_config: Mapping[str, Any]):

@@ -52,6 +52,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import layers
+from egoimu_jax.models import presets
 from egoimu_jax.models import recurrent
 from egoimu_jax.models import torch_convert
 
@@ -130,9 +132,7 @@ class AttendDiscriminate(nn.Module):
   def __call__(self, batch: Mapping[str, jax.Array], *, train: bool
                ) -> tuple[jax.Array, dict[str, jax.Array]]:
     imu = batch["imu"]
-    if imu.ndim != 3:
-      raise ValueError(f"AttendDiscriminate expects batch['imu'] of shape "
-                       f"[b, L, channels], got {imu.shape}")
+    layers.check_imu(imu, "AttendDiscriminate", channels="channels")
     if self.activation not in ("relu", "tanh"):
       raise ValueError(f"activation must be 'relu' or 'tanh', got "
                        f"{self.activation!r}")
@@ -188,13 +188,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def create(*, variant: str = "paper", **overrides: Any) -> AttendDiscriminate:
   """Registry entry: ``AttendDiscriminate`` from a named variant + overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown AttendDiscriminate variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  fields = {**VARIANTS[variant], **overrides}
-  if "conv_strides" in fields:  # configs give lists; keep the module hashable
-    fields["conv_strides"] = tuple(fields["conv_strides"])
-  return AttendDiscriminate(**fields)
+  fields = {**presets.pick(VARIANTS, variant, "AttendDiscriminate"),
+            **overrides}
+  return AttendDiscriminate(**presets.with_tuples(fields, "conv_strides"))
 
 
 def torch_config(model: AttendDiscriminate) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from egoimu_jax.models import layers
+from egoimu_jax.models import presets
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -153,7 +154,5 @@ VARIANTS: dict[str, functools.partial] = {
 def create(variant: str = "B32", num_classes: int = 3,
            **overrides: Any) -> ClipVision:
   """Registry entry: a ``VARIANTS`` preset plus field overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown CLIP vision variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  return VARIANTS[variant](num_classes=num_classes, **overrides)
+  return presets.pick(VARIANTS, variant, "CLIP vision")(
+      num_classes=num_classes, **overrides)

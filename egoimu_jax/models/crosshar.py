@@ -35,6 +35,8 @@ Modules (parameter paths in parentheses):
   (4 heads, ReLU FFN 2048, dropout 0.1), mean over time, Linear(classes).
 
 Linear layers (``Linear``) take PyTorch's default init, biases included.
+The spec and presets live in ``crosshar_spec``, resampling, normalisation and
+masking in ``crosshar_input``, the modules above in ``crosshar_layers``.
 
 Masking (``span_mask``): spans of geometric length (p 0.2, at most
 ``max_span`` = 10) at anchors drawn uniformly among unmasked steps until
@@ -52,423 +54,21 @@ Differences from the reference, on purpose:
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from egoimu_jax.models import layers
+from egoimu_jax.models import presets
+from egoimu_jax.models.crosshar_input import (apply_mask, instance_norm,
+                                              resample, span_mask)
+from egoimu_jax.models.crosshar_layers import (ContrastiveHead, Decoder,
+                                               Encoder, TransformerFT)
+from egoimu_jax.models.crosshar_spec import (NUM_CHANNELS, CrossHARSpec,
+                                             make_spec, seq_len_of)
 
 Dtype = Any
-NUM_CHANNELS = 6
-
-# PyTorch nn.Linear's kernel init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-torch_linear_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in",
-                                                     "uniform")
-
-
-@dataclasses.dataclass(frozen=True)
-class CrossHARSpec:
-  """Sizes of the encoder, decoder, contrastive branch and classifier."""
-  # Encoder (the reference's ``base_v1``: config/limu_bert.json).
-  hidden: int = 72
-  heads: int = 4
-  ff: int = 144
-  n_layers: int = 1
-  emb_norm: bool = True
-  norm_eps: float = 1e-12
-  # Span masking.
-  mask_ratio: float = 0.15
-  max_span: int = 10
-  span_p: float = 0.2
-  mask_prob: float = 0.8
-  # Contrastive branch (``Contrastive.py``).
-  contrastive_width: int = 100
-  contrastive_heads: int = 4
-  contrastive_mlp: int = 64
-  contrastive_dropout: float = 0.1
-  projection_hidden: int = 36
-  projection_dim: int = 18
-  # Classifier (``Transformer_ft``, config/classifier.json).
-  head_width: int = 100
-  head_heads: int = 4
-  head_ff: int = 2048
-  head_layers: int = 1
-  head_dropout: float = 0.1
-
-  def __post_init__(self):
-    errors = []
-    for name, w, h in (("hidden", self.hidden, self.heads),
-                       ("contrastive_width", self.contrastive_width,
-                        self.contrastive_heads),
-                       ("head_width", self.head_width, self.head_heads)):
-      if w % h:
-        errors.append(f"{name}={w} not divisible by {h} heads")
-    if self.n_layers < 1 or self.head_layers < 1:
-      errors.append("n_layers and head_layers must be >= 1")
-    if not 0.0 < self.mask_ratio < 1.0:
-      errors.append(f"mask_ratio={self.mask_ratio} not in (0, 1)")
-    if self.max_span < 1 or not 0.0 < self.span_p <= 1.0:
-      errors.append(f"max_span={self.max_span} / span_p={self.span_p}")
-    if errors:
-      raise ValueError("invalid CrossHAR spec: " + "; ".join(errors))
-
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    # The reference's sizes. Its base_v1 config sets n_layers = 1 (LIMU-BERT's
-    # own base_v1 shares one block over 4 layers).
-    "base": {},
-    # CPU tests and demos; two layers so that the weight sharing is exercised.
-    "tiny": dict(hidden=24, heads=2, ff=48, n_layers=2, contrastive_width=32,
-                 contrastive_heads=2, contrastive_mlp=16, projection_hidden=12,
-                 projection_dim=6, head_width=32, head_heads=2, head_ff=64),
-}
-
-
-def make_spec(variant: str = "base", **overrides) -> CrossHARSpec:
-  if variant not in VARIANTS:
-    raise KeyError(f"unknown CrossHAR variant {variant!r}; known: "
-                   f"{sorted(VARIANTS)}")
-  fields = {f.name for f in dataclasses.fields(CrossHARSpec)}
-  unknown = sorted(set(overrides) - fields)
-  if unknown:
-    raise TypeError(f"unknown CrossHAR spec fields {unknown}")
-  return CrossHARSpec(**{**VARIANTS[variant], **overrides})
-
-
-def as_dtype(d: Any) -> Any:
-  return jnp.dtype(d) if isinstance(d, str) else d
-
-
-def seq_len_of(rate_hz: float, window_seconds: float) -> int:
-  """Model steps per window, ``round(rate_hz * window_seconds)``."""
-  n = int(round(rate_hz * window_seconds))
-  if n < 2:
-    raise ValueError(f"rate_hz={rate_hz} x window_seconds={window_seconds} "
-                     "gives fewer than 2 steps")
-  return n
-
-
-# --------------------------------------------------------------------------
-# Input: resampling, normalisation, masking.
-
-
-def resample(x: jax.Array, length: int, antialias: bool = False) -> jax.Array:
-  """``[..., T, C] -> [..., length, C]`` by linear interpolation in time.
-
-  Sample centres are aligned (``jax.image.resize``'s half-sample
-  convention): output step ``j`` reads input position
-  ``(j + 0.5) * T / length - 0.5``, so 1000 -> 100 averages samples
-  ``10j + 4`` and ``10j + 5``. ``antialias`` widens the interpolation kernel
-  by the downsampling factor (a triangle low-pass); the reference's 20 Hz
-  data were plainly decimated, so it is off by default.
-  """
-  t, c = x.shape[-2:]
-  if t == length:
-    return x
-  flat = x.reshape((-1, t, c))
-  out = jax.image.resize(flat.astype(jnp.float32), (flat.shape[0], length, c),
-                         method="linear", antialias=antialias)
-  return out.reshape(x.shape[:-2] + (length, c)).astype(x.dtype)
-
-
-def instance_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
-  """Per window and channel over time (``InstanceNorm1d``, no affine)."""
-  x = x.astype(jnp.float32)
-  mean = x.mean(axis=-2, keepdims=True)
-  var = jnp.mean(jnp.square(x - mean), axis=-2, keepdims=True)
-  return (x - mean) * jax.lax.rsqrt(var + eps)
-
-
-def num_masked(length: int, ratio: float) -> int:
-  """The reference's count: ``max(1, round(length * ratio))``."""
-  return max(1, int(round(length * ratio)))
-
-
-def span_length_probs(max_span: int, p: float) -> np.ndarray:
-  """``P(n) ∝ p (1 - p) ** (n - 1)`` for ``n = 1..max_span``."""
-  probs = p * np.power(1.0 - p, np.arange(max_span))
-  return probs / probs.sum()
-
-
-def sample_span_lengths(rng: jax.Array, shape: Sequence[int], max_span: int,
-                        p: float) -> jax.Array:
-  """int32 span lengths in ``1..max_span`` (truncated geometric)."""
-  logits = jnp.log(jnp.asarray(span_length_probs(max_span, p), jnp.float32))
-  return (jax.random.categorical(rng, logits, shape=tuple(shape)) +
-          1).astype(jnp.int32)
-
-
-class SpanMask(NamedTuple):
-  mask: jax.Array     # bool [b, L], True = masked
-  span_id: jax.Array  # int32 [b, L]: the span that masked a step, -1 if none
-
-
-def span_mask(rng: jax.Array, batch: int, length: int, ratio: float = 0.15,
-              max_span: int = 10, p: float = 0.2) -> SpanMask:
-  """Span masking with exactly ``num_masked(length, ratio)`` steps per row.
-
-  Round ``i`` draws a length ``n_i`` (``sample_span_lengths``) and an anchor
-  uniformly among the still unmasked steps, and masks the unmasked steps of
-  ``[anchor, anchor + min(n_i, remaining))``. Every round that has steps to
-  go masks at least its anchor, so ``count`` rounds reach the count exactly
-  (the reference retries anchors that are already masked, which is the same
-  distribution). Spans may touch or overlap earlier ones; each span's steps
-  lie within ``max_span`` consecutive steps.
-  """
-  count = num_masked(length, ratio)
-  if count > length:
-    raise ValueError(f"cannot mask {count} of {length} steps")
-  k_len, k_anchor = jax.random.split(rng)
-  lengths = sample_span_lengths(k_len, (count, batch), max_span, p)
-  noise = jax.random.uniform(k_anchor, (count, batch, length))
-  pos = jnp.arange(length)
-
-  def body(i, span_id):
-    masked = span_id >= 0
-    remaining = count - masked.sum(axis=1)
-    anchor = jnp.argmax(jnp.where(masked, -1.0, noise[i]), axis=1)
-    end = anchor + jnp.minimum(lengths[i], remaining)
-    new = ((pos >= anchor[:, None]) & (pos < end[:, None]) & ~masked)
-    return jnp.where(new, i, span_id)
-
-  span_id = jax.lax.fori_loop(0, count, body,
-                              jnp.full((batch, length), -1, jnp.int32))
-  return SpanMask(span_id >= 0, span_id)
-
-
-def apply_mask(rng: jax.Array, x: jax.Array, mask: jax.Array,
-               prob: float = 0.8) -> jax.Array:
-  """Zeroes the masked steps of each row of ``x [b, L, C]`` with probability
-  ``prob`` (one draw per row, as the reference); other rows are unchanged."""
-  zero = jax.random.bernoulli(rng, prob, (x.shape[0],))
-  hide = mask & zero[:, None]
-  return jnp.where(hide[..., None], jnp.zeros_like(x), x)
-
-
-# --------------------------------------------------------------------------
-# Layers.
-
-
-class Linear(nn.Module):
-  """``nn.Dense`` with PyTorch's ``nn.Linear`` init: kernel and bias both
-  ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
-
-  The bias matters here: with zero biases a zeroed (masked) step embeds to
-  the zero vector, where the reference's eps-1e-12 LayerNorm has gradients
-  of order 1e6.
-  """
-  features: int
-  use_bias: bool = True
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    fan_in = x.shape[-1]
-    kernel = self.param("kernel", torch_linear_init, (fan_in, self.features),
-                        self.param_dtype)
-    dtype = self.dtype or jnp.result_type(x, kernel)
-    y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
-    if self.use_bias:
-      bound = 1.0 / math.sqrt(fan_in)
-      bias = self.param(
-          "bias", lambda k, shape, dt: jax.random.uniform(
-              k, shape, dt, -bound, bound), (self.features,), self.param_dtype)
-      y = y + bias.astype(dtype)
-    return y
-
-
-def _dense(features: int, name: str, dtype, param_dtype,
-           use_bias: bool = True) -> Linear:
-  return Linear(features, use_bias, dtype, param_dtype, name=name)
-
-
-class SelfAttention(nn.Module):
-  """Multi-head self-attention with ``query``/``key``/``value`` (+ ``out``).
-
-  ``scale`` multiplies the logits (default ``head_dim ** -0.5``);
-  ``out_proj=False`` returns the merged heads without an output projection
-  (LIMU-BERT's block projects outside). ``dropout`` drops attention
-  probabilities (and the output, if projected) in training.
-  """
-  num_heads: int
-  scale: float | None = None
-  qkv_bias: bool = True
-  out_proj: bool = True
-  dropout: float = 0.0
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    b, n, d = x.shape
-    hd = d // self.num_heads
-    q, k, v = (_dense(d, name, self.dtype, self.param_dtype,
-                      self.qkv_bias)(x).reshape(b, n, self.num_heads, hd)
-               for name in ("query", "key", "value"))
-    scale = hd ** -0.5 if self.scale is None else self.scale
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32) * scale
-    probs = jax.nn.softmax(logits, axis=-1)
-    probs = nn.Dropout(self.dropout)(probs, deterministic=not train)
-    y = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(v.dtype), v)
-    y = y.reshape(b, n, d)
-    if self.out_proj:
-      y = _dense(d, "out", self.dtype, self.param_dtype)(y)
-      y = nn.Dropout(self.dropout)(y, deterministic=not train)
-    return y
-
-
-class SharedBlock(nn.Module):
-  """LIMU-BERT's block: ``h = attn(h); h = LN(h + proj(h)); h = LN(h +
-  FFN(h))``, post-norm, no residual around attention, no dropout."""
-  heads: int
-  ff: int
-  norm_eps: float = 1e-12
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, h: jax.Array) -> jax.Array:
-    d = h.shape[-1]
-    dense = lambda f, name: _dense(  # noqa: E731
-        f, name, self.dtype, self.param_dtype)
-    norm = lambda name: nn.LayerNorm(  # noqa: E731
-        epsilon=self.norm_eps, use_fast_variance=False, dtype=self.dtype,
-        param_dtype=self.param_dtype, name=name)
-    h = SelfAttention(self.heads, out_proj=False, dtype=self.dtype,
-                      param_dtype=self.param_dtype, name="attn")(h)
-    h = norm("norm1")(h + dense(d, "proj")(h))
-    ffn = dense(d, "fc2")(layers.gelu(dense(self.ff, "fc1")(h)))
-    return norm("norm2")(h + ffn)
-
-
-class Encoder(nn.Module):
-  """``[b, L, 6]`` (normalised, possibly masked) -> ``[b, L, hidden]``."""
-  spec: CrossHARSpec
-  seq_len: int
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    s = self.spec
-    if x.shape[1] != self.seq_len:
-      raise ValueError(f"encoder expects {self.seq_len} steps, got "
-                       f"{x.shape[1]}")
-    norm = nn.LayerNorm(epsilon=s.norm_eps, use_fast_variance=False,
-                        dtype=self.dtype, param_dtype=self.param_dtype,
-                        name="embed_norm")
-    pos = self.param("pos_embed", nn.initializers.normal(1.0),
-                     (self.seq_len, s.hidden), self.param_dtype)
-    h = _dense(s.hidden, "embed", self.dtype, self.param_dtype)(x)
-    if s.emb_norm:
-      h = norm(h)
-    h = norm(h + pos.astype(h.dtype))
-    block = SharedBlock(s.heads, s.ff, s.norm_eps, self.dtype,
-                        self.param_dtype, name="block")
-    for _ in range(s.n_layers):  # one parameter set, n_layers applications
-      h = block(h)
-    return h
-
-
-class Decoder(nn.Module):
-  """Per-step reconstruction ``[b, L, hidden] -> [b, L, 6]``."""
-  spec: CrossHARSpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, h: jax.Array) -> jax.Array:
-    s = self.spec
-    h = layers.gelu(_dense(s.hidden, "fc", self.dtype, self.param_dtype)(h))
-    h = nn.LayerNorm(epsilon=s.norm_eps, use_fast_variance=False,
-                     dtype=self.dtype, param_dtype=self.param_dtype,
-                     name="norm")(h)
-    return _dense(NUM_CHANNELS, "out", self.dtype, self.param_dtype)(h)
-
-
-class ContrastiveHead(nn.Module):
-  """CLS transformer over the encoder's steps -> projection ``[b, 18]``."""
-  spec: CrossHARSpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, h: jax.Array, train: bool = False) -> jax.Array:
-    s = self.spec
-    c = s.contrastive_width
-    dense = lambda f, name, bias=True: _dense(  # noqa: E731
-        f, name, self.dtype, self.param_dtype, bias)
-    norm = lambda name: nn.LayerNorm(  # noqa: E731
-        epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
-        name=name)
-    drop = lambda y: nn.Dropout(s.contrastive_dropout)(  # noqa: E731
-        y, deterministic=not train)
-    x = dense(c, "embed")(h)
-    cls = self.param("cls", nn.initializers.normal(1.0), (1, 1, c),
-                     self.param_dtype)
-    x = jnp.concatenate(
-        [jnp.broadcast_to(cls.astype(x.dtype), (x.shape[0], 1, c)), x], 1)
-    # Pre-norm layer; the reference scales logits by the full width ** -0.5.
-    y = SelfAttention(s.contrastive_heads, scale=c ** -0.5, qkv_bias=False,
-                      dtype=self.dtype, param_dtype=self.param_dtype,
-                      name="attn")(norm("norm1")(x), train)
-    # (SelfAttention's dropout is 0 here: the reference drops only after the
-    # output projection, which ``drop`` does.)
-    x = x + drop(y)
-    y = dense(s.contrastive_mlp, "fc1")(norm("norm2")(x))
-    y = dense(c, "fc2")(drop(nn.relu(y)))
-    x = x + drop(y)
-    z = dense(s.projection_hidden, "proj1")(x[:, 0])
-    z = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                     epsilon=1e-5, dtype=self.dtype,
-                     param_dtype=self.param_dtype, name="proj_bn")(z)
-    return dense(s.projection_dim, "proj2")(nn.relu(z))
-
-
-class TransformerFT(nn.Module):
-  """The reference's ``Transformer_ft`` classifier over ``[b, L, hidden]``.
-
-  Returns ``(logits [b, num_classes], pooled [b, head_width])``.
-  """
-  spec: CrossHARSpec
-  num_classes: int
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, h: jax.Array, train: bool = False):
-    s = self.spec
-    d = s.head_width
-    dense = lambda f, name: _dense(  # noqa: E731
-        f, name, self.dtype, self.param_dtype)
-    drop = lambda y: nn.Dropout(s.head_dropout)(  # noqa: E731
-        y, deterministic=not train)
-    x = dense(d, "embed")(h)
-    x = x + jnp.asarray(layers.sincos_1d(x.shape[1], d), x.dtype)
-    for i in range(s.head_layers):
-      # torch nn.TransformerEncoderLayer (post-norm, ReLU).
-      norm = lambda name: nn.LayerNorm(  # noqa: E731
-          epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
-          name=f"layer_{i}_{name}")
-      y = SelfAttention(s.head_heads, dropout=s.head_dropout,
-                        dtype=self.dtype, param_dtype=self.param_dtype,
-                        name=f"layer_{i}_attn")(x, train)
-      x = norm("norm1")(x + y)
-      y = dense(s.head_ff, f"layer_{i}_fc1")(x)
-      y = dense(d, f"layer_{i}_fc2")(drop(nn.relu(y)))
-      x = norm("norm2")(x + drop(y))
-    pooled = x.mean(axis=1)
-    return dense(self.num_classes, "fc")(pooled), pooled
-
-
-# --------------------------------------------------------------------------
-# Models.
 
 
 class _Base(nn.Module):
@@ -580,8 +180,8 @@ def create(variant: str = "base", rate_hz: float = 20.0,
   """``crosshar``: the pretraining model; spec fields override the variant."""
   return CrossHAR(spec=make_spec(variant, **spec_overrides),
                   rate_hz=float(rate_hz), window_seconds=float(window_seconds),
-                  antialias=bool(antialias), dtype=as_dtype(dtype),
-                  param_dtype=as_dtype(param_dtype))
+                  antialias=bool(antialias), dtype=presets.as_dtype(dtype),
+                  param_dtype=presets.as_dtype(param_dtype))
 
 
 def create_classifier(variant: str = "base", num_classes: int = 3,
@@ -600,7 +200,7 @@ def create_classifier(variant: str = "base", num_classes: int = 3,
   return CrossHARClassifier(
       spec=make_spec(variant, **spec_overrides), rate_hz=float(rate_hz),
       window_seconds=float(window_seconds), antialias=bool(antialias),
-      dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype),
+      dtype=presets.as_dtype(dtype), param_dtype=presets.as_dtype(param_dtype),
       num_classes=num_classes, freeze_encoder=bool(freeze_encoder))
 
 

@@ -42,6 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import layers
+from egoimu_jax.models import presets
 from egoimu_jax.models import recurrent
 from egoimu_jax.models import torch_convert
 
@@ -86,9 +88,7 @@ class DeepConvLSTM(nn.Module):
   def __call__(self, batch: Mapping[str, jax.Array], *, train: bool
                ) -> tuple[jax.Array, dict[str, jax.Array]]:
     imu = batch["imu"]
-    if imu.ndim != 3:
-      raise ValueError(f"DeepConvLSTM expects batch['imu'] of shape "
-                       f"[b, L, channels], got {imu.shape}")
+    layers.check_imu(imu, "DeepConvLSTM", channels="channels")
     # [b, L, c] -> [b, c, L, 1]: channels become a batch dim of the 1-D convs.
     x = jnp.swapaxes(imu, 1, 2)[..., None]
     for i, stride in enumerate(self.conv_strides):
@@ -134,14 +134,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def create(*, variant: str = "paper", **overrides: Any) -> DeepConvLSTM:
   """Registry entry: ``DeepConvLSTM`` from a named variant plus overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown DeepConvLSTM variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  fields = {**VARIANTS[variant], **overrides}
-  # Configs give lists; a tuple keeps the module hashable (jit static args).
-  if "conv_strides" in fields:
-    fields["conv_strides"] = tuple(fields["conv_strides"])
-  return DeepConvLSTM(**fields)
+  fields = {**presets.pick(VARIANTS, variant, "DeepConvLSTM"), **overrides}
+  return DeepConvLSTM(**presets.with_tuples(fields, "conv_strides"))
 
 
 def iswc22_config(model: DeepConvLSTM) -> dict[str, Any]:

@@ -60,331 +60,22 @@ Differences from the authors' code, on purpose:
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from egoimu_jax.models import gin
 from egoimu_jax.models import layers
 from egoimu_jax.models import masking
+from egoimu_jax.models import presets
+from egoimu_jax.models.evimae_blocks import (IMUGraph, IMUTokens, PixelDecoder,
+                                             VideoTokens, pool_width,
+                                             sample_frames)
+from egoimu_jax.models.evimae_spec import EVIMAESpec, make_spec
 
 Dtype = Any
 MODALITIES = ("imu", "video")
-
-
-@dataclasses.dataclass(frozen=True)
-class EVIMAESpec:
-  """Architecture, input geometry and masking of an EVI-MAE model.
-
-  ``width`` is the video tower's and the unified block's width.
-  """
-  # Video input [b, num_frames, image_size, image_size, 3].
-  num_frames: int = 16
-  image_size: int = 224
-  video_patch: int = 16
-  tubelet: int = 2
-  # IMU spectrogram input [b, spec_time, spec_freq, spec_channels].
-  spec_time: int = 160
-  spec_freq: int = 128
-  spec_channels: int = 6
-  imu_patch: tuple[int, int] = (16, 16)
-  # Channel groups embedded as separate token sequences (graph nodes).
-  imu_groups: tuple[tuple[int, ...], ...] = ((0, 1, 2), (3, 4, 5))
-  # Towers.
-  width: int = 384
-  video_depth: int = 12
-  video_heads: int = 6
-  imu_width: int = 768
-  imu_depth: int = 11
-  imu_heads: int = 12
-  unified_heads: int = 6
-  mlp_ratio: float = 4.0
-  decoder_width: int = 192
-  decoder_depth: int = 8
-  decoder_heads: int = 3
-  # IMU graph branch.
-  use_graph: bool = True
-  graph_hidden: int = 512
-  graph_layers: int = 2
-  graph_dropout: float = 0.2
-  graph_learn_eps: bool = False
-  graph_target_stop_gradient: bool = False
-  # Masking.
-  video_mask_ratio: float = 0.9
-  video_mask_mode: str = "tube"
-  imu_mask_ratio: float = 0.75
-  imu_mask_mode: str = "random"
-  graph_mask_ratio: float = 0.5
-  norm_pix_loss: bool = True
-  # Regularisation and implementation.
-  dropout: float = 0.0
-  drop_path: float = 0.0
-  norm_eps: float = 1e-6
-  remat: bool = False
-  attention_impl: str | None = None
-
-  def __post_init__(self):
-    errors = []
-    for name, w, h in (("width", self.width, self.video_heads),
-                       ("width", self.width, self.unified_heads),
-                       ("imu_width", self.imu_width, self.imu_heads),
-                       ("decoder_width", self.decoder_width,
-                        self.decoder_heads)):
-      if w % h:
-        errors.append(f"{name}={w} not divisible by {h} heads")
-    if self.image_size % self.video_patch:
-      errors.append(f"image_size={self.image_size} not divisible by "
-                    f"video_patch={self.video_patch}")
-    if self.num_frames % self.tubelet:
-      errors.append(f"num_frames={self.num_frames} not divisible by "
-                    f"tubelet={self.tubelet}")
-    if self.spec_time % self.imu_patch[0] or self.spec_freq % self.imu_patch[1]:
-      errors.append(f"spectrogram {self.spec_time}x{self.spec_freq} not "
-                    f"divisible by imu_patch={self.imu_patch}")
-    if self.imu_width % self.width:
-      errors.append(f"imu_width={self.imu_width} must be a multiple of "
-                    f"width={self.width} (IMU tokens are pooled to it)")
-    sizes = {len(g) for g in self.imu_groups}
-    if not self.imu_groups or len(sizes) != 1:
-      errors.append(f"imu_groups={self.imu_groups} must be non-empty groups "
-                    "of equal size (they share one patch embedding)")
-    used = [c for g in self.imu_groups for c in g]
-    if any(not 0 <= c < self.spec_channels for c in used):
-      errors.append(f"imu_groups={self.imu_groups} name channels outside "
-                    f"0..{self.spec_channels - 1}")
-    if self.use_graph and len(self.imu_groups) < 2:
-      errors.append("use_graph needs at least two imu_groups (graph nodes)")
-    if self.imu_mask_mode not in masking.IMU_MASK_MODES:
-      errors.append(f"imu_mask_mode={self.imu_mask_mode!r} not in "
-                    f"{masking.IMU_MASK_MODES}")
-    if self.video_mask_mode not in masking.VIDEO_MASK_MODES:
-      errors.append(f"video_mask_mode={self.video_mask_mode!r} not in "
-                    f"{masking.VIDEO_MASK_MODES}")
-    if errors:
-      raise ValueError("invalid EVI-MAE spec: " + "; ".join(errors))
-
-  # Derived geometry.
-  @property
-  def video_grid(self) -> tuple[int, int, int]:
-    g = self.image_size // self.video_patch
-    return (self.num_frames // self.tubelet, g, g)
-
-  @property
-  def video_patch_shape(self) -> tuple[int, int, int]:
-    return (self.tubelet, self.video_patch, self.video_patch)
-
-  @property
-  def imu_grid(self) -> tuple[int, int]:
-    return (self.spec_time // self.imu_patch[0],
-            self.spec_freq // self.imu_patch[1])
-
-  @property
-  def num_tokens(self) -> dict[str, int]:
-    return {"imu": math.prod(self.imu_grid),
-            "video": math.prod(self.video_grid)}
-
-  @property
-  def patch_dim(self) -> dict[str, int]:
-    return {"imu": math.prod(self.imu_patch) * self.spec_channels,
-            "video": math.prod(self.video_patch_shape) * 3}
-
-  def mlp_dim(self, width: int) -> int:
-    return int(width * self.mlp_ratio)
-
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    # The authors' configuration: VideoMAE ViT-S video tower, ViT-B-width IMU
-    # tower with 11 blocks (+1 unified), decoder 192 wide and 8 deep.
-    "S": dict(width=384, video_depth=12, video_heads=6, imu_width=768,
-              imu_depth=11, imu_heads=12, unified_heads=6, decoder_width=192,
-              decoder_depth=8, decoder_heads=3),
-    # The benchmark's ViT-B video tower (VideoMAE-B weights import into it);
-    # decoder at VideoMAE-B's decoder width, the authors' depth.
-    "B": dict(width=768, video_depth=12, video_heads=12, imu_width=768,
-              imu_depth=11, imu_heads=12, unified_heads=12, decoder_width=384,
-              decoder_depth=8, decoder_heads=6),
-    # CPU tests: small inputs are part of the variant (override as needed).
-    "tiny": dict(width=64, video_depth=2, video_heads=2, imu_width=64,
-                 imu_depth=2, imu_heads=2, unified_heads=2, decoder_width=32,
-                 decoder_depth=1, decoder_heads=2, graph_hidden=32,
-                 num_frames=8, image_size=32, video_patch=8, spec_time=32,
-                 spec_freq=32, imu_patch=(8, 8)),
-}
-
-
-def _normalise_overrides(kw: Mapping[str, Any]) -> dict[str, Any]:
-  """Config values may arrive as lists (command line, JSON): make tuples."""
-  out = dict(kw)
-  if "imu_patch" in out:
-    out["imu_patch"] = tuple(int(p) for p in out["imu_patch"])
-  if "imu_groups" in out:
-    out["imu_groups"] = tuple(tuple(int(c) for c in g)
-                              for g in out["imu_groups"])
-  return out
-
-
-def make_spec(variant: str = "S", variants: Mapping[str, Mapping] = VARIANTS,
-              **overrides) -> EVIMAESpec:
-  if variant not in variants:
-    raise KeyError(f"unknown EVI-MAE variant {variant!r}; known: "
-                   f"{sorted(variants)}")
-  fields = {f.name for f in dataclasses.fields(EVIMAESpec)}
-  unknown = sorted(set(overrides) - fields)
-  if unknown:
-    raise TypeError(f"unknown EVI-MAE spec fields {unknown}")
-  return EVIMAESpec(**{**variants[variant], **_normalise_overrides(overrides)})
-
-
-def as_dtype(d: Any) -> Any:
-  return jnp.dtype(d) if isinstance(d, str) else d
-
-
-def sample_frames(frames: jax.Array, num_frames: int) -> jax.Array:
-  """Uniform temporal subsampling ``[b, T, ...] -> [b, num_frames, ...]``."""
-  t = frames.shape[1]
-  if t == num_frames:
-    return frames
-  if t < num_frames:
-    raise ValueError(f"batch['frames'] has {t} frames; the model needs "
-                     f"num_frames={num_frames}")
-  idx = np.round(np.linspace(0, t - 1, num_frames)).astype(np.int32)
-  return frames[:, idx]
-
-
-def pool_width(x: jax.Array, width: int) -> jax.Array:
-  """Average adjacent channels down to ``width`` (identity if equal)."""
-  d = x.shape[-1]
-  if d == width:
-    return x
-  return x.reshape(*x.shape[:-1], width, d // width).mean(-1)
-
-
-# --------------------------------------------------------------------------
-# Building blocks.
-
-
-class VideoTokens(nn.Module):
-  """Frames ``[b, T, S, S, 3]`` -> tokens ``[b, N, width]`` (all tubelets)."""
-  spec: EVIMAESpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, frames: jax.Array) -> jax.Array:
-    s = self.spec
-    x = layers.PatchEmbed(s.width, s.video_patch_shape, self.dtype,
-                          self.param_dtype, name="patch_embed")(frames)
-    pos = layers.sincos_1d(x.shape[1], s.width)
-    modality = self.param("modality", nn.initializers.normal(0.02),
-                          (s.width,), self.param_dtype)
-    return x + jnp.asarray(pos, x.dtype) + modality.astype(x.dtype)
-
-
-class IMUTokens(nn.Module):
-  """Spectrogram ``[b, time, freq, C]`` -> per-group tokens ``[b, G, N, d]``."""
-  spec: EVIMAESpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, spec_x: jax.Array) -> jax.Array:
-    s = self.spec
-    b = spec_x.shape[0]
-    g = jnp.stack([spec_x[..., list(c)] for c in s.imu_groups], axis=1)
-    g = g.reshape((-1,) + g.shape[2:])
-    x = layers.PatchEmbed(s.imu_width, s.imu_patch, self.dtype,
-                          self.param_dtype, name="patch_embed")(g)
-    pos = layers.sincos_1d(x.shape[1], s.imu_width)
-    modality = self.param("modality", nn.initializers.normal(0.02),
-                          (s.imu_width,), self.param_dtype)
-    x = x + jnp.asarray(pos, x.dtype) + modality.astype(x.dtype)
-    return x.reshape(b, len(s.imu_groups), x.shape[1], s.imu_width)
-
-
-class IMUGraph(nn.Module):
-  """GraphMAE over sensor-group nodes ``[b, G, d]``.
-
-  Without ``node_mask`` only the encoder runs (fine-tuning); with it, the
-  masked-feature reconstruction path runs too. Returns
-  ``(encoded [b, G, hidden], reconstruction [b, G, d] or None)``.
-  """
-  spec: EVIMAESpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, nodes: jax.Array, train: bool = False,
-               node_mask: jax.Array | None = None):
-    s = self.spec
-    adjacency = jnp.asarray(gin.fully_connected(nodes.shape[1]))
-    encoder = gin.GIN(s.graph_hidden, s.graph_hidden, s.graph_layers,
-                      encoding=True, dropout=s.graph_dropout,
-                      learn_eps=s.graph_learn_eps, dtype=self.dtype,
-                      param_dtype=self.param_dtype, name="encoder")
-    if node_mask is None:
-      return encoder(nodes, adjacency, train), None
-    m = node_mask[..., None]
-    token = self.param("mask_token", nn.initializers.zeros_init(),
-                       (nodes.shape[-1],), self.param_dtype)
-    enc = encoder(jnp.where(m, token.astype(nodes.dtype), nodes), adjacency,
-                  train)
-    rep = nn.Dense(s.graph_hidden, use_bias=False,
-                   kernel_init=layers.dense_init, dtype=self.dtype,
-                   param_dtype=self.param_dtype,
-                   name="encoder_to_decoder")(enc)
-    rep = jnp.where(m, jnp.zeros_like(rep), rep)
-    recon = gin.GIN(s.graph_hidden, nodes.shape[-1], 1, encoding=False,
-                    dropout=s.graph_dropout, learn_eps=s.graph_learn_eps,
-                    dtype=self.dtype, param_dtype=self.param_dtype,
-                    name="decoder")(rep, adjacency, train)
-    return enc, recon
-
-
-class PixelDecoder(nn.Module):
-  """MAE decoder over the full token sets of ``modalities``."""
-  spec: EVIMAESpec
-  modalities: tuple[str, ...]
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, latents: Mapping[str, jax.Array],
-               masks: Mapping[str, masking.TokenMask],
-               train: bool = False) -> dict[str, jax.Array]:
-    s = self.spec
-    dw = s.decoder_width
-    embed = nn.Dense(dw, kernel_init=layers.dense_init, dtype=self.dtype,
-                     param_dtype=self.param_dtype, name="embed")
-    mask_token = self.param("mask_token", nn.initializers.normal(0.02), (dw,),
-                            self.param_dtype)
-    seqs, lengths = [], []
-    for m in self.modalities:
-      x = masking.restore_tokens(embed(latents[m]), mask_token,
-                                 masks[m].ids_restore)
-      emb = self.param(f"modality_{m}", nn.initializers.normal(0.02), (dw,),
-                       self.param_dtype)
-      x = x + jnp.asarray(layers.sincos_1d(x.shape[1], dw), x.dtype)
-      seqs.append(x + emb.astype(x.dtype))
-      lengths.append(x.shape[1])
-    x = jnp.concatenate(seqs, axis=1)
-    x = layers.Encoder(s.decoder_depth, s.decoder_heads, s.mlp_dim(dw),
-                       s.dropout, 0.0, True, s.norm_eps, s.remat,
-                       s.attention_impl, self.dtype, self.param_dtype,
-                       name="blocks")(x, train)
-    x = nn.LayerNorm(epsilon=s.norm_eps, dtype=self.dtype,
-                     param_dtype=self.param_dtype, name="norm")(x)
-    out, start = {}, 0
-    for m, n in zip(self.modalities, lengths):
-      out[m] = nn.Dense(s.patch_dim[m], kernel_init=layers.dense_init,
-                        dtype=self.dtype, param_dtype=self.param_dtype,
-                        name=f"pred_{m}")(x[:, start:start + n])
-      start += n
-    return out
 
 
 class _Towers(nn.Module):
@@ -634,8 +325,8 @@ def create(variant: str = "S", modalities: Sequence[str] = MODALITIES,
            **spec_overrides) -> EVIMAE:
   """``evimae``: the pretraining model; spec fields override the variant."""
   return EVIMAE(spec=make_spec(variant, **spec_overrides),
-                modalities=tuple(modalities), dtype=as_dtype(dtype),
-                param_dtype=as_dtype(param_dtype))
+                modalities=tuple(modalities), dtype=presets.as_dtype(dtype),
+                param_dtype=presets.as_dtype(param_dtype))
 
 
 def create_classifier(variant: str = "S", num_classes: int = 3,
@@ -646,6 +337,6 @@ def create_classifier(variant: str = "S", num_classes: int = 3,
   """``evimae_classifier``: fine-tuning (or from scratch) classifier."""
   return EVIMAEClassifier(
       spec=make_spec(variant, **spec_overrides), modalities=tuple(modalities),
-      dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype),
+      dtype=presets.as_dtype(dtype), param_dtype=presets.as_dtype(param_dtype),
       num_classes=num_classes,
       drop_modality=drop_modality)

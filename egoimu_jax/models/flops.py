@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from egoimu_jax.models import evimae as evimae_lib
+from egoimu_jax.models import evimae_spec as evimae_lib
 from egoimu_jax.models import masking
 
 

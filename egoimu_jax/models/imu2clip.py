@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from egoimu_jax.models import presets
 from egoimu_jax.models import projection
 from egoimu_jax.models import recurrent
 
@@ -117,9 +118,5 @@ VARIANTS: dict[str, functools.partial] = {
 def create(variant: str = "base", num_classes: int = 3,
            **overrides: Any) -> IMU2CLIPEncoder:
   """Registry entry: a ``VARIANTS`` preset plus field overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown IMU2CLIP variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  if "kernels" in overrides:
-    overrides["kernels"] = tuple(overrides["kernels"])
-  return VARIANTS[variant](num_classes=num_classes, **overrides)
+  return presets.pick(VARIANTS, variant, "IMU2CLIP")(
+      num_classes=num_classes, **presets.with_tuples(overrides, "kernels"))

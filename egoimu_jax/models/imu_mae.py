@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from egoimu_jax.models import evimae
+from egoimu_jax.models import presets
+from egoimu_jax.models.evimae_spec import make_spec
 
 IMU_ONLY = ("imu",)
 
@@ -49,9 +51,9 @@ class IMUMAEClassifier(evimae.EVIMAEClassifier):
 def create(variant: str = "S", dtype: Any = "float32",
            param_dtype: Any = "float32", **spec_overrides) -> IMUMAE:
   """``imu_mae``: the IMU-only pretraining model."""
-  return IMUMAE(spec=evimae.make_spec(variant, **spec_overrides),
-                dtype=evimae.as_dtype(dtype),
-                param_dtype=evimae.as_dtype(param_dtype))
+  return IMUMAE(spec=make_spec(variant, **spec_overrides),
+                dtype=presets.as_dtype(dtype),
+                param_dtype=presets.as_dtype(param_dtype))
 
 
 def create_classifier(variant: str = "S", num_classes: int = 3,
@@ -66,7 +68,7 @@ def create_classifier(variant: str = "S", num_classes: int = 3,
   if tuple(modalities) != ("imu",):
     raise ValueError(f"imu_mae_classifier classifies from IMU only, got "
                      f"modalities={tuple(modalities)}")
-  return IMUMAEClassifier(spec=evimae.make_spec(variant, **spec_overrides),
-                          dtype=evimae.as_dtype(dtype),
-                          param_dtype=evimae.as_dtype(param_dtype),
+  return IMUMAEClassifier(spec=make_spec(variant, **spec_overrides),
+                          dtype=presets.as_dtype(dtype),
+                          param_dtype=presets.as_dtype(param_dtype),
                           num_classes=num_classes)

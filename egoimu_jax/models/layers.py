@@ -26,7 +26,7 @@ Parameters are kept in ``param_dtype``; matmuls run in ``dtype``.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -37,6 +37,27 @@ Dtype = Any
 
 # timm / MAE initialise Linear weights with xavier_uniform and biases with 0.
 dense_init = nn.initializers.xavier_uniform()
+
+# torch's default Linear / Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3, "fan_in",
+                                                     "uniform")
+
+
+def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
+  """torch's default Linear / Conv bias init for ``fan_in`` inputs."""
+  bound = 1.0 / math.sqrt(fan_in)
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def check_imu(imu: jax.Array, model: str, channels: str = "C") -> None:
+  """Raises ValueError naming ``model`` unless ``imu`` is ``[b, L, C]``."""
+  if imu.ndim != 3:
+    raise ValueError(f"{model} expects batch['imu'] of shape "
+                     f"[b, L, {channels}], got {tuple(imu.shape)}")
 
 
 def gelu(x: jax.Array) -> jax.Array:

@@ -8,7 +8,7 @@ own, as ``mantis``' ``FineTuningNetwork`` does for multichannel input. What
 maps to what (reference names after the ``vit_unit`` -> ``transf_unit``
 rename):
 
-* ``resample_linear``: ``F.interpolate(size=seq_len, mode="linear",
+* ``interpolate.resample_linear``: ``F.interpolate(size=seq_len, mode="linear",
   align_corners=False)``, the README's recipe for other lengths (1000 -> 512
   on a 5 s window at 200 Hz); a no-op at ``seq_len``.
 * ``tokgen`` (``TokenGenerator``), ``tokgen_unit``: the series ``x`` and its
@@ -62,8 +62,7 @@ Input ``batch['imu']`` float32 ``[b, L, C]`` (Contract 3), any ``L``.
 from __future__ import annotations
 
 import functools
-import math
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
@@ -71,7 +70,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from egoimu_jax.models import dropout as dropout_lib
+from egoimu_jax.models import interpolate
 from egoimu_jax.models import layers
+from egoimu_jax.models import presets
 
 Dtype = Any
 OUTPUT_TOKENS = ("cls", "mean_token", "combined")
@@ -79,24 +80,12 @@ HEADS = ("linear", "batchnorm_linear")
 SCALES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)
 STD_EPS = 1e-5  # the token generator's standardisation: (x - mu) / (std + eps)
 
-# torch's default Linear / Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3, "fan_in",
-                                                     "uniform")
-
-
-def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
-  bound = 1.0 / math.sqrt(fan_in)
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-  return init
-
 
 def _dense(features: int, fan_in: int, name: str, dtype: Dtype,
            param_dtype: Dtype, use_bias: bool = True) -> nn.Dense:
-  return nn.Dense(features, use_bias=use_bias, kernel_init=torch_kernel_init,
-                  bias_init=torch_bias_init(fan_in), dtype=dtype,
+  return nn.Dense(features, use_bias=use_bias,
+                  kernel_init=layers.torch_kernel_init,
+                  bias_init=layers.torch_bias_init(fan_in), dtype=dtype,
                   param_dtype=param_dtype, name=name)
 
 
@@ -105,39 +94,6 @@ def _layer_norm(eps: float, name: str, dtype: Dtype, param_dtype: Dtype,
   # Two-pass variance, as torch: the eps-1e-15 norms see large offsets.
   return nn.LayerNorm(epsilon=eps, use_fast_variance=False, dtype=dtype,
                       param_dtype=param_dtype, name=name, **kwargs)
-
-
-def resample_indices(size_in: int, size_out: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """``(i0, i1, lam)`` of torch's linear interpolation, align_corners=False.
-
-  Output ``j`` reads source position ``max((j + 0.5) * size_in / size_out -
-  0.5, 0)``, computed in float32 as torch's CPU kernel; ``i0`` is its floor,
-  ``i1 = min(i0 + 1, size_in - 1)`` and ``lam`` the fraction.
-  """
-  scale = np.float32(size_in) / np.float32(size_out)
-  j = np.arange(size_out, dtype=np.float32)
-  src = np.maximum(scale * (j + np.float32(0.5)) - np.float32(0.5),
-                   np.float32(0.0))
-  i0 = np.minimum(np.floor(src).astype(np.int64), size_in - 1)
-  lam = np.clip(src - i0.astype(np.float32), 0.0, 1.0).astype(np.float32)
-  i1 = np.minimum(i0 + 1, size_in - 1)
-  return i0, i1, lam
-
-
-def resample_linear(x: jax.Array, size: int, axis: int = -1) -> jax.Array:
-  """``F.interpolate(x, size, mode="linear", align_corners=False)`` along
-  ``axis`` (a no-op when the length already is ``size``)."""
-  axis = axis % x.ndim
-  n = x.shape[axis]
-  if n == size:
-    return x
-  i0, i1, lam = resample_indices(n, size)
-  shape = [1] * x.ndim
-  shape[axis] = size
-  lam = jnp.asarray(lam.reshape(shape), x.dtype)
-  return (jnp.take(x, i0, axis=axis) * (1 - lam) +
-          jnp.take(x, i1, axis=axis) * lam)
 
 
 def standardise(x: jax.Array) -> jax.Array:
@@ -196,8 +152,8 @@ class TokenGenerator(nn.Module):
 
     def embed(series, suffix):
       y = nn.Conv(self.width, (kernel,), padding=[(kernel // 2,) * 2],
-                  kernel_init=torch_kernel_init,
-                  bias_init=torch_bias_init(kernel), dtype=self.dtype,
+                  kernel_init=layers.torch_kernel_init,
+                  bias_init=layers.torch_bias_init(kernel), dtype=self.dtype,
                   param_dtype=self.param_dtype,
                   name=f"conv_{suffix}")(standardise(series)[..., None])
       y = _layer_norm(1e-5, f"norm_{suffix}", self.dtype,
@@ -316,7 +272,7 @@ class Mantis(nn.Module):
   Attributes:
     num_classes: outputs of ``head``.
     seq_len: series length the encoder sees; every channel is resampled to
-      it (``resample_linear``).
+      it (``interpolate.resample_linear``).
     width: token width (``hidden_dim``).
     num_patches: tokens per series (``seq_len / num_patches`` samples each).
     scales, scalar_dim, scalar_epsilon: the scalar encoders' scales, width
@@ -362,9 +318,7 @@ class Mantis(nn.Module):
     if self.seq_len % self.num_patches:
       raise ValueError(f"seq_len={self.seq_len} is not a multiple of "
                        f"num_patches={self.num_patches}")
-    if imu.ndim != 3:
-      raise ValueError(f"Mantis expects batch['imu'] of shape [b, L, C], got "
-                       f"{tuple(imu.shape)}")
+    layers.check_imu(imu, "Mantis")
 
   def encode(self, series: jax.Array, train: bool = False) -> jax.Array:
     """Univariate series ``[n, seq_len]`` -> final tokens ``[n, 1 + P, d]``
@@ -390,8 +344,8 @@ class Mantis(nn.Module):
     self._check(imu)
     b, _, c = imu.shape
     # [b, L, C] -> one univariate series per (example, channel).
-    series = resample_linear(imu.astype(jnp.float32).transpose(0, 2, 1),
-                             self.seq_len)
+    series = interpolate.resample_linear(
+        imu.astype(jnp.float32).transpose(0, 2, 1), self.seq_len)
     tokens = self.encode(series.reshape(b * c, self.seq_len), train)
     cls, mean = tokens[:, 0], tokens[:, 1:].mean(axis=1)
     per_channel = {"cls": cls, "mean_token": mean,
@@ -429,12 +383,8 @@ VARIANTS: dict[str, functools.partial] = {
 def create(variant: str = "8M", num_classes: int = 3,
            **overrides: Any) -> Mantis:
   """Registry entry: a ``VARIANTS`` preset plus field overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown Mantis variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  if "scales" in overrides:
-    overrides["scales"] = tuple(overrides["scales"])
-  return VARIANTS[variant](num_classes=num_classes, **overrides)
+  return presets.pick(VARIANTS, variant, "Mantis")(
+      num_classes=num_classes, **presets.with_tuples(overrides, "scales"))
 
 
 def forward_flops(variant: str = "8M", channels: int = 6,

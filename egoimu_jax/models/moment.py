@@ -4,8 +4,8 @@ Semantics are those of ``momentfm`` 0.1.4 (``momentfm/models/moment.py``,
 ``layers/embed.py``, ``layers/revin.py``) with the classification task, so
 its checkpoints (``MOMENTPipeline`` ``save_pretrained`` directories or raw
 state dicts) load by name and transposition (``convert/moment.py``). The
-backbone is the flan-t5 encoder as in ``transformers``' ``T5Stack``. What
-maps to what:
+backbone is the flan-t5 encoder as in ``transformers``' ``T5Stack``
+(``models/t5.py``). What maps to what:
 
 * ``revin``: ``normalizer`` (RevIN without affine): per example and channel,
   mean and standard deviation over the observed samples only (no Bessel
@@ -57,16 +57,17 @@ head as torch's ``nn.Linear`` (uniform +-1/sqrt(fan_in)) with a zero bias.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from egoimu_jax.models import dropout as dropout_lib
+from egoimu_jax.models import interpolate
 from egoimu_jax.models import layers
+from egoimu_jax.models import presets
+from egoimu_jax.models import t5
 
 Dtype = Any
 HEAD_REDUCTIONS = ("concat", "mean")
@@ -102,23 +103,6 @@ def revin(x: jax.Array, mask: jax.Array, eps: float = 1e-5
   return jnp.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), mean, std
 
 
-def linear_resample_weights(length_in: int, length_out: int
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """``(i0, i1, w1)``: output sample ``j`` is ``(1 - w1) x[i0] + w1 x[i1]``.
-
-  The sampling of ``F.interpolate(mode='linear', align_corners=False)``:
-  source position ``(j + 0.5) * length_in / length_out - 0.5`` clamped at 0,
-  computed in float32 like torch's CPU kernel.
-  """
-  scale = np.float32(length_in / length_out)
-  src = (np.arange(length_out, dtype=np.float32) + np.float32(0.5)) * scale
-  src = np.maximum(src - np.float32(0.5), np.float32(0.0))
-  i0 = np.minimum(np.floor(src).astype(np.int64), length_in - 1)
-  i1 = np.minimum(i0 + 1, length_in - 1)
-  w1 = np.clip(src - i0.astype(np.float32), 0.0, 1.0).astype(np.float32)
-  return i0, i1, w1
-
-
 def resample(x: jax.Array, length: int, mask: jax.Array | None = None
              ) -> tuple[jax.Array, jax.Array | None]:
   """Linear resampling of ``x [b, L, C]`` along time to ``length``.
@@ -127,180 +111,12 @@ def resample(x: jax.Array, length: int, mask: jax.Array | None = None
   when both samples it interpolates are; unobserved inputs are zeroed first
   so that they cannot leak (NaN * 0) into observed outputs.
   """
-  i0, i1, w1 = linear_resample_weights(x.shape[1], length)
+  i0, i1, w1 = interpolate.resample_indices(x.shape[1], length)
   if mask is not None:
     x = jnp.where(mask[..., None], x, 0)
     mask = mask[:, i0] & mask[:, i1]
   w1 = jnp.asarray(w1, x.dtype)[None, :, None]
   return x[:, i0] * (1 - w1) + x[:, i1] * w1, mask
-
-
-def relative_position_buckets(length: int, num_buckets: int = 32,
-                              max_distance: int = 128) -> np.ndarray:
-  """T5's bidirectional bucket of key minus query position, ``[q, k]``.
-
-  Half the buckets are for keys after the query; within each half, exact
-  distances below ``num_buckets // 4`` and log-spaced ones up to
-  ``max_distance``. The log is taken in float32, as transformers does, so
-  that the bucket boundaries agree.
-  """
-  pos = np.arange(length)
-  rel = pos[None, :] - pos[:, None]
-  half = num_buckets // 2
-  buckets = (rel > 0).astype(np.int64) * half
-  dist = np.abs(rel)
-  max_exact = half // 2
-  with np.errstate(divide="ignore"):  # log(0) where dist is small anyway
-    ratio = np.log(dist.astype(np.float32) / np.float32(max_exact))
-  large = (ratio / np.float32(math.log(max_distance / max_exact)) *
-           np.float32(half - max_exact))
-  large = max_exact + np.where(dist < max_exact, 0, large).astype(np.int64)
-  large = np.minimum(large, half - 1)
-  return (buckets + np.where(dist < max_exact, dist, large)).astype(np.int32)
-
-
-def _normal(std: float) -> nn.initializers.Initializer:
-  return nn.initializers.normal(std)
-
-
-class RMSNorm(nn.Module):
-  """T5's layer norm: scale only, no mean subtraction, statistics in fp32."""
-  eps: float = 1e-6
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    scale = self.param("scale", nn.initializers.ones, (x.shape[-1],),
-                       self.param_dtype)
-    x32 = x.astype(jnp.float32)
-    y = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), -1, keepdims=True) +
-                            self.eps)
-    dtype = self.dtype or x.dtype
-    return y.astype(dtype) * scale.astype(dtype)
-
-
-class T5Attention(nn.Module):
-  """Self-attention without biases or score scaling; ``bias`` ``[h, n, n]``
-  is the shared relative position bias, ``key_mask`` ``[b, n]`` (or None)
-  drops keys."""
-  num_heads: int
-  head_dim: int
-  dropout: float = 0.0
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, bias: jax.Array,
-               key_mask: jax.Array | None, train: bool = False) -> jax.Array:
-    b, n, d = x.shape
-    h, k = self.num_heads, self.head_dim
-
-    def dense(features, std, name):
-      return nn.Dense(features, use_bias=False, kernel_init=_normal(std),
-                      dtype=self.dtype, param_dtype=self.param_dtype,
-                      name=name)
-
-    q = dense(h * k, (d * k) ** -0.5, "q")(x).reshape(b, n, h, k)
-    key = dense(h * k, d ** -0.5, "k")(x).reshape(b, n, h, k)
-    v = dense(h * k, d ** -0.5, "v")(x).reshape(b, n, h, k)
-    scores = jnp.einsum("bqhk,bshk->bhqs", q, key).astype(jnp.float32)
-    scores = scores + bias[None]
-    if key_mask is not None:
-      scores = jnp.where(key_mask[:, None, None, :], scores,
-                         jnp.finfo(jnp.float32).min)
-    weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    weights = dropout_lib.Dropout(self.dropout)(weights, deterministic=not train)
-    y = jnp.einsum("bhqs,bshk->bqhk", weights, v).reshape(b, n, h * k)
-    return dense(d, (h * k) ** -0.5, "o")(y)
-
-
-class T5GatedMlp(nn.Module):
-  """``wo(dropout(gelu_tanh(wi_0 x) * wi_1 x))`` (flan-t5's gated-gelu)."""
-  mlp_dim: int
-  dropout: float = 0.0
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    d = x.shape[-1]
-
-    def dense(features, std, name):
-      return nn.Dense(features, use_bias=False, kernel_init=_normal(std),
-                      dtype=self.dtype, param_dtype=self.param_dtype,
-                      name=name)
-
-    y = (nn.gelu(dense(self.mlp_dim, d ** -0.5, "wi_0")(x), approximate=True)
-         * dense(self.mlp_dim, d ** -0.5, "wi_1")(x))
-    y = dropout_lib.Dropout(self.dropout)(y, deterministic=not train)
-    return dense(d, self.mlp_dim ** -0.5, "wo")(y)
-
-
-class T5Block(nn.Module):
-  """Pre-norm T5 encoder block: attention, then the gated MLP."""
-  num_heads: int
-  head_dim: int
-  mlp_dim: int
-  dropout: float = 0.0
-  norm_eps: float = 1e-6
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, bias: jax.Array,
-               key_mask: jax.Array | None, train: bool = False) -> jax.Array:
-    norm = functools.partial(RMSNorm, self.norm_eps, self.dtype,
-                             self.param_dtype)
-    drop = dropout_lib.Dropout(self.dropout, deterministic=not train)
-    y = T5Attention(self.num_heads, self.head_dim, self.dropout, self.dtype,
-                    self.param_dtype, name="attn")(
-                        norm(name="attn_norm")(x), bias, key_mask, train)
-    x = x + drop(y)
-    y = T5GatedMlp(self.mlp_dim, self.dropout, self.dtype, self.param_dtype,
-                   name="mlp")(norm(name="mlp_norm")(x), train)
-    return x + drop(y)
-
-
-class T5Encoder(nn.Module):
-  """``transformers``' ``T5Stack`` encoder on ``inputs_embeds [b, n, d]``.
-
-  ``key_mask`` ``[b, n]`` (True = attend) or None for all keys. ``remat``
-  recomputes each block's activations in the backward pass.
-  """
-  depth: int
-  num_heads: int
-  head_dim: int
-  mlp_dim: int
-  num_buckets: int = 32
-  max_distance: int = 128
-  dropout: float = 0.0
-  norm_eps: float = 1e-6
-  remat: bool = False
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, key_mask: jax.Array | None = None,
-               train: bool = False) -> jax.Array:
-    d = x.shape[-1]
-    table = self.param("relative_attention_bias", _normal(d ** -0.5),
-                       (self.num_buckets, self.num_heads), self.param_dtype)
-    buckets = relative_position_buckets(x.shape[1], self.num_buckets,
-                                        self.max_distance)
-    bias = jnp.transpose(table[buckets], (2, 0, 1)).astype(jnp.float32)
-    drop = dropout_lib.Dropout(self.dropout, deterministic=not train)
-    x = drop(x)
-    # Arg 0 is the module itself: (self, x, bias, key_mask, train).
-    block_cls = nn.remat(T5Block, static_argnums=(4,)) if self.remat else (
-        T5Block)
-    for i in range(self.depth):
-      x = block_cls(self.num_heads, self.head_dim, self.mlp_dim, self.dropout,
-                    self.norm_eps, self.dtype, self.param_dtype,
-                    name=f"block_{i}")(x, bias, key_mask, train)
-    x = RMSNorm(self.norm_eps, self.dtype, self.param_dtype,
-                name="final_norm")(x)
-    return drop(x)
 
 
 class PatchEmbedding(nn.Module):
@@ -380,9 +196,7 @@ class MOMENT(nn.Module):
     if self.head_reduction not in HEAD_REDUCTIONS:
       raise ValueError(f"head_reduction={self.head_reduction!r}; expected "
                        f"one of {HEAD_REDUCTIONS}")
-    if imu.ndim != 3:
-      raise ValueError("MOMENT expects batch['imu'] of shape [b, L, C], got "
-                       f"{tuple(imu.shape)}")
+    layers.check_imu(imu, "MOMENT")
     n = self.num_patches(imu.shape[1])
     if not 1 <= n <= self.max_positions:
       raise ValueError(
@@ -419,11 +233,11 @@ class MOMENT(nn.Module):
     key_mask = None
     if "imu_mask" in batch:
       key_mask = jnp.repeat(observed, c, axis=0)  # row b * C + c
-    tokens = T5Encoder(self.depth, self.num_heads, self.head_dim,
-                       self.mlp_dim, self.num_buckets, self.max_distance,
-                       self.dropout, self.norm_eps, self.remat, self.dtype,
-                       self.param_dtype, name="encoder")(
-                           tokens.reshape(b * c, n, d), key_mask, train)
+    tokens = t5.T5Encoder(self.depth, self.num_heads, self.head_dim,
+                          self.mlp_dim, self.num_buckets, self.max_distance,
+                          self.dropout, self.norm_eps, self.remat, self.dtype,
+                          self.param_dtype, name="encoder")(
+                              tokens.reshape(b * c, n, d), key_mask, train)
     tokens = tokens.reshape(b, c, n, d)
 
     pooled = tokens.mean(axis=2)  # over patches: [b, C, d]
@@ -432,11 +246,9 @@ class MOMENT(nn.Module):
     else:
       features = pooled.mean(axis=1)
     y = dropout_lib.Dropout(self.head_dropout, deterministic=not train)(features)
-    logits = nn.Dense(
-        self.num_classes,
-        kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in",
-                                                     "uniform"),
-        dtype=self.dtype, param_dtype=self.param_dtype, name="head")(y)
+    logits = nn.Dense(self.num_classes, kernel_init=layers.torch_kernel_init,
+                      dtype=self.dtype, param_dtype=self.param_dtype,
+                      name="head")(y)
     return logits, {"features": features, "tokens": tokens}
 
 
@@ -464,16 +276,14 @@ def create(variant: str = "small", num_classes: int = 3,
 
   ``input_length`` may be given as a string (``"512"`` from a config arg).
   """
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown MOMENT variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
+  preset = presets.pick(VARIANTS, variant, "MOMENT")
   length = overrides.get("input_length", NATIVE)
   if isinstance(length, str) and length != NATIVE:
     if not length.isdigit():
       raise ValueError(f"input_length={length!r}; expected {NATIVE!r} or a "
                        "number of samples")
     overrides["input_length"] = int(length)
-  return VARIANTS[variant](num_classes=num_classes, **overrides)
+  return preset(num_classes=num_classes, **overrides)
 
 
 def forward_flops(variant: str = "small", *, window_length: int = 1000,

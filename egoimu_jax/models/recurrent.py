@@ -33,8 +33,8 @@ Dtype = Any
 Initializer = nn.initializers.Initializer
 
 
-class LSTM(nn.Module):
-  """One unidirectional LSTM layer: ``[b, t, d] -> [b, t, features]``.
+class _Recurrent(nn.Module):
+  """Fields and fused gate kernels shared by ``LSTM`` and ``GRU``.
 
   Attributes:
     features: hidden size ``h``.
@@ -48,14 +48,26 @@ class LSTM(nn.Module):
   bias_init: Initializer = nn.initializers.zeros_init()
   unroll: int = 1
 
+  def _kernels(self, x: jax.Array, num_gates: int
+               ) -> tuple[jax.Array, jax.Array]:
+    """``kernel_ih [d, g*h]`` and ``kernel_hh [h, g*h]`` (orthogonal per gate
+    block, like nn.LSTMCell's recurrent kernels)."""
+    h = self.features
+    w_ih = self.param("kernel_ih", self.kernel_init,
+                      (x.shape[-1], num_gates * h), self.param_dtype)
+    w_hh = self.param("kernel_hh",
+                      _per_gate(self.recurrent_kernel_init, num_gates),
+                      (h, num_gates * h), self.param_dtype)
+    return w_ih, w_hh
+
+
+class LSTM(_Recurrent):
+  """One unidirectional LSTM layer: ``[b, t, d] -> [b, t, features]``."""
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     h = self.features
-    w_ih = self.param("kernel_ih", self.kernel_init, (x.shape[-1], 4 * h),
-                      self.param_dtype)
-    # Orthogonal per gate block, like nn.LSTMCell's four recurrent kernels.
-    w_hh = self.param("kernel_hh", _per_gate(self.recurrent_kernel_init, 4),
-                      (h, 4 * h), self.param_dtype)
+    w_ih, w_hh = self._kernels(x, 4)
     bias = self.param("bias", self.bias_init, (4 * h,), self.param_dtype)
     x, w_ih, w_hh, bias = nn.dtypes.promote_dtype(
         x, w_ih, w_hh, bias, dtype=self.dtype)
@@ -76,28 +88,14 @@ class LSTM(nn.Module):
     return jnp.swapaxes(hs, 0, 1)
 
 
-class GRU(nn.Module):
-  """One unidirectional GRU layer (PyTorch semantics): ``[b, t, d] -> [b, t, h]``.
-
-  Attributes:
-    features: hidden size ``h``.
-    unroll: time steps per scan iteration (``lax.scan(unroll=...)``).
-  """
-  features: int
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-  kernel_init: Initializer = nn.initializers.lecun_normal()
-  recurrent_kernel_init: Initializer = nn.initializers.orthogonal()
-  bias_init: Initializer = nn.initializers.zeros_init()
-  unroll: int = 1
+class GRU(_Recurrent):
+  """One unidirectional GRU layer (PyTorch semantics):
+  ``[b, t, d] -> [b, t, features]``."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     h = self.features
-    w_ih = self.param("kernel_ih", self.kernel_init, (x.shape[-1], 3 * h),
-                      self.param_dtype)
-    w_hh = self.param("kernel_hh", _per_gate(self.recurrent_kernel_init, 3),
-                      (h, 3 * h), self.param_dtype)
+    w_ih, w_hh = self._kernels(x, 3)
     b_ih = self.param("bias_ih", self.bias_init, (3 * h,), self.param_dtype)
     b_hh = self.param("bias_hh", self.bias_init, (3 * h,), self.param_dtype)
     x, w_ih, w_hh, b_ih, b_hh = nn.dtypes.promote_dtype(

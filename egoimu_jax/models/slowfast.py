@@ -51,6 +51,8 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
+from egoimu_jax.models import presets
+
 Dtype = Any
 
 # pytorchvideo's c2_msra_fill: kaiming_normal_(mode="fan_out", relu gain).
@@ -343,15 +345,9 @@ _TUPLE_FIELDS = ("depths", "slow_temporal_kernels", "fast_temporal_kernels",
 def create(variant: str = "R50", num_classes: int = 3,
            **overrides: Any) -> SlowFast:
   """Registry entry: ``SlowFast`` from a named variant plus overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown SlowFast variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  fields = {**VARIANTS[variant], **overrides}
-  # Configs give lists; tuples keep the module hashable (jit static args).
-  for name in _TUPLE_FIELDS:
-    if name in fields:
-      fields[name] = tuple(int(v) for v in fields[name])
-  return SlowFast(num_classes=num_classes, **fields)
+  fields = {**presets.pick(VARIANTS, variant, "SlowFast"), **overrides}
+  return SlowFast(num_classes=num_classes,
+                  **presets.with_tuples(fields, *_TUPLE_FIELDS, cast=int))
 
 
 def forward_flops(variant: str = "R50", num_frames: int = 32,

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from egoimu_jax.models import layers
+from egoimu_jax.models import presets
 
 Dtype = Any
 POOLINGS = ("cls", "mean")
@@ -252,10 +253,8 @@ VARIANTS: dict[str, functools.partial] = {
 def create(variant: str = "B", num_classes: int = 3,
            **overrides: Any) -> TimeSformer:
   """Registry entry: a ``VARIANTS`` preset plus field overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown TimeSformer variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  return VARIANTS[variant](num_classes=num_classes, **overrides)
+  return presets.pick(VARIANTS, variant, "TimeSformer")(
+      num_classes=num_classes, **overrides)
 
 
 def forward_flops(variant: str = "B", **overrides: Any) -> float:

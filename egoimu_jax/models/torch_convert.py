@@ -13,6 +13,7 @@ classic converter bug).
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
 import types
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -20,6 +21,26 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 Params = dict[str, Any]
+
+
+# Files a raw torch state dict may be saved as (``torch.save``).
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+
+
+def torch_load(path: str) -> Any:
+  """``torch.load`` of a state-dict file (CPU, weights only). torch is
+  imported only here, and its absence is an error that says what to do."""
+  if not path.endswith(TORCH_SUFFIXES):
+    raise ValueError(f"{path}: unknown checkpoint format; expected "
+                     f".safetensors or one of {list(TORCH_SUFFIXES)}")
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        f"{path}: reading {os.path.splitext(path)[1]} checkpoints needs "
+        "torch, which is not installed; re-save the state dict as "
+        ".safetensors or install torch") from e
+  return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def iswc22_reference(filename: str) -> Optional[types.ModuleType]:
@@ -130,18 +151,25 @@ def layer_norm(sd: Mapping[str, Any], prefix: str) -> Params:
           "bias": to_numpy(sd[_key(prefix, "bias")])}
 
 
+def _rnn_kernels(sd: Mapping[str, Any], prefix: str, layer: int,
+                 input_permutation: np.ndarray | None) -> Params:
+  """``kernel_ih`` / ``kernel_hh`` of layer ``layer`` of ``nn.LSTM`` /
+  ``nn.GRU`` (the input rows reordered by ``input_permutation``)."""
+  _reject_unsupported_rnn(sd, prefix, layer)
+  w_ih = to_numpy(sd[_key(prefix, f"weight_ih_l{layer}")]).T
+  if input_permutation is not None:
+    w_ih = w_ih[input_permutation]
+  return {"kernel_ih": w_ih,
+          "kernel_hh": to_numpy(sd[_key(prefix, f"weight_hh_l{layer}")]).T}
+
+
 def lstm(sd: Mapping[str, Any], prefix: str, layer: int = 0,
          input_permutation: np.ndarray | None = None) -> Params:
   """Layer ``layer`` of ``nn.LSTM`` -> ``recurrent.LSTM`` params.
 
   torch keeps two biases; they only ever appear summed, so they are folded.
   """
-  _reject_unsupported_rnn(sd, prefix, layer)
-  w_ih = to_numpy(sd[_key(prefix, f"weight_ih_l{layer}")]).T
-  if input_permutation is not None:
-    w_ih = w_ih[input_permutation]
-  return {"kernel_ih": w_ih,
-          "kernel_hh": to_numpy(sd[_key(prefix, f"weight_hh_l{layer}")]).T,
+  return {**_rnn_kernels(sd, prefix, layer, input_permutation),
           "bias": (to_numpy(sd[_key(prefix, f"bias_ih_l{layer}")]) +
                    to_numpy(sd[_key(prefix, f"bias_hh_l{layer}")]))}
 
@@ -149,12 +177,7 @@ def lstm(sd: Mapping[str, Any], prefix: str, layer: int = 0,
 def gru(sd: Mapping[str, Any], prefix: str, layer: int = 0,
         input_permutation: np.ndarray | None = None) -> Params:
   """Layer ``layer`` of ``nn.GRU`` -> ``recurrent.GRU`` params."""
-  _reject_unsupported_rnn(sd, prefix, layer)
-  w_ih = to_numpy(sd[_key(prefix, f"weight_ih_l{layer}")]).T
-  if input_permutation is not None:
-    w_ih = w_ih[input_permutation]
-  return {"kernel_ih": w_ih,
-          "kernel_hh": to_numpy(sd[_key(prefix, f"weight_hh_l{layer}")]).T,
+  return {**_rnn_kernels(sd, prefix, layer, input_permutation),
           "bias_ih": to_numpy(sd[_key(prefix, f"bias_ih_l{layer}")]),
           "bias_hh": to_numpy(sd[_key(prefix, f"bias_hh_l{layer}")])}
 

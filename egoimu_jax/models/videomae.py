@@ -36,8 +36,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from egoimu_jax.models import evimae
+from egoimu_jax.models import evimae_blocks
 from egoimu_jax.models import layers
+from egoimu_jax.models import presets
 
 Dtype = Any
 
@@ -83,16 +84,9 @@ class VideoMAEClassifier(nn.Module):
   param_dtype: Dtype = jnp.float32
 
   def __post_init__(self):
-    errors = []
-    if self.width % self.num_heads:
-      errors.append(f"width={self.width} not divisible by "
-                    f"num_heads={self.num_heads}")
-    if self.image_size % self.patch_size:
-      errors.append(f"image_size={self.image_size} not divisible by "
-                    f"patch_size={self.patch_size}")
-    if self.num_frames % self.tubelet:
-      errors.append(f"num_frames={self.num_frames} not divisible by "
-                    f"tubelet={self.tubelet}")
+    errors = presets.divisibility_errors(
+        self, ("width", "num_heads"), ("image_size", "patch_size"),
+        ("num_frames", "tubelet"))
     if errors:
       raise ValueError("invalid VideoMAE classifier: " + "; ".join(errors))
     super().__post_init__()
@@ -110,7 +104,7 @@ class VideoMAEClassifier(nn.Module):
     if frames.ndim != 5 or tuple(frames.shape[2:]) != (s, s, 3):
       raise ValueError(f"batch['frames'] has shape {frames.shape}; the model "
                        f"expects [b, T, {s}, {s}, 3]")
-    frames = evimae.sample_frames(frames, self.num_frames)
+    frames = evimae_blocks.sample_frames(frames, self.num_frames)
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     x = layers.PatchEmbed(self.width, (self.tubelet, self.patch_size,
                                        self.patch_size), name="patch_embed",
@@ -147,13 +141,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def create(variant: str = "B", num_classes: int = 3, **overrides: Any
            ) -> VideoMAEClassifier:
   """Registry entry ``videomae``: a variant plus field overrides."""
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown VideoMAE variant {variant!r}; known: "
-                     f"{sorted(VARIANTS)}")
-  fields = {**VARIANTS[variant], **overrides}
+  fields = {**presets.pick(VARIANTS, variant, "VideoMAE"), **overrides}
   for name in ("dtype", "param_dtype"):
     if name in fields:
-      fields[name] = evimae.as_dtype(fields[name])
+      fields[name] = presets.as_dtype(fields[name])
   return VideoMAEClassifier(num_classes=num_classes, **fields)
 
 

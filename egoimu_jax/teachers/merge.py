@@ -21,7 +21,6 @@ import os
 import shutil
 
 from absl import logging
-import numpy as np
 
 from egoimu_jax.input_pipeline.store import embeddings
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib

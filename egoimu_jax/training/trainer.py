@@ -50,7 +50,6 @@ import optax
 
 from egoimu_jax import durations
 from egoimu_jax import models
-from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training import distributed
 from egoimu_jax.training import evaluators as evaluators_lib

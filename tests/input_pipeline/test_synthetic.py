@@ -12,6 +12,7 @@ from egoimu_jax.input_pipeline.raw import index_csv
 from egoimu_jax.input_pipeline.raw import video_decode
 from egoimu_jax.input_pipeline.synthetic import generator
 from egoimu_jax.input_pipeline.synthetic import motion as synthetic_motion
+from egoimu_jax.input_pipeline.synthetic import workers as synthetic_workers
 
 SMALL = dict(num_workers=3, clips_per_worker=2, clip_seconds=8.0,
              video_size=(32, 48), video_fps=10.0, num_processes=1)
@@ -25,10 +26,10 @@ def test_config_rejects_unknown_keys():
 
 
 def test_worker_fractions_follow_pilot_statistics():
-  fr = np.stack([synthetic_motion.make_worker(0, i).fractions
+  fr = np.stack([synthetic_workers.make_worker(0, i).fractions
                  for i in range(3000)])
   np.testing.assert_allclose(fr.sum(1), 1.0)
-  for k, (mean, std) in enumerate(synthetic_motion.PILOT_FRACTIONS.values()):
+  for k, (mean, std) in enumerate(synthetic_workers.PILOT_FRACTIONS.values()):
     assert fr[:, k].mean() == pytest.approx(mean, abs=0.01)
     assert fr[:, k].std() == pytest.approx(std, abs=0.015)
 
@@ -44,12 +45,12 @@ def test_state_bouts_realise_the_fractions_over_time():
 
 
 def test_hard_workers_are_planted():
-  hard = synthetic_motion.hard_assignment(100, -1)
+  hard = synthetic_workers.hard_assignment(100, -1)
   assert len(hard) == 3 and set(hard.values()) == {
-      p[0] for p in synthetic_motion.HARD_PROFILES}
-  w = synthetic_motion.make_worker(0, 5, "break_heavy")
+      p[0] for p in synthetic_workers.HARD_PROFILES}
+  w = synthetic_workers.make_worker(0, 5, "break_heavy")
   np.testing.assert_allclose(w.fractions, [0.25, 0.72, 0.03])
-  assert synthetic_motion.hard_assignment(2, -1) == {}
+  assert synthetic_workers.hard_assignment(2, -1) == {}
 
 
 def _tree(root):

@@ -1,4 +1,6 @@
-"""Test helper: ``jax.jit`` tuned for tiny models on CPU."""
+"""Test helpers: ``jax.jit`` tuned for tiny models on CPU, XLA's FLOP counts."""
+
+import functools
 
 import jax
 
@@ -12,3 +14,32 @@ def compile_fast(fn, *args):
     return lowered.compile({"xla_backend_optimization_level": 0})
   except Exception:  # pylint: disable=broad-except
     return lowered.compile()
+
+
+def cost(compiled) -> dict:
+  """XLA's cost analysis of a compiled program, one dict on any jax version."""
+  analysis = compiled.cost_analysis()
+  return analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+
+
+def op_flops(fn, *args, primitives=("dot_general", "conv_general_dilated")
+             ) -> list:
+  """XLA's FLOP count of each ``primitives`` op in ``fn``'s program (nested
+  jaxprs included), each op compiled on its own (abstract args suffice)."""
+  flops = []
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name in primitives:
+        shapes = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype)
+                  for v in eqn.invars]
+        op = jax.jit(functools.partial(eqn.primitive.bind, **eqn.params))
+        flops.append(cost(op.lower(*shapes).compile())["flops"])
+      for param in eqn.params.values():
+        for sub in param if isinstance(param, (tuple, list)) else (param,):
+          inner = getattr(sub, "jaxpr", sub)
+          if hasattr(inner, "eqns"):
+            walk(inner)
+
+  walk(jax.make_jaxpr(fn)(*args).jaxpr)
+  return flops

@@ -21,7 +21,10 @@ from egoimu_jax import models
 from egoimu_jax.experiments import pretrain_finetune
 from egoimu_jax.models import crosshar
 from egoimu_jax.models import crosshar_augment as augment
+from egoimu_jax.models import crosshar_input
+from egoimu_jax.models import crosshar_layers
 from egoimu_jax.models import crosshar_losses
+from egoimu_jax.models import crosshar_spec
 from egoimu_jax.models import transfer
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training import train_state
@@ -47,26 +50,26 @@ def _imu(b, t=1000, seed=0):
 
 def test_resample_is_centre_aligned_linear_interpolation():
   x = _imu(2, 1000)
-  y = crosshar.resample(x, 100)
+  y = crosshar_input.resample(x, 100)
   assert y.shape == (2, 100, 6)
   src = (np.arange(100) + 0.5) * 10 - 0.5
   want = np.interp(src, np.arange(1000), np.asarray(x[1, :, 3]))
   np.testing.assert_allclose(y[1, :, 3], want, atol=1e-5)
-  assert crosshar.resample(y, 100) is y
-  assert crosshar.seq_len_of(20.0, 5.0) == 100
-  assert crosshar.seq_len_of(20.0, 6.0) == 120
+  assert crosshar_input.resample(y, 100) is y
+  assert crosshar_spec.seq_len_of(20.0, 5.0) == 100
+  assert crosshar_spec.seq_len_of(20.0, 6.0) == 120
 
 
 def test_instance_norm_per_window_and_channel():
   x = _imu(3, 120) * jnp.arange(1.0, 7.0) + 5.0
-  y = crosshar.instance_norm(x)
+  y = crosshar_input.instance_norm(x)
   np.testing.assert_allclose(y.mean(axis=1), 0.0, atol=1e-5)
   np.testing.assert_allclose(y.std(axis=1), 1.0, atol=1e-4)
 
 
 def test_span_mask_statistics():
   for length, count in ((100, 15), (120, 18)):
-    m = crosshar.span_mask(KEY, 256, length, 0.15, max_span=10, p=0.2)
+    m = crosshar_input.span_mask(KEY, 256, length, 0.15, max_span=10, p=0.2)
     # Exactly round(0.15 * L) steps in every row.
     np.testing.assert_array_equal(np.asarray(m.mask).sum(1), count)
     span_id = np.asarray(m.span_id)
@@ -81,20 +84,20 @@ def test_span_mask_statistics():
     # ... and spans are spans: ~4 steps each, not single steps.
     assert 2.5 < np.mean(sizes) < 5.0, np.mean(sizes)
   # Span lengths follow the truncated geometric law (p = 0.2, <= 10).
-  lengths = np.asarray(crosshar.sample_span_lengths(KEY, (200_000,), 10, 0.2))
+  lengths = np.asarray(crosshar_input.sample_span_lengths(KEY, (200_000,), 10, 0.2))
   assert lengths.min() == 1 and lengths.max() == 10
   freq = np.bincount(lengths, minlength=11)[1:] / len(lengths)
-  np.testing.assert_allclose(freq, crosshar.span_length_probs(10, 0.2),
+  np.testing.assert_allclose(freq, crosshar_input.span_length_probs(10, 0.2),
                              atol=0.005)
   # Every step can be masked, the last one included.
-  wide = crosshar.span_mask(jax.random.key(3), 4096, 100)
+  wide = crosshar_input.span_mask(jax.random.key(3), 4096, 100)
   assert np.asarray(wide.mask).mean(0).min() > 0.05
 
 
 def test_masked_steps_are_zeroed_in_80_percent_of_rows():
   x = _imu(4000, 20) + 10.0  # no zeros by chance
-  m = crosshar.span_mask(KEY, 4000, 20, 0.15, 10, 0.2).mask
-  y = np.asarray(crosshar.apply_mask(jax.random.key(5), x, m, 0.8))
+  m = crosshar_input.span_mask(KEY, 4000, 20, 0.15, 10, 0.2).mask
+  y = np.asarray(crosshar_input.apply_mask(jax.random.key(5), x, m, 0.8))
   x, m = np.asarray(x), np.asarray(m)
   np.testing.assert_array_equal(y[~m], x[~m])
   zeroed = np.all(y[:, :, 0] == 0, axis=1, where=m)
@@ -140,9 +143,9 @@ def _numpy_encoder(params, x, spec):
 
 
 def test_encoder_is_the_post_norm_shared_block_of_the_reference():
-  spec = crosshar.make_spec("tiny", n_layers=3)
-  enc = crosshar.Encoder(spec, seq_len=40)
-  x = crosshar.instance_norm(_imu(2, 40))
+  spec = crosshar_spec.make_spec("tiny", n_layers=3)
+  enc = crosshar_layers.Encoder(spec, seq_len=40)
+  x = crosshar_input.instance_norm(_imu(2, 40))
   params = enc.init(KEY, x)["params"]
   got = enc.apply({"params": params}, x)
   want = _numpy_encoder(params, np.asarray(x, np.float64), spec)
@@ -150,11 +153,11 @@ def test_encoder_is_the_post_norm_shared_block_of_the_reference():
 
 
 def test_block_weights_are_shared_across_layers():
-  x = crosshar.instance_norm(_imu(2, 40))
+  x = crosshar_input.instance_norm(_imu(2, 40))
   outs, counts = [], []
   params = None
   for n_layers in (1, 2, 4):
-    enc = crosshar.Encoder(crosshar.make_spec("tiny", n_layers=n_layers), 40)
+    enc = crosshar_layers.Encoder(crosshar_spec.make_spec("tiny", n_layers=n_layers), 40)
     init = enc.init(KEY, x)["params"]
     assert sorted(init) == ["block", "embed", "embed_norm", "pos_embed"]
     counts.append(sum(a.size for a in jax.tree.leaves(init)))
@@ -164,7 +167,7 @@ def test_block_weights_are_shared_across_layers():
   assert not np.allclose(outs[0], outs[1], atol=1e-3)
   assert not np.allclose(outs[1], outs[2], atol=1e-3)
   # Depth 2 == the depth-1 encoder's block applied once more.
-  block = crosshar.SharedBlock(2, 48)
+  block = crosshar_layers.SharedBlock(2, 48)
   again = block.apply({"params": params["block"]}, outs[0])
   np.testing.assert_allclose(again, outs[1], atol=1e-5)
 
@@ -433,7 +436,7 @@ def test_flop_counts_are_registered():
   assert pre > 0 and clf > 0
   # The 72-wide encoder on 100 steps, matmul by matmul: embedding, q/k/v and
   # proj, scores and weighted values, FFN.
-  enc = crosshar._encoder_flops(crosshar.make_spec("base"), 100)
+  enc = crosshar._encoder_flops(crosshar_spec.make_spec("base"), 100)
   n, d = 100, 72
   want = (2 * n * 6 * d + 4 * (2 * n * d * d) + 2 * (2 * n * n * d) +
           2 * (2 * n * d * 144))

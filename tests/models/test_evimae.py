@@ -14,6 +14,7 @@ import pytest
 import jit_testlib
 from egoimu_jax import models
 from egoimu_jax.models import evimae
+from egoimu_jax.models import evimae_spec
 from egoimu_jax.models import flops
 from egoimu_jax.models import mae_losses
 from egoimu_jax.models import transfer
@@ -38,7 +39,7 @@ def apply_fast(model, variables, batch, **kw):
 
 
 def tiny_batch(b=4, frames=8, seed=0, spec=None):
-  spec = spec or evimae.make_spec("tiny")
+  spec = spec or evimae_spec.make_spec("tiny")
   rng = np.random.default_rng(seed)
   return {
       "spec": jnp.asarray(rng.normal(size=(b, spec.spec_time, spec.spec_freq,
@@ -142,9 +143,9 @@ def test_bad_inputs_name_the_problem():
     jax.eval_shape(lambda v: model.apply(
         v, {**batch, "frames": batch["frames"][:, :4]}, rngs=RNGS), variables)
   with pytest.raises(ValueError, match="imu_width"):
-    evimae.make_spec("tiny", imu_width=96)
+    evimae_spec.make_spec("tiny", imu_width=96)
   with pytest.raises(TypeError, match="unknown EVI-MAE spec"):
-    evimae.make_spec("tiny", depth=3)
+    evimae_spec.make_spec("tiny", depth=3)
 
 
 def test_tiny_overfit_every_loss_term_falls():

@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from egoimu_jax.models import evimae
+from egoimu_jax.models import evimae_blocks
+from egoimu_jax.models import evimae_spec
 from egoimu_jax.models import gin
 
 
@@ -53,8 +54,8 @@ def test_gin_batchnorm_statistics_update_only_in_training():
 def test_graph_branch_hides_masked_nodes():
   """A masked node's features never reach the reconstruction; a visible
   node's do. The branch returns encoder output and per-node recon."""
-  spec = evimae.make_spec("tiny", graph_dropout=0.0)
-  graph = evimae.IMUGraph(spec)
+  spec = evimae_spec.make_spec("tiny", graph_dropout=0.0)
+  graph = evimae_blocks.IMUGraph(spec)
   b, g, d = 3, 2, spec.imu_width
   nodes = jax.random.normal(jax.random.key(0), (b, g, d))
   node_mask = jnp.asarray([[True, False], [False, True], [False, False]])

@@ -8,7 +8,7 @@ import pytest
 
 import jit_testlib
 from egoimu_jax import models
-from egoimu_jax.models import evimae
+from egoimu_jax.models import evimae_spec
 from egoimu_jax.models import imu_mae
 from egoimu_jax.models import mae_losses
 from egoimu_jax.models import transfer
@@ -52,7 +52,7 @@ def test_imu_mae_trains_on_the_imu_branch_and_hands_off():
 
 
 def test_imu_mae_rejects_video():
-  model = imu_mae.IMUMAE(spec=evimae.make_spec("tiny"),
+  model = imu_mae.IMUMAE(spec=evimae_spec.make_spec("tiny"),
                          modalities=("imu", "video"))
   with pytest.raises(ValueError, match="IMU-only"):
     jax.eval_shape(lambda: model.init(RNGS, {"spec": jnp.zeros((1, 32, 32,

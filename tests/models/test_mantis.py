@@ -3,7 +3,6 @@ the analytic FLOP count against XLA's, the checkpoint importer (numpy only),
 and parity with ``mantis-tsfm``'s ``MantisV1`` / ``Mantis8M`` (random
 weights, CPU)."""
 
-import functools
 import importlib.util
 import json
 import os
@@ -20,6 +19,7 @@ from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax import models
 from egoimu_jax.evaluation import results
+from egoimu_jax.models import interpolate
 from egoimu_jax.models import mantis
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
@@ -180,21 +180,21 @@ def test_channels_run_independently():
 
 def test_resample_indices_and_identity():
   # 1000 -> 512 (5 s at 200 Hz): output j reads (j + 0.5) * 1000/512 - 0.5.
-  i0, i1, lam = mantis.resample_indices(1000, 512)
+  i0, i1, lam = interpolate.resample_indices(1000, 512)
   src = np.maximum((np.arange(512) + 0.5) * 1000 / 512 - 0.5, 0)
   np.testing.assert_array_equal(i0, np.floor(src))
   np.testing.assert_array_equal(i1, i0 + 1)
   np.testing.assert_allclose(lam, src - np.floor(src), atol=1e-6)
   # Upsampling clamps both ends: positions below 0 read sample 0, the last
   # outputs read the last sample twice.
-  i0, i1, lam = mantis.resample_indices(100, 512)
+  i0, i1, lam = interpolate.resample_indices(100, 512)
   assert (i0[0], i1[0], lam[0]) == (0, 1, 0.0)
   assert (i0[-1], i1[-1]) == (99, 99)
   ramp = jnp.arange(1000.0)[None]
-  np.testing.assert_allclose(mantis.resample_linear(ramp, 512)[0], src,
+  np.testing.assert_allclose(interpolate.resample_linear(ramp, 512)[0], src,
                              rtol=1e-6)
   x = jnp.asarray(_imu(length=64, channels=1)[:, :, 0])
-  assert mantis.resample_linear(x, 64) is x
+  assert interpolate.resample_linear(x, 64) is x
 
 
 def test_batchnorm_linear_head():
@@ -255,33 +255,6 @@ def test_training_mode_and_bfloat16():
 # -- FLOPs --------------------------------------------------------------------
 
 
-def _cost(compiled):
-  cost = compiled.cost_analysis()
-  return cost[0] if isinstance(cost, (list, tuple)) else cost
-
-
-def _xla_matmul_flops(fn, *args):
-  """Sum of XLA's FLOP counts of every dot / convolution in ``fn``, each
-  compiled on its own (nested jaxprs included)."""
-  flops = []
-
-  def walk(jaxpr):
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name in ("dot_general", "conv_general_dilated"):
-        shapes = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype)
-                  for v in eqn.invars]
-        op = jax.jit(functools.partial(eqn.primitive.bind, **eqn.params))
-        flops.append(_cost(op.lower(*shapes).compile())["flops"])
-      for param in eqn.params.values():
-        for sub in param if isinstance(param, (tuple, list)) else (param,):
-          inner = getattr(sub, "jaxpr", sub)
-          if hasattr(inner, "eqns"):
-            walk(inner)
-
-  walk(jax.make_jaxpr(fn)(*args).jaxpr)
-  return sum(flops), len(flops)
-
-
 @pytest.mark.parametrize("variant,channels", [("tiny", 6), ("8M", 6),
                                               ("8M", 1)])
 def test_forward_flops_match_xla_matmuls(variant, channels):
@@ -292,7 +265,8 @@ def test_forward_flops_match_xla_matmuls(variant, channels):
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"imu": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"imu": x}, train=False)[0]  # noqa: E731
-  xla, ops = _xla_matmul_flops(fn, variables, x)
+  flops = jit_testlib.op_flops(fn, variables, x)
+  xla, ops = sum(flops), len(flops)
   assert ops == 2 + 1 + model.depth * 8 + 1  # convs, proj, blocks, head
   ours = mantis.forward_flops(variant, channels=channels, num_classes=3)
   assert ours == pytest.approx(xla / 2, rel=1e-6)
@@ -308,7 +282,7 @@ def test_forward_flops_8m_against_whole_program():
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"imu": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"imu": x}, train=False)[0]  # noqa: E731
-  total = _cost(jax.jit(fn).lower(variables, x).compile())["flops"]
+  total = jit_testlib.cost(jax.jit(fn).lower(variables, x).compile())["flops"]
   ours = mantis.forward_flops("8M")
   assert 0.6 * total < ours < total
   # ~0.56 GFLOP per channel (6 blocks: 0.55); "combined" only widens the
@@ -562,7 +536,7 @@ def test_resample_matches_torch_interpolate():
     want = torch.nn.functional.interpolate(
         torch.from_numpy(x), size=n_out, mode="linear",
         align_corners=False).numpy()
-    got = np.asarray(mantis.resample_linear(jnp.asarray(x), n_out))
+    got = np.asarray(interpolate.resample_linear(jnp.asarray(x), n_out))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 

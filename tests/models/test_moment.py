@@ -20,8 +20,10 @@ import jit_testlib
 from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax import models
+from egoimu_jax.models import interpolate
 from egoimu_jax.models import layers
 from egoimu_jax.models import moment
+from egoimu_jax.models import t5 as t5_lib
 from egoimu_jax.models import torch_convert
 from egoimu_jax.models import transfer
 from egoimu_jax.models.convert import moment as convert
@@ -195,7 +197,7 @@ def test_resample_mask_rule():
   mask = np.ones((1, 1000), bool)
   mask[0, 100] = False
   _, out = moment.resample(jnp.zeros((1, 1000, 1)), 512, jnp.asarray(mask))
-  i0, i1, _ = moment.linear_resample_weights(1000, 512)
+  i0, i1, _ = interpolate.resample_indices(1000, 512)
   np.testing.assert_array_equal(out[0], (i0 != 100) & (i1 != 100))
   assert (~np.asarray(out[0])).sum() in (1, 2)
 
@@ -223,7 +225,7 @@ def test_relative_buckets_match_transformers(buckets, distance):
   want = t5.T5Attention._relative_position_bucket(
       pos[None, :] - pos[:, None], bidirectional=True, num_buckets=buckets,
       max_distance=distance).numpy()
-  got = moment.relative_position_buckets(n, buckets, distance)
+  got = t5_lib.relative_position_buckets(n, buckets, distance)
   np.testing.assert_array_equal(got, want)
   # Every bucket but "key after the query at distance 0" is reached.
   assert len(np.unique(got)) == buckets - 1
@@ -273,34 +275,6 @@ def test_training_mode_remat_and_bfloat16():
 # -- FLOPs --------------------------------------------------------------------
 
 
-def _cost(compiled):
-  cost = compiled.cost_analysis()
-  return cost[0] if isinstance(cost, (list, tuple)) else cost
-
-
-def _dot_flops(fn, *args):
-  """Sum of XLA's FLOP counts of every ``dot_general`` in ``fn``'s jaxpr
-  (nested ones included), each compiled on its own."""
-  total = 0.0
-
-  def visit(jaxpr):
-    nonlocal total
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name == "dot_general":
-        avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype)
-                 for v in eqn.invars]
-        op = functools.partial(eqn.primitive.bind, **eqn.params)
-        total += _cost(jax.jit(op).lower(*avals).compile())["flops"]
-      for value in eqn.params.values():
-        for sub in value if isinstance(value, (tuple, list)) else (value,):
-          inner = getattr(sub, "jaxpr", sub)
-          if hasattr(inner, "eqns"):
-            visit(inner)
-
-  visit(jax.make_jaxpr(fn)(*args).jaxpr)
-  return total
-
-
 @pytest.mark.parametrize("overrides", [
     {}, {"head_reduction": "mean", "input_length": 512}])
 def test_forward_flops_match_xla_matmuls_tiny(overrides):
@@ -310,7 +284,8 @@ def test_forward_flops_match_xla_matmuls_tiny(overrides):
   mask = jnp.asarray(_mask())
   fn = lambda v, x, m: model.apply(  # noqa: E731
       v, {"imu": x, "imu_mask": m}, train=False)[0]
-  xla = _dot_flops(fn, variables, x, mask) / 2
+  xla = sum(jit_testlib.op_flops(fn, variables, x, mask,
+                                 primitives=("dot_general",))) / 2
   ours = moment.forward_flops("tiny", num_classes=3, **overrides)
   assert ours == pytest.approx(xla, rel=1e-6)
 
@@ -323,7 +298,7 @@ def test_forward_flops_match_xla_total_small():
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"imu": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"imu": x}, train=False)[0]  # noqa: E731
-  xla = _cost(jax.jit(fn).lower(variables, x).compile())["flops"]
+  xla = jit_testlib.cost(jax.jit(fn).lower(variables, x).compile())["flops"]
   ours = moment.forward_flops("small")
   assert ours < xla < 1.05 * ours
   # 512 samples: 64 patches instead of 125, a little under half the work.

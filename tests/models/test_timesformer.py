@@ -3,7 +3,6 @@ XLA's, the checkpoint importer (numpy only), and parity with transformers'
 ``TimesformerModel`` / ``TimesformerForVideoClassification`` (random
 weights, built offline)."""
 
-import functools
 import os
 
 import jax
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 import hf_testlib
+import jit_testlib
 from egoimu_jax import models
 from egoimu_jax.models import timesformer
 from egoimu_jax.models import torch_convert
@@ -150,38 +150,6 @@ def test_training_mode_remat_and_bfloat16():
 # -- FLOPs --------------------------------------------------------------------
 
 
-def _cost(compiled):
-  cost = compiled.cost_analysis()
-  return cost[0] if isinstance(cost, (list, tuple)) else cost
-
-
-def _xla_matmul_flops(fn, *args):
-  """XLA's FLOP count of each dot / convolution in ``fn``'s program, summed.
-
-  Every ``dot_general`` and ``conv_general_dilated`` of the traced program
-  (nested jaxprs included) is compiled on its own and costed by XLA.
-  """
-  total = 0.0
-
-  def visit(jaxpr):
-    nonlocal total
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name in ("dot_general", "conv_general_dilated"):
-        args = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype)
-                for v in eqn.invars]
-        op = functools.partial(eqn.primitive.bind, **eqn.params)
-        total += _cost(jax.jit(op).lower(*args).compile())["flops"]
-      for value in eqn.params.values():
-        for sub in value if isinstance(value, (tuple, list)) else (value,):
-          if hasattr(sub, "eqns"):
-            visit(sub)
-          elif hasattr(getattr(sub, "jaxpr", None), "eqns"):
-            visit(sub.jaxpr)
-
-  visit(jax.make_jaxpr(fn)(*args).jaxpr)
-  return total
-
-
 def test_forward_flops_match_xla_matmuls_tiny():
   """Exact agreement with XLA's count of the program's matmuls.
 
@@ -193,10 +161,11 @@ def test_forward_flops_match_xla_matmuls_tiny():
   variables = _init(model)
   x = jnp.asarray(_frames(model, b=2))
   fn = lambda v, x: model.apply(v, {"frames": x}, train=False)[0]  # noqa: E731
-  xla = _xla_matmul_flops(fn, variables, x) / 2
+  xla = sum(jit_testlib.op_flops(fn, variables, x)) / 2
   ours = timesformer.forward_flops("tiny", num_classes=3)
   assert ours == pytest.approx(xla, rel=1e-6)
-  total = _cost(jax.jit(fn).lower(variables, x).compile())["flops"] / 2
+  total = jit_testlib.cost(
+      jax.jit(fn).lower(variables, x).compile())["flops"] / 2
   assert ours < total < 1.3 * ours
 
 
@@ -208,7 +177,7 @@ def test_forward_flops_match_xla_total_b():
   variables = jax.eval_shape(
       lambda x: model.init(KEY, {"frames": x}, train=False), x)
   fn = lambda v, x: model.apply(v, {"frames": x}, train=False)[0]  # noqa: E731
-  xla = _cost(jax.jit(fn).lower(variables, x).compile())["flops"]
+  xla = jit_testlib.cost(jax.jit(fn).lower(variables, x).compile())["flops"]
   ours = timesformer.forward_flops("B")
   assert ours == pytest.approx(xla, rel=0.05)
   assert ours < xla

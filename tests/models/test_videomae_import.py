@@ -8,6 +8,7 @@ import pytest
 
 import hf_testlib
 from egoimu_jax.models import evimae
+from egoimu_jax.models import evimae_spec
 from egoimu_jax.models.convert import videomae
 
 KEY = jax.random.key(0)
@@ -17,7 +18,7 @@ SMALL = hf_testlib.VIDEOMAE_SMALL
 
 def _spec(config, **extra):
   w = videomae.VideoMAEWeights({}, config, ())
-  return evimae.make_spec("tiny", **w.spec_overrides(),
+  return evimae_spec.make_spec("tiny", **w.spec_overrides(),
                           imu_width=config["hidden_size"], unified_heads=4,
                           **extra)
 
@@ -100,7 +101,7 @@ def test_videomae_b_config_describes_the_b_variant():
               hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
               intermediate_size=3072)
   over = videomae.VideoMAEWeights({}, base, ()).spec_overrides()
-  b = evimae.make_spec("B")
+  b = evimae_spec.make_spec("B")
   for k, v in over.items():
     if k != "norm_eps":
       assert getattr(b, k) == v, k

@@ -17,7 +17,7 @@ The output is the raw layout of docs/data_layout.md, in either variant:
 
 The same seed gives the same workers, clips and signals in both variants.
 Worker state fractions follow the pilot statistics (defaults.PILOT_CLASSES
-order); a few planted hard workers deviate (motion.HARD_PROFILES).
+order); a few planted hard workers deviate (workers.HARD_PROFILES).
 ``defects`` plants damaged clips, listed in ``defects.json``.
 
 ``clip_activities`` makes a dataset of another shape, as public HAR data
@@ -53,6 +53,7 @@ from egoimu_jax.input_pipeline.raw import webdataset
 from egoimu_jax.input_pipeline.synthetic import activities as activities_lib
 from egoimu_jax.input_pipeline.synthetic import defects as defects_lib
 from egoimu_jax.input_pipeline.synthetic import motion as motion_lib
+from egoimu_jax.input_pipeline.synthetic import workers as workers_lib
 from egoimu_jax.input_pipeline.synthetic import video as video_lib
 
 # Bump when the generator's output changes for the same config.
@@ -125,7 +126,7 @@ def config_hash(syn_cfg) -> str:
 
 
 # ------------------------------------------------------------------ one clip
-def _clip_id(worker: motion_lib.Worker, c: int) -> str:
+def _clip_id(worker: workers_lib.Worker, c: int) -> str:
   return f"{worker.worker_id}_c{c:03d}"
 
 
@@ -214,9 +215,9 @@ def _make_clip(cfg, worker, w: int, c: int, defect: Optional[str]):
   return members, row, segments, detail
 
 
-def _workers(cfg) -> List[motion_lib.Worker]:
-  hard = motion_lib.hard_assignment(cfg["num_workers"], cfg["hard_workers"])
-  return [motion_lib.make_worker(cfg["seed"], w, hard.get(w))
+def _workers(cfg) -> List[workers_lib.Worker]:
+  hard = workers_lib.hard_assignment(cfg["num_workers"], cfg["hard_workers"])
+  return [workers_lib.make_worker(cfg["seed"], w, hard.get(w))
           for w in range(cfg["num_workers"])]
 
 
@@ -241,7 +242,7 @@ def _defect_plan(cfg, workers) -> Dict[Tuple[int, int], str]:
       for w, c in free:
         _, dur, clip = _plan_clip(cfg, workers[w], w, c)
         work = sum(e - s for s, e, st in clip.segments
-                   if st == motion_lib.WORKING)
+                   if st == workers_lib.WORKING)
         if work > 0.9 * dur:
           pick = (w, c)
           break
@@ -254,9 +255,9 @@ def _defect_plan(cfg, workers) -> Dict[Tuple[int, int], str]:
 def _task(cfg, root: str, clips: List[Tuple[int, int]], plan, shard: Optional[str]):
   """Writes a group of clips (a worker's files, or one tar shard)."""
   workers = {w: None for w, _ in clips}
-  hard = motion_lib.hard_assignment(cfg["num_workers"], cfg["hard_workers"])
+  hard = workers_lib.hard_assignment(cfg["num_workers"], cfg["hard_workers"])
   for w in workers:
-    workers[w] = motion_lib.make_worker(cfg["seed"], w, hard.get(w))
+    workers[w] = workers_lib.make_worker(cfg["seed"], w, hard.get(w))
   rows, segments, defects, tar_members = [], [], [], []
   for w, c in clips:
     worker = workers[w]

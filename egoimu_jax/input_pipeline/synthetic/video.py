@@ -30,6 +30,7 @@ import av
 import numpy as np
 
 from egoimu_jax.input_pipeline.synthetic import motion as motion_lib
+from egoimu_jax.input_pipeline.synthetic import workers as workers_lib
 
 _PX_PER_RAD = 90.0
 _HANDS_KINDS = ("assembly", "tool", "lifting", "carry")
@@ -105,13 +106,13 @@ def render(clip: motion_lib.ClipMotion, t: np.ndarray, size: Tuple[int, int],
   break_scene = {k: (site if rng.uniform() < at_station
                      else rooms[int(rng.uniform() < 0.2)])
                  for k, p in enumerate(clip.pieces)
-                 if p.state == motion_lib.BREAK}
+                 if p.state == workers_lib.BREAK}
   rest_view = {k: rng.integers(0, [h, w]) for k in range(len(clip.pieces))}
   out = np.empty((t.size, h, w, 3), np.uint8)
   for i in range(t.size):
     k = int(piece_of[i])
     kind = clip.pieces[k].kind
-    if state[i] == motion_lib.NOT_ON_PERSON:
+    if state[i] == workers_lib.NOT_ON_PERSON:
       if kind in _DIM:
         y0, x0 = rest_view[k]
         if kind == "machine":  # it shakes
@@ -120,7 +121,7 @@ def render(clip: motion_lib.ClipMotion, t: np.ndarray, size: Tuple[int, int],
       else:
         out[i] = _DARK.get(kind, 12)
       continue
-    scene = site if state[i] == motion_lib.WORKING else break_scene.get(k, site)
+    scene = site if state[i] == workers_lib.WORKING else break_scene.get(k, site)
     out[i] = scene[dy[i]:dy[i] + h, dx[i]:dx[i] + w]
     if kind in _HANDS_KINDS:
       _paste(out[i], hands, bob_y[i] - hands.shape[0], bob_x[i])

@@ -64,7 +64,6 @@ from egoimu_jax.models import mantis
 from egoimu_jax.models import torch_convert as tc
 
 OLD_PREFIX, NEW_PREFIX = "vit_unit.", "transf_unit."
-TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 # config.json (MantisV1's constructor arguments) -> mantis.create fields.
 CONFIG_FIELDS = {
     "seq_len": "seq_len", "hidden_dim": "width", "num_patches": "num_patches",
@@ -105,17 +104,7 @@ def _read_file(path: str) -> dict[str, np.ndarray]:
   if path.endswith(".safetensors"):
     from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
     return load_file(path)
-  if not path.endswith(TORCH_SUFFIXES):
-    raise ValueError(f"{path}: unknown checkpoint format; expected "
-                     f".safetensors or one of {TORCH_SUFFIXES}")
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-        f"{path}: reading {os.path.splitext(path)[1]} checkpoints needs "
-        "torch, which is not installed; re-save the state dict as "
-        "safetensors or install torch") from e
-  state = torch.load(path, map_location="cpu", weights_only=True)
+  state = tc.torch_load(path)
   if not isinstance(state, Mapping):
     raise ValueError(f"{path}: holds a {type(state).__name__}, not a state "
                      "dict")

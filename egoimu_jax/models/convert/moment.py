@@ -70,7 +70,6 @@ from egoimu_jax.models import torch_convert as tc
 
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 PE_KEY = "patch_embedding.position_embedding.pe"
 TOKEN_TABLE_KEY = "encoder.embed_tokens.weight"
 HEAD_PREFIX = "head.linear"
@@ -108,17 +107,7 @@ def read_checkpoint(path: str) -> tuple[dict[str, Any] | None,
 def _read_file(path: str) -> dict[str, np.ndarray]:
   if path.endswith(".safetensors"):
     return _unwrap(tc.read_safetensors(path), path)
-  if not path.endswith(TORCH_SUFFIXES):
-    raise ValueError(f"{path}: unknown checkpoint format; expected "
-                     f".safetensors or one of {list(TORCH_SUFFIXES)}")
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-        f"{path}: reading {os.path.splitext(path)[1]} checkpoints needs "
-        "torch, which is not installed; re-save the state dict as "
-        ".safetensors or install torch") from e
-  state = torch.load(path, map_location="cpu", weights_only=True)
+  state = tc.torch_load(path)
   return _unwrap({k: v for k, v in state.items()}, path)
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from egoimu_jax.registry import Registry
 
-TASKS = Registry("task")
 # name -> "module:attribute". Keep this table sorted; one line per task.
-_LAZY = {
+TASKS = Registry("task", lazy={
     "crosshar_pretrain": "egoimu_jax.training.tasks.crosshar_pretrain:CrossHARPretrain",
     "distill": "egoimu_jax.training.tasks.distill:Distill",
     "finetune": "egoimu_jax.training.tasks.finetune:Finetune",
     "mae_pretrain": "egoimu_jax.training.tasks.mae_pretrain:MAEPretrain",
     "supervised": "egoimu_jax.training.tasks.supervised:Supervised",
-}
-for _name, _target in _LAZY.items():
-  TASKS.lazy(_name, _target)
+})

@@ -1,7 +1,7 @@
 """CrossHAR's hierarchical self-supervised pretraining (``crosshar`` model).
 
 Every step the task resamples ``batch["imu"]`` to the model's ``seq_len``
-(``crosshar.resample``), draws the two views (``crosshar_augment.views``:
+(``crosshar_input.resample``), draws the two views (``crosshar_augment.views``:
 axis permutation, then scaling / segment permutation + jitter) and hands
 them to the model as ``batch["views"]``; the model normalises, span-masks,
 encodes, reconstructs and projects each view. The loss has two phases:
@@ -38,9 +38,7 @@ of both phases compare on one scale (the best checkpoint has the lowest).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from typing import Any, Dict, Mapping
 
 import jax
@@ -50,19 +48,15 @@ import numpy as np
 from egoimu_jax import durations
 from egoimu_jax.models import crosshar
 from egoimu_jax.models import crosshar_augment
+from egoimu_jax.models import crosshar_input
 from egoimu_jax.models import crosshar_losses
-from egoimu_jax.training.tasks import base
 from egoimu_jax.training.tasks import mae_pretrain
 
 SCHEDULE = "crosshar_schedule"
 
 
-class CrossHARPretrain(base.Task):
+class CrossHARPretrain(mae_pretrain.Pretrain):
   """Masked reconstruction, then reconstruction + NT-Xent."""
-  best_metric = "loss"
-  best_mode = "min"
-  final_parts = ("val",)
-  rng_streams = ("dropout", "masking")
 
   def __init__(self, config, data):
     super().__init__(config, data)
@@ -101,7 +95,7 @@ class CrossHARPretrain(base.Task):
             ) -> Dict[str, jax.Array]:
     """The model's input: ``views [b, 2, seq_len, 6]`` and ``mask``."""
     m = self.model
-    x = crosshar.resample(batch["imu"], m.seq_len, m.antialias)
+    x = crosshar_input.resample(batch["imu"], m.seq_len, m.antialias)
     return {"views": crosshar_augment.views(rng, x, **self.augment),
             "mask": batch["mask"]}
 
@@ -128,10 +122,7 @@ class CrossHARPretrain(base.Task):
     return total, (new_state, metrics)
 
   def predict(self, variables, batch) -> Dict[str, jax.Array]:
-    index = batch["index"].astype(jnp.uint32)
-    rng = jax.random.fold_in(jax.random.key(self.eval_seed),
-                             jnp.sum(index * jnp.uint32(2654435761)))
-    k_views, k_model = jax.random.split(rng)
+    k_views, k_model = jax.random.split(self.eval_rng(self.eval_seed, batch))
     model_vars = {k: v for k, v in variables.items() if k != SCHEDULE}
     outputs, _ = self.apply(model_vars, self.views(k_views, batch),
                             train=False, rng=k_model)
@@ -149,13 +140,5 @@ class CrossHARPretrain(base.Task):
                     ntxent,
             "examples": int(len(outputs["index"]))}
 
-  def finish(self, workdir, outputs, metrics, extra):
-    del outputs
-    summary = {"config": json.loads(self.config.to_json_best_effort()),
-               "split": dict(self.data.split),
-               "model": self.config.model.name, "task": self.name,
-               "contrastive_start": self.contrastive_start,
-               "metrics": dict(metrics), "extra": dict(extra)}
-    with open(os.path.join(workdir, mae_pretrain.RESULTS_FILE), "w") as f:
-      json.dump(summary, f, indent=1, default=str)
-    return summary
+  def summary_fields(self) -> Dict[str, Any]:
+    return {"contrastive_start": self.contrastive_start}

@@ -39,12 +39,41 @@ from egoimu_jax.training.tasks import base
 RESULTS_FILE = "pretrain_results.json"
 
 
-class MAEPretrain(base.Task):
-  """Self-supervised pretraining of an MAE model."""
+class Pretrain(base.Task):
+  """What self-supervised pretraining tasks share: the lowest validation
+  ``loss`` is best, no test part, masks drawn per evaluation batch from a
+  seed, and ``finish`` writes ``RESULTS_FILE``."""
   best_metric = "loss"
   best_mode = "min"
   final_parts = ("val",)
   rng_streams = ("dropout", "masking")
+
+  @staticmethod
+  def eval_rng(seed: int, batch: Mapping[str, jax.Array]) -> jax.Array:
+    """A key from ``seed`` and the batch's window indices: every evaluation
+    of a run (resumed or not) draws the same masks for the same windows."""
+    index = batch["index"].astype(jnp.uint32)
+    return jax.random.fold_in(jax.random.key(seed),
+                              jnp.sum(index * jnp.uint32(2654435761)))
+
+  def summary_fields(self) -> Dict[str, Any]:
+    """Task-specific entries of the results file (before ``metrics``)."""
+    return {}
+
+  def finish(self, workdir, outputs, metrics, extra):
+    del outputs
+    summary = {"config": json.loads(self.config.to_json_best_effort()),
+               "split": dict(self.data.split),
+               "model": self.config.model.name, "task": self.name,
+               **self.summary_fields(),
+               "metrics": dict(metrics), "extra": dict(extra)}
+    with open(os.path.join(workdir, RESULTS_FILE), "w") as f:
+      json.dump(summary, f, indent=1, default=str)
+    return summary
+
+
+class MAEPretrain(Pretrain):
+  """Self-supervised pretraining of an MAE model."""
 
   def __init__(self, config, data):
     super().__init__(config, data)
@@ -65,10 +94,8 @@ class MAEPretrain(base.Task):
     return total, ({**model_state, **updates}, metrics)
 
   def predict(self, variables, batch) -> Dict[str, jax.Array]:
-    index = batch["index"].astype(jnp.uint32)
-    rng = jax.random.fold_in(jax.random.key(self.eval_mask_seed),
-                             jnp.sum(index * jnp.uint32(2654435761)))
-    outputs, _ = self.apply(variables, batch, train=False, rng=rng)
+    outputs, _ = self.apply(variables, batch, train=False,
+                            rng=self.eval_rng(self.eval_mask_seed, batch))
     return mae_losses.per_example_terms(outputs, self.loss_config,
                                         example_mask=batch["mask"])
 
@@ -81,13 +108,3 @@ class MAEPretrain(base.Task):
     metrics["loss"] = float(total)
     metrics["examples"] = int(len(outputs["index"]))
     return metrics
-
-  def finish(self, workdir, outputs, metrics, extra):
-    del outputs
-    summary = {"config": json.loads(self.config.to_json_best_effort()),
-               "split": dict(self.data.split),
-               "model": self.config.model.name, "task": self.name,
-               "metrics": dict(metrics), "extra": dict(extra)}
-    with open(os.path.join(workdir, RESULTS_FILE), "w") as f:
-      json.dump(summary, f, indent=1, default=str)
-    return summary
