@@ -22,8 +22,8 @@ import teacher_testlib as lib
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-  return lib.make_data(tmp_path_factory.mktemp("teacher_data"))
+def data(teacher_data):
+  return teacher_data()
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_raw_mp4s_give_the_stored_frames_vectors(data, reference, tmp_path):
 
 
 def test_dataset_prepared_without_frames_gets_the_same_vectors(
-    data, reference, tmp_path):
-  frameless = lib.make_data(tmp_path, store_frames=False)
+    data, reference, teacher_data, tmp_path):
+  frameless = teacher_data(store_frames=False)
   assert not processed.ProcessedDataset.open(frameless.processed).has_frames(
       [0]).any()
   manifest = extract.run(lib.config(frameless, "frameless"),  # source auto
