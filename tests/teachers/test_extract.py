@@ -288,23 +288,15 @@ def test_config_mistakes_are_clear_errors(data, tmp_path, teacher, message):
     extract.run(config, str(tmp_path))
 
 
-def test_weights_from_a_checkpoint_of_our_own_run(tmp_path):
-  """configs/timesformer.py:tiny trained for 2 steps; its checkpoint is the
-  teacher (everything but the head), on that run's data."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
+def test_weights_from_a_checkpoint_of_our_own_run(tiny_config_run, tmp_path):
+  """configs/timesformer.py:tiny trained for 2 steps (the configs smoke
+  test's run); its checkpoint is the teacher (everything but the head), on
+  that run's data."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from egoimu_jax.models import transfer  # pylint: disable=g-import-not-at-top
-  from egoimu_jax.training import durations  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      "timesformer_config", lib.ROOT / "configs" / "timesformer.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  train = module.get_config("tiny")
-  train.data.cache_dir = str(tmp_path / "cache")
-  durations.clear(train)
-  train.update(total_steps=2, eval_every_steps=2, log_every_steps=1)
-  run_dir = str(tmp_path / "run")
-  jobs.JOBS.get("train")(train, run_dir)
+  trained = tiny_config_run("timesformer")
+  train, run_dir = trained.config, str(trained.workdir)
+  assert train.total_steps == 2
 
   data = lib.Data("", "", train.data)
   config = lib.config(data, "from_run", weights=run_dir)
