@@ -27,6 +27,19 @@ def tiny_cache(tmp_path_factory) -> str:
   return cache
 
 
+@pytest.fixture(scope="session")
+def jax_cache_env(tmp_path_factory) -> dict:
+  """Environment variables that give subprocesses running the engine one
+  persistent JAX compilation cache for the session: most of a tiny run is
+  compiling, and runs of one model on one dataset compile the same programs
+  (14 s -> 6 s of CPU per run here). Cached executables are the ones a fresh
+  compile produces, so results are unaffected."""
+  cache = str(tmp_path_factory.mktemp("jax_cache"))
+  return {"JAX_COMPILATION_CACHE_DIR": cache,
+          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+          "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
 def load_config_module(path: pathlib.Path) -> types.ModuleType:
   """A ``configs/*.py`` file as a module (configs are not a package)."""
   spec = importlib.util.spec_from_file_location(f"configs_{path.stem}", path)
