@@ -94,9 +94,11 @@ def test_unseen_class_test_windows_only_where_test_people_train():
 
 
 @pytest.mark.slow
-def test_non_pilot_dataset_runs_every_sweep_unmodified(tmp_path):
+def test_non_pilot_dataset_runs_every_sweep_unmodified(tmp_path,
+                                                       jax_cache_env):
   raw = generate(tmp_path / "raw")
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"),
+             **jax_cache_env)
 
   def run(*args):
     r = subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT,

@@ -7,7 +7,6 @@ other jobs (``classical``, ...) as their tiny variant defines. A config that
 needs something not yet in the repository fails here with that error.
 """
 
-import importlib.util
 import json
 import math
 import pathlib
@@ -16,8 +15,6 @@ import ml_collections
 import numpy as np
 import pytest
 
-from egoimu_jax import durations
-from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
 from egoimu_jax.input_pipeline.store import embeddings
 
@@ -26,68 +23,42 @@ CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.py")
                  if not p.name.startswith("_"))
 
 
-def _load(path: pathlib.Path):
-  spec = importlib.util.spec_from_file_location(f"configs_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_configs_are_found():
   assert {"deepconvlstm", "attend_discriminate", "classical", "evimae",
           "imu_mae"} <= {p.stem for p in CONFIGS}
 
 
-def _two_steps(config):
-  durations.clear(config)
-  config.total_steps = 2
-  config.eval_every_steps = 1
-  config.log_every_steps = 1
-
-
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_config_runs_tiny(path, tiny_cache, tmp_path):
-  module = _load(path)
-  full = module.get_config(None)
+def test_config_runs_tiny(path, tiny_config_run):
+  # The run (conftest.shrink_for_smoke_run) is shared with other tests
+  # that need a trained run of the same config.
+  smoke = tiny_config_run(path.stem)
+  full = smoke.module.get_config(None)
   assert isinstance(full, ml_collections.ConfigDict)
-  config = module.get_config("tiny")
-  config.data.cache_dir = tiny_cache
+  config, workdir, summary = smoke.config, smoke.workdir, smoke.summary
   job = config.get("job", "train")
-  if job == "train":
-    _two_steps(config)
-  if job == "pretrain_finetune":
-    # Every stage for 2 steps; one fine-tuning, on the config's last input
-    # (EVI-MAE: IMU+video, so the missing-modality and degraded-video
-    # variants run too).
-    for stage in (config.pretrain, config.finetune):
-      _two_steps(stage)
-    config.experiment.update(modalities=config.experiment.modalities[-1:],
-                             scratch=False, n_boot=50)
-    config.data.synthetic.update(num_workers=10, clips_per_worker=2,
-                                 clip_seconds=15.0)
-  summary = jobs.JOBS.get(job)(config, str(tmp_path))
   assert isinstance(summary, dict)
-  if (tmp_path / results.RESULTS_FILE).exists():
-    run = results.read(str(tmp_path))
+  if (workdir / results.RESULTS_FILE).exists():
+    run = results.read(str(workdir))
     test = run["metrics"]["test"]
     assert math.isfinite(test["macro_f1"]) and test["n"] > 0
-    predictions = results.read_predictions(str(tmp_path), run)
+    predictions = results.read_predictions(str(workdir), run)
     assert len(predictions.index) == test["n"]
     # Every evaluation variant the config asks for (e.g. degraded video for
     # each video model) ran on the same test windows.
     for name in config.get("eval_variants", {}):
-      variant = results.read(str(tmp_path / "variants" / name))
+      variant = results.read(str(workdir / "variants" / name))
       assert variant["metrics"]["test"]["n"] == test["n"], name
   elif job == "pretrain_finetune":
-    finetuned = list(tmp_path.glob(f"*/fold*/*/{results.RESULTS_FILE}"))
+    finetuned = list(workdir.glob(f"*/fold*/*/{results.RESULTS_FILE}"))
     assert finetuned, f"{path.name}: no fine-tuning results"
     if config.experiment.missing_modality or config.experiment.degraded_video:
-      assert list(tmp_path.glob(
+      assert list(workdir.glob(
           f"*/fold*/*/variants/*/{results.RESULTS_FILE}")), "no test variants"
-    assert (tmp_path / "report" / "report.md").exists()
+    assert (workdir / "report" / "report.md").exists()
   elif job == "extract_embeddings":
     # The teacher set has a vector for every window of the dataset.
-    with open(tmp_path / embeddings.MANIFEST_FILE, encoding="utf-8") as f:
+    with open(workdir / embeddings.MANIFEST_FILE, encoding="utf-8") as f:
       manifest = json.load(f)
     counts = manifest["counts"]
     assert counts["records"] > 0 and counts["missing"] == 0, counts

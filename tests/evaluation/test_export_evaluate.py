@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from configs import classical as classical_config
 from egoimu_jax import evaluation
-from egoimu_jax import jobs
 from egoimu_jax.evaluation import metrics
 from egoimu_jax.evaluation import results
 from egoimu_jax.evaluation import submission
@@ -38,14 +36,12 @@ def _run(args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def our_run(tiny_cache, tmp_path_factory):
-  """Our random forest on l20wo fold 0 of the tiny synthetic dataset."""
-  root = tmp_path_factory.mktemp("ours")
-  config = classical_config.get_config("tiny")
-  config.data.cache_dir = tiny_cache
-  workdir = str(root / "classical_rf")
-  res = jobs.JOBS.get("classical")(config, workdir)
-  return workdir, res, res["extra"]["processed_dir"]
+def our_run(tiny_config_run):
+  """Our random forest on l20wo fold 0 of the tiny synthetic dataset: the
+  configs smoke test's run of configs/classical.py:tiny (read only)."""
+  run = tiny_config_run("classical")
+  res = run.summary
+  return str(run.workdir), res, res["extra"]["processed_dir"]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import math
 import pytest
 
 from configs import deepconvlstm as dcl_config
-from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results
 
@@ -14,13 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("estimator", ["svm_comodo", "logreg"])
-def test_probe_of_a_trained_checkpoint(tiny_cache, tmp_path, estimator):
-  config = dcl_config.get_config("tiny")
-  config.data.cache_dir = tiny_cache
-  durations.clear(config)
-  config.total_steps, config.eval_every_steps = 4, 2
-  trained = str(tmp_path / "trained")
-  jobs.JOBS.get("train")(config, trained)
+def test_probe_of_a_trained_checkpoint(tiny_cache, tiny_config_run, tmp_path,
+                                       estimator):
+  # The configs smoke test's 2-step run of the same config (read only).
+  trained = str(tiny_config_run("deepconvlstm").workdir)
 
   probe = dcl_config.get_config("tiny")
   probe.data.cache_dir = tiny_cache

@@ -3,6 +3,7 @@
 import csv
 import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,10 +117,10 @@ def test_round_trip_matches_ingest(defect_processed):
   assert not by_wid and compared == len(got) > 0
 
 
-def test_resume_skips_finished_and_redoes_deleted(defect_raw, tmp_path,
+def test_resume_skips_finished_and_redoes_deleted(defect_processed, tmp_path,
                                                   monkeypatch):
-  root, config = defect_raw
-  out = prepare.prepare(config, root, str(tmp_path / "p"))
+  finished, root, config = defect_processed
+  out = shutil.copytree(finished, str(tmp_path / "p"))
   before = _tree(out)
   written = []
   real = prepare_shard.write_shard
@@ -134,8 +135,9 @@ def test_resume_skips_finished_and_redoes_deleted(defect_raw, tmp_path,
   assert _tree(out) == before
 
 
-def test_interrupted_shard_is_redone(defect_raw, tmp_path, monkeypatch):
-  root, config = defect_raw
+def test_interrupted_shard_is_redone(defect_processed, tmp_path,
+                                    monkeypatch):
+  reference, root, config = defect_processed
   out = str(tmp_path / "p")
   real = prepare_shard.write_shard
 
@@ -161,13 +163,11 @@ def test_interrupted_shard_is_redone(defect_raw, tmp_path, monkeypatch):
           for k in range(plan.num_shards)] == [True, False, False]
   monkeypatch.setattr(prepare_shard, "write_shard", real)
   prepare.prepare(config, root, out)
-  reference = prepare.prepare(config, root, str(tmp_path / "ref"))
   assert _tree(out) == _tree(reference)
 
 
-def test_host_split_equals_single_run(defect_raw, tmp_path):
-  root, config = defect_raw
-  single = prepare.prepare(config, root, str(tmp_path / "single"))
+def test_host_split_equals_single_run(defect_processed, tmp_path):
+  single, root, config = defect_processed
   split_dir = str(tmp_path / "split")
   for i in (1, 0):
     prepare.prepare(config, root, split_dir, shard_index=i, shard_count=2)
@@ -180,9 +180,9 @@ def test_host_split_equals_single_run(defect_raw, tmp_path):
   assert _tree(split_dir) == _tree(single)
 
 
-def test_other_config_into_same_dir_fails(defect_raw, tmp_path):
-  root, config = defect_raw
-  out = prepare.prepare(config, root, str(tmp_path / "p"))
+def test_other_config_into_same_dir_fails(defect_processed, tmp_path):
+  finished, root, _ = defect_processed
+  out = shutil.copytree(finished, str(tmp_path / "p"))
   other = lib.data_config(window_seconds=5.0, num_shards=2)
   with pytest.raises(ValueError, match="different raw dataset or config"):
     prepare.prepare(other, root, out)
@@ -233,9 +233,8 @@ def test_memory_source_quarantine_and_frames(tmp_path):
 
 
 @pytest.mark.slow
-def test_process_pool_and_cli_match_inline(defect_raw, tmp_path):
-  root, config = defect_raw
-  inline = prepare.prepare(config, root, str(tmp_path / "inline"))
+def test_process_pool_and_cli_match_inline(defect_processed, tmp_path):
+  inline, root, config = defect_processed
   pooled = prepare.prepare(config, root, str(tmp_path / "pooled"),
                            num_processes=2)
   assert _tree(pooled) == _tree(inline)

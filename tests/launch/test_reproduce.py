@@ -96,11 +96,12 @@ def test_index_lists_each_run_with_command_and_config_hash(tmp_path):
 
 
 @pytest.mark.slow
-def test_reproduce_tiny_end_to_end(tmp_path):
+def test_reproduce_tiny_end_to_end(tmp_path, jax_cache_env):
   """Experiments A-F at the tiny scale: one command, one report folder. This
   is also the end-to-end test of the classical, har_models (three ways) and
   distillation sweeps."""
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"),
+             **jax_cache_env)
   report = tmp_path / "report"
   r = subprocess.run(
       [sys.executable, "-m", "launch.run",

@@ -96,10 +96,11 @@ def test_video_models():
 
 
 @pytest.mark.slow
-def test_video_models_tiny_end_to_end(tmp_path):
+def test_video_models_tiny_end_to_end(tmp_path, jax_cache_env):
   """Probes (extracting the teacher set on first use), fine-tuning and the
   IMU reference on the same windows, then the report."""
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"))
+  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"),
+             **jax_cache_env)
   r = subprocess.run(
       [sys.executable, "-m", "launch.run",
        "--sweep=launch/sweeps/video_models.py:models=videomae", "--tiny",

@@ -22,8 +22,8 @@ import teacher_testlib as lib
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-  return lib.make_data(tmp_path_factory.mktemp("teacher_data"))
+def data(teacher_data):
+  return teacher_data()
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_raw_mp4s_give_the_stored_frames_vectors(data, reference, tmp_path):
 
 
 def test_dataset_prepared_without_frames_gets_the_same_vectors(
-    data, reference, tmp_path):
-  frameless = lib.make_data(tmp_path, store_frames=False)
+    data, reference, teacher_data, tmp_path):
+  frameless = teacher_data(store_frames=False)
   assert not processed.ProcessedDataset.open(frameless.processed).has_frames(
       [0]).any()
   manifest = extract.run(lib.config(frameless, "frameless"),  # source auto
@@ -288,23 +288,15 @@ def test_config_mistakes_are_clear_errors(data, tmp_path, teacher, message):
     extract.run(config, str(tmp_path))
 
 
-def test_weights_from_a_checkpoint_of_our_own_run(tmp_path):
-  """configs/timesformer.py:tiny trained for 2 steps; its checkpoint is the
-  teacher (everything but the head), on that run's data."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
+def test_weights_from_a_checkpoint_of_our_own_run(tiny_config_run, tmp_path):
+  """configs/timesformer.py:tiny trained for 2 steps (the configs smoke
+  test's run); its checkpoint is the teacher (everything but the head), on
+  that run's data."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from egoimu_jax.models import transfer  # pylint: disable=g-import-not-at-top
-  from egoimu_jax import durations  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      "timesformer_config", lib.ROOT / "configs" / "timesformer.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  train = module.get_config("tiny")
-  train.data.cache_dir = str(tmp_path / "cache")
-  durations.clear(train)
-  train.update(total_steps=2, eval_every_steps=2, log_every_steps=1)
-  run_dir = str(tmp_path / "run")
-  jobs.JOBS.get("train")(train, run_dir)
+  trained = tiny_config_run("timesformer")
+  train, run_dir = trained.config, str(trained.workdir)
+  assert train.total_steps == 2
 
   data = lib.Data("", "", train.data)
   config = lib.config(data, "from_run", weights=run_dir)

@@ -32,8 +32,8 @@ def _main(data, workdir, name, flags=(), log=None):
                           stderr=subprocess.STDOUT)
 
 
-def test_two_processes_match_one(tmp_path):
-  data = lib.make_data(tmp_path / "data")
+def test_two_processes_match_one(teacher_data, tmp_path):
+  data = teacher_data()
   logs = [open(tmp_path / f"log{i}", "w") for i in range(3)]
   one = _main(data, tmp_path / "one", "one", log=logs[2])
   with socket.socket() as s:

@@ -7,12 +7,10 @@ from egoimu_jax.input_pipeline.store import processed
 from egoimu_jax.teachers import frame_source
 from egoimu_jax.teachers import parts
 
-import teacher_testlib as lib
-
 
 @pytest.mark.parametrize("variant", ["jsonl", "wds"])
-def test_decoded_frames_equal_the_stored_ones(variant, tmp_path):
-  data = lib.make_data(tmp_path, variant=variant)
+def test_decoded_frames_equal_the_stored_ones(variant, teacher_data):
+  data = teacher_data(variant=variant)
   ds = processed.ProcessedDataset.open(data.processed)
   indices = np.arange(len(ds))[::-1]  # any order, clips interleaved
   stored_all = ds.read_frames(indices)  # the 50 prepare stored
@@ -30,8 +28,9 @@ def test_decoded_frames_equal_the_stored_ones(variant, tmp_path):
   assert a.frames.std() > 10  # real images, not zeros
 
 
-def test_auto_uses_stored_frames_where_kept_and_decodes_the_rest(tmp_path):
-  data = lib.make_data(tmp_path, frames_fraction=0.5)
+def test_auto_uses_stored_frames_where_kept_and_decodes_the_rest(
+    teacher_data):
+  data = teacher_data(frames_fraction=0.5)
   ds = processed.ProcessedDataset.open(data.processed)
   kept = ds.has_frames(np.arange(len(ds)))
   assert kept.any() and not kept.all()
@@ -54,15 +53,15 @@ def test_auto_uses_stored_frames_where_kept_and_decodes_the_rest(tmp_path):
   assert (frames.source == frame_source.RAW).all()
 
 
-def test_raw_frames_need_the_matching_raw_dataset(tmp_path):
-  data = lib.make_data(tmp_path / "a", store_frames=False)
+def test_raw_frames_need_the_matching_raw_dataset(teacher_data):
+  data = teacher_data(store_frames=False)
   ds = processed.ProcessedDataset.open(data.processed)
   with pytest.raises(ValueError, match="stores no frames"):
     frame_source.FrameSource(ds, "stored", 4)
   with frame_source.FrameSource(ds, "auto", 4) as source:
     with pytest.raises(ValueError, match="set teacher.raw_dir"):
       source.submit([0])
-  other = lib.make_data(tmp_path / "b", variant="wds")
+  other = teacher_data(variant="wds")
   with frame_source.FrameSource(ds, "raw", 4, raw_root=other.raw) as source:
     with pytest.raises(ValueError, match="is not the one the processed"):
       source.submit([0])

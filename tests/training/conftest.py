@@ -2,10 +2,9 @@
 session, and a runner for ``python -m egoimu_jax.main`` in subprocesses with
 a chosen CPU device count (JAX reads ``XLA_FLAGS`` only at start-up).
 
-The subprocesses share a persistent JAX compilation cache: most of a tiny
-run is compiling, and the runs compile the same programs (14 s -> 6 s of CPU
-per run here). Cached executables are the ones a fresh compile produces, so
-bitwise comparisons between runs are unaffected."""
+The subprocesses share the session's persistent JAX compilation cache
+(``jax_cache_env``); cached executables are the ones a fresh compile
+produces, so bitwise comparisons between runs are unaffected."""
 
 import dataclasses
 import os
@@ -58,5 +57,5 @@ class MainRunner:
 
 
 @pytest.fixture(scope="session")
-def main_runner(tiny_cache, tmp_path_factory) -> MainRunner:
-  return MainRunner(tiny_cache, str(tmp_path_factory.mktemp("jax_cache")))
+def main_runner(tiny_cache, jax_cache_env) -> MainRunner:
+  return MainRunner(tiny_cache, jax_cache_env["JAX_COMPILATION_CACHE_DIR"])
