@@ -65,9 +65,20 @@ def _classical_teacher(config) -> str:
   return classical.teacher_set(config)
 
 
+_TEACHER_OF = {"train": input_teacher, "feature_probe": input_teacher,
+               "classical": _classical_teacher}
 train = consumer("egoimu_jax.training.trainer:train_and_evaluate")
 feature_probe = consumer("egoimu_jax.training.feature_probe:run")
 classical = consumer("egoimu_jax.baselines.classical:run", _classical_teacher)
+
+
+def teacher_read(config) -> str:
+  """The teacher set the job ``config.job`` reads (extracted before it
+  runs), ``""`` if none: what a launch plan schedules an extraction for."""
+  teacher_of = _TEACHER_OF.get(config.get("job", "train"))
+  if teacher_of is None or "teacher" not in config:
+    return ""
+  return teacher_of(config)
 
 
 PREPARED_FILE = "prepared.json"  # the prepare job's done marker

@@ -26,6 +26,7 @@ JOBS = Registry("job", lazy={
 RESULTS_FILE = "results.json"
 _DONE_FILES = {
     "prepare": "prepared.json",   # data_deps.PREPARED_FILE
+    "extract_embeddings": "teacher_manifest.json",  # teachers.extract.DONE_FILE
     "pretrain_finetune": "report/pretrain_vs_scratch.md",
     "distill_evaluate": "report/rq3.md",
 }

@@ -5,11 +5,11 @@ with the helpers below; ``python -m launch.run --sweep=FILE`` expands,
 validates and runs it (see ``launch/run.py``).
 """
 
-from launch.data_jobs import prepare_first
+from launch.data_jobs import data_first
 from launch.job import Job, REPORT_TAG, RESULTS_FILE, is_done
 from launch.sweep import (SweepError, load_sweep, parse_arg, product,
                           protocol_job, scale_tag, validate, zip_axes)
 
 __all__ = ["Job", "REPORT_TAG", "RESULTS_FILE", "is_done", "SweepError", "load_sweep",
-           "parse_arg", "prepare_first", "product", "protocol_job", "scale_tag", "validate",
+           "data_first", "parse_arg", "product", "protocol_job", "scale_tag", "validate",
            "zip_axes"]

@@ -1,7 +1,9 @@
 r"""Runs a sweep: ``python -m launch.run --sweep=launch/sweeps/classical.py``.
 
-Expands the sweep file into jobs, validates them, skips finished ones (their
-workdir has results.json), runs the rest with the chosen executor, logs
+Expands the sweep file into jobs, validates them, puts the jobs that make
+their inputs first (one ``prepare`` per dataset, one ``extract_embeddings``
+per teacher set read; ``--nodata_first`` leaves that to each job), skips
+finished ones (their workdir has their done marker), runs the rest with the chosen executor, logs
 progress with an ETA, and, with ``--report_dir``, writes the report tables
 over the sweep's workdirs. Run it from the repository root. Examples::
 
@@ -27,6 +29,7 @@ from absl import flags
 from absl import logging
 
 from egoimu_jax import cli
+from launch import data_jobs
 from launch import report_hook
 from launch import sweep as sweep_lib
 from launch.executors import slurm
@@ -48,6 +51,11 @@ _SET = flags.DEFINE_multi_string(
 _ONLY = flags.DEFINE_string(
     "only", "", "Regex: run only jobs whose name matches (the report still "
     "covers the whole sweep).")
+_DATA_FIRST = flags.DEFINE_bool(
+    "data_first", True,
+    "Run one prepare job per dataset (and one extraction per teacher set "
+    "read) before the jobs that read it (launch.data_first); "
+    "--nodata_first leaves it to each job.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the jobs and commands; run nothing.")
 _RERUN = flags.DEFINE_bool("rerun", False, "Run jobs even if they are done already.")
 _PYTHON = flags.DEFINE_string("python", sys.executable, "Interpreter that runs the jobs.")
@@ -103,6 +111,8 @@ def main(argv: Sequence[str]) -> int:
   sweep_jobs = expand(_SWEEP.value, root, _TINY.value, _SET.value,
                       _ONLY.value)
   jobs = select(sweep_jobs, _ONLY.value)
+  if _DATA_FIRST.value:
+    jobs = [j.resolve(root) for j in data_jobs.data_first(jobs)]
   if _DRY_RUN.value:
     for j in jobs:
       print(f"{j.name}\t{'done' if j.is_done() else 'todo'}\t{j.shell(_PYTHON.value)}")

@@ -12,7 +12,7 @@ follows ``:`` in ``--sweep=launch/sweeps/x.py:arg`` (parsed like a config arg:
 ``load_sweep`` imports the file, calls ``sweep`` and validates the jobs before
 anything runs: config files exist, names and workdirs are unique, every
 override names an existing config field of a compatible type, and what a job
-waits for (``Job.after``, e.g. the prepare jobs of ``launch.prepare_first``)
+waits for (``Job.after``, e.g. the prepare and extraction jobs of ``launch.data_first``)
 is a job of the sweep.
 """
 

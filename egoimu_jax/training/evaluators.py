@@ -13,7 +13,7 @@ a run asks for it. Today: ``variants`` (``config.eval_variants``: the test
 part again with changed model/task fields, a batch transform such as
 degraded video; ``eval_variants.py``) and ``adaptation`` (``config.adapt``:
 per-test-person AdaBN / TENT / few-shot calibration; ``adaptation/run.py``).
-A new one is a module with such an object plus one line in ``_LAZY``.
+A new one is a module with such an object plus one line in ``_TARGETS``.
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ import numpy as np
 
 from egoimu_jax.registry import Registry
 
-EVALUATORS = Registry("evaluator")
 # name -> "module:attribute", in the order they run.
-_LAZY = {
+_TARGETS = {
     "variants": "egoimu_jax.training.eval_variants:EVALUATOR",
     "adaptation": "egoimu_jax.adaptation.run:EVALUATOR",
 }
-for _name, _target in _LAZY.items():
-  EVALUATORS.lazy(_name, _target)
-ORDER = tuple(_LAZY)
+EVALUATORS = Registry("evaluator", lazy=_TARGETS)
+ORDER = tuple(_TARGETS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A stand-in interpreter for launch tests: ``<fake> -m egoimu_jax.main ...``
-records the call and writes results.json (prepared.json for
-``--config.job=prepare``); anything else runs the real Python.
+records the call and writes results.json (the job's own done marker for
+``--config.job=prepare`` and ``extract_embeddings``); anything else runs the real Python.
 
 Env knobs: FAKE_FAIL (regex on the workdir: exit 3), FAKE_NO_RESULTS (regex:
 exit 0 without results.json), FAKE_RESULTS=full (a genuine Contract-5 run
@@ -41,9 +41,12 @@ FAKE = textwrap.dedent('''\
     if procid != 0 or (env.get("FAKE_NO_RESULTS") and
                        re.search(env["FAKE_NO_RESULTS"], workdir)):
       sys.exit(0)
-    if opts.get("config.job") == "prepare":  # data_deps.prepare's marker
-      with open(os.path.join(workdir, "prepared.json"), "w") as f:
-        json.dump({{"processed_dir": "fake"}}, f)
+    marker = {{"prepare": "prepared.json",  # jobs.done_file's markers
+              "extract_embeddings": "teacher_manifest.json"}}.get(
+                  opts.get("config.job"))
+    if marker:
+      with open(os.path.join(workdir, marker), "w") as f:
+        json.dump({{"fake": True}}, f)
       sys.exit(0)
     if env.get("FAKE_RESULTS") != "full":
       with open(os.path.join(workdir, "results.json"), "w") as f:

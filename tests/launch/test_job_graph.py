@@ -1,5 +1,6 @@
 """Jobs that wait for others (``Job.after``): order, failure propagation,
-validation, SLURM dependencies and the sweeps' prepare jobs."""
+validation, SLURM dependencies and the jobs that make a sweep's inputs
+(``launch.data_first``: preparation, teacher extraction)."""
 
 import os
 import textwrap
@@ -126,13 +127,13 @@ def test_slurm_submits_waves_with_afterok(tmp_path, fake_python, make_exe,
   assert all("--kill-on-invalid-dep=yes" in c for c in calls[1:])
 
 
-def test_prepare_first_prepares_each_dataset_once(tmp_path, fake_python):
+def test_data_first_prepares_each_dataset_once(tmp_path, fake_python):
   config = "configs/deepconvlstm.py:tiny"
   jobs = [launch.protocol_job(config, "m", "l20wo", f) for f in range(2)]
   jobs.append(launch.protocol_job(
       config, "m", "within", 0,
       overrides={"data.synthetic.num_workers": 12}))
-  planned = launch.prepare_first(jobs)
+  planned = launch.data_first(jobs)
   prepares = planned[:2]
   assert [j.overrides["job"] for j in prepares] == ["prepare", "prepare"]
   assert prepares[1].overrides["data.synthetic.num_workers"] == 12
@@ -145,3 +146,31 @@ def test_prepare_first_prepares_each_dataset_once(tmp_path, fake_python):
   out = local.LocalExecutor(parallel=2, python=fake_python).run(resolved)
   assert out.ok and started(resolved[2]) >= ended(resolved[0])
   assert started(resolved[4]) >= ended(resolved[1])
+
+
+def test_data_first_extracts_each_teacher_set_once_after_its_data(
+    tmp_path, fake_python):
+  distill = [launch.protocol_job("configs/comodo.py:tiny", "c", "l20wo", f)
+             for f in range(2)]
+  plain = launch.protocol_job("configs/deepconvlstm.py:tiny", "m", "l20wo", 0)
+  planned = launch.data_first(distill + [plain])
+  by_job = {}
+  for j in planned:
+    by_job.setdefault(j.overrides.get("job"), []).append(j)
+  [extract] = by_job["extract_embeddings"]
+  assert extract.done_file == "teacher_manifest.json"
+  assert extract.workdir.startswith(data_jobs.EXTRACT_DIR + "/")
+  prepares = {j.name for j in by_job["prepare"]}
+  assert set(extract.after) <= prepares and len(extract.after) == 1
+  # The distillation runs wait for the extraction, the IMU model for its data.
+  assert [j.after for j in planned if j.name.startswith("c/")] == [
+      (extract.name,), (extract.name,)]
+  [imu] = [j for j in planned if j.name == plain.name]
+  assert len(imu.after) == 1 and imu.after[0] in prepares
+  launch.validate(planned)
+  resolved = [j.resolve(str(tmp_path)) for j in planned]
+  out = local.LocalExecutor(parallel=2, python=fake_python).run(resolved)
+  assert out.ok
+  ran = {j.name: j for j in resolved}
+  assert started(ran[extract.name]) >= ended(ran[extract.after[0]])
+  assert started(ran["c/l20wo/fold0"]) >= ended(ran[extract.name])

@@ -43,8 +43,11 @@ def test_dry_run_lists_jobs(tmp_path, sweep_file, fake_python):
                "--dry_run", f"--python={fake_python}"])
   assert r.returncode == 0, r.stderr
   lines = r.stdout.splitlines()
-  assert len(lines) == 6
+  # One prepare job for the sweep's one dataset, then the 6 runs.
+  assert len(lines) == 7
   name, status, cmd = lines[0].split("\t")
+  assert name.startswith("prepare/") and "--config.job=prepare" in cmd
+  name, status, cmd = lines[1].split("\t")
   assert (name, status) == ("fakemodel/l20wo/fold0", "todo")
   assert f"--workdir={tmp_path}/runs/fakemodel/l20wo/fold0" in cmd and ":tiny" in cmd
 
@@ -53,6 +56,10 @@ def test_only_selects_jobs(tmp_path, sweep_file, fake_python):
   common = [f"--sweep={sweep_file}", f"--root={tmp_path}/runs", "--dry_run",
             f"--python={fake_python}"]
   r = run_cli(common + ["--only=within/fold1$"])
+  assert r.returncode == 0
+  assert [l.split("\t")[0] for l in r.stdout.splitlines()][1:] == [
+      "fakemodel/within/fold1"]
+  r = run_cli(common + ["--only=within/fold1$", "--nodata_first"])
   assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == [
       "fakemodel/within/fold1"]
   none = run_cli(common + ["--only=nothing"])
@@ -64,9 +71,12 @@ def test_set_overrides_every_job(tmp_path, sweep_file, fake_python):
             f"--python={fake_python}"]
   r = run_cli(common + ["--set=data.raw_dir=/data/pilot", "--set=protocol.num_folds=10"])
   assert r.returncode == 0, r.stderr
-  lines = r.stdout.splitlines()
+  prep, *lines = r.stdout.splitlines()
   assert len(lines) == 2 and all("--config.data.raw_dir=/data/pilot" in l and
                                  "--config.protocol.num_folds=10" in l for l in lines)
+  # The prepare job gets the data overrides only.
+  assert "--config.data.raw_dir=/data/pilot" in prep
+  assert "num_folds" not in prep and "--config.job=prepare" in prep
   bad = run_cli(common + ["--set=data.raw_dri=/x"])
   assert bad.returncode != 0 and "override data.raw_dri='/x' does not fit" in bad.stderr
 
@@ -93,12 +103,13 @@ def test_run_then_report_with_gap(tmp_path, sweep_file, fake_python):
           "--executor=local_parallel", "--parallel=2", f"--report_dir={report}"]
   r = run_cli(args, FAKE_RESULTS="full")
   assert r.returncode == 0, r.stderr[-3000:]
-  assert "4/4 jobs finished" in r.stderr and "ETA" in r.stderr
+  # The 4 runs and, first, the prepare job of their dataset.
+  assert "5/5 jobs finished" in r.stderr and "ETA" in r.stderr
   main = (report / "tables" / "main.md").read_text()
   assert "fakemodel" in main and "gap within−l20wo" in main
   # Everything is done: a second run skips all jobs and still reports.
   again = run_cli(args, FAKE_RESULTS="full")
-  assert again.returncode == 0 and "0 to run, 4 done before" in again.stderr
+  assert again.returncode == 0 and "0 to run, 5 done before" in again.stderr
 
 
 def test_failed_job_gives_nonzero_exit(tmp_path, sweep_file, fake_python):
@@ -126,7 +137,7 @@ def test_slurm_flags_reach_the_sbatch_script(tmp_path, sweep_file, fake_python,
   r = run_cli([f"--sweep={sweep_file}:folds=1", f"--root={tmp_path}/runs",
                f"--python={fake_python}", "--executor=slurm",
                "--slurm_partition=gpu", "--slurm_gpus_per_node=8",
-               "--slurm_max_concurrent=1"],
+               "--slurm_max_concurrent=1", "--nodata_first"],
               PATH=f"{bin_dir}:{os.environ['PATH']}")
   assert r.returncode == 0, r.stderr[-3000:]
   [script] = (tmp_path / "runs" / "_slurm").glob("*/array_1host.sbatch")
