@@ -221,10 +221,8 @@ def main(args):
   print(f"  initial eval loss: flax {loss_j:.6f}  torch {loss_t:.6f}; flax "
         f"compile {compile_s:.1f} s")
   for k in ("flax", "torch"):
-    r = rates[k]
-    print(f"  {k:5s}: windows/s min {r['min']:7.2f}  median {r['median']:7.2f}"
-          f"  max {r['max']:7.2f}  ({statistics.median(times[k]) * 1e3:.0f} "
-          "ms/step median)")
+    print(f"  {k:5s}: {timing.rates_line(rates[k], 'windows/s')}  "
+          f"({statistics.median(times[k]) * 1e3:.0f} ms/step median)")
   print(f"  ratio flax/torch (median windows/s): {ratio:.2f}")
   timing.write_json(result, args.json)
   return result
