@@ -12,6 +12,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import jit_testlib
+import model_testlib
 import numpy as np
 import pytest
 
@@ -93,7 +94,7 @@ def test_tiny_shapes_params_and_init():
       32, 32)
   assert "bias" not in params["encoder"]["block_1"]["attn"]["query"]
   assert params["head"]["kernel"].shape == (6 * 32, 5)
-  assert sum(x.size for x in jax.tree.leaves(params)) == _param_count(model, 6)
+  assert model_testlib.size(params) == _param_count(model, 6)
 
   logits, aux = _forward(model, variables, imu)
   assert logits.shape == (2, 5)
@@ -101,18 +102,13 @@ def test_tiny_shapes_params_and_init():
   assert aux["tokens"].shape == (2, 6, 1 + 8, 32)
   np.testing.assert_allclose(aux["features"],
                              aux["tokens"][:, :, 0].reshape(2, -1))
-  head = params["head"]
-  np.testing.assert_allclose(
-      logits, aux["features"] @ head["kernel"] + head["bias"], rtol=1e-5,
-      atol=1e-5)
+  model_testlib.assert_linear_head(logits, aux["features"], params["head"])
 
 
 def test_8m_parameter_count():
   model = mantis.create("8M", num_classes=3)
-  params = jax.eval_shape(
-      lambda x: model.init(KEY, {"imu": x}, train=False),
-      jax.ShapeDtypeStruct((1, 1000, 6), jnp.float32))["params"]
-  count = sum(x.size for x in jax.tree.leaves(params))
+  params = model_testlib.abstract_params(model, "imu", (1, 1000, 6), KEY)
+  count = model_testlib.size(params)
   assert count == _param_count(model, 6)
   # MantisV1's parameters without the pretraining projector: 8,037,632.
   assert count - (1536 + 1) * 3 == 8_037_632
@@ -204,8 +200,7 @@ def test_batchnorm_linear_head():
   assert set(variables) == {"params", "batch_stats"}
   assert set(variables["params"]) == {"tokgen", "cls_token", "encoder",
                                       "head_norm", "head"}
-  assert sum(x.size for x in jax.tree.leaves(variables["params"])) == (
-      _param_count(model, 6))
+  assert model_testlib.size(variables["params"]) == _param_count(model, 6)
   (logits, aux), updates = jax.jit(lambda v, x: model.apply(
       v, {"imu": x}, train=True, mutable=["batch_stats"]))(variables, imu)
   feats = np.asarray(aux["features"])

@@ -12,6 +12,7 @@ import pytest
 
 import hf_testlib
 import jit_testlib
+import model_testlib
 from egoimu_jax import models
 from egoimu_jax.models import timesformer
 from egoimu_jax.models import torch_convert
@@ -61,7 +62,7 @@ def test_tiny_shapes_params_and_init():
   assert params["head"]["kernel"].shape == (32, 5)
   assert params["pos_embed"].shape == (1, 1 + 16, 32)
   assert params["time_embed"].shape == (1, 4, 32)
-  assert sum(x.size for x in jax.tree.leaves(params)) == _param_count(model)
+  assert model_testlib.size(params) == _param_count(model)
   # The authors' initialisation: time table and later temporal_fc at zero.
   np.testing.assert_array_equal(params["time_embed"], 0.0)
   enc = params["encoder"]
@@ -74,19 +75,14 @@ def test_tiny_shapes_params_and_init():
   assert aux["features"].shape == (2, 32)
   assert aux["tokens"].shape == (2, 1 + 16 * 4, 32)
   np.testing.assert_allclose(aux["features"], aux["tokens"][:, 0])
-  head = params["head"]
-  np.testing.assert_allclose(
-      logits, aux["features"] @ head["kernel"] + head["bias"], rtol=1e-5,
-      atol=1e-5)
+  model_testlib.assert_linear_head(logits, aux["features"], params["head"])
 
 
 def test_b_parameter_count():
   model = timesformer.create("B", num_classes=400)
-  shape = (1, 8, 224, 224, 3)
-  params = jax.eval_shape(
-      lambda x: model.init(KEY, {"frames": x}, train=False),
-      jax.ShapeDtypeStruct(shape, jnp.float32))["params"]
-  count = sum(x.size for x in jax.tree.leaves(params))
+  params = model_testlib.abstract_params(model, "frames", (1, 8, 224, 224, 3),
+                                         KEY)
+  count = model_testlib.size(params)
   assert count == _param_count(model)
   assert 121e6 < count < 122e6
 
@@ -229,9 +225,8 @@ def test_import_maps_every_weight(tmp_path):
   params = variables["params"]
   model = timesformer.create("tiny", num_classes=5,
                              **convert.spec_overrides(ckpt))
-  expected = jax.eval_shape(
-      lambda x: model.init(KEY, {"frames": x}, train=False),
-      jax.ShapeDtypeStruct((1, 4, 32, 32, 3), jnp.float32))["params"]
+  expected = model_testlib.abstract_params(model, "frames", (1, 4, 32, 32, 3),
+                                           KEY)
   torch_convert.check_like(params, expected)
   src = "timesformer.encoder.layer.1.temporal_attention.attention.qkv"
   attn = params["encoder"]["block_1"]["temporal_attn"]

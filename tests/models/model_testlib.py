@@ -1,0 +1,24 @@
+"""Test helpers shared by the model tests: abstract parameters, the head."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def abstract_params(model, modality: str, shape, key):
+  """``model``'s parameters, as shapes only, initialised on a float32
+  ``{modality: [shape]}`` batch."""
+  return jax.eval_shape(
+      lambda x: model.init(key, {modality: x}, train=False),
+      jax.ShapeDtypeStruct(shape, jnp.float32))["params"]
+
+
+def size(params) -> int:
+  """How many numbers ``params`` holds."""
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def assert_linear_head(logits, features, head):
+  """``logits`` are ``features`` through the dense ``head`` parameters."""
+  np.testing.assert_allclose(
+      logits, features @ head["kernel"] + head["bias"], rtol=1e-5, atol=1e-5)
