@@ -290,15 +290,10 @@ def test_import_errors(tmp_path):
   with pytest.raises(ValueError, match="model_type is 'videomae', not "
                      "'timesformer'"):
     convert.load(hf_testlib.write_checkpoint(tmp_path / "a", wrong, sd))
-  broken = dict(sd)
-  del broken["encoder.layer.1.temporal_dense.weight"]
-  with pytest.raises(KeyError, match="encoder.layer.1.temporal_dense.weight"):
-    convert.load(hf_testlib.write_checkpoint(tmp_path / "b", SMALL, broken))
-  extra = dict(sd, **{"encoder.layer.0.temporal_attention.extra":
-                      np.zeros(3, np.float32)})
-  with pytest.raises(ValueError, match="not converted.*temporal_attention"
-                     ".extra"):
-    convert.load(hf_testlib.write_checkpoint(tmp_path / "c", SMALL, extra))
+  hf_testlib.assert_rejects_missing_and_extra(
+      convert.load, str(tmp_path), SMALL, sd,
+      "encoder.layer.1.temporal_dense.weight",
+      "encoder.layer.0.temporal_attention.extra")
   joint = dict(SMALL, attention_type="joint_space_time")
   with pytest.raises(ValueError, match="attention_type"):
     convert.load(hf_testlib.write_checkpoint(tmp_path / "d", joint, sd))
@@ -313,9 +308,8 @@ def test_import_errors(tmp_path):
 
 
 def test_bin_checkpoints_need_torch(tmp_path, monkeypatch):
-  ckpt = hf_testlib.bin_checkpoint_without_torch(tmp_path, SMALL, monkeypatch)
-  with pytest.raises(ImportError, match="needs torch"):
-    convert.read_checkpoint(ckpt)
+  hf_testlib.assert_bin_needs_torch(convert.read_checkpoint, tmp_path, SMALL,
+                                   monkeypatch)
 
 
 # -- parity with transformers -------------------------------------------------
