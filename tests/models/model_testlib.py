@@ -1,8 +1,12 @@
-"""Test helpers shared by the model tests: abstract parameters, the head."""
+"""Test helpers shared by the model tests: abstract parameters, the head,
+PyTorch references."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+
+from egoimu_jax.models import torch_convert
 
 
 def abstract_params(model, modality: str, shape, key):
@@ -22,3 +26,13 @@ def assert_linear_head(logits, features, head):
   """``logits`` are ``features`` through the dense ``head`` parameters."""
   np.testing.assert_allclose(
       logits, features @ head["kernel"] + head["bias"], rtol=1e-5, atol=1e-5)
+
+
+def iswc22_reference(filename: str):
+  """The PyTorch ``filename`` shipped in benchmarkhar (no package init); the
+  test is skipped without torch or benchmarkhar."""
+  pytest.importorskip("torch")
+  module = torch_convert.iswc22_reference(filename)
+  if module is None:
+    pytest.skip("benchmarkhar (PyTorch reference) is not installed")
+  return module
