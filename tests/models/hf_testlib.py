@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+import model_testlib
+
 # A transformers VideoMAE config of the tiny geometry (4 x 32^2, patch 8,
 # tubelet 2).
 VIDEOMAE_SMALL = dict(
@@ -79,10 +81,9 @@ def assert_rejects_missing_and_extra(load, path, config, sd, missing, extra):
   """``load`` refuses ``config``'s checkpoint of ``sd`` without the weight
   ``missing`` (a KeyError naming it) and with one weight more, ``extra``
   (a ValueError: not converted), each written below ``path``."""
-  broken = dict(sd)
-  del broken[missing]
-  with pytest.raises(KeyError, match=re.escape(missing)):
-    load(write_checkpoint(os.path.join(path, "missing"), config, broken))
+  model_testlib.assert_missing_weight(
+      lambda d: load(write_checkpoint(os.path.join(path, "missing"), config,
+                                      d)), sd, missing, re.escape(missing))
   more = dict(sd, **{extra: np.zeros(3, np.float32)})
   with pytest.raises(ValueError, match=f"not converted.*{re.escape(extra)}"):
     load(write_checkpoint(os.path.join(path, "extra"), config, more))
