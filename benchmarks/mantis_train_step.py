@@ -60,9 +60,7 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--length", type=int, default=1000)
   p.add_argument("--channels", type=int, default=6)
   p.add_argument("--classes", type=int, default=3)
-  p.add_argument("--rounds", type=int, default=8, help="timed rounds")
-  p.add_argument("--warmup", type=int, default=2)
-  timing.add_args(p)
+  timing.add_args(p, rounds=8, warmup=2)
   p.add_argument("--omp_wait_policy", default="PASSIVE",
                  choices=["PASSIVE", "ACTIVE", "unset"])
   args = p.parse_args()
@@ -213,11 +211,9 @@ def main(args):
       "rounds": args.rounds, "warmup": args.warmup,
       "forward_gflop_per_window": flops / 1e9,
       "eval_loss_flax": loss_j, "eval_loss_torch": loss_t,
-      "flax_compile_s": compile_s,
-      "step_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
       "train_loss": {k: [round(v, 4) for v in l] for k, l in losses.items()},
       "windows_per_s": rates, "ratio_flax_over_torch": ratio,
-      "jax": jax.__version__, "torch": torch.__version__,
+      **timing.flax_torch_entries(times, compile_s),
   }
   print(f"{result['model']} train step, batch {args.batch} x [{args.length}, "
         f"{args.channels}], {args.threads} thread(s), OMP_WAIT_POLICY="
@@ -225,10 +221,8 @@ def main(args):
   print(f"  initial eval loss: flax {loss_j:.6f}  torch {loss_t:.6f}; flax "
         f"compile {compile_s:.1f} s")
   for k in ("flax", "torch"):
-    r = rates[k]
-    print(f"  {k:5s}: windows/s min {r['min']:7.2f}  median {r['median']:7.2f}"
-          f"  max {r['max']:7.2f}  ({statistics.median(times[k]) * 1e3:.0f} "
-          "ms/step median)")
+    print(f"  {k:5s}: {timing.rates_line(rates[k], 'windows/s')}  "
+          f"({statistics.median(times[k]) * 1e3:.0f} ms/step median)")
   print(f"  ratio flax/torch (median windows/s): {ratio:.2f}")
   timing.write_json(result, args.json)
   return result

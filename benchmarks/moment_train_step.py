@@ -51,10 +51,8 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--length", type=int, default=None,
                  help="samples per window (patches = length / 8)")
   p.add_argument("--classes", type=int, default=3)
-  p.add_argument("--rounds", type=int, default=5,
-                 help="timed steps per framework")
-  p.add_argument("--warmup", type=int, default=1)
-  timing.add_args(p)
+  timing.add_args(p, rounds=5, warmup=1,
+                  rounds_help="timed steps per framework")
   p.add_argument("--omp_wait_policy", default="PASSIVE",
                  choices=["PASSIVE", "ACTIVE", ""],
                  help="OMP_WAIT_POLICY for torch ('' leaves it unset)")
@@ -188,10 +186,8 @@ def main(args):
       "omp_wait_policy": args.omp_wait_policy, "remat": args.remat,
       "rounds": args.rounds, "warmup": args.warmup,
       "eval_loss_flax": loss_j, "eval_loss_torch": loss_t,
-      "flax_compile_s": compile_s,
-      "step_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
       "stats": stats, "ratio_flax_over_torch_median": ratio,
-      "jax": jax.__version__, "torch": torch.__version__,
+      **timing.flax_torch_entries(times, compile_s),
   }
   print(f"MOMENT-small widths, {args.layers} block(s), train step, batch "
         f"{args.batch} x [{args.length}, {CHANNELS}] "

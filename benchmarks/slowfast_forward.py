@@ -45,10 +45,8 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--depth", type=int, default=50, choices=[18, 50, 101],
                  help="pytorchvideo model_depth (18: one block per stage)")
   p.add_argument("--classes", type=int, default=400)
-  p.add_argument("--rounds", type=int, default=10,
-                 help="timed forwards per framework")
-  p.add_argument("--warmup", type=int, default=1)
-  timing.add_args(p)
+  timing.add_args(p, rounds=10, warmup=1,
+                  rounds_help="timed forwards per framework")
   return p.parse_args()
 
 
@@ -139,11 +137,9 @@ def main(args):
       "size": args.size, "threads": args.threads, "rounds": args.rounds,
       "torch_threads": torch.get_num_threads(),
       "gflops_per_clip": gflops, "logits_max_rel_err": rel_err,
-      "flax_compile_s": compile_s,
-      "forward_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
       "clips_per_s": clips,
       "ratio_flax_over_torch": med["flax"] / med["torch"],
-      "jax": jax.__version__, "torch": torch.__version__,
+      **timing.flax_torch_entries(times, compile_s, "forward_s"),
   }
   print(f"SlowFast R{args.depth} forward, batch {args.batch} x {args.frames}"
         f" x {args.size}^2, {args.threads} thread(s), {gflops:.1f} GFLOPs/clip")

@@ -47,9 +47,7 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--full", action="store_true",
                  help="the variant's own depth and image size")
   p.add_argument("--batch", type=int, default=2)
-  p.add_argument("--rounds", type=int, default=7, help="timed rounds")
-  p.add_argument("--warmup", type=int, default=1)
-  timing.add_args(p)
+  timing.add_args(p, rounds=7, warmup=1)
   return p.parse_args()
 
 
@@ -131,10 +129,8 @@ def main(args):
       "geometry": geo, "batch": args.batch, "threads": args.threads,
       "rounds": args.rounds, "warmup": args.warmup,
       "gflop_per_clip": gflop, "max_abs_diff": max_diff,
-      "flax_compile_s": compile_s,
-      "forward_s": {k: [round(x, 4) for x in v] for k, v in times.items()},
       "clips_per_s": stats, "ratio_flax_over_torch": ratio,
-      "jax": jax.__version__, "torch": torch.__version__,
+      **timing.flax_torch_entries(times, compile_s, "forward_s"),
       "transformers": transformers.__version__,
   }
   print(f"TimeSformer forward ({'full ' if args.full else ''}{args.variant} "

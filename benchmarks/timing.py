@@ -18,9 +18,14 @@ import time
 from typing import Any, Callable, Iterator, Mapping
 
 
-def add_args(parser: argparse.ArgumentParser) -> None:
-  """``--threads`` (default: every core this process may use) and
-  ``--json``."""
+def add_args(parser: argparse.ArgumentParser, rounds: int, warmup: int,
+             rounds_help: str = "timed rounds",
+             rounds_flag: str = "--rounds") -> None:
+  """``rounds_flag`` (timed rounds, default ``rounds``), ``--warmup``
+  (untimed ones first), ``--threads`` (default: every core this process may
+  use) and ``--json``."""
+  parser.add_argument(rounds_flag, type=int, default=rounds, help=rounds_help)
+  parser.add_argument("--warmup", type=int, default=warmup)
   parser.add_argument("--threads", type=int,
                       default=len(os.sched_getaffinity(0)))
   parser.add_argument("--json", default=None, help="also write results here")
@@ -80,6 +85,18 @@ def rates_line(r: Mapping[str, float], unit: str, precision: int = 2) -> str:
   """``"<unit> min ...  median ...  max ..."`` of a ``rates`` dict."""
   return (f"{unit} min {r['min']:7.{precision}f}  median "
           f"{r['median']:7.{precision}f}  max {r['max']:7.{precision}f}")
+
+
+def flax_torch_entries(times: Mapping[str, list[float]], compile_s: float,
+                       times_key: str = "step_s") -> dict[str, Any]:
+  """The entries every flax-vs-torch result holds: flax's compile seconds,
+  each side's seconds per round (as ``times_key``) and the jax and torch
+  versions. The caller has imported jax and torch by then."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  return {"flax_compile_s": compile_s,
+          times_key: {k: [round(t, 4) for t in v] for k, v in times.items()},
+          "jax": jax.__version__, "torch": torch.__version__}
 
 
 def write_json(result: Mapping[str, Any], path: str | None) -> None:

@@ -56,10 +56,8 @@ def _parse() -> argparse.Namespace:
   p.add_argument("--batch", type=int, default=64)
   p.add_argument("--length", type=int, default=1000)
   p.add_argument("--classes", type=int, default=3)
-  p.add_argument("--steps", type=int, default=15,
-                 help="rounds: timed steps per framework")
-  p.add_argument("--warmup", type=int, default=2)
-  timing.add_args(p)
+  timing.add_args(p, rounds=15, warmup=2, rounds_flag="--steps",
+                  rounds_help="rounds: timed steps per framework")
   p.add_argument("--variant", choices=["iswc22", "paper"], default="iswc22")
   p.add_argument("--lstm_unroll", type=int, default=1)
   p.add_argument("--omp_wait_policy", choices=["PASSIVE", "ACTIVE"],
@@ -170,10 +168,8 @@ def main(args):
       "rounds": args.steps, "warmup": args.warmup, "thread_env": THREAD_ENV,
       "loadavg_1min": load, "cpus": os.cpu_count(), "cores_busy": cores,
       "eval_loss_flax": loss_j, "eval_loss_torch": loss_t,
-      "flax_compile_s": compile_s,
-      "step_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
       "windows_per_s": wps, "ratio_flax_over_torch": ratio,
-      "jax": jax.__version__, "torch": torch.__version__,
+      **timing.flax_torch_entries(times, compile_s),
   }
   print(f"DeepConvLSTM ({args.variant}) train step, batch {args.batch} x "
         f"[{args.length}, 6], {args.threads} thread(s), "

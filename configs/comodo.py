@@ -33,16 +33,12 @@ a linear probe and full fine-tuning) and, with ``experiment.baselines``,
 the frozen student without distillation and the supervised student.
 """
 
-from egoimu_jax import config_lib
 from egoimu_jax import distill_config
 
 
 def get_config(arg=None):
-  config = config_lib.base(arg, student="moment", weights="",
-                           teacher="timesformer", teacher_variant="",
-                           pretrain_on="all", epochs=20.0, folds="all")
-  config.update(config_lib.trainer_config())
-  distill_config.distill_config(config, objective="comodo")
+  config = distill_config.base(arg, "comodo", student="moment",
+                               teacher="timesformer")
   config.task.update(queue_size=16384, queue_seed=16349,
                      teacher_temperature=0.1, student_temperature=0.05,
                      projector_hidden=2048, projector_dim=128,

@@ -51,20 +51,12 @@ def get_config(arg=None):
   config.input.eval_batch_size = 256
   config.checkpoint.keep = 1
 
-  config.experiment = ml_collections.ConfigDict(dict(
-      folds=config_lib.parse_folds(config.arg.folds,
-                                     config.protocol.num_folds),
-      protocols=("l20wo",),
-      modalities=("imu",),
-      scratch=True,
-      missing_modality=False,
-      degraded_video=(),
-      n_boot=2000,
-      stages="",
+  config.experiment = config_lib.experiment(
+      config, ("l20wo",), modalities=("imu",), scratch=True,
+      missing_modality=False, degraded_video=(),
       imu_spectrogram=False,  # the model reads batch["imu"]
       scratch_overrides=dict(model=dict(freeze_encoder=False),
-                             optim=dict(freeze="")),
-  ))
+                             optim=dict(freeze="")))
   model = dict(variant=variant, rate_hz=config.arg.rate_hz,
                window_seconds=config.data.imu.window_seconds)
   adam = dict(lr=1e-3, weight_decay=0.0, clip_norm=0.0, schedule="constant")

@@ -45,17 +45,10 @@ def get_config(arg=None):
   config.input.eval_batch_size = 64
   config.checkpoint.keep = 1
 
-  config.experiment = ml_collections.ConfigDict(dict(
-      folds=config_lib.parse_folds(config.arg.folds,
-                                     config.protocol.num_folds),
-      protocols=("l20wo",),
-      modalities=("imu", "video", "imu+video"),
-      scratch=True,
-      missing_modality=True,
-      degraded_video=("noise", "low_light"),
-      n_boot=2000,
-      stages="",  # regex over stage names to run; "" = all
-  ))
+  config.experiment = config_lib.experiment(
+      config, ("l20wo",), modalities=("imu", "video", "imu+video"),
+      scratch=True, missing_modality=True,
+      degraded_video=("noise", "low_light"))
   model = dict(variant=variant)
   config.pretrain = ml_collections.ConfigDict(dict(
       task=dict(name="mae_pretrain", loss=dict(

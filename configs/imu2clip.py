@@ -26,16 +26,12 @@ reference's (it trains on Ego4D narration windows); they match COMODO's so
 the two objectives see the same data for the same number of steps.
 """
 
-from egoimu_jax import config_lib
 from egoimu_jax import distill_config
 
 
 def get_config(arg=None):
-  config = config_lib.base(arg, student="imu2clip", weights="",
-                           teacher="clip_vision", teacher_variant="",
-                           pretrain_on="all", epochs=20.0, folds="all")
-  config.update(config_lib.trainer_config())
-  distill_config.distill_config(config, objective="clip")
+  config = distill_config.base(arg, "clip", student="imu2clip",
+                               teacher="clip_vision")
   config.task.update(temperature=0.1, learn_temperature=True)
   config.optim.update(lr=2e-4, weight_decay=0.0, schedule="constant",
                       clip_norm=0.0)

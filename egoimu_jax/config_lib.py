@@ -281,6 +281,16 @@ def parse_folds(arg: Any, num_folds: int) -> tuple[int, ...]:
   return tuple(int(f) for f in str(arg).split("+"))
 
 
+def experiment(config: ml_collections.ConfigDict, protocols: tuple[str, ...],
+               **fields: Any) -> ml_collections.ConfigDict:
+  """A ``config.experiment``: the folds ``config.arg.folds`` names, the
+  ``protocols``, 2,000 bootstrap resamples, every stage (``stages``: a regex
+  over stage names, "" = all), then the job's own ``fields``."""
+  return ml_collections.ConfigDict(dict(
+      folds=parse_folds(config.arg.folds, config.protocol.num_folds),
+      protocols=protocols, n_boot=2000, stages="", **fields))
+
+
 def merged(config: ml_collections.ConfigDict,
            overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """A copy of ``config`` with nested ``overrides`` merged in.

@@ -48,6 +48,17 @@ EVAL_RECIPES = {
 }
 
 
+def base(arg, objective: str, student: str,
+         teacher: str) -> ml_collections.ConfigDict:
+  """A distillation config of ``objective``, ``teacher`` to ``student`` by
+  default (config args), before the objective's own settings."""
+  config = config_lib.base(arg, student=student, weights="", teacher=teacher,
+                           teacher_variant="", pretrain_on="all", epochs=20.0,
+                           folds="all")
+  config.update(config_lib.trainer_config())
+  return distill_config(config, objective)
+
+
 def distill_config(config, objective: str) -> ml_collections.ConfigDict:
   """The parts COMODO and IMU2CLIP share, in place: student, teacher set,
   protocol, durations and the ``distill_evaluate`` experiment section."""
@@ -73,16 +84,9 @@ def distill_config(config, objective: str) -> ml_collections.ConfigDict:
   config.log_every_steps = 50
   config.checkpoint.keep = 1
   config.finetune = ml_collections.ConfigDict(EVAL_RECIPES[a.student])
-  config.experiment = ml_collections.ConfigDict(dict(
-      folds=config_lib.parse_folds(a.folds, config.protocol.num_folds),
-      protocols=("l20wo", "within"),
-      ways=("svm",),
-      baselines=True,
-      student=a.student,
-      method=objective,
-      n_boot=2000,
-      stages="",
-  ))
+  config.experiment = config_lib.experiment(
+      config, ("l20wo", "within"), ways=("svm",), baselines=True,
+      student=a.student, method=objective)
   return config
 
 

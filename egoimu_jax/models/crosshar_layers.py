@@ -140,40 +140,42 @@ class Encoder(nn.Module):
     return h
 
 
-class Decoder(nn.Module):
-  """Per-step reconstruction ``[b, L, hidden] -> [b, L, 6]``."""
+class _Head(nn.Module):
+  """The fields of a part on top of the encoder: the spec and the dtypes."""
   spec: CrossHARSpec
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
+
+  def _dense(self, features: int, name: str, use_bias: bool = True) -> Linear:
+    return _dense(features, name, self.dtype, self.param_dtype, use_bias)
+
+
+class Decoder(_Head):
+  """Per-step reconstruction ``[b, L, hidden] -> [b, L, 6]``."""
 
   @nn.compact
   def __call__(self, h: jax.Array) -> jax.Array:
     s = self.spec
-    h = layers.gelu(_dense(s.hidden, "fc", self.dtype, self.param_dtype)(h))
+    h = layers.gelu(self._dense(s.hidden, "fc")(h))
     h = nn.LayerNorm(epsilon=s.norm_eps, use_fast_variance=False,
                      dtype=self.dtype, param_dtype=self.param_dtype,
                      name="norm")(h)
-    return _dense(NUM_CHANNELS, "out", self.dtype, self.param_dtype)(h)
+    return self._dense(NUM_CHANNELS, "out")(h)
 
 
-class ContrastiveHead(nn.Module):
+class ContrastiveHead(_Head):
   """CLS transformer over the encoder's steps -> projection ``[b, 18]``."""
-  spec: CrossHARSpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, h: jax.Array, train: bool = False) -> jax.Array:
     s = self.spec
     c = s.contrastive_width
-    dense = lambda f, name, bias=True: _dense(  # noqa: E731
-        f, name, self.dtype, self.param_dtype, bias)
     norm = lambda name: nn.LayerNorm(  # noqa: E731
         epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
         name=name)
     drop = lambda y: nn.Dropout(s.contrastive_dropout)(  # noqa: E731
         y, deterministic=not train)
-    x = dense(c, "embed")(h)
+    x = self._dense(c, "embed")(h)
     cls = self.param("cls", nn.initializers.normal(1.0), (1, 1, c),
                      self.param_dtype)
     x = jnp.concatenate(
@@ -185,14 +187,14 @@ class ContrastiveHead(nn.Module):
     # (SelfAttention's dropout is 0 here: the reference drops only after the
     # output projection, which ``drop`` does.)
     x = x + drop(y)
-    y = dense(s.contrastive_mlp, "fc1")(norm("norm2")(x))
-    y = dense(c, "fc2")(drop(nn.relu(y)))
+    y = self._dense(s.contrastive_mlp, "fc1")(norm("norm2")(x))
+    y = self._dense(c, "fc2")(drop(nn.relu(y)))
     x = x + drop(y)
-    z = dense(s.projection_hidden, "proj1")(x[:, 0])
+    z = self._dense(s.projection_hidden, "proj1")(x[:, 0])
     z = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                      epsilon=1e-5, dtype=self.dtype,
                      param_dtype=self.param_dtype, name="proj_bn")(z)
-    return dense(s.projection_dim, "proj2")(nn.relu(z))
+    return self._dense(s.projection_dim, "proj2")(nn.relu(z))
 
 
 class TransformerFT(nn.Module):

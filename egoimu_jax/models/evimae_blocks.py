@@ -42,28 +42,33 @@ def pool_width(x: jax.Array, width: int) -> jax.Array:
   return x.reshape(*x.shape[:-1], width, d // width).mean(-1)
 
 
-class VideoTokens(nn.Module):
-  """Frames ``[b, T, S, S, 3]`` -> tokens ``[b, N, width]`` (all tubelets)."""
+class _Tower(nn.Module):
+  """The fields of a tower part: the spec and the dtypes."""
   spec: EVIMAESpec
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
 
-  @nn.compact
-  def __call__(self, frames: jax.Array) -> jax.Array:
-    s = self.spec
-    x = layers.PatchEmbed(s.width, s.video_patch_shape, self.dtype,
-                          self.param_dtype, name="patch_embed")(frames)
-    pos = layers.sincos_1d(x.shape[1], s.width)
+  def _tokens(self, x: jax.Array, width: int, patch) -> jax.Array:
+    """``x`` cut into ``patch``-sized tokens of ``width`` (``patch_embed``),
+    plus fixed sincos positions and a learnt ``modality`` embedding."""
+    x = layers.PatchEmbed(width, patch, self.dtype, self.param_dtype,
+                          name="patch_embed")(x)
+    pos = layers.sincos_1d(x.shape[1], width)
     modality = self.param("modality", nn.initializers.normal(0.02),
-                          (s.width,), self.param_dtype)
+                          (width,), self.param_dtype)
     return x + jnp.asarray(pos, x.dtype) + modality.astype(x.dtype)
 
 
-class IMUTokens(nn.Module):
+class VideoTokens(_Tower):
+  """Frames ``[b, T, S, S, 3]`` -> tokens ``[b, N, width]`` (all tubelets)."""
+
+  @nn.compact
+  def __call__(self, frames: jax.Array) -> jax.Array:
+    return self._tokens(frames, self.spec.width, self.spec.video_patch_shape)
+
+
+class IMUTokens(_Tower):
   """Spectrogram ``[b, time, freq, C]`` -> per-group tokens ``[b, G, N, d]``."""
-  spec: EVIMAESpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, spec_x: jax.Array) -> jax.Array:
@@ -71,25 +76,17 @@ class IMUTokens(nn.Module):
     b = spec_x.shape[0]
     g = jnp.stack([spec_x[..., list(c)] for c in s.imu_groups], axis=1)
     g = g.reshape((-1,) + g.shape[2:])
-    x = layers.PatchEmbed(s.imu_width, s.imu_patch, self.dtype,
-                          self.param_dtype, name="patch_embed")(g)
-    pos = layers.sincos_1d(x.shape[1], s.imu_width)
-    modality = self.param("modality", nn.initializers.normal(0.02),
-                          (s.imu_width,), self.param_dtype)
-    x = x + jnp.asarray(pos, x.dtype) + modality.astype(x.dtype)
+    x = self._tokens(g, s.imu_width, s.imu_patch)
     return x.reshape(b, len(s.imu_groups), x.shape[1], s.imu_width)
 
 
-class IMUGraph(nn.Module):
+class IMUGraph(_Tower):
   """GraphMAE over sensor-group nodes ``[b, G, d]``.
 
   Without ``node_mask`` only the encoder runs (fine-tuning); with it, the
   masked-feature reconstruction path runs too. Returns
   ``(encoded [b, G, hidden], reconstruction [b, G, d] or None)``.
   """
-  spec: EVIMAESpec
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, nodes: jax.Array, train: bool = False,

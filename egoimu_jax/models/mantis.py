@@ -206,12 +206,9 @@ class Attention(nn.Module):
     return dropout_lib.Dropout(self.dropout)(y, deterministic=not train)
 
 
-class FeedForward(nn.Module):
-  """``fc1`` -> exact GELU -> dropout -> ``fc2`` -> dropout."""
-  hidden_dim: int
-  dropout: float = 0.0
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
+class FeedForward(layers.Mlp):
+  """``layers.Mlp``'s fields: ``fc1`` -> exact GELU -> dropout -> ``fc2``
+  -> dropout, with PyTorch's init."""
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:

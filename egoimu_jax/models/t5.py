@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from egoimu_jax.models import dropout as dropout_lib
+from egoimu_jax.models import layers
 
 Dtype = Any
 
@@ -104,12 +105,9 @@ class T5Attention(nn.Module):
     return dense(d, (h * k) ** -0.5, "o")(y)
 
 
-class T5GatedMlp(nn.Module):
-  """``wo(dropout(gelu_tanh(wi_0 x) * wi_1 x))`` (flan-t5's gated-gelu)."""
-  mlp_dim: int
-  dropout: float = 0.0
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
+class T5GatedMlp(layers.Mlp):
+  """``layers.Mlp``'s fields: ``wo(dropout(gelu_tanh(wi_0 x) * wi_1 x))``
+  (flan-t5's gated-gelu), ``hidden_dim`` wide."""
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -120,10 +118,11 @@ class T5GatedMlp(nn.Module):
                       dtype=self.dtype, param_dtype=self.param_dtype,
                       name=name)
 
-    y = (nn.gelu(dense(self.mlp_dim, d ** -0.5, "wi_0")(x), approximate=True)
-         * dense(self.mlp_dim, d ** -0.5, "wi_1")(x))
+    gate = dense(self.hidden_dim, d ** -0.5, "wi_0")(x)
+    y = (nn.gelu(gate, approximate=True)
+         * dense(self.hidden_dim, d ** -0.5, "wi_1")(x))
     y = dropout_lib.Dropout(self.dropout)(y, deterministic=not train)
-    return dense(d, self.mlp_dim ** -0.5, "wo")(y)
+    return dense(d, self.hidden_dim ** -0.5, "wo")(y)
 
 
 class T5Block(nn.Module):

@@ -153,6 +153,7 @@ def paired_row(ra: List[aggregate.Run], rb: List[aggregate.Run], n_boot: int,
   return [len(folds),
           table_model.Interval(boot.difference.estimate, boot.difference.low,
                                boot.difference.high,
-                               table_model.few_workers(len(wa)), signed=True),
+                               flag=table_model.few_workers(len(wa)),
+                               signed=True),
           boot.p_value, fold.get("t_p_value"), fold.get("wilcoxon_p_value"),
           flip["mean_difference"], flip["p_value"]]

@@ -73,7 +73,8 @@ def _versus_baseline(runs, baseline, n_boot: int, seed: int):
     fold_p = f"{t['t_p_value']:.3g} / {t['wilcoxon_p_value']:.3g}"
   few = len({w for f in folds for w in a[f].test_workers})
   flag = "few_workers" if few < stats_lib.MIN_CI_WORKERS else ""
-  return (table_model.Interval(d.estimate, d.low, d.high, flag, signed=True),
+  return (table_model.Interval(d.estimate, d.low, d.high, flag=flag,
+                               signed=True),
           boot.p_value, fold_p)
 
 
@@ -104,7 +105,7 @@ def distillation_table(groups: Mapping[aggregate.GroupKey,
         few = len({w for r in cr for w in r.test_workers})
         row += [mean_std(cr),
                 table_model.Interval(ci.estimate, ci.low, ci.high,
-                                "few_workers" if few <
+                                flag="few_workers" if few <
                                 stats_lib.MIN_CI_WORKERS else "")]
       else:
         row += [None, None]

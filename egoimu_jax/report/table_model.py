@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, ClassVar, List, Mapping, Optional, Sequence, Tuple, Union
 
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
@@ -34,45 +34,68 @@ FLAGS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class MeanStd:
+class Estimate:
+  """A cell with a spread or an interval; ``flag`` (keyword only) is a key
+  of ``FLAGS`` or empty. ``csv_suffixes`` name the CSV columns of
+  ``csv_values``."""
+  flag: str = dataclasses.field(default="", kw_only=True)
+  csv_suffixes: ClassVar[Tuple[str, str, str]]
+
+  def csv_values(self) -> List[Any]:
+    raise NotImplementedError
+
+  def markdown(self, digits: int) -> str:
+    raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanStd(Estimate):
   mean: float
   std: float
   n: int
-  flag: str = ""
+  csv_suffixes = ("_mean", "_std", "_n")
 
   def csv_values(self) -> List[Any]:
     return [self.mean, self.std if self.n > 1 else None, self.n]
 
+  def markdown(self, digits: int) -> str:
+    return (f"{self.mean:.{digits}f} ± {self.std:.{digits}f}" if self.n > 1
+            else f"{self.mean:.{digits}f}")
+
 
 @dataclasses.dataclass(frozen=True)
-class ValueSE:
+class ValueSE(Estimate):
   value: float
   se: float
   paired: bool
   n: Optional[int] = None    # folds behind the SE; < 2: no SE is shown
-  flag: str = ""
+  csv_suffixes = ("", "_se", "_paired")
 
   def csv_values(self) -> List[Any]:
     return [self.value, None if (self.n or 2) < 2 else self.se, self.paired]
 
+  def markdown(self, digits: int) -> str:
+    se = f" ± {self.se:.{digits}f}" if (self.n or 2) > 1 else ""
+    return f"{self.value:+.{digits}f}{se}{' †' if self.paired else ''}"
+
 
 @dataclasses.dataclass(frozen=True)
-class Interval:
+class Interval(Estimate):
   value: float
   low: float
   high: float
-  flag: str = ""
   signed: bool = False       # a difference: printed with its sign
+  csv_suffixes = ("", "_low", "_high")
 
   def csv_values(self) -> List[Any]:
     return [self.value, self.low, self.high]
 
+  def markdown(self, digits: int) -> str:
+    f = f"{'+' if self.signed else ''}.{digits}f"
+    return f"{self.value:{f}} [{self.low:{f}}, {self.high:{f}}]"
 
-Cell = Union[None, str, int, float, MeanStd, ValueSE, Interval]
-_ESTIMATES = (MeanStd, ValueSE, Interval)
-_CSV_SUFFIXES = {MeanStd: ("_mean", "_std", "_n"),
-                 ValueSE: ("", "_se", "_paired"),
-                 Interval: ("", "_low", "_high")}
+
+Cell = Union[None, str, int, float, Estimate]
 
 
 @dataclasses.dataclass
@@ -86,7 +109,7 @@ class Table:
 
   def flags(self) -> List[str]:
     used = {c.flag for row in self.rows for c in row
-            if isinstance(c, _ESTIMATES) and c.flag}
+            if isinstance(c, Estimate) and c.flag}
     return [f for f in FLAGS if f in used]
 
   def to_markdown(self, digits: int = 3) -> str:
@@ -103,11 +126,11 @@ class Table:
 
   def to_csv(self) -> str:
     kinds = [_column_kind(self.rows, j) for j in range(len(self.columns))]
-    flagged = [any(isinstance(row[j], _ESTIMATES) and row[j].flag
+    flagged = [any(isinstance(row[j], Estimate) and row[j].flag
                    for row in self.rows) for j in range(len(self.columns))]
     header: List[str] = []
     for col, kind, flag in zip(self.columns, kinds, flagged):
-      header += ([col + s for s in _CSV_SUFFIXES[kind]] if kind else [col])
+      header += ([col + s for s in kind.csv_suffixes] if kind else [col])
       header += [f"{col}_flag"] if flag else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -116,13 +139,13 @@ class Table:
       out: List[Any] = []
       for c, kind, flag in zip(row, kinds, flagged):
         if kind:
-          values = (c.csv_values() if isinstance(c, _ESTIMATES) else
+          values = (c.csv_values() if isinstance(c, Estimate) else
                     [c, None, None])   # a value without a spread or interval
           out += [_csv_value(v) for v in values]
         else:
           out.append(_csv_value(c))
         if flag:
-          out.append(c.flag if isinstance(c, _ESTIMATES) else "")
+          out.append(c.flag if isinstance(c, Estimate) else "")
       writer.writerow(out)
     return buf.getvalue()
 
@@ -145,7 +168,7 @@ def few_workers(n_workers: int) -> str:
 
 def _column_kind(rows, j):
   for row in rows:
-    if isinstance(row[j], _ESTIMATES):
+    if isinstance(row[j], Estimate):
       return type(row[j])
   return None
 
@@ -153,25 +176,14 @@ def _column_kind(rows, j):
 def _format(c: Cell, digits: int) -> str:
   if c is None:
     return "–"
-  if isinstance(c, _ESTIMATES):
+  if isinstance(c, Estimate):
     mark = f" {FLAGS[c.flag][0]}" if c.flag else ""
-    return _format_estimate(c, digits) + mark
+    return c.markdown(digits) + mark
   if isinstance(c, bool):
     return str(c)
   if isinstance(c, float):
     return f"{c:.{digits}g}" if 0 < abs(c) < 10 ** -digits else f"{c:.{digits}f}"
   return str(c).replace("|", "\\|")
-
-
-def _format_estimate(c: Union[MeanStd, ValueSE, Interval], digits: int) -> str:
-  if isinstance(c, MeanStd):
-    return (f"{c.mean:.{digits}f} ± {c.std:.{digits}f}" if c.n > 1
-            else f"{c.mean:.{digits}f}")
-  if isinstance(c, ValueSE):
-    se = f" ± {c.se:.{digits}f}" if (c.n or 2) > 1 else ""
-    return f"{c.value:+.{digits}f}{se}{' †' if c.paired else ''}"
-  f = f"{'+' if c.signed else ''}.{digits}f"
-  return f"{c.value:{f}} [{c.low:{f}}, {c.high:{f}}]"
 
 
 def _csv_value(v: Any) -> Any:

@@ -124,8 +124,9 @@ def worst_workers_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
     worst = metrics_lib.worst_worker_metrics(values, threshold)
     ci = stats_lib.bootstrap_ci(values, p10, n_boot=n_boot, seed=seed)
     rows.append([key[0], key[1], len(values), float(values.mean()),
-                 table_model.Interval(worst["worker_f1_p10"], ci.low, ci.high,
-                                      table_model.few_workers(len(values))),
+                 table_model.Interval(
+                     worst["worker_f1_p10"], ci.low, ci.high,
+                     flag=table_model.few_workers(len(values))),
                  worst["worker_f1_min"], min(f1, key=lambda w: (f1[w], w)),
                  worst["share_workers_below"], int((values < threshold).sum())])
   return table_model.Table(
@@ -171,8 +172,9 @@ def ci_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                                     n_boot=n_boot, seed=seed)
     workers = {w for r in rs for w in r.per_worker}
     rows.append([key[0], key[1],
-                 table_model.Interval(ci.estimate, ci.low, ci.high,
-                                      table_model.few_workers(len(workers))),
+                 table_model.Interval(
+                     ci.estimate, ci.low, ci.high,
+                     flag=table_model.few_workers(len(workers))),
                  len(rs), len(workers)])
   return table_model.Table(
       "Macro-F1 with worker-bootstrap 95% CI",

@@ -249,12 +249,19 @@ def test_grain_worker_processes_give_the_same_batches(data):
   np.testing.assert_array_equal(got, want)
 
 
-def test_frames_are_imagenet_normalised(tmp_path):
+def _frames_dataset(path, frames: int, fraction: float) -> str:
+  """Six one-clip workers with ``frames`` 4 x 4 frames a window, stored for
+  ``fraction`` of the windows, prepared at ``path``."""
   clips = lib.memory_clips(num_workers=6, clips_per_worker=1,
-                           frames_shape=(2, 4, 4, 3))
+                           frames_shape=(frames, 4, 4, 3))
   config = lib.data_config(num_shards=2, store_frames=True,
-                           frames_fraction=0.6, frames_per_window=2, size=4)
-  out = lib.prepare_memory(tmp_path / "p", clips, config)
+                           frames_fraction=fraction, frames_per_window=frames,
+                           size=4)
+  return lib.prepare_memory(path, clips, config)
+
+
+def test_frames_are_imagenet_normalised(tmp_path):
+  out = _frames_dataset(tmp_path / "p", frames=2, fraction=0.6)
   pipe = _pipe(out, frames=True, batch_size=2, eval_batch_size=2)
   ds = processed.ProcessedDataset.open(out)
   train = pipe.indices("train")
@@ -270,11 +277,7 @@ def test_frames_are_imagenet_normalised(tmp_path):
 
 
 def test_frames_are_subsampled_uniformly(tmp_path):
-  clips = lib.memory_clips(num_workers=6, clips_per_worker=1,
-                           frames_shape=(5, 4, 4, 3))
-  config = lib.data_config(num_shards=2, store_frames=True,
-                           frames_fraction=1.0, frames_per_window=5, size=4)
-  out = lib.prepare_memory(tmp_path / "p", clips, config)
+  out = _frames_dataset(tmp_path / "p", frames=5, fraction=1.0)
   batch = next(_pipe(out, frames=True, num_frames=3, batch_size=2,
                      eval_batch_size=2).train_iterator())
   full = next(_pipe(out, frames=True, batch_size=2,

@@ -86,25 +86,22 @@ def test_dataset_level_errors_name_the_file(tmp_path):
   cfg = config_lib.data_config()
   with pytest.raises(ingest.IngestError, match="index.csv: file not found"):
     index_csv.IndexCsvSource.open(str(tmp_path / "nothing"), cfg)
-  root = _har_dataset(tmp_path / "dup")
-  with open(os.path.join(root, "index.csv"), "a") as f:
-    f.write("s0_r0,s0,,imu/s0_r0.jsonl,\n")
-  with pytest.raises(ingest.IngestError, match="clip_id 's0_r0' on lines 2 and 6"):
-    index_csv.IndexCsvSource.open(root, cfg)
   root = _har_dataset(tmp_path / "noseg")
   os.remove(os.path.join(root, "segments.csv"))
   with pytest.raises(ingest.IngestError, match="segments.csv: file not found"):
     index_csv.IndexCsvSource.open(root, cfg)
-  root = _har_dataset(tmp_path / "badlabels")
-  with open(os.path.join(root, "labels.json"), "w") as f:
-    f.write('{"classes": "walk"}')
-  with pytest.raises(ingest.IngestError, match="labels.json: expected a non-empty list"):
-    index_csv.IndexCsvSource.open(root, cfg)
-  root = _har_dataset(tmp_path / "badtime")
-  with open(os.path.join(root, "segments.csv"), "a") as f:
-    f.write("s0_r0,abc,3,walk\n")
-  with pytest.raises(ingest.IngestError, match="segments.csv: line 10: start/end"):
-    index_csv.IndexCsvSource.open(root, cfg)
+  for case, name, mode, text, match in (
+      ("dup", "index.csv", "a", "s0_r0,s0,,imu/s0_r0.jsonl,\n",
+       "clip_id 's0_r0' on lines 2 and 6"),
+      ("badlabels", "labels.json", "w", '{"classes": "walk"}',
+       "labels.json: expected a non-empty list"),
+      ("badtime", "segments.csv", "a", "s0_r0,abc,3,walk\n",
+       "segments.csv: line 10: start/end")):
+    root = _har_dataset(tmp_path / case)
+    with open(os.path.join(root, name), mode) as f:
+      f.write(text)
+    with pytest.raises(ingest.IngestError, match=match):
+      index_csv.IndexCsvSource.open(root, cfg)
 
 
 def test_fingerprint_tracks_table_content(tmp_path):

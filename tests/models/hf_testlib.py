@@ -3,9 +3,13 @@ models, built offline."""
 
 import json
 import os
+import re
 import sys
 
 import numpy as np
+import pytest
+
+import model_testlib
 
 # A transformers VideoMAE config of the tiny geometry (4 x 32^2, patch 8,
 # tubelet 2).
@@ -61,14 +65,28 @@ def write_checkpoint(path, config, state_dict) -> str:
   return str(path)
 
 
-def bin_checkpoint_without_torch(path, config, monkeypatch) -> str:
-  """A directory with ``config`` and an empty ``pytorch_model.bin``, torch
-  made unimportable for the test (``monkeypatch``)."""
+def assert_bin_needs_torch(read_checkpoint, path, config, monkeypatch):
+  """``read_checkpoint`` of a directory with ``config`` and an empty
+  ``pytorch_model.bin``, torch made unimportable for the test
+  (``monkeypatch``), says that it needs torch."""
   write_config(path, config)
   with open(os.path.join(path, "pytorch_model.bin"), "wb"):
     pass
   monkeypatch.setitem(sys.modules, "torch", None)
-  return str(path)
+  with pytest.raises(ImportError, match="needs torch"):
+    read_checkpoint(str(path))
+
+
+def assert_rejects_missing_and_extra(load, path, config, sd, missing, extra):
+  """``load`` refuses ``config``'s checkpoint of ``sd`` without the weight
+  ``missing`` (a KeyError naming it) and with one weight more, ``extra``
+  (a ValueError: not converted), each written below ``path``."""
+  model_testlib.assert_missing_weight(
+      lambda d: load(write_checkpoint(os.path.join(path, "missing"), config,
+                                      d)), sd, missing, re.escape(missing))
+  more = dict(sd, **{extra: np.zeros(3, np.float32)})
+  with pytest.raises(ValueError, match=f"not converted.*{re.escape(extra)}"):
+    load(write_checkpoint(os.path.join(path, "extra"), config, more))
 
 
 def reference(model_cls, config_cls, config, seed=0, **overrides):

@@ -7,24 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import model_testlib
 from egoimu_jax import models
 from egoimu_jax.models import attend_discriminate as ad
-from egoimu_jax.models import torch_convert
-
-
-def _reference_module():
-  """The PyTorch Attend.py shipped in benchmarkhar (no package init)."""
-  pytest.importorskip("torch")
-  module = torch_convert.iswc22_reference("Attend.py")
-  if module is None:
-    pytest.skip("benchmarkhar (PyTorch reference) is not installed")
-  return module
 
 
 def _torch_model(model, length, seed=0):
   import torch  # pylint: disable=g-import-not-at-top
   torch.manual_seed(seed)
-  net = _reference_module().AttendDiscriminate(
+  net = model_testlib.iswc22_reference("Attend.py").AttendDiscriminate(
       (1, 1, length, 6), model.num_classes, 1, ad.torch_config(model))
   with torch.no_grad():  # gamma starts at 0, which would hide the attention.
     net.fe.sa.gamma.fill_(0.7)

@@ -8,23 +8,14 @@ import numpy as np
 import optax
 import pytest
 
+import model_testlib
 from egoimu_jax import models
 from egoimu_jax.models import deepconvlstm
-from egoimu_jax.models import torch_convert
-
-
-def _reference_module():
-  """The PyTorch DeepConvLSTM file shipped in benchmarkhar (no package init)."""
-  pytest.importorskip("torch")
-  module = torch_convert.iswc22_reference("deepconvlstm.py")
-  if module is None:
-    pytest.skip("benchmarkhar (PyTorch reference) is not installed")
-  return module
 
 
 def _torch_model(model, length, seed=0, stride_one=False):
   import torch  # pylint: disable=g-import-not-at-top
-  ref = _reference_module()
+  ref = model_testlib.iswc22_reference("deepconvlstm.py")
   torch.manual_seed(seed)
   config = deepconvlstm.iswc22_config(
       dataclasses.replace(model, conv_strides=(1, 2) * (len(model.conv_strides) // 2),

@@ -12,6 +12,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import jit_testlib
+import model_testlib
 import numpy as np
 import pytest
 
@@ -93,7 +94,7 @@ def test_tiny_shapes_params_and_init():
       32, 32)
   assert "bias" not in params["encoder"]["block_1"]["attn"]["query"]
   assert params["head"]["kernel"].shape == (6 * 32, 5)
-  assert sum(x.size for x in jax.tree.leaves(params)) == _param_count(model, 6)
+  assert model_testlib.size(params) == _param_count(model, 6)
 
   logits, aux = _forward(model, variables, imu)
   assert logits.shape == (2, 5)
@@ -101,18 +102,13 @@ def test_tiny_shapes_params_and_init():
   assert aux["tokens"].shape == (2, 6, 1 + 8, 32)
   np.testing.assert_allclose(aux["features"],
                              aux["tokens"][:, :, 0].reshape(2, -1))
-  head = params["head"]
-  np.testing.assert_allclose(
-      logits, aux["features"] @ head["kernel"] + head["bias"], rtol=1e-5,
-      atol=1e-5)
+  model_testlib.assert_linear_head(logits, aux["features"], params["head"])
 
 
 def test_8m_parameter_count():
   model = mantis.create("8M", num_classes=3)
-  params = jax.eval_shape(
-      lambda x: model.init(KEY, {"imu": x}, train=False),
-      jax.ShapeDtypeStruct((1, 1000, 6), jnp.float32))["params"]
-  count = sum(x.size for x in jax.tree.leaves(params))
+  params = model_testlib.abstract_params(model, "imu", (1, 1000, 6), KEY)
+  count = model_testlib.size(params)
   assert count == _param_count(model, 6)
   # MantisV1's parameters without the pretraining projector: 8,037,632.
   assert count - (1536 + 1) * 3 == 8_037_632
@@ -204,8 +200,7 @@ def test_batchnorm_linear_head():
   assert set(variables) == {"params", "batch_stats"}
   assert set(variables["params"]) == {"tokgen", "cls_token", "encoder",
                                       "head_norm", "head"}
-  assert sum(x.size for x in jax.tree.leaves(variables["params"])) == (
-      _param_count(model, 6))
+  assert model_testlib.size(variables["params"]) == _param_count(model, 6)
   (logits, aux), updates = jax.jit(lambda v, x: model.apply(
       v, {"imu": x}, train=True, mutable=["batch_stats"]))(variables, imu)
   feats = np.asarray(aux["features"])
@@ -433,21 +428,17 @@ def test_import_feeds_the_warm_start(tmp_path):
     merged = finetune.import_weights("mantis", ckpt, variables)
     np.testing.assert_array_equal(merged["params"]["cls_token"],
                                   sd["vit_unit.cls_token"])
-    np.testing.assert_array_equal(merged["params"]["head"]["kernel"],
-                                  variables["params"]["head"]["kernel"])
+    model_testlib.assert_head_is_fresh(merged, convert.load(ckpt), variables)
     if head == "batchnorm_linear":
       assert set(merged["batch_stats"]) == {"head_norm"}
-  with pytest.raises(transfer.TransferError, match="head"):
-    transfer.transfer(convert.load(ckpt), variables, fresh=())
 
 
 def test_import_errors(tmp_path):
   sd = _synthetic_state_dict()
-  broken = dict(sd)
-  del broken["vit_unit.transformer.layers.1.1.fn.net.0.bias"]
-  with pytest.raises(KeyError,
-                     match=r"transf_unit.transformer.layers.1.1.fn.net.0.bias"):
-    convert.load(_write(tmp_path / "a", broken))
+  model_testlib.assert_missing_weight(
+      lambda d: convert.load(_write(tmp_path / "a", d)), sd,
+      "vit_unit.transformer.layers.1.1.fn.net.0.bias",
+      r"transf_unit.transformer.layers.1.1.fn.net.0.bias")
   extra = dict(sd, **{"tokgen_unit.extra_conv.weight": np.zeros(3, np.float32),
                       "vit_unit.transformer.layers.2.0.norm.weight":
                           np.zeros(32, np.float32)})

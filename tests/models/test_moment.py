@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import jit_testlib
+import model_testlib
 from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax import models
@@ -91,7 +92,7 @@ def test_tiny_shapes_params_and_head(reduction):
   assert params["encoder"]["relative_attention_bias"].shape == (32, 2)
   assert params["patch_embedding"]["value_embedding"]["kernel"].shape == (
       8, 32)
-  assert sum(x.size for x in jax.tree.leaves(params)) == _param_count(model)
+  assert model_testlib.size(params) == _param_count(model)
   np.testing.assert_array_equal(params["patch_embedding"]["mask_embedding"],
                                 0.0)
 
@@ -106,18 +107,14 @@ def test_tiny_shapes_params_and_head(reduction):
   else:
     want = pooled.mean(axis=1)
   np.testing.assert_allclose(aux["features"], want, rtol=1e-5, atol=1e-6)
-  head = params["head"]
-  np.testing.assert_allclose(
-      logits, aux["features"] @ head["kernel"] + head["bias"], rtol=1e-5,
-      atol=1e-5)
+  model_testlib.assert_linear_head(logits, aux["features"], params["head"])
 
 
 def test_small_parameter_count():
   model = moment.create("small", num_classes=3)
-  params = jax.eval_shape(
-      lambda x: model.init(KEY, {"imu": x}, train=False),
-      jax.ShapeDtypeStruct((1, LENGTH, CHANNELS), jnp.float32))["params"]
-  count = sum(x.size for x in jax.tree.leaves(params))
+  params = model_testlib.abstract_params(model, "imu", (1, LENGTH, CHANNELS),
+                                         KEY)
+  count = model_testlib.size(params)
   assert count == _param_count(model)
   # flan-t5-small's encoder without its token table, + patch embedding + head.
   assert 18.8e6 < count < 19.0e6
@@ -437,18 +434,15 @@ def test_import_feeds_the_warm_start(tmp_path):
   np.testing.assert_array_equal(
       merged["params"]["patch_embedding"]["mask_embedding"],
       sd["patch_embedding.mask_embedding"])
-  np.testing.assert_array_equal(merged["params"]["head"]["kernel"],
-                                variables["params"]["head"]["kernel"])
-  with pytest.raises(transfer.TransferError, match="head"):
-    transfer.transfer(convert.load(ckpt), variables, fresh=())
+  model_testlib.assert_head_is_fresh(merged, convert.load(ckpt), variables)
 
 
 def test_import_errors(tmp_path):
   sd = _synthetic_state_dict()
-  broken = dict(sd)
-  del broken["encoder.block.1.layer.1.DenseReluDense.wo.weight"]
-  with pytest.raises(KeyError, match=r"block\.1\.layer\.1\.DenseReluDense\.wo"):
-    convert.load(_write(tmp_path / "a", broken))
+  model_testlib.assert_missing_weight(
+      lambda d: convert.load(_write(tmp_path / "a", d)), sd,
+      "encoder.block.1.layer.1.DenseReluDense.wo.weight",
+      r"block\.1\.layer\.1\.DenseReluDense\.wo")
   extra = dict(sd, **{"normalizer.affine_weight": np.ones((1, 1, 1),
                                                           np.float32)})
   with pytest.raises(ValueError, match="not converted.*normalizer"):

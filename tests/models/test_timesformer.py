@@ -12,6 +12,7 @@ import pytest
 
 import hf_testlib
 import jit_testlib
+import model_testlib
 from egoimu_jax import models
 from egoimu_jax.models import timesformer
 from egoimu_jax.models import torch_convert
@@ -61,7 +62,7 @@ def test_tiny_shapes_params_and_init():
   assert params["head"]["kernel"].shape == (32, 5)
   assert params["pos_embed"].shape == (1, 1 + 16, 32)
   assert params["time_embed"].shape == (1, 4, 32)
-  assert sum(x.size for x in jax.tree.leaves(params)) == _param_count(model)
+  assert model_testlib.size(params) == _param_count(model)
   # The authors' initialisation: time table and later temporal_fc at zero.
   np.testing.assert_array_equal(params["time_embed"], 0.0)
   enc = params["encoder"]
@@ -74,19 +75,14 @@ def test_tiny_shapes_params_and_init():
   assert aux["features"].shape == (2, 32)
   assert aux["tokens"].shape == (2, 1 + 16 * 4, 32)
   np.testing.assert_allclose(aux["features"], aux["tokens"][:, 0])
-  head = params["head"]
-  np.testing.assert_allclose(
-      logits, aux["features"] @ head["kernel"] + head["bias"], rtol=1e-5,
-      atol=1e-5)
+  model_testlib.assert_linear_head(logits, aux["features"], params["head"])
 
 
 def test_b_parameter_count():
   model = timesformer.create("B", num_classes=400)
-  shape = (1, 8, 224, 224, 3)
-  params = jax.eval_shape(
-      lambda x: model.init(KEY, {"frames": x}, train=False),
-      jax.ShapeDtypeStruct(shape, jnp.float32))["params"]
-  count = sum(x.size for x in jax.tree.leaves(params))
+  params = model_testlib.abstract_params(model, "frames", (1, 8, 224, 224, 3),
+                                         KEY)
+  count = model_testlib.size(params)
   assert count == _param_count(model)
   assert 121e6 < count < 122e6
 
@@ -229,9 +225,8 @@ def test_import_maps_every_weight(tmp_path):
   params = variables["params"]
   model = timesformer.create("tiny", num_classes=5,
                              **convert.spec_overrides(ckpt))
-  expected = jax.eval_shape(
-      lambda x: model.init(KEY, {"frames": x}, train=False),
-      jax.ShapeDtypeStruct((1, 4, 32, 32, 3), jnp.float32))["params"]
+  expected = model_testlib.abstract_params(model, "frames", (1, 4, 32, 32, 3),
+                                           KEY)
   torch_convert.check_like(params, expected)
   src = "timesformer.encoder.layer.1.temporal_attention.attention.qkv"
   attn = params["encoder"]["block_1"]["temporal_attn"]
@@ -272,10 +267,7 @@ def test_import_feeds_the_warm_start(tmp_path):
                              fresh=transfer.HEAD)
   np.testing.assert_array_equal(merged["params"]["pos_embed"],
                                 sd["embeddings.position_embeddings"])
-  np.testing.assert_array_equal(merged["params"]["head"]["kernel"],
-                                variables["params"]["head"]["kernel"])
-  with pytest.raises(transfer.TransferError, match="head"):
-    transfer.transfer(convert.load(ckpt), variables, fresh=())
+  model_testlib.assert_head_is_fresh(merged, convert.load(ckpt), variables)
 
 
 def test_b_config_describes_the_b_variant():
@@ -295,15 +287,10 @@ def test_import_errors(tmp_path):
   with pytest.raises(ValueError, match="model_type is 'videomae', not "
                      "'timesformer'"):
     convert.load(hf_testlib.write_checkpoint(tmp_path / "a", wrong, sd))
-  broken = dict(sd)
-  del broken["encoder.layer.1.temporal_dense.weight"]
-  with pytest.raises(KeyError, match="encoder.layer.1.temporal_dense.weight"):
-    convert.load(hf_testlib.write_checkpoint(tmp_path / "b", SMALL, broken))
-  extra = dict(sd, **{"encoder.layer.0.temporal_attention.extra":
-                      np.zeros(3, np.float32)})
-  with pytest.raises(ValueError, match="not converted.*temporal_attention"
-                     ".extra"):
-    convert.load(hf_testlib.write_checkpoint(tmp_path / "c", SMALL, extra))
+  hf_testlib.assert_rejects_missing_and_extra(
+      convert.load, str(tmp_path), SMALL, sd,
+      "encoder.layer.1.temporal_dense.weight",
+      "encoder.layer.0.temporal_attention.extra")
   joint = dict(SMALL, attention_type="joint_space_time")
   with pytest.raises(ValueError, match="attention_type"):
     convert.load(hf_testlib.write_checkpoint(tmp_path / "d", joint, sd))
@@ -318,9 +305,8 @@ def test_import_errors(tmp_path):
 
 
 def test_bin_checkpoints_need_torch(tmp_path, monkeypatch):
-  ckpt = hf_testlib.bin_checkpoint_without_torch(tmp_path, SMALL, monkeypatch)
-  with pytest.raises(ImportError, match="needs torch"):
-    convert.read_checkpoint(ckpt)
+  hf_testlib.assert_bin_needs_torch(convert.read_checkpoint, tmp_path, SMALL,
+                                   monkeypatch)
 
 
 # -- parity with transformers -------------------------------------------------

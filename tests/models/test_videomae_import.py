@@ -78,22 +78,17 @@ def test_import_rejects_mismatches_and_missing_weights(tmp_path):
   params = jax.eval_shape(lambda b: model.init(RNGS, b), batch)["params"]
   with pytest.raises(ValueError, match="shape"):
     videomae.load_into_evimae(params, ckpt)
-  broken = dict(sd)
-  del broken["encoder.layer.0.output.dense.weight"]
-  with pytest.raises(KeyError, match="output.dense.weight"):
-    videomae.load(hf_testlib.write_checkpoint(tmp_path / "b", SMALL, broken))
-  extra = dict(sd, **{"encoder.layer.0.attention.relative_position_bias":
-                      np.zeros(48, np.float32)})
-  with pytest.raises(ValueError, match="not converted"):
-    videomae.load(hf_testlib.write_checkpoint(tmp_path / "c", SMALL, extra))
+  hf_testlib.assert_rejects_missing_and_extra(
+      videomae.load, str(tmp_path), SMALL, sd,
+      "encoder.layer.0.output.dense.weight",
+      "encoder.layer.0.attention.relative_position_bias")
   with pytest.raises(FileNotFoundError, match="config.json"):
     videomae.load(str(tmp_path / "nowhere"))
 
 
 def test_bin_checkpoints_need_torch(tmp_path, monkeypatch):
-  ckpt = hf_testlib.bin_checkpoint_without_torch(tmp_path, SMALL, monkeypatch)
-  with pytest.raises(ImportError, match="needs torch"):
-    videomae.read_checkpoint(ckpt)
+  hf_testlib.assert_bin_needs_torch(videomae.read_checkpoint, tmp_path, SMALL,
+                                   monkeypatch)
 
 
 def test_videomae_b_config_describes_the_b_variant():

@@ -201,18 +201,14 @@ def test_runs_scored_on_different_test_windows_are_not_paired(tmp_path):
       _write_run(root, name, "l20wo", fold, 0.9, rng)
   # The video model was scored only on windows with stored frames.
   for fold in range(2):
-    path = os.path.join(root, f"video_model_l20wo_None_{fold}",
-                        results.RESULTS_FILE)
-    res = json.load(open(path))
-    res.setdefault("extra", {})["coverage"] = {
-        "test": {"served": 40, "total": 100, "sha256": "aaaa"}}
-    json.dump(res, open(path, "w"))
-    path = os.path.join(root, f"imu_model_l20wo_None_{fold}",
-                        results.RESULTS_FILE)
-    res = json.load(open(path))
-    res.setdefault("extra", {})["coverage"] = {
-        "test": {"served": 100, "total": 100, "sha256": "bbbb"}}
-    json.dump(res, open(path, "w"))
+    for name, served, sha in (("video_model", 40, "aaaa"),
+                              ("imu_model", 100, "bbbb")):
+      path = os.path.join(root, f"{name}_l20wo_None_{fold}",
+                          results.RESULTS_FILE)
+      res = json.load(open(path))
+      res.setdefault("extra", {})["coverage"] = {
+          "test": {"served": served, "total": 100, "sha256": sha}}
+      json.dump(res, open(path, "w"))
   groups = aggregate.group(aggregate.load_runs([os.path.join(root, "*")]))
   sig = comparisons.significance_table(groups, n_boot=50)
   assert not sig.rows

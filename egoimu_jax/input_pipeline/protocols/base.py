@@ -8,8 +8,9 @@ export, submission, scaling, sweeps) reads its attributes.
 from __future__ import annotations
 
 import types
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from egoimu_jax.input_pipeline import folds
 from egoimu_jax.input_pipeline.population import Population
 from egoimu_jax.input_pipeline.population import SplitError
 
@@ -70,6 +71,36 @@ class Protocol:
       return [dict(fold=f, scale=float(x))
               for x in settings[self.bundle_scales] for f in range(num_folds)]
     return [dict(fold=f) for f in range(num_folds)]
+
+
+class ScalingProtocol(Protocol):
+  """A scaling protocol: l20wo fold k's val and test people, and for
+  training the first n of an order of fold k's training pool's workers or
+  clips (``scale_unit``), n from ``protocol.scale``. The subsets are thus
+  nested across scales."""
+
+  cross_person = True
+
+  def order(self, pop: Population, pool: List[str], fold: int,
+            seed: int) -> List[str]:
+    """Every worker or clip (``scale_unit``) of the training ``pool``, in
+    the order that subsets take them."""
+    raise NotImplementedError(self.name)
+
+  def train_part(self, pop: Population, pool: List[str], chosen: List[str]
+                 ) -> Tuple[Iterable[str], Optional[List[str]]]:
+    """The training workers and their clips (None: all of them) of the
+    ``chosen`` first n of ``order``; ``chosen`` are workers here."""
+    del pop, pool
+    return chosen, None
+
+  def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    fold, seed = cfg["fold"], cfg["seed"]
+    pool, val, test = folds.cross_fold(pop, fold, cfg["num_folds"], seed)
+    order = self.order(pop, pool, fold, seed)
+    n = resolve_scale(cfg["scale"], len(order), self.scale_unit, fold)
+    workers, clips = self.train_part(pop, pool, order[:n])
+    return parts(workers, val, test, {"train": clips})
 
 
 def parts(train: Iterable[str], val: Iterable[str], test: Iterable[str],

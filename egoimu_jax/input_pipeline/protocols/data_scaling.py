@@ -11,29 +11,27 @@ pool's clips, ``< 0`` all of them.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import List, Optional, Set, Tuple
 
-from egoimu_jax.input_pipeline import folds
 from egoimu_jax.input_pipeline import orders
 from egoimu_jax.input_pipeline.population import Population
 from egoimu_jax.input_pipeline.protocols import base
 
 
-class DataScaling(base.Protocol):
+class DataScaling(base.ScalingProtocol):
   name = "data_scaling"
   title = "Data scaling"
-  cross_person = True
   scale_unit = "clips"
   bundle_scales = "data_scales"
 
-  def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    fold, seed = cfg["fold"], cfg["seed"]
-    pool, val, test = folds.cross_fold(pop, fold, cfg["num_folds"], seed)
+  def order(self, pop: Population, pool: List[str], fold: int,
+            seed: int) -> List[str]:
     per_worker = [orders.hash_order(pop.clips[w], seed, "data", w)
                   for w in orders.hash_order(pool, seed, "data_workers", fold)]
-    order = orders.round_robin(per_worker, seed, "data", fold)
-    n = base.resolve_scale(cfg["scale"], len(order), "clips", fold)
-    train_clips = sorted(order[:n])
+    return orders.round_robin(per_worker, seed, "data", fold)
+
+  def train_part(self, pop: Population, pool: List[str], chosen: List[str]
+                 ) -> Tuple[Set[str], Optional[List[str]]]:
+    train_clips = sorted(chosen)
     owner = {c: w for w in pool for c in pop.clips[w]}
-    return base.parts({owner[c] for c in train_clips}, val, test,
-                      {"train": train_clips})
+    return {owner[c] for c in train_clips}, train_clips

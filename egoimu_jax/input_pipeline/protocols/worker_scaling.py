@@ -10,24 +10,19 @@ about 1,000 need ``num_folds=10`` (80/10/10).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import List
 
-from egoimu_jax.input_pipeline import folds
 from egoimu_jax.input_pipeline import orders
 from egoimu_jax.input_pipeline.population import Population
 from egoimu_jax.input_pipeline.protocols import base
 
 
-class WorkerScaling(base.Protocol):
+class WorkerScaling(base.ScalingProtocol):
   name = "worker_scaling"
   title = "Worker scaling"
-  cross_person = True
   scale_unit = "workers"
   bundle_scales = "worker_scales"
 
-  def make(self, pop: Population, cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    fold, seed = cfg["fold"], cfg["seed"]
-    pool, val, test = folds.cross_fold(pop, fold, cfg["num_folds"], seed)
-    order = orders.stratified_order(pop, pool, seed, "workers", fold)
-    n = base.resolve_scale(cfg["scale"], len(pool), "workers", fold)
-    return base.parts(order[:n], val, test)
+  def order(self, pop: Population, pool: List[str], fold: int,
+            seed: int) -> List[str]:
+    return orders.stratified_order(pop, pool, seed, "workers", fold)
