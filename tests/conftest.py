@@ -104,6 +104,20 @@ def tiny_config_run(tiny_cache, tmp_path_factory):
   return run
 
 
+# The longest tests (minutes each on 2 cores: whole sweeps, multi-process
+# runs), started first so that pytest-xdist's workers (``-n``) finish
+# together instead of one of them starting a sweep at the end.
+LONGEST = ("test_reproduce_tiny_end_to_end", "test_video_models_tiny_end_to_end",
+           "test_cross_person_tiny_end_to_end",
+           "test_two_process_pretraining_matches_one_process",
+           "test_non_pilot_dataset_runs_every_sweep_unmodified")
+
+
+def pytest_collection_modifyitems(items):
+  """Runs the ``LONGEST`` tests first (a stable sort: else collection order)."""
+  items.sort(key=lambda item: item.name not in LONGEST)
+
+
 def pytest_runtest_setup(item):
   """PyTorch references run on one thread: with its OpenMP pool on both
   cores, any other load turns spin-waits into stalls (a 1000-sample A&D
