@@ -57,6 +57,7 @@ def consumer(target: str, teacher_of: Callable[[Any], str] = input_teacher
     return run(ensure_inputs(config, teacher_of(config)), workdir)
 
   job.__doc__ = f"``{target}`` on prepared data."
+  job.teacher_of = teacher_of  # what ``teacher_read`` asks
   return job
 
 
@@ -65,8 +66,6 @@ def _classical_teacher(config) -> str:
   return classical.teacher_set(config)
 
 
-_TEACHER_OF = {"train": input_teacher, "feature_probe": input_teacher,
-               "classical": _classical_teacher}
 train = consumer("egoimu_jax.training.trainer:train_and_evaluate")
 feature_probe = consumer("egoimu_jax.training.feature_probe:run")
 classical = consumer("egoimu_jax.baselines.classical:run", _classical_teacher)
@@ -75,23 +74,23 @@ classical = consumer("egoimu_jax.baselines.classical:run", _classical_teacher)
 def teacher_read(config) -> str:
   """The teacher set the job ``config.job`` reads (extracted before it
   runs), ``""`` if none: what a launch plan schedules an extraction for."""
-  teacher_of = _TEACHER_OF.get(config.get("job", "train"))
+  from egoimu_jax import jobs  # pylint: disable=g-import-not-at-top
+  name = config.get("job", "train")
+  teacher_of = getattr(jobs.JOBS.get(name), "teacher_of", None)
   if teacher_of is None or "teacher" not in config:
     return ""
   return teacher_of(config)
 
 
-PREPARED_FILE = "prepared.json"  # the prepare job's done marker
-
-
 def prepare(config, workdir: str) -> Dict[str, Any]:
   """The ``prepare`` job: ``config.data`` prepared (or found complete); on
-  process 0 writes ``<workdir>/prepared.json`` naming the prepared directory
-  (the job's done marker, written last)."""
+  process 0 writes its done marker (``jobs.done_file("prepare")``) naming
+  the prepared directory, last."""
   out = {"processed_dir": ensure_inputs(config).data.processed_dir}
   if jax.process_index() == 0:
+    from egoimu_jax import jobs  # pylint: disable=g-import-not-at-top
     from egoimu_jax.input_pipeline import fs  # pylint: disable=g-import-not-at-top
     fs.makedirs(workdir)
-    with fs.open_file(fs.join(workdir, PREPARED_FILE), "w") as f:
+    with fs.open_file(fs.join(workdir, jobs.done_file("prepare")), "w") as f:
       f.write(json.dumps(out, indent=1) + "\n")
   return out

@@ -25,7 +25,7 @@ JOBS = Registry("job", lazy={
 # done when its run's results.json (Contract 5) exists.
 RESULTS_FILE = "results.json"
 _DONE_FILES = {
-    "prepare": "prepared.json",   # data_deps.PREPARED_FILE
+    "prepare": "prepared.json",   # written by data_deps.prepare
     "extract_embeddings": "teacher_manifest.json",  # teachers.extract.DONE_FILE
     "pretrain_finetune": "report/pretrain_vs_scratch.md",
     "distill_evaluate": "report/rq3.md",
