@@ -15,10 +15,12 @@ a restart from scratch): the records of the steps it will replay are cut from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import jax
 import numpy as np
@@ -30,8 +32,8 @@ class JsonlTensorBoardWriter:
   """Writes scalars, texts, histograms and hparams to both sinks."""
 
   def __init__(self, logdir: str, purge_step: Optional[int] = None):
-    # Imported here: only process 0 needs it.
-    import tensorboardX  # pylint: disable=g-import-not-at-top
+    with _without_torch():  # Imported here: only process 0 needs it.
+      import tensorboardX  # pylint: disable=g-import-not-at-top
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, METRICS_FILE)
     tb_dir = os.path.join(logdir, "tensorboard")
@@ -86,6 +88,22 @@ class JsonlTensorBoardWriter:
     self.flush()
     self._tb.close()
     self._jsonl.close()
+
+
+@contextlib.contextmanager
+def _without_torch() -> Iterator[None]:
+  """tensorboardX imports torch when it is installed (to accept its
+  tensors), which costs a training process 2 s and hundreds of MB; training
+  never uses torch, so the import is made to fail while tensorboardX loads.
+  A process that imported torch already keeps it."""
+  if "torch" in sys.modules:
+    yield
+    return
+  sys.modules["torch"] = None  # `import torch` raises ImportError
+  try:
+    yield
+  finally:
+    del sys.modules["torch"]
 
 
 class NullWriter:

@@ -83,3 +83,20 @@ def test_progress_excludes_paused_time_from_rate():
   assert r["steps_per_sec"] == 1.0
   assert r["eta_s"] == 90 * 1.0 + 90 * 0.5
   assert progress.format_duration(3725) == "1h02m05s"
+
+
+def test_writing_metrics_never_imports_torch(tmp_path):
+  """Training never uses torch; tensorboardX would import it when installed
+  (2 s and hundreds of MB per training process)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = (
+      "import sys; from egoimu_jax import jobs; "
+      "from egoimu_jax.training import trainer, writers; "
+      f"w = writers.create({str(tmp_path)!r}, just_logging=False); "
+      "import numpy as np; w.write_scalars(1, {'a': 1.0}); "
+      "w.write_histograms(1, {'h': np.arange(5.0)}); w.close(); "
+      "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, check=True).stdout
+  assert out.strip() == "[]"
