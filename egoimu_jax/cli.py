@@ -106,15 +106,38 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
     if message is None or wants_traceback(argv):
       raise
     _fail(message)
+  except OSError as e:  # a config file that does not load, with overrides
+    if wants_traceback(argv):
+      raise
+    _fail(_load_error(e, _unloadable_config_flag(argv)))
   for name in _config_flags():
     try:  # ml_collections defers "config file not found" to the first use.
       getattr(flags.FLAGS[name].value, "keys", None)
     except OSError as e:
       if wants_traceback(argv):
         raise
-      lines = str(e.__cause__ or e).strip().splitlines()
-      _fail(f"--{name}: {lines[-1].strip()}")
+      _fail(_load_error(e, name))
   return argv
+
+
+def _load_error(e: OSError, name: str) -> str:
+  """ml_collections' error for config flag ``name`` that did not load, as
+  one line (its last line names the file and the reason)."""
+  lines = str(e.__cause__ or e).strip().splitlines()
+  return f"--{name}: {lines[-1].strip()}"
+
+
+def _unloadable_config_flag(argv: Sequence[str]) -> str:
+  """The config flag of ``argv`` whose file does not exist (else the first
+  config flag's name)."""
+  names = _config_flags() or ["config"]
+  for name in names:
+    for a in argv:
+      if a.startswith(f"--{name}="):
+        path = a.partition("=")[2].partition(":")[0]
+        if not os.path.isfile(path):
+          return name
+  return names[0]
 
 
 def _config_flags() -> list[str]:

@@ -37,6 +37,10 @@ def test_each_entry_point_reports_a_user_mistake_in_one_line(tmp_path):
   cases = [
       ("egoimu_jax.main", [f"--config={t}/nope.py", f"--workdir={t}/run"],
        f"--config: [Errno 2] No such file or directory: '{t}/nope.py'"),
+      # ... also with overrides (ml_collections then fails while parsing).
+      ("egoimu_jax.main", [f"--config={t}/nope.py", f"--workdir={t}/run",
+                           "--config.protocol.fold=1"],
+       f"--config: [Errno 2] No such file or directory: '{t}/nope.py'"),
       ("egoimu_jax.input_pipeline.prepare",
        ["--finalize_only", f"--out_dir={t}/unprepared"],
        f"{t}/unprepared/parts/plan.json not found: no prepare was started "
