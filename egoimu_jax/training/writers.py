@@ -32,7 +32,7 @@ class JsonlTensorBoardWriter:
   """Writes scalars, texts, histograms and hparams to both sinks."""
 
   def __init__(self, logdir: str, purge_step: Optional[int] = None):
-    with _without_torch():  # Imported here: only process 0 needs it.
+    with without_torch():  # Imported here: only process 0 needs it.
       import tensorboardX  # pylint: disable=g-import-not-at-top
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, METRICS_FILE)
@@ -91,7 +91,7 @@ class JsonlTensorBoardWriter:
 
 
 @contextlib.contextmanager
-def _without_torch() -> Iterator[None]:
+def without_torch() -> Iterator[None]:
   """tensorboardX imports torch when it is installed (to accept its
   tensors), which costs a training process 2 s and hundreds of MB; training
   never uses torch, so the import is made to fail while tensorboardX loads.

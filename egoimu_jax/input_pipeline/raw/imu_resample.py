@@ -15,7 +15,6 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
-from scipy import signal
 
 GRAVITY = 9.80665
 ACC_UNITS = {"m/s2": 1.0, "g": GRAVITY}
@@ -348,6 +347,9 @@ def longest_gap_us(t_us: np.ndarray, max_gap_us: float) -> float:
 
 def _antialias(t_us, values, rate_hz, target_hz, breaks):
   """Low-pass below the target Nyquist before downsampling."""
+  # Imported here: scipy.signal costs every process that loads a config
+  # (configs import the synthetic generator, which imports this) 0.6 s.
+  from scipy import signal  # pylint: disable=g-import-not-at-top
   numtaps = int(round(8 * rate_hz / target_hz)) | 1
   taps = signal.firwin(numtaps, 0.45 * target_hz, fs=rate_hz)
   out = np.empty_like(values)
