@@ -2,9 +2,13 @@
 
 import dataclasses
 import importlib.util
+import os
 import pathlib
+import shutil
+import tempfile
 import types
 
+import jax
 import ml_collections
 import pytest
 
@@ -27,15 +31,34 @@ def tiny_cache(tmp_path_factory) -> str:
   return cache
 
 
+# One persistent JAX compilation cache for the test session: most of a tiny
+# run is compiling, and runs of one model on one dataset compile the same
+# programs (14 s -> 6 s of CPU per run here), in subprocesses, in other
+# pytest-xdist workers or in this process. Cached executables are the ones a
+# fresh compile produces, so results are unaffected. The controller makes
+# the directory (workers inherit the variable) and removes it at the end.
+_SESSION_JAX_CACHE = "EGOIMU_TEST_JAX_CACHE"
+
+
+def pytest_configure(config):
+  if not hasattr(config, "workerinput"):  # the controller (or no xdist)
+    os.environ[_SESSION_JAX_CACHE] = tempfile.mkdtemp(prefix="egoimu-jax-")
+  # In-process compiles under 1 s (a test's eager ops) are not worth a file.
+  jax.config.update("jax_compilation_cache_dir",
+                    os.environ[_SESSION_JAX_CACHE])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def pytest_unconfigure(config):
+  if not hasattr(config, "workerinput"):
+    shutil.rmtree(os.environ.pop(_SESSION_JAX_CACHE, ""), ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def jax_cache_env(tmp_path_factory) -> dict:
-  """Environment variables that give subprocesses running the engine one
-  persistent JAX compilation cache for the session: most of a tiny run is
-  compiling, and runs of one model on one dataset compile the same programs
-  (14 s -> 6 s of CPU per run here). Cached executables are the ones a fresh
-  compile produces, so results are unaffected."""
-  cache = str(tmp_path_factory.mktemp("jax_cache"))
-  return {"JAX_COMPILATION_CACHE_DIR": cache,
+def jax_cache_env() -> dict:
+  """Environment variables that give subprocesses running the engine the
+  session's persistent JAX compilation cache (see above)."""
+  return {"JAX_COMPILATION_CACHE_DIR": os.environ[_SESSION_JAX_CACHE],
           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
