@@ -12,6 +12,18 @@ import jax
 import ml_collections
 import pytest
 
+# Tests compile hundreds of tiny programs, and XLA's CPU backend spends most
+# of that time optimising them: at backend optimisation level 0 a tiny run
+# takes 40% less CPU (17 s -> 10 s). Set before any backend starts, so it
+# holds here, in the xdist workers and in every subprocess (which inherit
+# the environment; tests that set XLA_FLAGS append to it). Tests compare
+# runs with each other or with references at a tolerance, never with
+# numbers from an optimised build.
+XLA_TEST_FLAGS = "--xla_backend_optimization_level=0"
+if XLA_TEST_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = " ".join(
+      filter(None, [os.environ.get("XLA_FLAGS"), XLA_TEST_FLAGS]))
+
 from egoimu_jax import config_lib
 from egoimu_jax import durations
 from egoimu_jax import jobs

@@ -27,7 +27,9 @@ def _main(data, workdir, name, flags=(), log=None):
          "--config.teacher.chunk_windows=2", "--config.teacher.batch_size=2",
          *flags]
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+             XLA_FLAGS=" ".join(filter(None, [
+                 os.environ.get("XLA_FLAGS"),
+                 "--xla_force_host_platform_device_count=1"])))
   return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
                           stderr=subprocess.STDOUT)
 

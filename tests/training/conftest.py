@@ -34,7 +34,9 @@ class MainRunner:
   def env(self, devices: int = 1) -> dict:
     env = dict(os.environ)
     env.update(JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               XLA_FLAGS=" ".join(filter(None, [
+                   os.environ.get("XLA_FLAGS"),
+                   f"--xla_force_host_platform_device_count={devices}"])),
                JAX_COMPILATION_CACHE_DIR=self.compilation_cache,
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
