@@ -38,6 +38,14 @@ def _init(model, b=2):
   return jax.jit(lambda x: model.init(KEY, {"frames": x}, train=False))(x)
 
 
+def _apply(model, variables, x, **kw):
+  """``model.apply`` on ``{"frames": x}`` under ``compile_fast`` (eager apply
+  dispatches op by op); ``kw`` (``train``, ``rngs``) are fixed in the
+  program."""
+  fn = lambda v, x: model.apply(v, {"frames": x}, **kw)  # noqa: E731
+  return jit_testlib.compile_fast(fn, variables, x)(variables, x)
+
+
 def _param_count(m):
   """Expected parameter count from the architecture (biases included)."""
   d, k = m.width, m.num_classes
@@ -70,7 +78,7 @@ def test_tiny_shapes_params_and_init():
   np.testing.assert_array_equal(enc["block_1"]["temporal_dense"]["kernel"], 0)
 
   x = jnp.asarray(_frames(model))
-  logits, aux = model.apply(variables, {"frames": x}, train=False)
+  logits, aux = _apply(model, variables, x, train=False)
   assert logits.shape == (2, 5)
   assert aux["features"].shape == (2, 32)
   assert aux["tokens"].shape == (2, 1 + 16 * 4, 32)
@@ -121,24 +129,29 @@ def test_training_mode_remat_and_bfloat16():
                              drop_path=0.2, head_dropout=0.1)
   variables = _init(model)
   x = {"frames": jnp.asarray(_frames(model))}
-  evals = model.apply(variables, x, train=False)[0]
-  train = lambda m, k: m.apply(variables, x, train=True,  # noqa: E731
-                               rngs={"dropout": k})[0]
-  a, b = train(model, jax.random.key(1)), train(model, jax.random.key(2))
+  evals = _apply(model, variables, x["frames"], train=False)[0]
+  # Compiled programs (eager apply and grad dispatch op by op); the dropout
+  # key is an argument, so one program serves both keys.
+  train = lambda m: jit_testlib.compile_fast(  # noqa: E731
+      lambda k: m.apply(variables, x, train=True, rngs={"dropout": k})[0],
+      KEY)
+  train_model = train(model)
+  a, b = train_model(jax.random.key(1)), train_model(jax.random.key(2))
   assert not np.allclose(a, b) and not np.allclose(a, evals)
   remat = model.clone(remat=True)
-  np.testing.assert_allclose(train(remat, jax.random.key(1)), a, rtol=1e-5,
+  np.testing.assert_allclose(train(remat)(jax.random.key(1)), a, rtol=1e-5,
                              atol=1e-5)
-  grads = jax.grad(lambda p: remat.apply(
-      {"params": p}, x, train=True, rngs={"dropout": KEY})[0].sum())(
-          variables["params"])
+  grad_fn = jax.grad(lambda p: remat.apply(
+      {"params": p}, x, train=True, rngs={"dropout": KEY})[0].sum())
+  grads = jit_testlib.compile_fast(grad_fn, variables["params"])(
+      variables["params"])
   assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
   # Gradients reach the zero-initialised temporal_dense of block 1.
   assert np.abs(grads["encoder"]["block_1"]["temporal_dense"]["kernel"]
                 ).max() > 0
 
   bf16 = timesformer.create("tiny", num_classes=3, dtype=jnp.bfloat16)
-  logits, aux = bf16.apply(variables, x, train=False)
+  logits, aux = _apply(bf16, variables, x["frames"], train=False)
   assert aux["tokens"].dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(logits, np.float32), evals, atol=0.1)
 
