@@ -276,7 +276,9 @@ def test_reconstruction_loss_overfits_a_tiny_batch():
   phase = rng.uniform(0, 6.3, size=(8, 1, 6))
   batch = {"imu": jnp.asarray(np.sin(2 * np.pi * freqs * t[None, :, None] +
                                      phase), jnp.float32)}
-  variables = model.init(RNGS, batch)
+  # Compiled (eager init dispatches op by op: 13 s of the base model's init).
+  variables = jit_testlib.compile_fast(lambda b: model.init(RNGS, b), batch)(
+      batch)
   tx = optax.adam(1e-3)
 
   def step(params, opt_state, stats):
@@ -297,7 +299,7 @@ def test_reconstruction_loss_overfits_a_tiny_batch():
   params = variables["params"]
   stats = {"batch_stats": variables["batch_stats"]}
   opt_state = tx.init(params)
-  fn = jax.jit(step)
+  fn = jit_testlib.compile_fast(step, params, opt_state, stats)
   losses = []
   for _ in range(60):
     params, opt_state, stats, loss, zero = fn(params, opt_state, stats)
@@ -371,7 +373,8 @@ def test_classifier_restores_the_pretrained_encoder(tmp_path):
   pre_state = _state(pre, batch)
   clf = models.build({"name": "crosshar_classifier", "variant": "tiny",
                       "num_classes": 3, "freeze_encoder": True})
-  clf_vars = clf.init(RNGS, batch)
+  clf_vars = jit_testlib.compile_fast(lambda b: clf.init(RNGS, b), batch)(
+      batch)
   pre_vars = {"params": pre_state.params, **pre_state.model_state}
   # models.transfer: everything but head/ from the pretraining model.
   p = transfer.plan(transfer.flatten({"params": pre_state.params}),
@@ -390,7 +393,8 @@ def test_classifier_restores_the_pretrained_encoder(tmp_path):
     logits, _ = clf.apply({"params": params}, batch, train=True, rngs=RNGS)
     return optax.softmax_cross_entropy_with_integer_labels(
         logits, batch["label"]).mean()
-  grads = jax.grad(loss)(merged["params"])
+  grads = jit_testlib.compile_fast(jax.grad(loss), merged["params"])(
+      merged["params"])
   assert all(float(jnp.abs(g).max()) == 0.0
              for g in jax.tree.leaves(grads["encoder"]))
   assert any(float(jnp.abs(g).max()) > 0.0
@@ -416,10 +420,14 @@ def test_classifier_restores_the_pretrained_encoder(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, warm.params["head"],
                state.params["head"])
   # A training step (weight decay on) changes the head, not the encoder.
-  grads = jax.grad(lambda p: task.loss(p, warm.model_state, batch, KEY)[0])(
-      warm.params)
-  updates, _ = tx.update(grads, warm.opt_state, warm.params)
-  stepped = optax.apply_updates(warm.params, updates)
+  def train_step(params, opt_state, model_state):
+    grads = jax.grad(lambda p: task.loss(p, model_state, batch, KEY)[0])(
+        params)
+    updates, _ = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates)
+  stepped = jit_testlib.compile_fast(
+      train_step, warm.params, warm.opt_state, warm.model_state)(
+          warm.params, warm.opt_state, warm.model_state)
   jax.tree.map(np.testing.assert_array_equal, stepped["encoder"],
                pre_state.params["encoder"])
   assert not np.allclose(stepped["head"]["fc"]["kernel"],
