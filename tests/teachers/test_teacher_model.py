@@ -29,7 +29,9 @@ def test_poolings_pick_cls_mean_of_all_tokens_or_features(frames):
               for p in teacher_config.POOLINGS}
   t = teachers["cls"]
   x = t.normalise(frames)
-  _, aux = t.model.apply(t.variables, {"frames": x}, train=False)
+  # Compiled (eager apply dispatches op by op).
+  _, aux = jax.jit(lambda v, x: t.model.apply(v, {"frames": x}, train=False))(
+      t.variables, x)
   tokens = np.asarray(aux["tokens"])
   assert tokens.shape == (5, 1 + 16 * 4, 32)
   expected = {"cls": tokens[:, 0], "mean_tokens": tokens.mean(axis=1),
