@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+import jit_testlib
 from configs import attend_discriminate
 from egoimu_jax.models import center_loss as cl
 from egoimu_jax.models import mixup as mx
@@ -164,10 +165,13 @@ def test_attend_discriminate_recipe_step():
            "mask": jnp.ones(6, bool)}
   lr = optax.constant_schedule(1e-3)
   tx = task.optimizer(lr)
-  state = train_state.from_variables(
-      task.init_variables(jax.random.key(1), batch), tx)
+  # Compiled with compile_fast (eager init dispatches op by op).
+  init_key = jax.random.key(1)
+  state = train_state.from_variables(jit_testlib.compile_fast(
+      task.init_variables, init_key, batch)(init_key, batch), tx)
   centers = state.model_state["centers"]
-  step = jax.jit(trainer.make_train_step(task, tx, lr, jax.random.key(3)))
+  step = jit_testlib.compile_fast(
+      trainer.make_train_step(task, tx, lr, jax.random.key(3)), state, batch)
   new_state, metrics = step(state, batch)
   loss, new_centers = metrics["loss"], new_state.model_state["centers"]
   assert np.isfinite(loss) and np.isfinite(metrics["center_loss"])
