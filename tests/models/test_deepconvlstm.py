@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+import jit_testlib
 import model_testlib
 from egoimu_jax import models
 from egoimu_jax.models import deepconvlstm
@@ -103,6 +104,11 @@ def _init(model, x, seed=0):
   return model.init({"params": jax.random.key(seed)}, {"imu": x}, train=False)
 
 
+def _init_fast(model, x, seed=0):
+  """``_init`` under ``compile_fast`` (eager init dispatches op by op)."""
+  return jit_testlib.compile_fast(lambda x: _init(model, x, seed), x)(x)
+
+
 def test_paper_variant_structure():
   model = deepconvlstm.create(num_classes=3)
   x = jnp.zeros((2, 100, 6))
@@ -122,10 +128,13 @@ def test_paper_variant_structure():
 def test_dropout_uses_rng_and_train_flag():
   model = deepconvlstm.create(variant="tiny", num_classes=3)
   x = jax.random.normal(jax.random.key(0), (4, 32, 6))
-  variables = _init(model, x)
-  run = jax.jit(lambda key, train: model.apply(
-      variables, {"imu": x}, train=train, rngs={"dropout": key})[0],
-                static_argnums=1)
+  variables = _init_fast(model, x)
+  # One compiled program per train flag, shared by every key.
+  programs = {train: jit_testlib.compile_fast(lambda key, train=train: (
+      model.apply(variables, {"imu": x}, train=train,
+                  rngs={"dropout": key})[0]), jax.random.key(0))
+              for train in (True, False)}
+  run = lambda key, train: programs[train](key)  # noqa: E731
   np.testing.assert_array_equal(run(jax.random.key(1), True),
                                 run(jax.random.key(1), True))
   assert not np.allclose(run(jax.random.key(1), True),
@@ -140,7 +149,7 @@ def test_jit_train_step_bf16():
   labels = jnp.array([0, 1, 2, 0])
   f32 = deepconvlstm.create(variant="tiny", num_classes=3)
   bf16 = dataclasses.replace(f32, dtype=jnp.bfloat16)
-  params = _init(f32, x)["params"]
+  params = _init_fast(f32, x)["params"]
   tx = optax.adamw(1e-3)
 
   def loss_fn(p, model, key):
@@ -151,18 +160,19 @@ def test_jit_train_step_bf16():
     return optax.softmax_cross_entropy_with_integer_labels(
         logits.astype(jnp.float32), labels).mean()
 
-  @jax.jit
   def step(p, opt_state, key):
     loss, grads = jax.value_and_grad(loss_fn)(p, bf16, key)
     updates, opt_state = tx.update(grads, opt_state, p)
     return optax.apply_updates(p, updates), opt_state, loss, grads
 
-  new_params, _, loss, grads = step(params, tx.init(params), jax.random.key(1))
+  opt_state, key = tx.init(params), jax.random.key(1)
+  new_params, _, loss, grads = jit_testlib.compile_fast(
+      step, params, opt_state, key)(params, opt_state, key)
   assert np.isfinite(loss)
   assert all(l.dtype == jnp.float32 for l in jax.tree.leaves(new_params))
   assert all(np.abs(g).max() > 0 for g in jax.tree.leaves(grads))
-  evaluate = lambda model: jax.jit(lambda p: model.apply(
-      {"params": p}, {"imu": x}, train=False)[0])(params)
+  evaluate = lambda model: jit_testlib.compile_fast(lambda p: model.apply(
+      {"params": p}, {"imu": x}, train=False)[0], params)(params)
   ref, low = evaluate(f32), evaluate(bf16)
   assert low.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(low, np.float32), ref, atol=5e-2)
