@@ -8,6 +8,7 @@ import pytest
 import jax
 import jax.numpy as jnp
 
+import jit_testlib
 from egoimu_jax.models import imu2clip
 from egoimu_jax.models import torch_convert
 
@@ -16,8 +17,12 @@ def test_shapes_and_input_frames():
   model = imu2clip.create("tiny", num_classes=3)
   assert imu2clip.create("base").input_frames(1000) == 32
   batch = {"imu": jnp.ones((2, 1000, 6))}
-  variables = model.init(jax.random.key(0), batch, train=False)
-  logits, aux = model.apply(variables, batch, train=False)
+  # Compiled (eager init and apply dispatch op by op).
+  variables = jit_testlib.compile_fast(
+      lambda b: model.init(jax.random.key(0), b, train=False), batch)(batch)
+  logits, aux = jit_testlib.compile_fast(
+      lambda v, b: model.apply(v, b, train=False), variables, batch)(
+          variables, batch)
   assert logits.shape == (2, 3) and aux["features"].shape == (2, 16)
   # The GRU reads the T' = 32 pooled steps of each channel as its input.
   assert variables["params"]["gru"]["kernel_ih"].shape == (32, 3 * 16)
