@@ -107,8 +107,7 @@ def test_registry_and_overrides():
 def test_mean_pooling_averages_all_tokens():
   model = timesformer.create("tiny", num_classes=3, pooling="mean")
   variables = _init(model)
-  _, aux = model.apply(variables, {"frames": jnp.asarray(_frames(model))},
-                       train=False)
+  _, aux = _apply(model, variables, jnp.asarray(_frames(model)), train=False)
   np.testing.assert_allclose(aux["features"], aux["tokens"].mean(axis=1),
                              rtol=1e-5, atol=1e-6)
 
