@@ -45,6 +45,12 @@ def _imu(b, t=1000, seed=0):
   return jnp.asarray(rng.normal(size=(b, t, 6)), jnp.float32)
 
 
+def _compiled(fn, key, *args, **kwargs):
+  """``fn(key, *args, **kwargs)`` under ``compile_fast``, ``args`` fixed in
+  the program (eager random ops compile op by op, for every new shape)."""
+  return jit_testlib.compile_fast(lambda k: fn(k, *args, **kwargs), key)(key)
+
+
 # -- input --------------------------------------------------------------------
 
 
@@ -69,7 +75,8 @@ def test_instance_norm_per_window_and_channel():
 
 def test_span_mask_statistics():
   for length, count in ((100, 15), (120, 18)):
-    m = crosshar_input.span_mask(KEY, 256, length, 0.15, max_span=10, p=0.2)
+    m = _compiled(crosshar_input.span_mask, KEY, 256, length, 0.15,
+                  max_span=10, p=0.2)
     # Exactly round(0.15 * L) steps in every row.
     np.testing.assert_array_equal(np.asarray(m.mask).sum(1), count)
     span_id = np.asarray(m.span_id)
@@ -84,13 +91,14 @@ def test_span_mask_statistics():
     # ... and spans are spans: ~4 steps each, not single steps.
     assert 2.5 < np.mean(sizes) < 5.0, np.mean(sizes)
   # Span lengths follow the truncated geometric law (p = 0.2, <= 10).
-  lengths = np.asarray(crosshar_input.sample_span_lengths(KEY, (200_000,), 10, 0.2))
+  lengths = np.asarray(_compiled(crosshar_input.sample_span_lengths, KEY,
+                                 (200_000,), 10, 0.2))
   assert lengths.min() == 1 and lengths.max() == 10
   freq = np.bincount(lengths, minlength=11)[1:] / len(lengths)
   np.testing.assert_allclose(freq, crosshar_input.span_length_probs(10, 0.2),
                              atol=0.005)
   # Every step can be masked, the last one included.
-  wide = crosshar_input.span_mask(jax.random.key(3), 4096, 100)
+  wide = _compiled(crosshar_input.span_mask, jax.random.key(3), 4096, 100)
   assert np.asarray(wide.mask).mean(0).min() > 0.05
 
 
