@@ -232,7 +232,7 @@ def test_reconstruction_terms_score_masked_steps_only():
 def test_axis_permutation_moves_acc_and_gyro_axes_together():
   acc = _imu(600, 30)[..., :3]
   x = jnp.concatenate([acc, 10 * acc + 1], axis=-1)
-  y = np.asarray(augment.axis_permutation(KEY, x))
+  y = np.asarray(_compiled(augment.axis_permutation, KEY, x))
   x = np.asarray(x)
   for sl in (slice(0, 3), slice(3, 6)):
     np.testing.assert_allclose(np.linalg.norm(y[..., sl], axis=-1),
@@ -248,7 +248,8 @@ def test_segment_permutation_reorders_whole_segments():
   b, t = 500, 60
   x = jnp.broadcast_to(jnp.arange(t, dtype=jnp.float32)[None, :, None],
                        (b, t, 6)) * jnp.ones((b, 1, 1))
-  y = np.asarray(augment.segment_permutation(KEY, x, max_segments=8))
+  y = np.asarray(_compiled(augment.segment_permutation, KEY, x,
+                           max_segments=8))
   np.testing.assert_array_equal(y, np.repeat(y[..., :1], 6, axis=-1))
   order = y[..., 0].astype(int)
   runs = []
@@ -262,11 +263,11 @@ def test_segment_permutation_reorders_whole_segments():
 
 def test_scaling_and_views():
   x = _imu(4000, 20) + 3.0
-  y = augment.scaling(KEY, x, 2.0, 1.1)
+  y = _compiled(augment.scaling, KEY, x, 2.0, 1.1)
   f = np.asarray(y / x)
   np.testing.assert_allclose(f, np.repeat(f[:, :1], 20, axis=1), rtol=1e-4)
   assert abs(f.mean() - 2.0) < 0.05 and abs(f[:, 0].std() - 1.1) < 0.05
-  v = augment.views(KEY, _imu(8, 100))
+  v = _compiled(augment.views, KEY, _imu(8, 100))
   assert v.shape == (8, 2, 100, 6)
 
 
