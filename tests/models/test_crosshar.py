@@ -104,8 +104,9 @@ def test_span_mask_statistics():
 
 def test_masked_steps_are_zeroed_in_80_percent_of_rows():
   x = _imu(4000, 20) + 10.0  # no zeros by chance
-  m = crosshar_input.span_mask(KEY, 4000, 20, 0.15, 10, 0.2).mask
-  y = np.asarray(crosshar_input.apply_mask(jax.random.key(5), x, m, 0.8))
+  m = _compiled(crosshar_input.span_mask, KEY, 4000, 20, 0.15, 10, 0.2).mask
+  y = np.asarray(_compiled(crosshar_input.apply_mask, jax.random.key(5), x, m,
+                           0.8))
   x, m = np.asarray(x), np.asarray(m)
   np.testing.assert_array_equal(y[~m], x[~m])
   zeroed = np.all(y[:, :, 0] == 0, axis=1, where=m)
