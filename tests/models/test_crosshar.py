@@ -155,8 +155,9 @@ def test_encoder_is_the_post_norm_shared_block_of_the_reference():
   spec = crosshar_spec.make_spec("tiny", n_layers=3)
   enc = crosshar_layers.Encoder(spec, seq_len=40)
   x = crosshar_input.instance_norm(_imu(2, 40))
-  params = enc.init(KEY, x)["params"]
-  got = enc.apply({"params": params}, x)
+  params = _compiled(enc.init, KEY, x)["params"]
+  got = jit_testlib.compile_fast(enc.apply, {"params": params}, x)(
+      {"params": params}, x)
   want = _numpy_encoder(params, np.asarray(x, np.float64), spec)
   np.testing.assert_allclose(got, want, atol=2e-4)
 
