@@ -149,3 +149,19 @@ def test_gzipped_jsonl_and_bad_clock_offset(tmp_path):
   np.testing.assert_array_equal(res["s0_r0"].imu, plain["s0_r0"].imu)
   assert "s1_r0.jsonl.gz: bad gzip" in res["s1_r0"].reason
   assert "index.csv: clip 's2_r0': imu_t0_us must be an integer" in res["s2_r0"].reason
+
+
+def test_labels_json_with_a_byte_order_mark_reads_as_the_csvs_do(tmp_path):
+  """Editors on Windows write a BOM; the CSVs accept one, so labels.json does."""
+  root = _har_dataset(tmp_path / "bom")
+  path = os.path.join(root, "labels.json")
+  with open(path, "rb") as f:
+    text = f.read()
+  with open(path, "wb") as f:
+    f.write(b"\xef\xbb\xbf" + text)
+  ds = index_csv.IndexCsvSource.open(root, config_lib.data_config())
+  assert ds.classes == HAR
+  with open(path, "wb") as f:
+    f.write(b"\xff\xfe{")  # not UTF-8 at all: named as such
+  with pytest.raises(ingest.IngestError, match="labels.json: not UTF-8 text"):
+    index_csv.IndexCsvSource.open(root, config_lib.data_config())

@@ -106,8 +106,10 @@ def read_classes(root: str, data_cfg) -> Tuple[str, ...]:
   path = fs.join(root, LABELS)
   from_cfg = tuple(data_cfg.get("classes", ()) or ())
   if fs.exists(path):
-    try:
-      obj = json.loads(fs.read_text(path))
+    try:  # utf-8-sig: a byte-order mark is accepted, as in the CSVs
+      obj = json.loads(fs.read_bytes(path).decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+      raise IngestError(path, f"not UTF-8 text ({e})") from None
     except ValueError as e:
       raise IngestError(path, f"invalid JSON ({e})") from None
     classes = obj.get("classes") if isinstance(obj, dict) else obj
