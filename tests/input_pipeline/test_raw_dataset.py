@@ -165,3 +165,43 @@ def test_labels_json_with_a_byte_order_mark_reads_as_the_csvs_do(tmp_path):
     f.write(b"\xff\xfe{")  # not UTF-8 at all: named as such
   with pytest.raises(ingest.IngestError, match="labels.json: not UTF-8 text"):
     index_csv.IndexCsvSource.open(root, config_lib.data_config())
+
+
+def test_clip_files_that_are_not_regular_files_or_leave_the_root(tmp_path):
+  """A FIFO (which blocked prepare forever), a directory, and a symlink out
+  of the root are each quarantined with the reason; the other clips stay."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import signal  # pylint: disable=g-import-not-at-top
+  root = _har_dataset(tmp_path / "odd")
+  imu = {i: os.path.join(root, f"imu/s{i}_r0.jsonl") for i in range(4)}
+  outside = tmp_path / "elsewhere.jsonl"
+  shutil.copy(imu[2], outside)
+  os.remove(imu[1])
+  os.mkfifo(imu[1])
+  os.remove(imu[2])
+  os.symlink(outside, imu[2])
+  os.remove(imu[3])
+  os.mkdir(imu[3])
+
+  def hung(*_):
+    raise TimeoutError("ingest blocked on a clip file")
+
+  old = signal.signal(signal.SIGALRM, hung)
+  signal.alarm(60)
+  try:
+    res = lib.ingest_all(root)
+  finally:
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+  assert not isinstance(res["s0_r0"], ingest.Quarantined)
+  reasons = {c: r.reason for c, r in res.items()
+             if isinstance(r, ingest.Quarantined)}
+  assert set(reasons) == {"s1_r0", "s2_r0", "s3_r0"}, reasons
+  assert "not a regular file (a FIFO)" in reasons["s1_r0"]
+  assert "a symlink leads outside the dataset root" in reasons["s2_r0"]
+  assert str(outside) in reasons["s2_r0"]
+  assert "not a regular file (a directory)" in reasons["s3_r0"]
+  # Allowed on request, as paths written outside the root are.
+  cfg = config_lib.data_config()
+  cfg.allow_paths_outside_root = True
+  assert not isinstance(lib.ingest_all(root, cfg)["s2_r0"], ingest.Quarantined)

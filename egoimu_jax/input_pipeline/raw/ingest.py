@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -149,6 +151,15 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
   if data is not None:
     return data
   try:
+    if not fs.is_url(path):
+      # A FIFO blocks the read forever, a device reads without end.
+      mode = os.stat(path).st_mode
+      if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if
+                stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a file")
+        raise IngestError(path, f"not a regular file ({kind}); nothing read")
     return fs.read_bytes(path)
   except FileNotFoundError:
     raise IngestError(path, "file not found") from None

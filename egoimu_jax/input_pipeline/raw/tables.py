@@ -21,6 +21,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import posixpath
 from typing import Dict, Iterator, List, Sequence, Tuple
 
@@ -91,6 +92,19 @@ def leaves_root(path: str) -> bool:
     return False
   norm = posixpath.normpath(path)
   return norm == ".." or norm.startswith("../")
+
+
+def check_inside_root(root: str, path: str, resolved: str) -> None:
+  """Raises IngestError if the relative index path ``path`` (at
+  ``resolved``) reaches outside the local ``root`` through a symlink: the
+  text of a path says nothing about where its links lead."""
+  if fs.is_url(resolved) or path.startswith("/") or fs.is_url(root):
+    return
+  real, real_root = os.path.realpath(resolved), os.path.realpath(root)
+  if os.path.commonpath([real, real_root]) != real_root:
+    raise IngestError(resolved, (
+        f"a symlink leads outside the dataset root {root!r} (to {real!r}); "
+        "set data.allow_paths_outside_root=True to read it"))
 
 
 def _typed(values: List[str]):
