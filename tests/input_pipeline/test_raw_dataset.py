@@ -205,3 +205,26 @@ def test_clip_files_that_are_not_regular_files_or_leave_the_root(tmp_path):
   cfg = config_lib.data_config()
   cfg.allow_paths_outside_root = True
   assert not isinstance(lib.ingest_all(root, cfg)["s2_r0"], ingest.Quarantined)
+
+
+def test_segment_times_in_another_unit_or_out_of_range(tmp_path):
+  """Milliseconds in segments.csv labelled every window with the first
+  segment's label, silently; inf / 1e30 raised a bare OverflowError."""
+  clips = []
+  for i in range(3):
+    t, v = lib.still_imu(11.0, 50.0, seed=i)
+    clips.append(dict(clip_id=f"s{i}_r0", worker_id=f"s{i}", t_us=t, values=v,
+                      segments=[(0, 5, HAR[0]), (5, 11, HAR[1])]))
+  clips[1]["segments"] = [(0, 5000, HAR[0]), (5000, 11000, HAR[1])]  # ms
+  root = lib.write_dataset(str(tmp_path / "ms"), clips, classes=HAR)
+  res = lib.ingest_all(root)
+  assert not isinstance(res["s0_r0"], ingest.Quarantined)
+  reason = res["s1_r0"].reason
+  assert "segments.csv" in reason and "segments run to 11000 s" in reason
+  assert "milliseconds?" in reason
+  for bad in ("inf", "1e30", "nan"):
+    clips[1]["segments"] = [(0, 5, HAR[0]), (5, bad, HAR[1])]
+    root = lib.write_dataset(str(tmp_path / bad), clips, classes=HAR)
+    with pytest.raises(ingest.IngestError, match=r"segments.csv: line 5: "
+                       r"start/end must be seconds \(finite"):
+      index_csv.IndexCsvSource.open(root, config_lib.data_config())

@@ -167,6 +167,18 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
     raise IngestError(path, f"cannot read ({e})") from None
 
 
+def _check_segment_span(src: ClipSource, imu_end_us: int) -> None:
+  """Segments far past the clip's end were written in another unit (ms for
+  s): every window would get the first segment's label."""
+  seg_end = int(src.seg_end_us.max())
+  if seg_end > 2 * imu_end_us + 60_000_000:
+    raise IngestError(src.segments_path, (
+        f"clip {src.clip_id}: segments run to {seg_end / 1e6:.6g} s but the "
+        f"clip's IMU lasts {imu_end_us / 1e6:.6g} s "
+        f"({seg_end / max(imu_end_us, 1):.0f}x): segment times must be "
+        "seconds from clip start (milliseconds?)"))
+
+
 def _clip_offset(t_us, src: ClipSource, notes) -> Tuple[int, str]:
   """(IMU clock value at clip time 0, where it comes from: "" if none)."""
   if src.imu_t0_us is not None:
@@ -314,6 +326,7 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   if src.seg_start_us.size == 0:
     raise IngestError(src.segments_path,
                       f"no label segments for clip {src.clip_id}")
+  _check_segment_span(src, int(clean.t_us[-1]))
   label, purity = windows_lib.label_windows(
       t0, window_us, src.seg_start_us, src.seg_end_us, src.seg_label,
       num_classes)

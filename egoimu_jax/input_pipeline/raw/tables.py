@@ -94,6 +94,10 @@ def leaves_root(path: str) -> bool:
   return norm == ".." or norm.startswith("../")
 
 
+# Segment times beyond this many seconds (~3 years) are refused outright.
+MAX_SEGMENT_S = 1e8
+
+
 def check_inside_root(root: str, path: str, resolved: str) -> None:
   """Raises IngestError if the relative index path ``path`` (at
   ``resolved``) reaches outside the local ``root`` through a symlink: the
@@ -293,11 +297,14 @@ class _Reader:
         raise IngestError(table.path, f"line {line}: label {name!r} is not in "
                           f"the class vocabulary {list(classes)}")
       try:
-        s_us, e_us = (round(float(r[c_start]) * 1e6),
-                      round(float(r[c_end]) * 1e6))
+        s_s, e_s = float(r[c_start]), float(r[c_end])
+        if not (abs(s_s) <= MAX_SEGMENT_S and abs(e_s) <= MAX_SEGMENT_S):
+          raise ValueError  # inf, nan, 1e30: no clip is that long
+        s_us, e_us = round(s_s * 1e6), round(e_s * 1e6)
       except ValueError:
-        raise IngestError(table.path, f"line {line}: start/end must be seconds, "
-                          f"got {r[c_start]!r}, {r[c_end]!r}") from None
+        raise IngestError(table.path, f"line {line}: start/end must be seconds "
+                          f"(finite, within ±{MAX_SEGMENT_S:.0e}), got "
+                          f"{r[c_start]!r}, {r[c_end]!r}") from None
       clip_id = self.clip_ids(raw[c_clip], table.path, line)
       if clip_id not in seen:
         unknown.setdefault(clip_id, [line, 0])[1] += 1
