@@ -228,3 +228,30 @@ def test_segment_times_in_another_unit_or_out_of_range(tmp_path):
     with pytest.raises(ingest.IngestError, match=r"segments.csv: line 5: "
                        r"start/end must be seconds \(finite"):
       index_csv.IndexCsvSource.open(root, config_lib.data_config())
+
+
+def test_an_implausible_clock_is_quarantined_before_arrays_are_sized(tmp_path):
+  """One glitched timestamp (t_us = 1e13) or an index clock offset that does
+  not match the file's clock made the resampler allocate gigabytes; an
+  offset of 1e30 raised OverflowError. Each is one clip's quarantine."""
+  import resource  # pylint: disable=g-import-not-at-top
+  clips = []
+  for i in range(4):
+    t, v = lib.still_imu(11.0, 50.0, seed=i)
+    clips.append(dict(clip_id=f"s{i}_r0", worker_id=f"s{i}", t_us=t, values=v,
+                      segments=[(0, 5, HAR[0]), (5, 11, HAR[1])]))
+  t = clips[1]["t_us"].copy()
+  t[-1] = 10**13  # the last line's timestamp glitched
+  clips[1]["t_us"] = t
+  clips[2]["imu_t0"] = -(10**12)  # this clock's zero is 11.6 days off
+  clips[3]["imu_t0"] = 10**30
+  root = lib.write_dataset(str(tmp_path / "clock"), clips, classes=HAR)
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  res = lib.ingest_all(root)
+  grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1e3
+  assert not isinstance(res["s0_r0"], ingest.Quarantined)
+  assert "line 550: t_us jumps by 9.99999e+06 s, in a clip whose samples " \
+      "cover 10.98 s" in res["s1_r0"].reason
+  assert "the clock offset does not match the file's clock" in res["s2_r0"].reason
+  assert "is beyond any clock" in res["s3_r0"].reason
+  assert grown_mb < 500, grown_mb
