@@ -100,7 +100,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
   except flags.Error as e:  # unknown flag, missing required flag, bad value
     if wants_traceback(argv):
       raise
-    _fail(errors.one_line(e))
+    _fail(_config_user_error(e) or errors.one_line(e))
   except (AttributeError, KeyError):  # ml_collections: a misspelt override
     message = _override_error(argv)
     if message is None or wants_traceback(argv):
@@ -118,6 +118,20 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
         raise
       _fail(_load_error(e, name))
   return argv
+
+
+def _config_user_error(e: flags.Error) -> Optional[str]:
+  """A user error raised by a config file's ``get_config`` (a bad ``:arg``),
+  as ``flag --config=...: <its message>``; ml_collections re-raises it with
+  the whole traceback as its text, and absl wraps that in ``e``."""
+  cause = e.__cause__ or e.__context__
+  while cause is not None and not isinstance(cause, errors.UserError):
+    cause = cause.__cause__ or cause.__context__
+  if cause is None:
+    return None
+  last = str(cause).strip().splitlines()[-1]
+  name = f"{type(cause).__module__}.{type(cause).__name__}: "
+  return f"{str(e).partition(': Error whilst')[0]}: {last.removeprefix(name)}"
 
 
 def _load_error(e: OSError, name: str) -> str:

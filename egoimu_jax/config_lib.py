@@ -13,6 +13,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from egoimu_jax import durations
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline import protocols
 # The data section is the data layer's; re-exported as the config's sections are.
 from egoimu_jax.input_pipeline.data_config import data_config  # pylint: disable=unused-import
@@ -23,12 +24,22 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   out: Dict[str, object] = dict(defaults)
   for part in filter(None, (arg or "").split(",")):
     key, sep, value = part.partition("=")
-    if not sep:
-      key, value = "variant", part
+    if not sep:  # a bare word: the variant, or a switch (``tiny``) turned on
+      switch = isinstance(defaults.get(part.strip()), bool)
+      key, value = (part, "true") if switch else ("variant", part)
     key = key.strip()
+    if key not in defaults:  # a typo would otherwise be dropped silently
+      known = sorted(defaults)
+      raise errors.ArgError(
+          f"unknown argument {key!r} in {arg!r} (known: {', '.join(known)})"
+          f"{errors.did_you_mean(key, known)}")
     default = out.get(key)
     if isinstance(default, bool):
-      out[key] = value.strip().lower() in ("1", "true", "yes")
+      word = value.strip().lower()
+      if word not in ("1", "true", "yes", "0", "false", "no"):
+        raise errors.ArgError(f"argument {key}={value!r} in {arg!r} is not "
+                              "a boolean (true/false)")
+      out[key] = word in ("1", "true", "yes")
     elif isinstance(default, int):
       out[key] = int(value)
     elif isinstance(default, float):

@@ -30,7 +30,10 @@ def ensure_inputs(config, teacher: str = ""):
   """A copy of ``config`` with ``data.processed_dir`` prepared, and the
   teacher set ``teacher`` (``""``: none) extracted when ``config.teacher``
   describes it."""
+  from egoimu_jax import models  # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import prepare  # pylint: disable=g-import-not-at-top
+  if "model" in config:  # before preparing data for a model that cannot be
+    models.check_variant(config.model)
   processed_dir = distributed.process0_first(
       lambda: prepare.ensure(config.data), "prepare")
   config = copy.deepcopy(config)

@@ -19,6 +19,10 @@ class UserError(Exception):
   """A config field, flag or path given by the user is wrong."""
 
 
+class ArgError(UserError, ValueError):
+  """A config's or sweep's ``:arg`` names something it does not take."""
+
+
 class MissingDataError(UserError, FileNotFoundError):
   """A dataset the config points at does not exist or is incomplete."""
 

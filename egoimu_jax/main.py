@@ -11,7 +11,9 @@ Multi-process runs join with ``jax.distributed`` first: from ``--coordinator``,
 ``--num_processes`` and ``--process_id``, else from ``EGOIMU_COORDINATOR`` /
 ``EGOIMU_NUM_PROCESSES`` / ``EGOIMU_PROCESS_ID`` or a SLURM step
 (``training/distributed.py``). A single process skips it. A preempted run
-(SIGTERM) checkpoints and exits with status 75; rerun it to resume.
+(SIGTERM) checkpoints and exits with status 75; rerun it to resume. A run
+holds its workdir (``workdir_lock.py``): a second run there refuses with one
+line while the first is alive.
 
 A user error (a misspelt ``--config.a.b`` override, a missing processed
 dataset, a fold out of range: an ``errors.UserError``) is printed as one
@@ -32,6 +34,7 @@ from egoimu_jax import durations
 from egoimu_jax import errors
 from egoimu_jax import jobs
 from egoimu_jax import logs
+from egoimu_jax import workdir_lock
 from egoimu_jax.training import distributed
 from egoimu_jax.training import preemption
 
@@ -74,6 +77,7 @@ def main(argv):
   job = config.get("job", "train")
   logging.info("job %s, workdir %s", job, FLAGS.workdir)
   created = _first_missing(FLAGS.workdir)
+  lock = None
   # A user error exits inside fail_fast: at once in a multi-process job.
   with distributed.fail_fast(spec), cli.exit_on_user_error(
       multi_process=spec.multi_process):
@@ -83,11 +87,14 @@ def main(argv):
         raise errors.UserError(
             f"config.job={job!r} is not a job (known: {', '.join(known)})"
             f"{errors.did_you_mean(job, known)}")
+      lock = workdir_lock.acquire(FLAGS.workdir, spec.process_id)
       jobs.JOBS.get(job)(config, FLAGS.workdir)
     except preemption.Preempted as e:
       logging.warning("%s", e)
       sys.exit(preemption.EXIT_CODE)
     except errors.UserError:
+      if lock is not None:
+        lock.release(remove=bool(created))
       if created:
         _remove_empty_dirs(created)
       raise

@@ -263,7 +263,10 @@ def _class_indices(pred: np.ndarray, classes: Sequence[str],
     values = pred.astype(np.int64)
   else:
     text = pred.astype(str)
-    if np.all(np.char.isdigit(text)):
+    # Text that is all digits is indices, unless the classes are numbers
+    # themselves ("1", "2", ...): then text is always class names.
+    numeric_names = any(c.isdigit() for c in classes)
+    if np.all(np.char.isdigit(text)) and not numeric_names:
       values = text.astype(np.int64)
     else:
       lookup = {c: i for i, c in enumerate(classes)}

@@ -4,7 +4,8 @@ A submission has one row per test window (``evaluation/submission.py``
 checks the rows against the split and scores them):
 
 * ``window_id`` (required): ``"{clip_id}/{t0_ms:08d}"``, as exported;
-* ``pred``: the predicted class, an index into the classes or a class name;
+* ``pred``: the predicted class, an index into the classes or a class name
+  (where class names are numbers, "1", "2", text is always a name);
 * ``prob_<class>``: one column per class, probabilities summing to 1.
 
 ``.npz`` files hold arrays ``window_id``, ``pred`` and/or ``probs``
@@ -25,6 +26,7 @@ import numpy as np
 from egoimu_jax import errors
 
 PROB_PREFIX = "prob_"
+_COLUMNS = ("window_id", "pred")  # besides PROB_PREFIX + class
 FORMATS = (".csv", ".parquet", ".npz")
 
 
@@ -101,6 +103,15 @@ def _from_table(path: str, fmt: str) -> Submission:
   except (pa.ArrowInvalid, OSError) as e:
     raise SubmissionError(f"{path}: cannot read as {fmt} ({e})") from None
   names = table.column_names
+  other = [n for n in names if n not in _COLUMNS and
+           not n.startswith(PROB_PREFIX)]
+  if other:  # e.g. "Pred": names are case-sensitive, and nothing is ignored
+    hints = "".join(errors.did_you_mean(n.lower(), _COLUMNS) for n in other
+                    if n.lower() in _COLUMNS or n.lower().startswith(
+                        PROB_PREFIX))
+    raise SubmissionError(
+        f"{path}: unknown column(s) {other} (columns are window_id, pred "
+        f"and {PROB_PREFIX}<class>, case-sensitive){hints}")
   if "window_id" not in names:
     raise SubmissionError(f"{path}: no window_id column (columns: {names})")
   prob_cols = [n for n in names if n.startswith(PROB_PREFIX)]

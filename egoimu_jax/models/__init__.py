@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any, Mapping, Optional
 
 from absl import logging
 
+from egoimu_jax import errors
 from egoimu_jax.registry import Registry
 
 # name -> "module:attribute". Keep these tables sorted; one line per entry.
@@ -60,6 +62,21 @@ IMPORTERS = Registry("weight importer", lazy={
     "timesformer": "egoimu_jax.models.convert.timesformer:load",
     "videomae": "egoimu_jax.models.convert.videomae:load_classifier",
 })
+
+
+def check_variant(model_config: Mapping[str, Any]) -> None:
+  """Raises ``errors.ArgError`` if ``config.model.variant`` names no preset
+  of its model's ``VARIANTS``: checked before any data is prepared for a run
+  that could never build its model."""
+  name, variant = model_config.get("name"), model_config.get("variant")
+  if not name or not variant or name not in MODELS:
+    return
+  module = sys.modules[MODELS.get(name).__module__]
+  known = getattr(module, "VARIANTS", None)
+  if known is not None and variant not in known:
+    raise errors.ArgError(
+        f"config.model.variant={variant!r} is not a {name} variant (known: "
+        f"{', '.join(sorted(known))}){errors.did_you_mean(variant, known)}")
 
 
 def build(model_config: Mapping[str, Any]):

@@ -36,6 +36,10 @@ def test_gzip_is_undone_for_every_format_and_bad_gzip_is_named():
   np.testing.assert_array_equal(npy.t_us, t)
   with pytest.raises(ValueError, match="bad gzip"):
     imu_formats.read(b"not gzip", imu_formats.ImuSource("c.jsonl.gz"))
+  # gzip bytes under a name without .gz: said so (not "can't decode utf-8").
+  with pytest.raises(ValueError, match=r"the file is gzip-compressed \(name "
+                     r"it \.gz\), but its name says \.jsonl"):
+    imu_formats.read(data, imu_formats.ImuSource("c.jsonl"))
 
 
 def _read_csv(data: bytes, source):

@@ -149,3 +149,109 @@ def test_gzipped_jsonl_and_bad_clock_offset(tmp_path):
   np.testing.assert_array_equal(res["s0_r0"].imu, plain["s0_r0"].imu)
   assert "s1_r0.jsonl.gz: bad gzip" in res["s1_r0"].reason
   assert "index.csv: clip 's2_r0': imu_t0_us must be an integer" in res["s2_r0"].reason
+
+
+def test_labels_json_with_a_byte_order_mark_reads_as_the_csvs_do(tmp_path):
+  """Editors on Windows write a BOM; the CSVs accept one, so labels.json does."""
+  root = _har_dataset(tmp_path / "bom")
+  path = os.path.join(root, "labels.json")
+  with open(path, "rb") as f:
+    text = f.read()
+  with open(path, "wb") as f:
+    f.write(b"\xef\xbb\xbf" + text)
+  ds = index_csv.IndexCsvSource.open(root, config_lib.data_config())
+  assert ds.classes == HAR
+  with open(path, "wb") as f:
+    f.write(b"\xff\xfe{")  # not UTF-8 at all: named as such
+  with pytest.raises(ingest.IngestError, match="labels.json: not UTF-8 text"):
+    index_csv.IndexCsvSource.open(root, config_lib.data_config())
+
+
+def test_clip_files_that_are_not_regular_files_or_leave_the_root(tmp_path):
+  """A FIFO (which blocked prepare forever), a directory, and a symlink out
+  of the root are each quarantined with the reason; the other clips stay."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import signal  # pylint: disable=g-import-not-at-top
+  root = _har_dataset(tmp_path / "odd")
+  imu = {i: os.path.join(root, f"imu/s{i}_r0.jsonl") for i in range(4)}
+  outside = tmp_path / "elsewhere.jsonl"
+  shutil.copy(imu[2], outside)
+  os.remove(imu[1])
+  os.mkfifo(imu[1])
+  os.remove(imu[2])
+  os.symlink(outside, imu[2])
+  os.remove(imu[3])
+  os.mkdir(imu[3])
+
+  def hung(*_):
+    raise TimeoutError("ingest blocked on a clip file")
+
+  old = signal.signal(signal.SIGALRM, hung)
+  signal.alarm(60)
+  try:
+    res = lib.ingest_all(root)
+  finally:
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+  assert not isinstance(res["s0_r0"], ingest.Quarantined)
+  reasons = {c: r.reason for c, r in res.items()
+             if isinstance(r, ingest.Quarantined)}
+  assert set(reasons) == {"s1_r0", "s2_r0", "s3_r0"}, reasons
+  assert "not a regular file (a FIFO)" in reasons["s1_r0"]
+  assert "a symlink leads outside the dataset root" in reasons["s2_r0"]
+  assert str(outside) in reasons["s2_r0"]
+  assert "not a regular file (a directory)" in reasons["s3_r0"]
+  # Allowed on request, as paths written outside the root are.
+  cfg = config_lib.data_config()
+  cfg.allow_paths_outside_root = True
+  assert not isinstance(lib.ingest_all(root, cfg)["s2_r0"], ingest.Quarantined)
+
+
+def test_segment_times_in_another_unit_or_out_of_range(tmp_path):
+  """Milliseconds in segments.csv labelled every window with the first
+  segment's label, silently; inf / 1e30 raised a bare OverflowError."""
+  clips = []
+  for i in range(3):
+    t, v = lib.still_imu(11.0, 50.0, seed=i)
+    clips.append(dict(clip_id=f"s{i}_r0", worker_id=f"s{i}", t_us=t, values=v,
+                      segments=[(0, 5, HAR[0]), (5, 11, HAR[1])]))
+  clips[1]["segments"] = [(0, 5000, HAR[0]), (5000, 11000, HAR[1])]  # ms
+  root = lib.write_dataset(str(tmp_path / "ms"), clips, classes=HAR)
+  res = lib.ingest_all(root)
+  assert not isinstance(res["s0_r0"], ingest.Quarantined)
+  reason = res["s1_r0"].reason
+  assert "segments.csv" in reason and "segments run to 11000 s" in reason
+  assert "milliseconds?" in reason
+  for bad in ("inf", "1e30", "nan"):
+    clips[1]["segments"] = [(0, 5, HAR[0]), (5, bad, HAR[1])]
+    root = lib.write_dataset(str(tmp_path / bad), clips, classes=HAR)
+    with pytest.raises(ingest.IngestError, match=r"segments.csv: line 5: "
+                       r"start/end must be seconds \(finite"):
+      index_csv.IndexCsvSource.open(root, config_lib.data_config())
+
+
+def test_an_implausible_clock_is_quarantined_before_arrays_are_sized(tmp_path):
+  """One glitched timestamp (t_us = 1e13) or an index clock offset that does
+  not match the file's clock made the resampler allocate gigabytes; an
+  offset of 1e30 raised OverflowError. Each is one clip's quarantine."""
+  import resource  # pylint: disable=g-import-not-at-top
+  clips = []
+  for i in range(4):
+    t, v = lib.still_imu(11.0, 50.0, seed=i)
+    clips.append(dict(clip_id=f"s{i}_r0", worker_id=f"s{i}", t_us=t, values=v,
+                      segments=[(0, 5, HAR[0]), (5, 11, HAR[1])]))
+  t = clips[1]["t_us"].copy()
+  t[-1] = 10**13  # the last line's timestamp glitched
+  clips[1]["t_us"] = t
+  clips[2]["imu_t0"] = -(10**12)  # this clock's zero is 11.6 days off
+  clips[3]["imu_t0"] = 10**30
+  root = lib.write_dataset(str(tmp_path / "clock"), clips, classes=HAR)
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  res = lib.ingest_all(root)
+  grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1e3
+  assert not isinstance(res["s0_r0"], ingest.Quarantined)
+  assert "line 550: t_us jumps by 9.99999e+06 s, in a clip whose samples " \
+      "cover 10.98 s" in res["s1_r0"].reason
+  assert "the clock offset does not match the file's clock" in res["s2_r0"].reason
+  assert "is beyond any clock" in res["s3_r0"].reason
+  assert grown_mb < 500, grown_mb

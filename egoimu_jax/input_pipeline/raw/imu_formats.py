@@ -78,10 +78,22 @@ def format_of(path: str) -> str:
   return suffix
 
 
+# Leading bytes of compressed or archived files (a file named for its
+# content but holding these fails to parse with a message about text).
+_MAGIC = {b"\x1f\x8b": "gzip-compressed (name it .gz)",
+          b"\x28\xb5\x2f\xfd": "zstd-compressed",
+          b"BZh": "bzip2-compressed", b"PK\x03\x04": "a zip archive"}
+
+
 def read(data: bytes, source: ImuSource, fmt: str = "") -> ImuStream:
   """Decompresses ``data`` by ``source.path``'s suffix and parses it."""
   suffix, compression = _split(source.path)
   fmt = fmt or suffix
+  if not compression:
+    what = next((w for m, w in _MAGIC.items() if data.startswith(m)), None)
+    if what is not None:
+      raise ValueError(f"the file is {what}, but its name says "
+                       f"{suffix or 'an uncompressed file'}")
   if compression:
     try:
       name, decompress = _DECOMPRESS[compression]

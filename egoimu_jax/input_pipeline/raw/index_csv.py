@@ -32,8 +32,9 @@ class IndexCsvSource(source_lib.RawSource):
   """A raw dataset: its tables, read and checked; clip files read on ingest."""
 
   def __init__(self, root: str, read: tables.Tables, columns: Dict[str, str],
-               verify: str = ""):
+               verify: str = "", allow_outside: bool = False):
     self.root = root
+    self.allow_outside = allow_outside  # data.allow_paths_outside_root
     self.classes = read.classes
     self.rows = read.rows
     self.workers = read.workers
@@ -52,7 +53,8 @@ class IndexCsvSource(source_lib.RawSource):
     """Reads index.csv, segments.csv, workers.csv, labels.json under root."""
     verify = fingerprint_lib.check_mode(data_cfg.get("verify", "") or "")
     return cls(root, tables.read_tables(root, data_cfg),
-               dict(data_cfg.columns), verify)
+               dict(data_cfg.columns), verify,
+               bool(data_cfg.get("allow_paths_outside_root", False)))
 
   def fingerprint(self) -> str:
     """sha256 of the tables' bytes, the classes and the column mapping.
@@ -157,7 +159,10 @@ class IndexCsvSource(source_lib.RawSource):
     """(display path, bytes) of an index path; bytes None for plain files."""
     ref = webdataset.split_member_ref(p)
     if not ref:
-      return fs.join(self.root, p), None
+      path = fs.join(self.root, p)
+      if not self.allow_outside:
+        tables.check_inside_root(self.root, p, path)
+      return path, None
     display = self.resolve(p)
     if ref[0] in tar_errors:
       raise IngestError(display, tar_errors[ref[0]])

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -149,11 +151,68 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
   if data is not None:
     return data
   try:
+    if not fs.is_url(path):
+      # A FIFO blocks the read forever, a device reads without end.
+      mode = os.stat(path).st_mode
+      if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if
+                stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a file")
+        raise IngestError(path, f"not a regular file ({kind}); nothing read")
     return fs.read_bytes(path)
   except FileNotFoundError:
     raise IngestError(path, "file not found") from None
   except OSError as e:
     raise IngestError(path, f"cannot read ({e})") from None
+
+
+# |clock values| beyond this (~146,000 years in µs) are no clock.
+MAX_CLOCK_US = 2**62
+# Empty stretches of clip time (before the first sample, or between two)
+# longer than this and than 10x the time the samples cover are a glitched
+# timestamp or a mismatched clock, never a recording: windows are sized
+# from clip time, so one such value would allocate gigabytes.
+MAX_EMPTY_US = 3600e6
+
+
+def _check_span(clean, offset_source: str, src: ClipSource) -> None:
+  """Raises IngestError for a clip whose timestamps span far more time than
+  its samples can (see ``MAX_EMPTY_US``), before any array is sized."""
+  t_us = clean.t_us
+  if t_us.size < 2:
+    return
+  dt = np.diff(t_us)
+  step = float(np.median(dt))
+  covered = float(dt[dt <= max(1e6, 100 * step)].sum()) + step  # recorded
+  limit = max(MAX_EMPTY_US, 10 * covered)
+  if t_us[0] > limit:
+    where = {"index": f"{src.imu_t0_name} in {src.imu_t0_source}",
+             "json": "imu_t0_us in the sample's json"}.get(
+                 offset_source, "clip time 0")
+    raise IngestError(src.imu_path, (
+        f"clip {src.clip_id}: the IMU starts {t_us[0] / 1e6:.6g} s after "
+        f"clip time 0 (from {where}) and holds {covered / 1e6:.6g} s of "
+        "samples: the clock offset does not match the file's clock"))
+  k = int(np.argmax(dt))
+  if dt[k] > limit:
+    at = clean.where(k + 1)[1]
+    raise IngestError(src.imu_path, (
+        f"{at}: t_us jumps by {dt[k] / 1e6:.6g} s, in a clip whose samples "
+        f"cover {covered / 1e6:.6g} s: a glitched timestamp or a clock "
+        "change, not a recording gap"))
+
+
+def _check_segment_span(src: ClipSource, imu_end_us: int) -> None:
+  """Segments far past the clip's end were written in another unit (ms for
+  s): every window would get the first segment's label."""
+  seg_end = int(src.seg_end_us.max())
+  if seg_end > 2 * imu_end_us + 60_000_000:
+    raise IngestError(src.segments_path, (
+        f"clip {src.clip_id}: segments run to {seg_end / 1e6:.6g} s but the "
+        f"clip's IMU lasts {imu_end_us / 1e6:.6g} s "
+        f"({seg_end / max(imu_end_us, 1):.0f}x): segment times must be "
+        "seconds from clip start (milliseconds?)"))
 
 
 def _clip_offset(t_us, src: ClipSource, notes) -> Tuple[int, str]:
@@ -249,6 +308,11 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
     raise IngestError(src.imu_path, str(e)) from None
   t_us, values, line = stream.t_us, stream.values, stream.line
   offset, offset_source = _clip_offset(t_us, src, notes)
+  if abs(offset) > MAX_CLOCK_US:  # 1e30 raised OverflowError below
+    where = (src.imu_t0_source or src.imu_path) if offset_source == "index" \
+        else src.imu_path
+    raise IngestError(where, f"clip {src.clip_id}: clock offset {offset} µs "
+                      "is beyond any clock; check imu_t0_us")
   t_us = t_us - offset
 
   try:
@@ -264,6 +328,7 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   notes.update(clean.notes)
   warnings.extend(f"{src.imu_path}: {w}" for w in clean.warnings)
   _check_offset(int(clean.t_us[-1]), offset, offset_source, src)
+  _check_span(clean, offset_source, src)
 
   rate = float(imu_cfg.rate_hz)
   window_us = int(round(imu_cfg.window_seconds * 1e6))
@@ -303,6 +368,7 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   if src.seg_start_us.size == 0:
     raise IngestError(src.segments_path,
                       f"no label segments for clip {src.clip_id}")
+  _check_segment_span(src, int(clean.t_us[-1]))
   label, purity = windows_lib.label_windows(
       t0, window_us, src.seg_start_us, src.seg_end_us, src.seg_label,
       num_classes)

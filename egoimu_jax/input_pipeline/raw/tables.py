@@ -21,6 +21,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import posixpath
 from typing import Dict, Iterator, List, Sequence, Tuple
 
@@ -93,6 +94,23 @@ def leaves_root(path: str) -> bool:
   return norm == ".." or norm.startswith("../")
 
 
+# Segment times beyond this many seconds (~3 years) are refused outright.
+MAX_SEGMENT_S = 1e8
+
+
+def check_inside_root(root: str, path: str, resolved: str) -> None:
+  """Raises IngestError if the relative index path ``path`` (at
+  ``resolved``) reaches outside the local ``root`` through a symlink: the
+  text of a path says nothing about where its links lead."""
+  if fs.is_url(resolved) or path.startswith("/") or fs.is_url(root):
+    return
+  real, real_root = os.path.realpath(resolved), os.path.realpath(root)
+  if os.path.commonpath([real, real_root]) != real_root:
+    raise IngestError(resolved, (
+        f"a symlink leads outside the dataset root {root!r} (to {real!r}); "
+        "set data.allow_paths_outside_root=True to read it"))
+
+
 def _typed(values: List[str]):
   """A column as floats if every non-empty cell is a number, else strings."""
   try:
@@ -106,8 +124,10 @@ def read_classes(root: str, data_cfg) -> Tuple[str, ...]:
   path = fs.join(root, LABELS)
   from_cfg = tuple(data_cfg.get("classes", ()) or ())
   if fs.exists(path):
-    try:
-      obj = json.loads(fs.read_text(path))
+    try:  # utf-8-sig: a byte-order mark is accepted, as in the CSVs
+      obj = json.loads(fs.read_bytes(path).decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+      raise IngestError(path, f"not UTF-8 text ({e})") from None
     except ValueError as e:
       raise IngestError(path, f"invalid JSON ({e})") from None
     classes = obj.get("classes") if isinstance(obj, dict) else obj
@@ -277,11 +297,14 @@ class _Reader:
         raise IngestError(table.path, f"line {line}: label {name!r} is not in "
                           f"the class vocabulary {list(classes)}")
       try:
-        s_us, e_us = (round(float(r[c_start]) * 1e6),
-                      round(float(r[c_end]) * 1e6))
+        s_s, e_s = float(r[c_start]), float(r[c_end])
+        if not (abs(s_s) <= MAX_SEGMENT_S and abs(e_s) <= MAX_SEGMENT_S):
+          raise ValueError  # inf, nan, 1e30: no clip is that long
+        s_us, e_us = round(s_s * 1e6), round(e_s * 1e6)
       except ValueError:
-        raise IngestError(table.path, f"line {line}: start/end must be seconds, "
-                          f"got {r[c_start]!r}, {r[c_end]!r}") from None
+        raise IngestError(table.path, f"line {line}: start/end must be seconds "
+                          f"(finite, within ±{MAX_SEGMENT_S:.0e}), got "
+                          f"{r[c_start]!r}, {r[c_end]!r}") from None
       clip_id = self.clip_ids(raw[c_clip], table.path, line)
       if clip_id not in seen:
         unknown.setdefault(clip_id, [line, 0])[1] += 1
