@@ -42,11 +42,12 @@ def test_cross_person_jobs_pair_every_method_with_erm():
 
 
 @pytest.mark.slow
-def test_cross_person_tiny_end_to_end(tmp_path, jax_cache_env):
+def test_cross_person_tiny_end_to_end(tmp_path, jax_cache_env,
+                                      optimised_xla_env):
   """ERM with AdaBN / TENT / calibration variants, CORAL and the within
   ceiling, then the report's cross-person section."""
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"),
-             **jax_cache_env)
+  env = optimised_xla_env(dict(
+      os.environ, EGOIMU_CACHE=str(tmp_path / "cache"), **jax_cache_env))
   r = subprocess.run(
       [sys.executable, "-m", "launch.run",
        "--sweep=launch/sweeps/cross_person.py:models=deepconvlstm,folds=1,"
