@@ -3,7 +3,8 @@
 The test people come from exactly one of:
   ``protocol.preset``        a named published split (``PRESETS``), e.g.
                              ``uci_har``: UCI-HAR's official test subjects;
-  ``protocol.test_workers``  worker ids (a tuple, or "a,b,c");
+  ``protocol.test_workers``  worker ids (a tuple; on the command line
+                             ``--config.protocol.test_workers=s02,s04``);
   ``protocol.split_file``    a JSON file with ``test_workers`` and optionally
                              ``val_workers`` / ``train_workers`` (a run's
                              ``split.json`` works; other fields are ignored).
@@ -80,10 +81,11 @@ class Fixed(base.Protocol):
 
 
 def _ids(value: Any) -> List[str]:
-  """Worker ids from a tuple/list or a comma-separated string."""
-  if isinstance(value, str):
-    return [v.strip() for v in value.split(",") if v.strip()]
-  return [str(v).strip() for v in value or ()]
+  """Worker ids from a tuple/list and/or comma-separated strings (the
+  command line's ``--config.protocol.test_workers=s02,s04`` arrives as
+  ``("s02,s04",)``)."""
+  items = [value] if isinstance(value, str) else list(value or ())
+  return [w.strip() for v in items for w in str(v).split(",") if w.strip()]
 
 
 def _given(cfg: Mapping[str, Any]) -> Dict[str, Any]:
