@@ -26,7 +26,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("egoimu_jax.input_pipeline", "egoimu_jax.training",
             "egoimu_jax.evaluation", "egoimu_jax.teachers",
-            "egoimu_jax.report", "egoimu_jax.scaling")
+            "egoimu_jax.report", "egoimu_jax.scaling",
+            "egoimu_jax.datasets")
 TOP_LEVEL = ("egoimu_jax",)
 
 _WALK = """

@@ -6,6 +6,9 @@ r"""``python -m egoimu_jax.export``: a fold's windows, or the split bundle.
   # every protocol's and fold's splits as one versioned file:
   python -m egoimu_jax.export --processed_dir=/data/pilot_processed \
       --splits_bundle=/data/export/splits.json
+  # HAPT's windows on UCI-HAR's official split (protocol fixed):
+  python -m egoimu_jax.export --processed_dir=/data/hapt_processed \
+      --protocol=fixed --preset=uci_har --out=/data/export/uci_har
 
 ``--split`` exports a given split instead (a run's ``split.json``, or one
 split of a bundle picked with ``--protocol`` / ``--fold`` / ``--scale``).
@@ -48,6 +51,12 @@ _STRATIFY = flags.DEFINE_string("stratify_label", "auto",
                                 "protocol.stratify_label.")
 _PRETRAIN_ON = flags.DEFINE_string("pretrain_on", "all",
                                    "protocol.pretrain_on.")
+_PRESET = flags.DEFINE_string("preset", "", "protocol.preset (fixed), e.g. "
+                              "uci_har.")
+_TEST_WORKERS = flags.DEFINE_list("test_workers", [],
+                                  "protocol.test_workers (fixed).")
+_VAL_WORKERS = flags.DEFINE_list("val_workers", [],
+                                 "protocol.val_workers (fixed).")
 _FORMATS = flags.DEFINE_list("formats", ["npy", "parquet"],
                              f"Any of {', '.join(windows.FORMATS)}.")
 _FRAMES = flags.DEFINE_string("frames", "auto",
@@ -67,7 +76,9 @@ def protocol_config():
           "num_folds": _NUM_FOLDS.value, "seed": _SEED.value,
           "scale": _SCALE.value, "lowo_count": _LOWO_COUNT.value,
           "lowo_rule": _LOWO_RULE.value, "stratify_label": _STRATIFY.value,
-          "pretrain_on": _PRETRAIN_ON.value}
+          "pretrain_on": _PRETRAIN_ON.value, "preset": _PRESET.value,
+          "test_workers": tuple(_TEST_WORKERS.value),
+          "val_workers": tuple(_VAL_WORKERS.value)}
 
 
 def run() -> str:

@@ -48,8 +48,11 @@ def data_config() -> ml_collections.ConfigDict:
       window_seconds=5.0,   # non-overlapping windows -> [1000, 6] at 200 Hz
       max_gap_seconds=0.1,  # interpolate gaps up to this; split the clip beyond
       min_purity=0.8,       # a window's majority label must cover this fraction
-      acc_unit="m/s2",      # declared raw units: "m/s2" | "g"
-      gyro_unit="rad/s",    # "rad/s" | "deg/s"
+      # Raw units: "m/s2" | "g" and "rad/s" | "deg/s". "": as the dataset's
+      # dataset.json declares, else m/s2 / rad/s; a value that differs from
+      # the declaration is an error (docs/data_layout.md).
+      acc_unit="",
+      gyro_unit="",
       check_units=True,     # quarantine clips whose magnitudes contradict the units
       max_bad_line_fraction=0.01,  # corrupt JSONL lines dropped up to this, else quarantine
   ))

@@ -89,9 +89,9 @@ def test_toy_cross_person_protocol_reaches_the_report(toy, tmp_path):
 
 def test_registry_lists_the_builtin_protocols():
   assert protocols.names() == ("l20wo", "within", "lowo", "worker_scaling",
-                               "data_scaling", "pretrain")
+                               "data_scaling", "pretrain", "fixed")
   assert protocols.cross_person_protocols() == (
-      "l20wo", "lowo", "worker_scaling", "data_scaling")
+      "l20wo", "lowo", "worker_scaling", "data_scaling", "fixed")
   assert protocols.scaling_protocols() == ("worker_scaling", "data_scaling")
   assert protocols.gap_pair() == ("l20wo", "within")
   with pytest.raises(splits.SplitError, match="unknown protocol.name"):

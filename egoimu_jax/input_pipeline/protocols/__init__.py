@@ -13,6 +13,7 @@ from egoimu_jax import registry
 from egoimu_jax.input_pipeline.population import SplitError
 from egoimu_jax.input_pipeline.protocols import base
 from egoimu_jax.input_pipeline.protocols import data_scaling
+from egoimu_jax.input_pipeline.protocols import fixed
 from egoimu_jax.input_pipeline.protocols import l20wo
 from egoimu_jax.input_pipeline.protocols import lowo
 from egoimu_jax.input_pipeline.protocols import pretrain
@@ -27,6 +28,7 @@ PROTOCOLS.register("lowo")(lowo.Lowo())
 PROTOCOLS.register("worker_scaling")(worker_scaling.WorkerScaling())
 PROTOCOLS.register("data_scaling")(data_scaling.DataScaling())
 PROTOCOLS.register("pretrain")(pretrain.Pretrain())
+PROTOCOLS.register("fixed")(fixed.Fixed())
 
 
 def names() -> Tuple[str, ...]:

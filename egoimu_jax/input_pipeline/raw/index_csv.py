@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from egoimu_jax.input_pipeline import fs
+from egoimu_jax.input_pipeline.raw import dataset_json
 from egoimu_jax.input_pipeline.raw import fingerprint as fingerprint_lib
 from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
@@ -32,7 +33,8 @@ class IndexCsvSource(source_lib.RawSource):
   """A raw dataset: its tables, read and checked; clip files read on ingest."""
 
   def __init__(self, root: str, read: tables.Tables, columns: Dict[str, str],
-               verify: str = "", allow_outside: bool = False):
+               verify: str = "", allow_outside: bool = False,
+               units: Optional[Dict[str, str]] = None):
     self.root = root
     self.allow_outside = allow_outside  # data.allow_paths_outside_root
     self.classes = read.classes
@@ -46,15 +48,20 @@ class IndexCsvSource(source_lib.RawSource):
         sorted(read.warnings.counts.items()))
     self._verify = verify
     self._fingerprint: Optional[str] = None
+    # The clip files' units (dataset.json, else data.imu; dataset_json).
+    self.units = units or dataset_json.resolve_units(read.declaration, None)
 
   # ---------------------------------------------------------------- reading
   @classmethod
   def open(cls, root: str, data_cfg) -> "IndexCsvSource":
-    """Reads index.csv, segments.csv, workers.csv, labels.json under root."""
+    """Reads index.csv, segments.csv, workers.csv, labels.json and
+    dataset.json under root; the units are resolved against data.imu."""
     verify = fingerprint_lib.check_mode(data_cfg.get("verify", "") or "")
-    return cls(root, tables.read_tables(root, data_cfg),
-               dict(data_cfg.columns), verify,
-               bool(data_cfg.get("allow_paths_outside_root", False)))
+    read = tables.read_tables(root, data_cfg)
+    return cls(root, read, dict(data_cfg.columns), verify,
+               bool(data_cfg.get("allow_paths_outside_root", False)),
+               dataset_json.resolve_units(read.declaration,
+                                          data_cfg.get("imu")))
 
   def fingerprint(self) -> str:
     """sha256 of the tables' bytes, the classes and the column mapping.
@@ -227,7 +234,7 @@ class IndexCsvSource(source_lib.RawSource):
         imu_t0_source=fs.join(self.root, tables.INDEX),
         imu_t0_name=self._columns.get("imu_t0", "") or "imu_t0_us",
         seg_start_us=start, seg_end_us=end, seg_label=label,
-        segments_path=fs.join(self.root, tables.SEGMENTS))
+        segments_path=fs.join(self.root, tables.SEGMENTS), **self.units)
     return ingest_lib.ingest_clip(src, data_cfg, len(self.classes),
                                   bool(store_frames(r.clip_id)))
 

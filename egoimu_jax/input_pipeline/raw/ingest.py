@@ -131,6 +131,9 @@ class ClipSource:
   seg_label: np.ndarray = dataclasses.field(
       default_factory=lambda: np.zeros(0, np.int32))
   segments_path: str = "segments.csv"
+  # The IMU file's units (dataset.json, resolved by the source); "": data.imu.
+  acc_unit: str = ""
+  gyro_unit: str = ""
 
 
 def frames_selector(data_cfg) -> Callable[[str], bool]:
@@ -318,8 +321,8 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   try:
     clean = imu_resample.clean(
         t_us, values, line,
-        acc_unit=imu_cfg.get("acc_unit", "m/s2"),
-        gyro_unit=imu_cfg.get("gyro_unit", "rad/s"),
+        acc_unit=src.acc_unit or imu_cfg.get("acc_unit") or "m/s2",
+        gyro_unit=src.gyro_unit or imu_cfg.get("gyro_unit") or "rad/s",
         check_units=imu_cfg.get("check_units", True),
         max_bad_fraction=float(imu_cfg.get("max_bad_line_fraction", 0.01)),
         max_listed=max_repairs)

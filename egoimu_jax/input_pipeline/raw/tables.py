@@ -3,7 +3,8 @@
 A raw dataset root holds ``index.csv`` (one row per clip), ``segments.csv``
 (activity labels as time segments), optionally ``workers.csv`` (per-worker
 metadata), and ``labels.json`` (the class vocabulary) unless
-``config.data.classes`` names it.
+``config.data.classes`` names it, and optionally ``dataset.json`` (what
+the dataset declares about itself: its IMU units, ``dataset_json``).
 
 Errors that make the whole dataset unusable (missing table, missing column,
 duplicate clip id, unknown label, no stated classes, a path leaving the
@@ -28,6 +29,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from egoimu_jax.input_pipeline import fs
+from egoimu_jax.input_pipeline.raw import dataset_json
 from egoimu_jax.input_pipeline.raw import ids as ids_lib
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
 from egoimu_jax.input_pipeline.raw import source as source_lib
@@ -177,6 +179,7 @@ class Tables:
   segments: Segments
   digest: str
   warnings: ids_lib.Warnings
+  declaration: dataset_json.Declaration
 
 
 class _Reader:
@@ -330,9 +333,11 @@ class _Reader:
 
 
 def read_tables(root: str, data_cfg) -> Tables:
-  """Reads index.csv, labels.json, workers.csv and segments.csv under root.
+  """Reads index.csv, labels.json, workers.csv, segments.csv and
+  dataset.json under root.
 
-  The digest covers the classes, the column mapping and the tables' bytes.
+  The digest covers the classes, the column mapping and the tables' bytes
+  (dataset.json's where there is one).
   """
   reader = _Reader(root, data_cfg)
   cols = reader.cols
@@ -344,5 +349,8 @@ def read_tables(root: str, data_cfg) -> Tables:
   rows = reader.index(index)
   workers = reader.workers(rows)
   segments = reader.segments(classes)
+  declaration = dataset_json.read(root)
+  if declaration.data:
+    reader.digest.update(declaration.data)
   return Tables(classes, rows, workers, segments, reader.digest.hexdigest(),
-                reader.warnings)
+                reader.warnings, declaration)
