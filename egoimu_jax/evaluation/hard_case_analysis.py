@@ -41,7 +41,10 @@ EXACT_MAX_N = 8          # all n! permutations up to here
 N_PERMUTATIONS = 9999    # Monte-Carlo draws above it
 LOWO_MAX_N = 20          # leave-one-worker-out up to here, 10-fold above
 N_NULL = 199             # permuted-F1 reruns of the prediction's CV
-MIN_CORRELATE, MIN_CLUSTER, MIN_PREDICT = 3, 4, 6
+# Fewest people behind an estimate: below these the report says "too few
+# people" and prints none (a rank correlation over 3 people, or clusters of
+# 4, is noise that reads like a finding).
+MIN_CORRELATE, MIN_CLUSTER, MIN_PREDICT = 8, 10, 10
 RIDGE_ALPHAS = tuple(np.logspace(-2, 5, 15))
 
 
@@ -315,8 +318,8 @@ def _common(difficulty: Mapping[str, float], stats: hard_cases.WorkerStats,
   workers = sorted(set(difficulty) & set(stats))
   if len(workers) < minimum:
     raise NotEnoughWorkers(
-        f"not enough workers for {what}: {len(workers)} with both F1 and "
-        f"statistics, need {minimum}")
+        f"too few people for {what}: {len(workers)} with both a difficulty "
+        f"and statistics, need {minimum}; no estimate is given")
   return workers
 
 

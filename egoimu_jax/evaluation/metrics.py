@@ -5,32 +5,27 @@ predicted class) so that per-fold, per-worker and bootstrap metrics share one
 code path and batch over leading axes: a per-worker confusion stack
 ``[workers, K, K]`` gives every worker's macro-F1 in one vectorised call.
 
-Absent classes (the convention, tested against scikit-learn):
+One class set (the convention, tested against scikit-learn):
 
-* A class's F1 is ``2 TP / (2 TP + FP + FN)``, defined for the classes that
-  occur in the true labels of the evaluated set (support > 0). For a class
-  with no true windows we report NaN in arrays and ``None`` in JSON.
-* Macro-F1 is the mean F1 over the classes present in ``y_true``, i.e. over
-  the defined entries: ``sklearn.metrics.f1_score(y_true, y_pred,
-  labels=np.unique(y_true), average="macro")``.
-
-Why not the alternatives:
-
-* All K classes with ``zero_division=0`` (or 1): a worker who never takes a
-  break has no ``break`` windows; if the model predicts none either it made
-  no error, yet a 0 would cut the worker's score by 1/K for a property of
-  the person, not of the model (and 1 would inflate it).
-* sklearn's default ``average="macro"`` without ``labels`` averages over
-  ``y_true ∪ y_pred``: a class the worker never exhibits enters the average
-  as soon as the model predicts it once, with F1 = 0, so a worker with only
-  ``working`` windows drops from 1.0 to about 0.5 with a single false
-  positive. With rare states many workers lack a class, and per-worker
-  macro-F1, its spread over workers and the hardest-worker ranking would be
-  dominated by that discontinuity (seen on the synthetic pilot).
-  Spurious predictions are still penalised under our convention, through
-  the recall of the true class they were taken from.
-* On a fold's pooled test set every class normally occurs in the truth, and
-  then all three conventions agree.
+* Macro-F1 averages over the dataset's vocabulary, all K classes, in every
+  evaluation set: a fold, a worker, a bootstrap replicate. A class's F1 is
+  ``2 TP / (2 TP + FP + FN)``; a class with no true windows *and* no
+  predictions in the set made no error and scores 1, one with no true
+  windows but some predictions (false alarms) scores 0. That is
+  ``sklearn.metrics.f1_score(y_true, y_pred, labels=range(K),
+  average="macro", zero_division=1.0)``.
+* Why fixed: averaging over the classes present lets the class set change
+  from fold to fold, between protocols and between bootstrap replicates,
+  so a difference of two macro-F1s partly measures which classes the test
+  windows happened to hold (a within-person test set without a rare class
+  against a cross-person one with it). With one set, two scores of the same
+  windows differ only by the predictions.
+* ``per_class_f1`` still reports NaN (``None`` in JSON) for a class without
+  true windows, and ``support`` says how many each class had: the per-class
+  tables show F1 where it was measured.
+* ``balanced_accuracy``: the mean recall over the classes with true windows
+  (``sklearn.metrics.balanced_accuracy_score``); recall has no value for a
+  class the set does not hold.
 
 The metrics are therefore finite for any non-empty evaluation set. An empty
 set (no windows) has no metric and callers must not ask for one; the
@@ -51,7 +46,7 @@ import numpy as np
 
 # Bump when a metric's definition changes; results.json records it so that
 # report never mixes runs evaluated under different conventions.
-METRICS_VERSION = 1
+METRICS_VERSION = 2  # 2: macro-F1 over the fixed vocabulary
 
 # Per-worker macro-F1 below which a person counts as badly served, and the
 # percentile of per-worker macro-F1 reported as the "worst-person" figure.
@@ -97,16 +92,26 @@ def per_class_f1(confusion: np.ndarray) -> np.ndarray:
 
 
 def macro_f1(confusion: np.ndarray) -> np.ndarray:
-  """Mean F1 over the classes present in the true labels, ``[...]``.
+  """Mean F1 over all K classes (module docstring: an absent class scores 1
+  without predictions, 0 with), ``[...]``; NaN for an empty matrix."""
+  confusion = np.asarray(confusion, np.float64)
+  tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+  denom = confusion.sum(-1) + confusion.sum(-2)    # 2TP + FP + FN
+  f1 = np.where(denom > 0, 2.0 * tp / np.where(denom > 0, denom, 1.0), 1.0)
+  return np.where(confusion.sum((-2, -1)) > 0, f1.mean(-1), np.nan)
 
-  NaN only for an empty confusion matrix (no windows).
-  """
-  f1 = per_class_f1(confusion)
-  present = ~np.isnan(f1)
-  count = present.sum(-1)
-  total = np.where(present, f1, 0.0).sum(-1)
+
+def balanced_accuracy(confusion: np.ndarray) -> np.ndarray:
+  """Mean recall over the classes with true windows, ``[...]``; NaN for an
+  empty matrix."""
+  confusion = np.asarray(confusion, np.float64)
+  support = confusion.sum(-1)
+  tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+  recall = np.where(support > 0, tp / np.where(support > 0, support, 1.0), 0.0)
+  present = (support > 0).sum(-1)
   with np.errstate(invalid="ignore", divide="ignore"):
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(present > 0, recall.sum(-1) / np.maximum(present, 1),
+                    np.nan)
 
 
 def accuracy(confusion: np.ndarray) -> np.ndarray:

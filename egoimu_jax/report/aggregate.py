@@ -1,10 +1,19 @@
 """Collects finished runs (``results.json`` files) into groups for tables.
 
-A run is identified by (name, protocol, scale, fold). ``name`` is the
-results' ``name`` (defaults to the model), ``scale`` is
-``config.protocol.scale`` for the scaling protocols and None otherwise.
-Two workdirs with the same identity would be counted twice in a mean over
-folds, so loading them is an error that names both.
+A run is identified by (name, variant, protocol, scale, fold, seed).
+``name`` is the results' ``name`` (defaults to the model; a test-time
+variant's run is named ``"<run> / <variant>"``), ``scale`` is
+``config.protocol.scale`` for the scaling protocols and None otherwise,
+``seed`` is ``config.seed``. Two workdirs with the same identity would be
+counted twice in a mean over folds, so loading them is an error that names
+both.
+
+Test-time variants (degraded video, missing modality, TTA) are an axis of
+a model, not models: ``models_only`` drops them before the tables that rank
+or compare models (main, CIs, significance, difficulty); the robustness
+table compares each with its clean run. ``comparable`` further drops
+groups with a run that predicts one class for everything, which never
+serve as a reference or enter the difficulty average.
 """
 
 from __future__ import annotations
@@ -54,6 +63,18 @@ class Run:
   @property
   def key(self) -> GroupKey:
     return (self.name, self.protocol, self.scale)
+
+  @property
+  def seed(self) -> Optional[int]:
+    seed = self.results.get("config", {}).get("seed")
+    return None if seed is None else int(seed)
+
+  @property
+  def base_name(self) -> str:
+    """The clean run's name (``name`` without `` / <variant>``)."""
+    suffix = f" / {self.variant}" if self.variant else ""
+    return self.name[:-len(suffix)] if suffix and self.name.endswith(
+        suffix) else self.name
 
   @property
   def init(self) -> Optional[str]:
@@ -114,11 +135,12 @@ def load_runs(patterns: Iterable[str]) -> List[Run]:
   runs = [_to_run(results_lib.read(w)) for w in find_workdirs(patterns)]
   seen: Dict[Tuple, str] = {}
   for r in runs:
-    ident = r.key + (r.fold,)
+    ident = r.key + (r.fold, r.seed)
     if ident in seen:
       raise ValueError(
           f"two runs of {r.name} / {r.protocol} / fold {r.fold}"
-          f"{'' if r.scale is None else f' / scale {r.scale:g}'}: {seen[ident]} "
+          f"{'' if r.scale is None else f' / scale {r.scale:g}'}"
+          f"{'' if r.seed is None else f' / seed {r.seed}'}: {seen[ident]} "
           f"and {r.workdir}; give one a different name or drop it from --workdirs")
     seen[ident] = r.workdir
   versions = {r.results.get("metrics_version", 0) for r in runs}
@@ -170,6 +192,45 @@ def group(runs: Sequence[Run]) -> Dict[GroupKey, List[Run]]:
         raise ValueError(f"{key}: {r.workdir} has classes {r.classes}, "
                          f"{rs[0].workdir} has {rs[0].classes}")
   return out
+
+
+def models_only(groups: Mapping[GroupKey, List[Run]]
+                ) -> Dict[GroupKey, List[Run]]:
+  """The groups of clean runs (no test-time variant)."""
+  return {k: rs for k, rs in groups.items()
+          if not any(r.variant for r in rs)}
+
+
+def comparable(groups: Mapping[GroupKey, List[Run]]
+               ) -> Dict[GroupKey, List[Run]]:
+  """Clean groups none of whose runs predicts one class for everything:
+  the ones a reference, a significance test or a difficulty average may
+  use."""
+  clean = models_only(groups)
+  collapsed = {r.key for r, _ in constant_runs(
+      [r for rs in clean.values() for r in rs])}
+  return {k: rs for k, rs in clean.items() if k not in collapsed}
+
+
+def fold_means(runs: Sequence[Run], metric: str) -> Tuple[List[int], List[float]]:
+  """(folds, the metric per fold averaged over its seeds), folds sorted."""
+  by_fold: Dict[int, List[float]] = {}
+  for r in runs:
+    if r.test.get(metric) is not None:
+      by_fold.setdefault(r.fold, []).append(float(r.test[metric]))
+  folds = sorted(by_fold)
+  return folds, [float(np.mean(by_fold[f])) for f in folds]
+
+
+def seed_spread(runs: Sequence[Run], metric: str = "macro_f1"
+                ) -> Optional[float]:
+  """Mean over folds of the across-seed std of ``metric`` (None with one
+  seed per fold)."""
+  by_fold: Dict[int, List[float]] = {}
+  for r in runs:
+    by_fold.setdefault(r.fold, []).append(float(r.test[metric]))
+  stds = [np.std(v, ddof=1) for v in by_fold.values() if len(v) > 1]
+  return float(np.mean(stds)) if stds else None
 
 
 def protocol_order() -> Tuple[str, ...]:

@@ -4,7 +4,8 @@ Output layout under ``out``::
 
   report.md                     every table, with links to the figures
   runs.csv                      one row per run (input to scaling fits)
-  tables/<name>.md, <name>.csv  main, ci, worst_workers, per_class,
+  tables/<name>.md, <name>.csv  main, gap, ci, worst_workers, per_class,
+                                robustness,
                                 significance (each model vs a reference),
                                 pretrained_vs_scratch, scaling, scaling_fits,
                                 hard_workers, hard_case_correlations,
@@ -36,6 +37,7 @@ from egoimu_jax.report import cross_person
 from egoimu_jax.report import distillation
 from egoimu_jax.report import figures
 from egoimu_jax.report import hard_cases_section
+from egoimu_jax.report import robustness
 from egoimu_jax.report import scaling_tables
 from egoimu_jax.report import table_model
 from egoimu_jax.report import tables
@@ -59,7 +61,8 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
                  processed_dir: str = "", max_windows_per_worker: int = 64,
                  imu_reader: Optional[ImuReader] = None,
                  worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
-                 reference: str = "") -> Report:
+                 reference: str = "",
+                 min_class_support: int = tables.MIN_CLASS_SUPPORT) -> Report:
   """Aggregates the runs matching ``patterns`` into tables and figures.
 
   Args:
@@ -78,45 +81,67 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
       counts as badly served (worst-workers table, per-worker figure).
     reference: the model every other is compared with in the paired
       comparisons; empty: ``comparisons.choose_reference``'s default.
+    min_class_support: a class with fewer test windows in a fold flags the
+      run's macro-F1 in the main table.
   """
   runs = aggregate.load_runs(patterns)
   if not runs:
     raise errors.MissingDataError(f"no results.json under {list(patterns)}")
   groups = aggregate.group(runs)
+  # Test-time variants are an axis of a model, not models (robustness
+  # table); groups with a collapsed run never serve as a reference or in
+  # the difficulty average.
+  models = aggregate.models_only(groups)
+  comparable = aggregate.comparable(groups)
   os.makedirs(os.path.join(out, "tables"), exist_ok=True)
   os.makedirs(os.path.join(out, "figures"), exist_ok=True)
   notes: List[str] = []
+  collapsed = sorted({f"{k[0]} ({k[1]})" for k in set(models) - set(comparable)})
+  if collapsed:
+    notes.append("Predicting one class for every test window in a fold, so "
+                 "left out of the reference, the significance tests and the "
+                 "hard-case difficulty: " + ", ".join(collapsed) + ".")
+  gaps, gap_folds = tables.matched_gaps(models, n_boot=n_boot, seed=seed)
   out_tables: Dict[str, table_model.Table] = {
-      "main": tables.main_table(groups),
-      "ci": tables.ci_table(groups, n_boot=n_boot, seed=seed),
-      "worst_workers": tables.worst_workers_table(
-          groups, worker_f1_threshold, n_boot=n_boot, seed=seed),
-      "per_class": tables.per_class_table(groups),
-      "significance": comparisons.significance_table(
-          groups, reference=reference, n_boot=n_boot, seed=seed),
+      "main": tables.main_table(models, gaps=gaps,
+                                min_class_support=min_class_support),
   }
+  if gaps:
+    out_tables["gap"] = tables.gap_table(gaps, gap_folds)
+  out_tables.update({
+      "ci": tables.ci_table(models, n_boot=n_boot, seed=seed),
+      "worst_workers": tables.worst_workers_table(
+          models, worker_f1_threshold, n_boot=n_boot, seed=seed),
+      "per_class": tables.per_class_table(models),
+      "significance": comparisons.significance_table(
+          comparable, reference=reference, n_boot=n_boot, seed=seed),
+  })
+  robust = robustness.robustness_table(groups)
+  if robust is not None:
+    out_tables["robustness"] = robust
   by_init = comparisons.init_table(groups, n_boot=n_boot, seed=seed)
   if by_init is not None:
     out_tables["pretrained_vs_scratch"] = by_init
   distill = distillation.distillation_table(groups, n_boot=n_boot, seed=seed)
   if distill is not None:
     out_tables["distillation"] = distill
-  scaling = scaling_tables.scaling_table(groups)
+  scaling = scaling_tables.scaling_table(models)
   if scaling is not None:
     out_tables["scaling"] = scaling
-    fits = scaling_tables.scaling_fit_table(runs, n_boot=n_boot, seed=seed)
+    fits = scaling_tables.scaling_fit_table(
+        [r for r in runs if not r.variant], n_boot=n_boot, seed=seed)
     if fits is not None:
       out_tables["scaling_fits"] = fits
 
   fig_dir = os.path.join(out, "figures")
-  figs = figures.per_worker_f1(groups, os.path.join(fig_dir, "per_worker_f1"),
+  figs = figures.per_worker_f1(models, os.path.join(fig_dir, "per_worker_f1"),
                                seed=seed, threshold=worker_f1_threshold)
-  for (name, proto, scale), rs in sorted(groups.items(), key=lambda kv: tables.key_order(kv[0])):
+  for (name, proto, scale), rs in sorted(models.items(), key=lambda kv: tables.key_order(kv[0])):
     if scale is None:
       figs += figures.confusion(
           rs, os.path.join(fig_dir, f"confusion_{_slug(name)}_{proto}"),
           f"{name} · {proto} ({len(rs)} fold{'s' if len(rs) > 1 else ''})")
-  figs += figures.scaling(groups, os.path.join(fig_dir, "scaling"))
+  figs += figures.scaling(models, os.path.join(fig_dir, "scaling"))
   xp_tables, xp_figs = cross_person.section(groups, fig_dir, n_boot=n_boot,
                                             seed=seed)
   out_tables.update(xp_tables)
@@ -124,7 +149,7 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
 
   if hard_cases != "off":
     hard_tables, hard_figs = hard_cases_section.build(
-        groups, mode=hard_cases, processed_dir=processed_dir,
+        comparable, mode=hard_cases, processed_dir=processed_dir,
         max_per_worker=max_windows_per_worker, seed=seed,
         imu_reader=imu_reader, notes=notes, fig_dir=fig_dir)
     out_tables.update(hard_tables)

@@ -24,9 +24,11 @@ def choose_reference(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
 
   ``requested`` (``report --reference``) if given; else the random-forest
   baseline (runs of model ``classical_rf``) if present; else the model with
-  the best mean cross-person macro-F1 over its runs (test-time variants
-  excluded; every protocol if no run is cross-person). ``("", why)`` if
-  every run is a scaling run.
+  the best mean cross-person macro-F1 on the *validation* people (never on
+  test: a reference picked on the test split would favour whichever model
+  got lucky there); ``("", why)`` if the runs record no validation scores,
+  or every run is a scaling run. Callers pass models only
+  (``aggregate.comparable``: no variants, no collapsed runs).
   """
   runs = [r for rs in groups.values() for r in rs if r.scale is None]
   names = aggregate.names(runs)
@@ -45,10 +47,16 @@ def choose_reference(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   plain = [r for r in runs if r.variant is None] or runs
   cross = [r for r in plain if r.protocol in protocols.cross_person_protocols()]
   pool, what = (cross, "cross-person") if cross else (plain, "")
-  scores = {n: float(np.mean([r.test["macro_f1"] for r in pool if r.name == n]))
-            for n in aggregate.names(pool)}
+  val = lambda r: (r.results.get("metrics", {}).get("val") or {}).get("macro_f1")
+  scores = {n: float(np.mean([val(r) for r in pool if r.name == n]))
+            for n in aggregate.names(pool)
+            if all(val(r) is not None for r in pool if r.name == n)}
+  if not scores:
+    return "", (f"no {REFERENCE_MODEL} runs and no validation scores to "
+                "choose a reference by (never the test split); pass "
+                "--reference")
   best = max(sorted(scores), key=lambda n: scores[n])
-  return best, (f"best mean {what + ' ' if what else ''}macro-F1 "
+  return best, (f"best mean {what + ' ' if what else ''}validation macro-F1 "
                 f"({scores[best]:.3f}); no {REFERENCE_MODEL} runs")
 
 

@@ -1,11 +1,20 @@
 """The report's hard-case section (Experiment E): which people are hard,
 and could we have told from their IMU data before deployment?
 
-Difficulty is each test worker's macro-F1, from leave-one-worker-out runs
-when the report has them (the proposal's source), else from the l20wo test
-folds, else (last resort, named in the notes) within-person; averaged over
-the models that tested the most workers, so that it describes the person
-rather than one model. The worker statistics (``evaluation.hard_cases``)
+Difficulty is how much worse a model does on a person it never saw than on
+the same person seen in training: cross- minus within-person macro-F1 on
+that person's matched windows (``report.matched.worker_gaps``; lower =
+harder), from leave-one-worker-out runs when the report has them (the
+proposal's source), else from the l20wo test folds; averaged over the
+models (``aggregate.comparable``: no test-time variants, no collapsed runs)
+that matched the most workers, so that it describes the person rather than
+one model. A person's plain macro-F1 would mostly measure their class mix
+(a predictor without skill scores a one-class person 1 and others less);
+on matched windows such a predictor scores 0 for everyone. The hardest-
+workers table adds each person's cross-person balanced accuracy, and the
+statistics that describe class mix (``fraction/*``) are confounders, in a
+table of their own, never findings. Without within-person runs there is no
+difficulty measure and the section is a note. The worker statistics (``evaluation.hard_cases``)
 come from a sample of each worker's raw test windows, read from the
 processed shards at the rate their manifest records.
 
@@ -30,13 +39,14 @@ from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
+from egoimu_jax.report import matched
 from egoimu_jax.report import table_model
 
 # Reads raw IMU windows [n, L, 6] of the given record indices.
 ImuReader = Callable[[np.ndarray], np.ndarray]
 # Where per-worker difficulty is read from, first present wins: each person
 # tested unseen by the most training data first, within-person last.
-DIFFICULTY_PROTOCOLS = ("lowo", "l20wo", "within")
+DIFFICULTY_PROTOCOLS = ("lowo", "l20wo")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +68,14 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
   """
   source = difficulty(groups)
   if source is None:
+    if any(k[1] in DIFFICULTY_PROTOCOLS for k in groups):
+      notes.append("Hard cases: no difficulty measure: it needs within-person "
+                   "runs of the models with cross-person runs (and their "
+                   "predictions), to compare each person seen and unseen.")
     return {}, []
-  proto, keys, f1 = source
-  notes.append(f"Hard cases: difficulty is per-worker macro-F1 from "
+  proto, keys, f1, bacc = source
+  notes.append(f"Hard cases: difficulty is cross- minus within-person "
+               f"macro-F1 on each person's matched windows, from "
                f"{_source_name(proto)}, averaged over {len(keys)} model(s) "
                f"({', '.join(k[0] for k in keys)}); {len(f1)} workers.")
   stats = None
@@ -71,9 +86,13 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
     if mode == "on":
       raise
     notes.append(f"Hard cases without IMU statistics: {e}")
+  hardest = hard_cases_lib.hardest_workers(f1, stats, k=15)
+  for row in hardest:
+    row["cross − within F1"] = row.pop("macro_f1")
+    row["cross balanced accuracy"] = bacc[row["worker"]]
   out = {"hard_workers": table_model.Table.from_dicts(
-      f"Hardest workers ({proto}, macro-F1 averaged over {len(keys)} model(s))",
-      hard_cases_lib.hardest_workers(f1, stats, k=15))}
+      f"Hardest workers ({proto}: cross − within macro-F1 on matched "
+      f"windows, averaged over {len(keys)} model(s))", hardest)}
   figs: List[str] = []
   if stats is None:
     return out, figs
@@ -83,16 +102,27 @@ def build(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]], *,
   except analysis.NotEnoughWorkers as e:
     notes.append(f"Hard cases: {e}.")
     return out, figs
+  # Class shares describe what a person did, not how they move: reported
+  # as confounders of the difficulty, not as findings.
+  confounders = [r for r in corr if str(r["statistic"]).startswith("fraction/")]
+  corr = [r for r in corr if r not in confounders]
+  if confounders:
+    out["hard_case_confounders"] = table_model.Table.from_dicts(
+        f"Class shares vs difficulty ({proto}, Spearman): confounders",
+        confounders, "A person's share of each class against the difficulty "
+        "measure; a strong ρ here means the measure still tracks what people "
+        "did, and the IMU correlations above may share that cause.")
   tested = sum(r["p_value"] is not None for r in corr)
   out["hard_case_correlations"] = table_model.Table.from_dicts(
-      f"Per-worker statistics vs macro-F1 ({proto}, Spearman)", corr,
+      f"Per-worker statistics vs difficulty ({proto}, Spearman)", corr,
       f"{n} workers; statistics from up to {max_per_worker} test windows per "
       f"worker. p: two-sided permutation test of ρ ("
       + ("exact over all orderings" if n <= analysis.EXACT_MAX_N else
          f"{n_perm} random orderings") +
       f"); q: Benjamini-Hochberg over the {tested} statistics tested. "
-      "Negative ρ: higher values, harder worker. fraction/* need labels and "
-      "are left out of the clusters and the prediction below.")
+      "Negative ρ: higher values, harder worker (difficulty: cross − within "
+      "macro-F1 on matched windows). Class shares are in the confounders "
+      "table and out of the clusters and the prediction below.")
   figs += figures.hard_cases(f1, stats, corr, os.path.join(fig_dir, "hard_cases"))
   try:
     clusters = analysis.cluster_workers(f1, stats, seed=seed, n_perm=n_perm)
@@ -121,24 +151,43 @@ def _source_name(proto: str) -> str:
 
 
 def difficulty(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
-               ) -> Optional[Tuple[str, List[aggregate.GroupKey], Dict[str, float]]]:
-  """(protocol, model keys, {worker: macro-F1}) per ``DIFFICULTY_PROTOCOLS``.
-
-  The F1 is averaged over the models that tested the most workers (a model
-  run on fewer folds would shrink the set to its workers).
-  """
+               ) -> Optional[Tuple[str, List[aggregate.GroupKey],
+                                   Dict[str, float], Dict[str, float]]]:
+  """(protocol, model keys, {worker: cross − within macro-F1}, {worker:
+  cross-person balanced accuracy}) per ``DIFFICULTY_PROTOCOLS``, on matched
+  windows, averaged over the models that matched the most workers."""
   for proto in DIFFICULTY_PROTOCOLS:
-    keys = sorted(k for k in groups if k[1] == proto and k[2] is None)
-    if keys:
+    per_model = {}
+    for (name, p, scale), within in groups.items():
+      cross = groups.get((name, proto, None))
+      if p != "within" or scale is not None or not cross:
+        continue
+      try:
+        folds = (matched.match(within, cross) if _folds_pair(within, cross)
+                 else [f for f in [matched.pooled(within, cross)] if f])
+      except FileNotFoundError:
+        continue
+      gaps = matched.worker_gaps(folds)
+      if gaps:
+        per_model[(name, proto, None)] = gaps
+    if per_model:
       break
   else:
     return None
-  coverage = {k: len(aggregate.worker_f1(groups[k])) for k in keys}
-  keys = [k for k in keys if coverage[k] == max(coverage.values())]
-  per_model = [aggregate.worker_f1(groups[k]) for k in keys]
-  workers = sorted(set.intersection(*(set(m) for m in per_model)))
-  return proto, keys, {w: float(np.mean([m[w] for m in per_model]))
-                       for w in workers}
+  most = max(len(g) for g in per_model.values())
+  keys = sorted(k for k, g in per_model.items() if len(g) == most)
+  workers = sorted(set.intersection(*(set(per_model[k]) for k in keys)))
+  mean = lambda f: {w: float(np.mean([f(per_model[k][w]) for k in keys]))
+                    for w in workers}
+  return (proto, keys, mean(lambda g: -g["gap"]),
+          mean(lambda g: g["cross_bacc"]))
+
+
+def _folds_pair(within, cross) -> bool:
+  """Fold k of both tests the same people (l20wo and its within pair)."""
+  tested = lambda runs: {r.fold: set(r.test_workers) for r in runs}
+  w, c = tested(within), tested(cross)
+  return bool(set(w) & set(c)) and all(w[f] == c[f] for f in set(w) & set(c))
 
 
 def worker_stats(runs: Sequence[aggregate.Run], processed_dir: str,

@@ -30,6 +30,8 @@ FLAGS = {
                          "narrow, often stuck at a bound)."),
     "constant": ("§", "predicts one class for every test window in at least "
                       "one fold (see the note)."),
+    "low_support": ("¶", "a class has few or no test windows in at least one "
+                         "fold (see the note)."),
 }
 
 

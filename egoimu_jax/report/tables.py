@@ -5,7 +5,7 @@ comparisons are in ``comparisons``, scaling in ``scaling_tables``)."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import matched
 from egoimu_jax.report import table_model
 
 METRIC_LABELS = {"macro_f1": "macro-F1", "accuracy": "accuracy",
@@ -22,26 +23,43 @@ METRIC_LABELS = {"macro_f1": "macro-F1", "accuracy": "accuracy",
                  "worker_f1_min": "worker-F1 min"}
 
 
+# A class with fewer test windows than this in a fold flags the row: its
+# F1 (and so macro-F1) rests on a handful of windows, or on none.
+MIN_CLASS_SUPPORT = 10
+
+
 def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                metrics: Sequence[str] = ("macro_f1", "accuracy",
                                          "per_worker_f1_std",
-                                         "worker_f1_p10")) -> table_model.Table:
+                                         "worker_f1_p10"),
+               gaps: Optional[Mapping[Tuple[str, str], matched.Gap]] = None,
+               min_class_support: int = MIN_CLASS_SUPPORT
+               ) -> table_model.Table:
   """Model × protocol × metric (mean ± std over folds) and the gap.
 
-  Scaling protocols are left to ``scaling_table``. The gap is within-person
-  minus each cross-person protocol's macro-F1; when fold k of both protocols
-  tests the same workers it is paired by fold (marked †). A macro-F1 whose
-  runs predict one class for every test window is flagged ``constant``.
+  ``groups``: models only (``aggregate.models_only``); scaling protocols are
+  left to ``scaling_table``. Seeds of a fold are averaged first; with
+  several seeds a column gives their spread. The gap (``gaps``, from
+  ``matched``) is within- minus cross-person macro-F1 on the windows both
+  scored. A macro-F1 whose runs predict one class for every test window is
+  flagged ``constant``; one with a class under ``min_class_support`` test
+  windows in a fold ``low_support``.
   """
   runs = [r for rs in groups.values() for r in rs if r.scale is None]
   constant = aggregate.constant_runs(runs)
   collapsed = {(r.name, r.protocol) for r, _ in constant}
+  thin = {(r.name, r.protocol) for r in runs
+          if min(list(r.test.get("support", {}).values()) or
+                 [min_class_support]) < min_class_support}
   protos = [p for p in aggregate.protocols(runs)
             if not protocols.is_scaling(p)]
-  gap_protos = ([p for p in protos if p in protocols.cross_person_protocols()]
-                if "within" in protos else [])
+  order = aggregate.protocol_order()
+  gap_protos = sorted({p for _, p in (gaps or {})},
+                      key=lambda p: order.index(p) if p in order else len(order))
+  seeded = any(aggregate.seed_spread(rs) is not None for rs in groups.values())
   columns = ["model"] + [f"{p} {METRIC_LABELS.get(m, m)}"
                          for p in protos for m in metrics]
+  columns += [f"{p} seed std" for p in protos] if seeded else []
   columns += [f"gap within−{p}" for p in gap_protos]
   rows = []
   for name in aggregate.names(runs):
@@ -49,20 +67,34 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
     for p in protos:
       rs = groups.get((name, p, None), [])
       for m in metrics:
-        vals = [r.test.get(m) for r in rs if r.test.get(m) is not None]
-        flag = ("constant" if m == "macro_f1" and (name, p) in collapsed
-                else "")
+        _, vals = aggregate.fold_means(rs, m)
+        flag = ("constant" if m == "macro_f1" and (name, p) in collapsed else
+                "low_support" if m == "macro_f1" and (name, p) in thin else "")
         row.append(table_model.mean_std(vals, flag) if vals else None)
+    if seeded:
+      row += [aggregate.seed_spread(groups.get((name, p, None), []))
+              for p in protos]
     for p in gap_protos:
-      row.append(gap(groups.get((name, "within", None), []),
-                      groups.get((name, p, None), [])))
+      g = (gaps or {}).get((name, p))
+      row.append(None if g is None else table_model.ValueSE(
+          g.value, g.se, True, n=g.folds))
     rows.append(row)
   note = ("Mean ± sample std over folds (n folds in CSV; a single fold shows "
-          "its value alone). Gap: within-person "
-          "minus cross-person macro-F1 ± standard error; † paired by fold "
-          "(same test workers), otherwise a difference of fold means. "
+          "its value alone); macro-F1 over the dataset's whole vocabulary "
+          "(a class absent from a test set and never predicted scores 1, "
+          "predicted anyway 0). Gap: within-person minus cross-person "
+          "macro-F1 on the same test windows (those both runs scored, "
+          "matched by window id; see the gap table) ± standard error over "
+          "folds (†: paired window for window). "
           "Worker-F1 std: spread of per-worker macro-F1 across test workers; "
           "worker-F1 p10: its 10th percentile within each fold.")
+  if seeded:
+    note += (" Seeds of a fold are averaged; seed std: the across-seed std "
+             "of macro-F1, mean over folds.")
+  if thin:
+    note += (f" {table_model.FLAGS['low_support'][0]} A class has fewer "
+             f"than {min_class_support} test windows in a fold: "
+             + ", ".join(f"{n} ({p})" for n, p in sorted(thin)) + ".")
   partial = sorted({f"{r.name} ({r.protocol}: {r.test_coverage:.0%})"
                     for r in runs if r.test_coverage is not None
                     and r.test_coverage < 1.0})
@@ -102,6 +134,44 @@ def gap(within: List[aggregate.Run], cross: List[aggregate.Run]
                                      paired=paired)
   return table_model.ValueSE(g["gap"], g["se"], paired,
                              n=min(len(within), len(cross)))
+
+
+def matched_gaps(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
+                 n_boot: int = 1000, seed: int = 0
+                 ) -> Tuple[Dict[Tuple[str, str], matched.Gap],
+                            Dict[Tuple[str, str], List[matched.MatchedFold]]]:
+  """``{(name, cross protocol): gap}`` on matched windows, for every model
+  with within-person and cross-person runs that kept predictions, and the
+  matched folds behind each."""
+  gaps, folds = {}, {}
+  for cross in protocols.cross_person_protocols():
+    for name, fs in matched.group_pairs(groups, cross).items():
+      gaps[(name, cross)] = matched.gap(fs, n_boot=n_boot, seed=seed)
+      folds[(name, cross)] = fs
+  return gaps, folds
+
+
+def gap_table(gaps: Mapping[Tuple[str, str], matched.Gap],
+              folds: Mapping[Tuple[str, str], List[matched.MatchedFold]]
+              ) -> table_model.Table:
+  """The matched gap with its interval and what it was computed on."""
+  rows = []
+  for (name, cross), g in sorted(gaps.items()):
+    rows.append([name, cross, g.within, g.cross,
+                 table_model.Interval(g.value, g.low, g.high, signed=True,
+                                      flag=table_model.few_workers(g.workers)),
+                 g.se if g.folds > 1 else None, g.folds, g.workers, g.windows,
+                 " ".join(f.digest for f in folds[(name, cross)])])
+  return table_model.Table(
+      "Generalisation gap on matched windows",
+      ["model", "cross protocol", "within macro-F1", "cross macro-F1",
+       "gap [95% CI]", "gap se (folds)", "folds", "test workers",
+       "matched windows", "windows (sha256 per fold)"], rows,
+      "Both arms scored on the same windows (the within-person run's test "
+      "windows, which the cross-person run of the same fold also scored), "
+      "macro-F1 over the fixed vocabulary; gap: mean over folds of within − "
+      "cross; interval: paired bootstrap over test workers (one resample for "
+      "both arms).")
 
 
 def worst_workers_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
@@ -151,15 +221,20 @@ def per_class_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
   rows = []
   for name, proto, _ in keys:
     row: List[table_model.Cell] = [name, proto]
+    runs = groups[(name, proto, None)]
     for c in classes:
-      vals = [r.test["per_class_f1"].get(c) for r in groups[(name, proto, None)]]
+      vals = [r.test["per_class_f1"].get(c) for r in runs]
       vals = [v for v in vals if v is not None]
       row.append(table_model.mean_std(vals) if vals else None)
+    row += [sum(int(r.test.get("support", {}).get(c, 0)) for r in runs)
+            for c in classes]
     rows.append(row)
   return table_model.Table(
-      "Per-class F1", ["model", "protocol"] + classes, rows,
+      "Per-class F1", ["model", "protocol"] + classes +
+      [f"n {c}" for c in classes], rows,
       "Mean ± std over folds; a fold without true windows of a class does not "
-      "count for that class.")
+      "count for that class. n: test windows of the class, summed over "
+      "folds (seeds of a fold count once each).")
 
 
 def ci_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],

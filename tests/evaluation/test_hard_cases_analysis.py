@@ -148,13 +148,18 @@ def test_ridge_loo_matches_scikit_learn_per_column():
 
 
 def test_small_n_is_a_clear_error_not_a_crash():
-  stats = {f"w{i}": {"acc_noise": float(i)} for i in range(4)}
-  f1 = {f"w{i}": 0.5 + 0.1 * i for i in range(4)}
+  stats = {f"w{i}": {"acc_noise": float(i)} for i in range(8)}
+  f1 = {f"w{i}": 0.5 + 0.05 * i for i in range(8)}
   table = analysis.correlation_table(f1, stats)
   assert table[0]["p_method"] == "exact"
-  assert table[0]["p_value"] == pytest.approx(2 / 24)
-  with pytest.raises(analysis.NotEnoughWorkers, match="not enough workers "
-                     "for predicting difficulty: 4 .* need 6"):
+  assert table[0]["p_value"] == pytest.approx(2 / 40320)
+  with pytest.raises(analysis.NotEnoughWorkers, match="too few people "
+                     "for predicting difficulty: 8 .* need 10"):
     analysis.predict_difficulty(f1, stats)
+  with pytest.raises(analysis.NotEnoughWorkers, match="clustering: 8"):
+    analysis.cluster_workers(f1, stats)
+  few = {w: f1[w] for w in list(f1)[:7]}
+  with pytest.raises(analysis.NotEnoughWorkers, match="rank correlations: 7"):
+    analysis.correlation_table(few, stats)
   with pytest.raises(analysis.NotEnoughWorkers, match="rank correlations"):
     analysis.correlation_table({"a": 0.5, "b": 0.6}, stats)

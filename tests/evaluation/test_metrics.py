@@ -7,6 +7,12 @@ from egoimu_jax.evaluation import metrics
 CLASSES = ("working", "break", "not_on_person", "other")
 
 
+def _fixed_set_f1(y, p, k):
+  """The convention: every class of the vocabulary; absent and never
+  predicted scores 1."""
+  return skm.f1_score(y, p, labels=range(k), average="macro", zero_division=1.0)
+
+
 def _random_labels(rng, n, k, absent=()):
   allowed = [c for c in range(k) if c not in absent]
   return rng.choice(allowed, size=n)
@@ -24,8 +30,7 @@ def test_matches_sklearn_on_random_labels(seed):
   p = _random_labels(rng, n, k, absent_pred)
   m = metrics.classification_metrics(y, p, CLASSES)
   present = np.unique(y)
-  assert m["macro_f1"] == pytest.approx(
-      skm.f1_score(y, p, labels=present, average="macro"))
+  assert m["macro_f1"] == pytest.approx(_fixed_set_f1(y, p, k))
   assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, p))
   ref = skm.f1_score(y, p, average=None, labels=range(k), zero_division=np.nan)
   for i, (c, r) in enumerate(zip(CLASSES, ref)):
@@ -33,33 +38,51 @@ def test_matches_sklearn_on_random_labels(seed):
       assert m["per_class_f1"][c] == pytest.approx(r)
     else:
       assert m["per_class_f1"][c] is None
-  if set(np.unique(p)) <= set(present):     # then sklearn's default agrees
+  if len(present) == k:     # every class occurs: sklearn's default agrees
     assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
   np.testing.assert_array_equal(
       m["confusion"], skm.confusion_matrix(y, p, labels=range(k)))
   assert m["n"] == n
 
 
-def test_class_absent_everywhere_is_excluded_not_zero():
+def test_class_absent_and_never_predicted_scores_one():
   # Worker never takes a break and the model never predicts one: no error on
-  # that class, so macro-F1 averages over the two classes that occur.
+  # that class; the average still runs over all three classes.
   y = np.array([0, 0, 2, 2])
   p = np.array([0, 0, 2, 0])
   m = metrics.classification_metrics(y, p, CLASSES[:3])
   assert m["per_class_f1"]["break"] is None
-  assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
-  assert np.isfinite(m["macro_f1"])
+  assert m["macro_f1"] == pytest.approx((0.8 + 1.0 + 2 / 3) / 3)
 
 
-def test_spurious_prediction_costs_recall_not_half_the_score():
-  # A worker with only 'working' windows; one is predicted 'break'. sklearn's
-  # default (union of labels) would give (F1_working + 0) / 2 = 0.43.
+def test_false_alarm_of_an_absent_class_scores_zero_for_it():
   y = np.array([0, 0, 0, 0])
   p = np.array([0, 0, 0, 1])
   m = metrics.classification_metrics(y, p, CLASSES[:3])
   assert m["per_class_f1"]["break"] is None
-  assert m["macro_f1"] == pytest.approx(6 / 7)
-  assert skm.f1_score(y, p, average="macro") == pytest.approx(3 / 7)
+  assert m["macro_f1"] == pytest.approx((6 / 7 + 0.0 + 1.0) / 3)
+
+
+def test_class_set_is_the_same_in_every_subset():
+  # The score of a subset never changes which classes it averages: a
+  # constant predictor scores the same on two subsets that hold the same
+  # classes in different proportions only through the predictions' errors.
+  k = 3
+  conf = metrics.grouped_confusion(
+      np.array([0, 0, 0, 1, 0, 1, 1, 1]), np.zeros(8, np.int64),
+      np.array([0, 0, 0, 0, 1, 1, 1, 1]), 2, k)
+  f1 = metrics.macro_f1(conf)
+  for g, (y_sub) in enumerate(([0, 0, 0, 1], [0, 1, 1, 1])):
+    assert f1[g] == pytest.approx(_fixed_set_f1(np.array(y_sub), np.zeros(4, int), k))
+
+
+def test_balanced_accuracy_matches_sklearn():
+  rng = np.random.default_rng(3)
+  y, p = rng.integers(0, 3, 60), rng.integers(0, 4, 60)
+  conf = metrics.confusion_matrix(y, p, 4)
+  assert metrics.balanced_accuracy(conf) == pytest.approx(
+      skm.balanced_accuracy_score(y, p))
+  assert np.isnan(metrics.balanced_accuracy(np.zeros((4, 4))))
 
 
 def test_per_worker_matches_sklearn_and_handles_single_class_workers():
@@ -74,8 +97,7 @@ def test_per_worker_matches_sklearn_and_handles_single_class_workers():
   assert sorted(out) == ["w1", "w2", "w3"]
   for w in out:
     sel = workers == w
-    assert out[w]["macro_f1"] == pytest.approx(
-        skm.f1_score(y[sel], p[sel], labels=np.unique(y[sel]), average="macro"))
+    assert out[w]["macro_f1"] == pytest.approx(_fixed_set_f1(y[sel], p[sel], k))
     assert out[w]["n"] == sel.sum()
     assert np.isfinite(out[w]["macro_f1"])
   assert out["w3"]["macro_f1"] == 1.0
@@ -91,8 +113,7 @@ def test_grouped_confusion_batches():
   f1 = metrics.macro_f1(conf)
   assert np.isnan(f1[4])             # empty group: no metric, no crash
   for i in range(4):
-    assert f1[i] == pytest.approx(skm.f1_score(
-        y[g == i], p[g == i], labels=np.unique(y[g == i]), average="macro"))
+    assert f1[i] == pytest.approx(_fixed_set_f1(y[g == i], p[g == i], 3))
 
 
 def test_mean_std_and_gap():

@@ -23,16 +23,26 @@ def _fold_workers(fold):
   return WORKERS[fold::FOLDS]
 
 
+def _f1(y, p):
+  """macro-F1 over the fixed vocabulary (evaluation.metrics' convention)."""
+  return skm.f1_score(y, p, labels=range(len(CLASSES)), average="macro",
+                      zero_division=1.0)
+
+
 def _write_run(root, name, protocol, fold, skill, rng, scale=None,
-               drop_class=None):
+               drop_class=None, label=None, keep=None, shift=True):
+  """A run on fold ``fold``'s test workers; ``label`` reuses another run's
+  windows (the same data) and ``keep`` scores only part of them."""
   test = _fold_workers(fold)
-  n_per = 25
+  n_per = 40
   worker = np.repeat(test, n_per)
-  label = rng.integers(0, 3, len(worker))
-  if drop_class is not None:
-    label[label == drop_class] = 0
-  # Worker-specific skill: later workers are harder for every model.
-  p = np.array([skill - 0.03 * WORKERS.index(w) for w in worker])
+  if label is None:
+    label = rng.integers(0, 3, len(worker))
+    if drop_class is not None:
+      label[label == drop_class] = 0
+  # Person shift: later workers are harder for every model that did not
+  # see them in training (``shift``), so their cross-within gap is larger.
+  p = np.array([skill - 0.04 * WORKERS.index(w) * shift for w in worker])
   wrong = (label + rng.integers(1, 3, len(label))) % 3
   pred = np.where(rng.random(len(label)) < p, label, wrong)
   if drop_class is not None:     # class absent from labels and predictions
@@ -42,6 +52,9 @@ def _write_run(root, name, protocol, fold, skill, rng, scale=None,
   # Record index encodes the worker, so the fake reader below can give each
   # worker its own noise level.
   index = np.array([1000 * WORKERS.index(w) for w in worker]) + np.arange(len(label))
+  if keep is not None:
+    worker, label, pred, probs, index = (a[keep] for a in (
+        worker, label, pred, probs, index))
   split = {"protocol": protocol, "fold": fold, "seed": 0, "scale": scale,
            "test_workers": list(test),
            "train_workers": [w for w in WORKERS if w not in test][: (scale or 8)]}
@@ -60,11 +73,15 @@ def fake_runs(tmp_path_factory):
   rng = np.random.default_rng(0)
   truth = {}
   for name, skill in (("good", 0.95), ("bad", 0.75)):
-    for protocol, bonus in (("within", 0.04), ("l20wo", 0.0)):
-      for fold in range(FOLDS):
-        truth[(name, protocol, fold)] = _write_run(
-            root, name, protocol, fold, skill + bonus, rng,
-            drop_class=1 if (name, fold) == ("bad", 2) else None)
+    for fold in range(FOLDS):
+      # The within-person run tests every other window of the same people.
+      drop = 1 if (name, fold) == ("bad", 2) else None
+      label, pred = truth[(name, "l20wo", fold)] = _write_run(
+          root, name, "l20wo", fold, skill, rng, drop_class=drop)
+      keep = np.arange(len(label)) % 2 == 0
+      truth[(name, "within", fold)] = _write_run(
+          root, name, "within", fold, skill + 0.04, rng, label=label,
+          keep=keep, shift=False, drop_class=drop) + (keep,)
     for scale in (4, 8):
       for fold in range(FOLDS):
         _write_run(root, name, "worker_scaling", fold, skill - 0.1 + 0.01 * scale,
@@ -86,22 +103,29 @@ def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
   root, truth = fake_runs
   out = str(tmp_path / "report")
   rep = build.build_report([os.path.join(root, "*")], out, n_boot=200,
-                           imu_reader=_imu_reader)
+                           imu_reader=_imu_reader, reference="good")
   assert rep.runs == 2 * 2 * FOLDS + 2 * 2 * FOLDS
   main = rep.tables["main"]
   cols = main.columns
   row = {r[0]: r for r in main.rows}["good"]
-  expected = [skm.f1_score(*truth[("good", "l20wo", f)], average="macro")
-              for f in range(FOLDS)]
+  expected = [_f1(*truth[("good", "l20wo", f)]) for f in range(FOLDS)]
   cell = row[cols.index("l20wo macro-F1")]
   assert cell.mean == pytest.approx(np.mean(expected))
   assert cell.std == pytest.approx(np.std(expected, ddof=1))
   assert cell.n == FOLDS
-  within = [skm.f1_score(*truth[("good", "within", f)], average="macro")
-            for f in range(FOLDS)]
+  # The gap is on the windows both runs scored: the within-person ones.
+  within, matched_cross = [], []
+  for f in range(FOLDS):
+    y, p, keep = truth[("good", "within", f)]
+    within.append(_f1(y, p))
+    yc, pc = truth[("good", "l20wo", f)]
+    matched_cross.append(_f1(yc[keep], pc[keep]))
   gap = row[cols.index("gap within−l20wo")]
-  assert gap.paired   # same test workers per fold in both protocols
-  assert gap.value == pytest.approx(np.mean(within) - np.mean(expected))
+  assert gap.paired
+  assert gap.value == pytest.approx(np.mean(within) - np.mean(matched_cross))
+  g = dict(zip(rep.tables["gap"].columns, rep.tables["gap"].rows[1]))
+  assert g["model"] == "good" and g["matched windows"] == FOLDS * 4 * 40 // 2
+  assert g["gap [95% CI]"].low <= gap.value <= g["gap [95% CI]"].high
   # The CSV carries the same numbers as the Markdown.
   csv_rows = list(csv.DictReader(io.StringIO(main.to_csv())))
   good = [r for r in csv_rows if r["model"] == "good"][0]
@@ -112,10 +136,9 @@ def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
   bad_break = per_class[("bad", "l20wo")][3]      # "break" column
   assert bad_break.n == FOLDS - 1                 # absent in fold 2: not a 0
 
-  # No random forest among the runs: the reference is the best cross-person
-  # model, and each other model is compared with it once per protocol.
+  # Each other model is compared with the reference once per protocol.
   sig = rep.tables["significance"]
-  assert "Reference: good, best mean cross-person macro-F1" in sig.note
+  assert "Reference: good, chosen with --reference" in sig.note
   assert [r[:2] for r in sig.rows] == [["within", "bad"], ["l20wo", "bad"]]
   l20 = dict(zip(sig.columns, sig.rows[1]))
   delta = l20["Δ macro-F1 [95% CI]"]
@@ -131,10 +154,12 @@ def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
   assert [(r[0], r[2]) for r in scaling.rows][:2] == [("bad", "4"), ("bad", "8")]
 
   hard = rep.tables["hard_workers"]
-  assert hard.rows[0][hard.columns.index("worker")] in WORKERS[-3:]
+  # Difficulty (cross − within on matched windows) follows the person shift.
+  assert hard.rows[0][hard.columns.index("worker")] in WORKERS[-6:]
   corr = rep.tables["hard_case_correlations"]
   top = dict(zip(corr.columns, corr.rows[0]))
-  assert top["statistic"] in ("acc_noise", "gyro_noise") and top["rho"] < -0.8
+  assert top["statistic"] in ("acc_noise", "gyro_noise", "gravity_spread_deg")
+  assert top["rho"] < -0.7
   for name in ("per_worker_f1", "confusion_good_l20wo", "scaling", "hard_cases"):
     for ext in ("png", "pdf"):
       path = os.path.join(out, "figures", f"{name}.{ext}")
@@ -148,13 +173,13 @@ def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
 
 def test_hard_cases_auto_without_data_is_a_note(fake_runs, tmp_path):
   root, _ = fake_runs
-  rep = build.build_report([os.path.join(root, "good_l20wo*")], str(tmp_path),
+  rep = build.build_report([os.path.join(root, "good_*")], str(tmp_path),
                            n_boot=50)
   assert "hard_workers" in rep.tables
   assert "hard_case_correlations" not in rep.tables
   assert any("processed" in n for n in rep.notes)
   with pytest.raises(FileNotFoundError, match="processed"):
-    build.build_report([os.path.join(root, "good_l20wo*")], str(tmp_path),
+    build.build_report([os.path.join(root, "good_*")], str(tmp_path),
                        n_boot=50, hard_cases="on")
 
 
@@ -210,7 +235,8 @@ def test_runs_scored_on_different_test_windows_are_not_paired(tmp_path):
           "test": {"served": served, "total": 100, "sha256": sha}}
       json.dump(res, open(path, "w"))
   groups = aggregate.group(aggregate.load_runs([os.path.join(root, "*")]))
-  sig = comparisons.significance_table(groups, n_boot=50)
+  sig = comparisons.significance_table(groups, reference="imu_model",
+                                      n_boot=50)
   assert not sig.rows
   assert "_model (l20wo: different test windows)" in sig.note
   assert "video_model (l20wo: 40%)" in tables.main_table(groups).note

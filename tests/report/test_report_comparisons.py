@@ -23,15 +23,16 @@ WORKERS = [f"p{i:02d}" for i in range(12)]
 
 
 def _write(root, name, protocol, fold, skill, rng, *, workers=None, model=None,
-           task=None, variant=None, constant=None, labels=None):
+           task=None, variant=None, constant=None, labels=None, val=None):
   """One run on fold ``fold`` (6 test workers each); returns its macro-F1.
 
   ``constant``: the class predicted for every window; ``labels``: the class
-  of every window (default: random).
+  of every window (default: random, the same for every run of the fold:
+  one dataset); ``val``: also write validation predictions at this skill.
   """
   workers = workers or WORKERS[6 * fold:6 * fold + 6]
   worker = np.repeat(workers, 20)
-  label = rng.integers(0, 3, len(worker))
+  label = np.random.default_rng(fold).integers(0, 3, len(worker))
   if labels is not None:
     label[:] = labels
   wrong = (label + rng.integers(1, 3, len(label))) % 3
@@ -45,15 +46,26 @@ def _write(root, name, protocol, fold, skill, rng, *, workers=None, model=None,
            "test_workers": list(workers),
            "train_workers": [w for w in WORKERS if w not in workers]}
   slug = "".join(ch if ch.isalnum() else "_" for ch in name)
+  predictions = {"test": results.Predictions(
+      index=index, window_id=[f"c/{i}" for i in index], worker_id=worker,
+      label=label, pred=pred, probs=probs)}
+  if val is not None:
+    v_pred = np.where(rng.random(len(label)) < val, label, wrong)
+    predictions["val"] = results.Predictions.from_probs(
+        index, [f"v/{i}" for i in index], worker, label, np.eye(3)[v_pred])
   results.write(
       os.path.join(root, f"{slug}_{protocol}_{fold}"),
       config={"task": task or {"name": "supervised"}}, split=split,
       model=model or name, name=name, classes=CLASSES,
       extra={"variant": variant} if variant else None,
-      predictions={"test": results.Predictions(
-          index=index, window_id=[f"c/{i}" for i in index], worker_id=worker,
-          label=label, pred=pred, probs=probs)})
-  return skm.f1_score(label, pred, labels=np.unique(label), average="macro")
+      predictions=predictions)
+  return _f1(label, pred)
+
+
+def _f1(y, p):
+  """macro-F1 over the fixed vocabulary (evaluation.metrics' convention)."""
+  return skm.f1_score(y, p, labels=range(len(CLASSES)), average="macro",
+                      zero_division=1.0)
 
 
 def _groups(root, pattern="*"):
@@ -66,11 +78,12 @@ def four_models(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("four"))
   rng = np.random.default_rng(0)
   f1 = {}
-  for name, skill in (("classical_rf", 0.8), ("a", 0.6), ("b", 0.7),
-                      ("c", 0.95)):
+  for name, skill, val in (("classical_rf", 0.8, 0.8), ("a", 0.6, 0.9),
+                           ("b", 0.7, 0.7), ("c", 0.95, 0.5)):
     for protocol in ("within", "l20wo"):
       for fold in range(2):
-        f1[name, protocol, fold] = _write(root, name, protocol, fold, skill, rng)
+        f1[name, protocol, fold] = _write(root, name, protocol, fold, skill,
+                                          rng, val=val)
   return root, f1
 
 
@@ -97,12 +110,18 @@ def test_each_model_is_compared_with_the_reference_only(four_models):
   with pytest.raises(errors.UserError, match="did you mean 'b'"):
     comparisons.significance_table(groups, reference="bb")
 
-  # No random forest: the best mean cross-person model is the reference.
+  # No random forest: the best on validation people is the reference (a,
+  # although c is best on test); never chosen on test.
   others = {k: v for k, v in groups.items() if k[0] != "classical_rf"}
   name, why = comparisons.choose_reference(others)
-  best = np.mean([f1["c", "l20wo", k] for k in range(2)])
-  assert name == "c"
-  assert why.startswith(f"best mean cross-person macro-F1 ({best:.3f})")
+  assert name == "a" and f1["c", "l20wo", 0] > f1["a", "l20wo", 0]
+  assert why.startswith("best mean cross-person validation macro-F1 (0.")
+  # Without validation scores there is no reference rather than a test pick.
+  for rs in others.values():
+    for r in rs:
+      r.results["metrics"].pop("val", None)
+  name, why = comparisons.choose_reference(others)
+  assert name == "" and "never the test split" in why
 
 
 def test_one_fold_shows_no_spread(tmp_path):
@@ -111,8 +130,9 @@ def test_one_fold_shows_no_spread(tmp_path):
     for protocol in ("within", "l20wo"):
       for fold in range(2):
         _write(str(tmp_path), name, protocol, fold, 0.8, rng)
-  one = tables.main_table(_groups(str(tmp_path), "*_0"))
-  two = tables.main_table(_groups(str(tmp_path)))
+  main = lambda g: tables.main_table(g, gaps=tables.matched_gaps(g, 50)[0])
+  one = main(_groups(str(tmp_path), "*_0"))
+  two = main(_groups(str(tmp_path)))
   row = lambda t: t.to_markdown().splitlines()[4]      # the first model, "x"
   assert row(one).startswith("| x | 0.") and "±" not in row(one)
   assert row(two).count("±") == len(two.columns) - 1   # every metric and the gap
@@ -212,5 +232,13 @@ def test_pretrained_vs_scratch_pairs(tmp_path):
                            n_boot=20, hard_cases="off")
   assert "pretrained_vs_scratch" in rep.tables
   sig = rep.tables["significance"]
-  assert len(sig.rows) == 5 and "classical_rf" not in [r[1] for r in sig.rows]
+  # Test-time variants are not models: no significance rows of their own,
+  # but a robustness row against their clean run.
+  assert [r[1] for r in sig.rows] == ["enc imu (pretrained)",
+                                      "enc imu (scratch)",
+                                      "enc video (pretrained)"]
+  robust = {(r[0], r[1]): dict(zip(rep.tables["robustness"].columns, r))
+            for r in rep.tables["robustness"].rows}
+  noisy = robust[("enc imu (pretrained)", "noisy")]
+  assert noisy["runs"] == 2 and noisy["Δ (variant − clean)"].value < 0
   assert comparisons.init_table(_groups(root, "classical*"), n_boot=10) is None
