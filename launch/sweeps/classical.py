@@ -5,8 +5,10 @@ main protocols: 5-fold leave-20%-workers-out and within-person, folds 0-4.
       --report_dir=runs/classical/report [--tiny]
 
 Arg: ``estimators=rf`` (``+``-separated: ``rf+logreg``), ``folds`` (run folds
-0..folds-1; default all: 5, or 3 for the tiny config), ``tiny`` (the small
-synthetic dataset).
+0..folds-1; default all: 5, or 3 for the tiny config), ``lowo=N`` (also
+leave-one-worker-out over N workers spread in break fraction, one job each;
+N = the dataset's worker count tests everyone: the hard-case analysis reads
+its difficulty from these), ``tiny`` (the small synthetic dataset).
 """
 
 from egoimu_jax.input_pipeline import protocols
@@ -17,7 +19,7 @@ PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 
 
 def sweep(arg=None):
-  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0)
+  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0, lowo=0)
   # configs/classical.py:tiny splits its 6 workers into 3 folds; the full one 5.
   folds = a.folds or (3 if a.tiny else 5)
   jobs = []
@@ -26,4 +28,9 @@ def sweep(arg=None):
     for p in launch.product(protocol=PROTOCOLS, fold=range(folds)):
       jobs.append(launch.protocol_job(config_for(name, a.tiny), name,
                                       p["protocol"], p["fold"]))
+    for fold in range(a.lowo):
+      jobs.append(launch.protocol_job(
+          config_for(name, a.tiny), name, "lowo", fold,
+          overrides={"protocol.lowo_count": a.lowo,
+                     "protocol.lowo_rule": "spread"}))
   return jobs

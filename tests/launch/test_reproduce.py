@@ -43,6 +43,13 @@ def test_cpu_scale_sets_each_experiments_data():
   steps = {j.name: j.overrides.get("total_steps") for j in b}
   assert steps["B/videomae_finetune/l20wo/fold0"] == 400
   assert steps["B/videomae_svm_probe/l20wo/fold0"] is None
+  # The forest runs every fold, and leave-one-worker-out for all 30 people
+  # (the hard-case difficulty covers everyone).
+  forest = [j for j in a if j.name.startswith("A/classical_rf/")]
+  assert {j.tags["fold"] for j in forest if j.tags["protocol"] == "within"} == set(range(5))
+  lowo = [j for j in forest if j.tags["protocol"] == "lowo"]
+  assert sorted(j.tags["fold"] for j in lowo) == list(range(30))
+  assert all(j.overrides["protocol.lowo_count"] == 30 for j in lowo)
   # The deep IMU models run their CPU layouts.
   configs = {j.config for j in a}
   assert "configs/deepconvlstm.py:iswc22,epochs=8.0" in configs
