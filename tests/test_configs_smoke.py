@@ -42,6 +42,8 @@ def test_config_runs_tiny(path, tiny_config_run):
     run = results.read(str(workdir))
     test = run["metrics"]["test"]
     assert math.isfinite(test["macro_f1"]) and test["n"] > 0
+    # How the scored model was chosen, never on test (issue 22).
+    assert run["selection"]["on"] in ("val", "train", "none"), run["selection"]
     predictions = results.read_predictions(str(workdir), run)
     assert len(predictions.index) == test["n"]
     # Every evaluation variant the config asks for (e.g. degraded video for

@@ -166,7 +166,8 @@ def run(config, workdir: str) -> Dict[str, Any]:
       name=config.get("name") or model_name, classes=ds.classes,
       predictions=predictions, extra=extra,
       train_classes=results_lib.seen_classes(ds.table,
-                                             indices["train"][train_pos]))
+                                             indices["train"][train_pos]),
+      selection=probes.selection(extra.get("params")))
   logging.info("classical %s on %s, %s fold %s: test macro-F1 %.4f (%s)",
                estimator, source,
                split["protocol"], split["fold"],
@@ -231,3 +232,4 @@ def _full_probs(probs: np.ndarray, seen: np.ndarray, num_classes: int) -> np.nda
   out = np.zeros((probs.shape[0], num_classes), np.float32)
   out[:, np.asarray(seen, np.int64)] = probs
   return out
+

@@ -190,3 +190,15 @@ def _check_xy(x, y, name, num_classes):
   if len(np.unique(y)) < 2:
     raise ValueError(f"{name} labels have a single class; a probe needs two")
   return x, y.astype(np.int64)
+
+
+def selection(params) -> dict:
+  """``results.json``'s selection of a probe's model (``ProbeResult.params``):
+  its hyperparameters by the probe's rule (validation macro-F1, or
+  cross-validation on the training windows), or none."""
+  rule = (params or {}).get("selection")
+  if not rule:
+    return {"rule": "none: fixed hyperparameters", "on": "none"}
+  on = "val" if rule.startswith("val") else "train" if rule.startswith("cv") else "none"
+  return {"rule": f"hyperparameters by {rule}", "on": on,
+          "chosen": {k: v for k, v in params.items() if k in ("C",)}}

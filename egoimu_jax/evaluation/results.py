@@ -164,7 +164,8 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
              name: str = "", extra: Optional[Mapping[str, Any]] = None,
              with_nll: bool = True,
              worker_f1_threshold: float = metrics_lib.WORKER_F1_THRESHOLD,
-             train_classes: Optional[Mapping[str, Iterable[int]]] = None
+             train_classes: Optional[Mapping[str, Iterable[int]]] = None,
+             selection: Optional[Mapping[str, Any]] = None
              ) -> Dict[str, Any]:
   """Evaluates ``predictions`` into the results dict, without writing it.
 
@@ -172,7 +173,12 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
   hard labels from a model that gives none): no ``nll`` is reported then.
   ``train_classes`` (``seen_classes`` of the training windows) adds
   ``unseen_class_test_windows`` when the split's test people also train.
+  ``selection``: how the scored model was chosen (``{"rule": ..., "on":
+  "val" | "train" | ...}``): which checkpoint or hyperparameters, by what,
+  on which data; never the test split. Recorded as ``selection``.
   """
+  if selection is not None and selection.get("on") == "test":
+    raise ValueError("a model selected on the test split cannot be scored on it")
   if "test" not in predictions:
     raise ValueError("results need predictions['test']")
   classes = [str(c) for c in classes]
@@ -198,6 +204,7 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
       "per_worker": per_worker,
       "predictions": PREDICTIONS_FILE,
       "extra": _jsonable(dict(extra or {})),
+      "selection": _jsonable(dict(selection or {"rule": "not recorded"})),
       "metrics_version": metrics_lib.METRICS_VERSION,
   }
   if train_classes is not None and set(split.get("test_workers", ())) & set(

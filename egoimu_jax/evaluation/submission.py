@@ -340,7 +340,9 @@ def evaluate(predictions: Union[str, Mapping[str, Any]],
   }
   kwargs = dict(config=config, split=split_dict, model=name, name=name,
                 classes=ref.classes, predictions={"test": preds}, extra=extra,
-                with_nll=has_probs, worker_f1_threshold=worker_f1_threshold)
+                with_nll=has_probs, worker_f1_threshold=worker_f1_threshold,
+                selection={"rule": "by the submitter, outside this stack",
+                           "on": "unknown"})
   if not workdir:
     return results_lib.assemble(**kwargs)
   _check_workdir(workdir)

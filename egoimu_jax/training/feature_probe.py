@@ -107,7 +107,8 @@ def run(config, workdir: str) -> Dict[str, Any]:
       workdir, config=config, split=pipe.split, model=config.model.name,
       name=name, classes=pipe.dataset.classes, predictions=predictions,
       extra=extra, train_classes=results_lib.seen_classes(
-          pipe.dataset.table, out["train"]["index"]))
+          pipe.dataset.table, out["train"]["index"]),
+      selection=probes.selection(probe.params))
   logging.info("feature_probe %s (%s) %s fold %s: test macro-F1 %.4f", name,
                estimator, pipe.split["protocol"], pipe.split["fold"],
                res["metrics"]["test"]["macro_f1"])

@@ -63,6 +63,9 @@ def test_results_follow_the_contract(runs):
                    labels=range(len(on_disk["classes"])), average="macro",
                    zero_division=1.0))
   assert 0.0 <= m["macro_f1"] <= 1.0 and "val" in on_disk["metrics"]
+  assert on_disk["selection"]["on"] in ("none", "val")
+  logreg = results.read(out[("tiny,estimator=logreg", "l20wo", 0)][0])
+  assert logreg["selection"]["on"] == "val" and "C" in logreg["selection"]["chosen"]
   assert on_disk["extra"]["n_features"] > 100
   # One feature cache per dataset, shared by all runs.
   assert len(glob.glob(os.path.join(cache, "features", "*.npy"))) == 1

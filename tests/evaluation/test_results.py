@@ -87,3 +87,18 @@ def test_remote_workdir_through_fsspec():
   runs = aggregate.load_runs(["memory://egoimu_test_runs/*"])
   assert sorted(r.fold for r in runs) == [0, 1]
   assert results.read_predictions(runs[0].workdir).index.shape == (60,)
+
+
+def test_selection_is_recorded_and_never_the_test_split(tmp_path):
+  rng = np.random.default_rng(5)
+  common = dict(config={}, split={"protocol": "l20wo", "fold": 0},
+                model="m", classes=CLASSES)
+  res = results.write(str(tmp_path / "a"), predictions={"test": _predictions(rng)},
+                      selection={"rule": "best val macro_f1", "on": "val"},
+                      **common)
+  assert json.loads((tmp_path / "a" / "results.json").read_text())[
+      "selection"] == {"rule": "best val macro_f1", "on": "val"}
+  assert res["selection"]["on"] == "val"
+  with pytest.raises(ValueError, match="test split"):
+    results.assemble(predictions={"test": _predictions(rng)},
+                     selection={"rule": "best test F1", "on": "test"}, **common)

@@ -163,7 +163,17 @@ class Supervised(base.Task):
         predictions={p: self._predictions(outputs[p]) for p in outputs},
         name=self.config.get("name", ""), extra=extra,
         train_classes=results_lib.seen_classes(self.data.dataset.table,
-                                               self.data.indices("train")))
+                                               self.data.indices("train")),
+        selection=self.selection(extra))
+
+  def selection(self, extra) -> Dict[str, Any]:
+    """The checkpoint scored: the best on the validation people by
+    ``best_metric``, else the last."""
+    if self.best_metric:
+      return {"rule": f"checkpoint with the best validation {self.best_metric}",
+              "on": "val", "step": extra.get("best_step")}
+    return {"rule": "the last checkpoint", "on": "none",
+            "step": extra.get("best_step")}
 
 
 def _class_weights(kind: str, data, num_classes: int):
