@@ -13,6 +13,7 @@ from configs import classical as classical_config
 from egoimu_jax import jobs
 from egoimu_jax.config_lib import protocol_config
 from egoimu_jax.evaluation import results
+from egoimu_jax.evaluation import submission
 from egoimu_jax.input_pipeline import prepare
 from egoimu_jax.input_pipeline import splits
 from egoimu_jax.input_pipeline import synthetic
@@ -53,6 +54,10 @@ def test_classical_runs_within_on_every_fold(within_runs):
     np.testing.assert_array_equal(np.sort(pred.index), index["test"])
     assert set(pred.worker_id) <= set(cross["test_workers"])
     assert 0.0 <= res["metrics"]["test"]["macro_f1"] <= 1.0
+    # An outside submission is scored on the same windows.
+    ref = submission.reference(os.path.join(workdir, "split.json"),
+                               processed_dir=ds.processed_dir)
+    np.testing.assert_array_equal(ref.index, index["test"])
 
 
 def test_session_column_keeps_sessions_whole(tmp_path):
