@@ -65,7 +65,9 @@ def validate_split(split: Mapping[str, Any], pop: Optional[Population] = None,
       raise SplitError(
           f"{source}: {name} fold {split['fold']} has no {p} clips: its workers have "
           f"fewer clips than protocol.num_folds={split['num_folds']} clip groups; "
-          f"use fewer folds or a dataset with more clips per worker")
+          f"use fewer folds or a dataset with more clips per worker (a dataset "
+          f"prepared before the manifest's clip_windows cannot be split in "
+          f"time: prepare it again)")
   if protocol.cross_person:
     for a, b in (("train", "test"), ("val", "test"), ("train", "val")):
       both = workers[a] & workers[b]
