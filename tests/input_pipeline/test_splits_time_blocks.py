@@ -89,10 +89,6 @@ def test_guard_windows_are_counted_and_in_no_group():
   for w in pop.workers:
     g = person_groups.person_groups(pop, w, 5, 0, 0)
     assert g.method == "time_blocks" and g.guard_windows > 0
-    kept = sum((b - a) // WINDOW_US + 1 for grp in g.groups
-               for _, a, b in grp)
-    # Ranges hold whole runs of consecutive windows here (5 s apart, gaps
-    # of one window only between runs), so kept <= all - guards.
     total = sum(n for c in pop.clips[w] for _, _, n, _ in pop.windows[c])
     in_groups = set()
     for grp in g.groups:
@@ -100,7 +96,6 @@ def test_guard_windows_are_counted_and_in_no_group():
         in_groups |= {(c, t) for t in timelines.decode(pop.windows[c])[0]
                       if a <= t <= b}
     assert len(in_groups) + g.guard_windows == total
-    assert kept >= len(in_groups)
     assert all(g.groups)   # every group of the person has windows
 
 
