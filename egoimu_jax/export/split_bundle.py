@@ -13,8 +13,9 @@ splits by quoting one id (``bundle_id``)::
    "unavailable": [{"protocol", "fold", "scale", "pretrain_on", "reason"}]}
 
 ``unavailable`` lists the splits this dataset cannot support (e.g.
-within-person folds when workers have fewer clips than folds); ``l20wo``
-must be possible.
+within-person folds whose test workers have no test windows); ``l20wo``
+must be possible. Within-person splits of workers with a few long
+recordings list time ranges of clips (``*_ranges``, ``protocols/within.py``).
 
 ``sha256`` covers the canonical JSON of ``splits`` (sorted keys, no spaces),
 so it does not change with formatting; ``load`` recomputes it, and

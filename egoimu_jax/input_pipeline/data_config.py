@@ -27,6 +27,9 @@ def data_config() -> ml_collections.ConfigDict:
       segment_end="end_s",
       segment_label="label",
       imu_t0="imu_t0_us",  # optional: IMU clock value at clip time zero
+      # optional: clips of one session are dealt together (never split
+      # between within-person train and test)
+      session_id="session_id",
   ))
   # Label vocabulary. Empty: read from the dataset's labels.json (a dataset
   # with neither is an error; the synthetic generator writes labels.json).

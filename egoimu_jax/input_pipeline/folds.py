@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from egoimu_jax.input_pipeline import orders
 from egoimu_jax.input_pipeline.population import Population
@@ -48,31 +48,54 @@ def cross_fold(pop: Population, fold: int, num_folds: int, seed: int
 
 def clip_groups(pop: Population, worker: str, num_folds: int, seed: int,
                 test_group: int) -> List[List[str]]:
-  """Deals one worker's clips into ``num_folds`` groups (seeded, sizes +-1).
+  """Deals one worker's clips into ``num_folds`` groups (``deal_units`` of
+  its clips, stratified by clip label when the population has them)."""
+  return deal_units(pop.clips[worker], pop.clip_labels, worker, num_folds,
+                    seed, test_group)
+
+
+def deal_units(units: Sequence[str], labels: Mapping[str, str], worker: str,
+               num_folds: int, seed: int, test_group: int,
+               salt: str = "clips") -> List[List[str]]:
+  """Deals one worker's units (clips, sessions, time blocks) into
+  ``num_folds`` groups (seeded, sizes +-1).
 
   ``test_group`` is the group the worker is tested on (its l20wo fold); the
-  next one validates and the rest train. Clips are dealt round-robin in a
-  seeded order. With clip labels the order is stratified (sorted by label,
-  most frequent first), so each label's clips are spread over the groups
-  (+-1), and ``_train_tested_labels`` then swaps clips so that the test
-  group holds no label the worker's training groups lack, where the clips
-  allow it.
+  next one validates and the rest train. Units are dealt round-robin in a
+  seeded order. With ``labels`` (unit -> label) the order is stratified
+  (sorted by label, most frequent first), so each label's units are spread
+  over the groups (+-1), and ``_train_tested_labels`` then swaps units so
+  that the test group holds no label the worker's training groups lack,
+  where the units allow it.
   """
-  clips = orders.hash_order(pop.clips[worker], seed, "clips", worker)
-  labels = pop.clip_labels
+  units = orders.hash_order(units, seed, salt, worker)
   if labels:
     count: Dict[str, int] = {}
-    for c in clips:
+    for c in units:
       count[labels[c]] = count.get(labels[c], 0) + 1
     order = {x: i for i, x in enumerate(
         orders.hash_order(sorted(count), seed, "labels", worker))}
-    clips.sort(key=lambda c: (-count[labels[c]], order[labels[c]]))
+    units.sort(key=lambda c: (-count[labels[c]], order[labels[c]]))
   offset = int.from_bytes(orders.hash_key(seed, "offset", worker), "big") % num_folds
   groups: List[List[str]] = [[] for _ in range(num_folds)]
-  for i, c in enumerate(clips):
+  for i, c in enumerate(units):
     groups[(i + offset) % num_folds].append(c)
   if labels:
     _train_tested_labels(groups, labels, test_group)
+  return groups
+
+
+def deal_few_units(units: Sequence[str], worker: str, num_folds: int,
+                   seed: int, test_group: int) -> List[List[str]]:
+  """Deals fewer units than groups so that the worker is tested and
+  trained on in its test fold: one unit to ``test_group``, then one to each
+  training group, the validation group last; a single unit trains."""
+  val = (test_group + 1) % num_folds
+  train = [g % num_folds for g in range(test_group + 2, test_group + num_folds)]
+  targets = ([test_group] if len(units) > 1 else []) + train + [val]
+  groups: List[List[str]] = [[] for _ in range(num_folds)]
+  for c, g in zip(orders.hash_order(units, seed, "few", worker), targets):
+    groups[g].append(c)
   return groups
 
 

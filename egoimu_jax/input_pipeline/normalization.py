@@ -75,10 +75,13 @@ class NormStats:
 
 def train_key(split: Mapping) -> str:
   """Hash of what defines a split's training records."""
-  blob = json.dumps([split.get("dataset_fingerprint"),
-                     sorted(split.get("train_workers") or []),
-                     sorted(split["train_clips"])
-                     if split.get("train_clips") is not None else None])
+  key = [split.get("dataset_fingerprint"),
+         sorted(split.get("train_workers") or []),
+         sorted(split["train_clips"])
+         if split.get("train_clips") is not None else None]
+  if split.get("train_ranges") is not None:   # clips split in time
+    key.append(split["train_ranges"])
+  blob = json.dumps(key, sort_keys=True)
   return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -13,6 +13,7 @@ import math
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from egoimu_jax import errors
+from egoimu_jax.input_pipeline import timelines
 
 AUTO = "auto"
 
@@ -31,11 +32,22 @@ class Population:
       state (derived from the data by default); the stratification key.
     clip_labels: clip id -> the clip's label (its majority state), for every
       clip, or empty when unknown; stratifies the within-person clip groups.
+    windows: clip id -> its windows as ``timelines.Run``s (t0 and label of
+      each), for every clip, or empty when unknown; within-person time
+      blocks are cut from it.
+    sessions: clip id -> its session (``session_id`` of index.csv), for the
+      clips that have one; a session is dealt whole.
+    window_us: the window length in µs (0: unknown); sizes the guard between
+      time blocks.
   """
 
   clips: Mapping[str, Tuple[str, ...]]
   stratify_fraction: Mapping[str, float]
   clip_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  windows: Mapping[str, Tuple[timelines.Run, ...]] = dataclasses.field(
+      default_factory=dict)
+  sessions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  window_us: int = 0
 
   def __post_init__(self):
     missing = set(self.clips) ^ set(self.stratify_fraction)
@@ -57,17 +69,30 @@ class Population:
       if unlabelled:
         raise SplitError(f"{len(unlabelled)} clips have no clip label, e.g. "
                          f"{unlabelled[:5]}")
+    if self.windows and set(self.windows) != set(owner):
+      raise SplitError("clip windows must list exactly the population's clips")
+    if self.windows and self.window_us <= 0:
+      raise SplitError("clip windows need the window length (window_us > 0)")
+    stray = sorted(set(self.sessions) - set(owner))
+    if stray:
+      raise SplitError(f"sessions of clips not in the population: {stray[:5]}")
 
   @classmethod
   def from_lists(cls, clips: Mapping[str, Iterable[str]],
                  stratify_fraction: Mapping[str, float],
-                 clip_labels: Optional[Mapping[str, str]] = None
-                 ) -> "Population":
+                 clip_labels: Optional[Mapping[str, str]] = None,
+                 windows: Optional[Mapping[str, Sequence[timelines.Run]]] = None,
+                 sessions: Optional[Mapping[str, str]] = None,
+                 window_us: int = 0) -> "Population":
     clips = {str(w): tuple(sorted(map(str, c))) for w, c in clips.items()}
     labels = {str(c): str(x) for c, x in (clip_labels or {}).items()}
     return cls(clips, {str(w): float(f) for w, f in stratify_fraction.items()},
                {c: labels[c] for cs in clips.values() for c in cs if c in labels}
-               if labels else {})
+               if labels else {},
+               {str(c): tuple(tuple(r) for r in runs)
+                for c, runs in (windows or {}).items()},
+               {str(c): str(s) for c, s in (sessions or {}).items() if s != ""},
+               int(window_us))
 
   @property
   def workers(self) -> Tuple[str, ...]:
@@ -75,21 +100,31 @@ class Population:
 
   def fingerprint(self) -> str:
     """Hash of exactly what a split depends on (worker, clips, break
-    fraction and, when known, clip labels)."""
+    fraction and, when known, clip labels, sessions, and clip windows with
+    the window length)."""
     rows = [[w, round(self.stratify_fraction[w], 9), sorted(self.clips[w])]
             for w in self.workers]
-    if self.clip_labels:
-      for row in rows:
-        row.append([self.clip_labels[c] for c in row[2]])
+    for known, of_clip in ((self.clip_labels, self.clip_labels.get),
+                           (self.sessions, self.sessions.get),
+                           (self.windows, lambda c: self.windows[c])):
+      if known:
+        for row in rows:
+          row.append([of_clip(c) for c in row[2]])
+    if self.windows:
+      rows.append(self.window_us)
     blob = json.dumps(rows, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:24]
 
   def subset(self, workers: Iterable[str]) -> "Population":
     ws = list(workers)
+    kept = [c for w in ws for c in self.clips[w]]
     return Population({w: self.clips[w] for w in ws},
                       {w: self.stratify_fraction[w] for w in ws},
-                      {c: self.clip_labels[c] for w in ws for c in self.clips[w]}
-                      if self.clip_labels else {})
+                      {c: self.clip_labels[c] for c in kept}
+                      if self.clip_labels else {},
+                      {c: self.windows[c] for c in kept} if self.windows else {},
+                      {c: self.sessions[c] for c in kept if c in self.sessions},
+                      self.window_us)
 
 
 
@@ -129,7 +164,9 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
   (``state_fractions``: worker -> {state: fraction}, optionally nested under
   ``per_worker``) and, when present, each clip's majority state
   (``clip_labels``; manifests written before it have none, and their
-  within-person clip groups are not stratified).
+  within-person clip groups are not stratified), each clip's windows
+  (``clip_windows``, see ``timelines``; without it no within-person time
+  blocks) and sessions (``clip_sessions``).
 
   Args:
     manifest: the parsed manifest (``input_pipeline.manifest.load``).
@@ -159,7 +196,14 @@ def from_manifest(manifest: Mapping[str, Any], stratify_label: str = AUTO,
   labels = manifest.get("clip_labels")
   if labels is not None:  # "": a clip without windows (nothing to stratify).
     labels = {c: labels.get(c, "") for cs in clips.values() for c in cs}
-  return Population.from_lists(clips, stratify_fraction, labels)
+  windows, window_us = None, 0
+  if manifest.get("clip_windows") is not None:
+    runs = timelines.from_manifest(manifest["clip_windows"],
+                                   manifest.get("classes", ()))
+    windows = {c: runs.get(c, ()) for cs in clips.values() for c in cs}
+    window_us = int(round(float(manifest["window_seconds"]) * 1e6))
+  return Population.from_lists(clips, stratify_fraction, labels, windows,
+                               manifest.get("clip_sessions"), window_us)
 
 
 def _first_key(d: Mapping[str, Any], keys: Sequence[str], source: str) -> Any:

@@ -9,7 +9,9 @@ A split is a JSON dict written into the run's workdir as ``split.json``::
 
 ``*_clips`` is null where a part is "every clip of its workers" (the
 pipeline selects records with ``record_table.split_indices``;
-``split_format.members`` is the same rule as a predicate). ``num_folds`` and
+``split_format.members`` is the same rule as a predicate). A within-person
+split of people with few long recordings also lists time ranges of clips
+(``*_ranges``, ``guard_us``; see ``protocols/within.py``). ``num_folds`` and
 ``scale`` (and ``pretrain_*`` for ``pretrain``) extend Contract 2's fields:
 they change the content, so a reloaded split is checked against them too.
 
@@ -36,6 +38,7 @@ from egoimu_jax.input_pipeline.population import from_manifest
 from egoimu_jax.input_pipeline.population import Population
 from egoimu_jax.input_pipeline.population import SplitError
 from egoimu_jax.input_pipeline.protocols.base import PARTS
+from egoimu_jax.input_pipeline.split_format import DERIVED_FIELDS
 from egoimu_jax.input_pipeline.split_format import read_split
 from egoimu_jax.input_pipeline.split_format import SPLIT_FILE
 from egoimu_jax.input_pipeline.split_format import validate_split
@@ -93,8 +96,8 @@ def load_or_create_split(workdir: str, protocol_cfg: Mapping[str, Any],
         f"dataset now is {expected['dataset_fingerprint']}; use a fresh workdir")
   # Config-like fields first (protocol, fold, seed, ..., pretrain_on), for a
   # clear message; then the id lists.
-  for key in [k for k in expected if not isinstance(expected[k], list)
-              and k != "dataset_fingerprint"]:
+  for key in [k for k in expected if not isinstance(expected[k], (list, dict))
+              and k not in ("dataset_fingerprint",) + DERIVED_FIELDS]:
     if found.get(key) != expected[key]:
       raise SplitError(f"{path}: {key} is {found.get(key)!r} but the config asks for "
                        f"{expected[key]!r}; use a fresh workdir")

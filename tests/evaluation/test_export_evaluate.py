@@ -255,10 +255,17 @@ def test_split_bundle_is_versioned_checked_and_selectable(our_run, tmp_path):
   assert set(counts) == set(protocols.names()) - {"fixed"}
   [absent] = bundle["unavailable"]
   assert absent["protocol"] == "fixed" and "not in the dataset" in absent["reason"]
-  # 3 clips per worker cannot fill 5 within-person clip groups: recorded.
+  # 3 clips per worker cannot fill 5 within-person clip groups: the workers
+  # are split in time instead (issue 22), and the bundle holds the ranges.
   five = split_bundle.build(ds.manifest)
-  assert {u["protocol"] for u in five["unavailable"]} == {"within", "fixed"}
-  assert split_bundle.summary(five)["l20wo"] == 5
+  assert {u["protocol"] for u in five["unavailable"]} == {"fixed"}
+  assert split_bundle.summary(five)["l20wo"] == split_bundle.summary(
+      five)["within"] == 5
+  assert all(s["time_block_workers"] and s["test_ranges"]
+             for s in five["splits"] if s["protocol"] == "within")
+  split_bundle.write(str(tmp_path / "five.json"), five)
+  split_bundle.check(split_bundle.load(str(tmp_path / "five.json")),
+                     ds.manifest)
   path = str(tmp_path / "splits.json.gz")
   split_bundle.write(path, bundle)
   loaded = split_bundle.load(path)

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from egoimu_jax.input_pipeline import timelines
 from egoimu_jax.input_pipeline.prepare import plan as prepare_plan
 from egoimu_jax.input_pipeline.prepare import shard as prepare_shard
 from egoimu_jax.input_pipeline.store import manifest as manifest_lib
@@ -102,6 +103,12 @@ def finalize(out_dir: str) -> dict:
   np.add.at(per_clip, (table.clip, table.label), 1)
   clip_labels = {plan.clip_ids[r]: plan.classes[int(per_clip[r].argmax())]
                  for r in sorted(used) if per_clip[r].any()}
+  # Each clip's windows (t0, label) as runs: within-person time blocks.
+  clip_windows = timelines.encode(table.clip, table.t0_us, table.label,
+                                  plan.clip_ids)
+  clip_sessions = {plan.clip_ids[r]: plan.row_sessions[r]
+                   for r in sorted(used)
+                   if plan.row_sessions and plan.row_sessions[r]}
 
   def merged(key):
     total = collections.Counter()
@@ -167,6 +174,8 @@ def finalize(out_dir: str) -> dict:
       },
       "worker_clips": {w: worker_clips[w] for w in active},
       "clip_labels": clip_labels,
+      "clip_windows": clip_windows,
+      "clip_sessions": clip_sessions,
       "state_fractions": fractions,
       "state_fractions_source": fractions_source,
       "native_rates_hz": merged("native_rates_hz"),

@@ -97,6 +97,9 @@ class Plan:
   # The raw tables' warnings (RawSource.warnings / warning_counts).
   dataset_warnings: tuple[str, ...] = ()
   dataset_warning_counts: dict = dataclasses.field(default_factory=dict)
+  # Per index row: its session_id ("" none); () when index.csv has no
+  # session column.
+  row_sessions: tuple[str, ...] = ()
 
   @property
   def num_shards(self) -> int:
@@ -119,7 +122,8 @@ class Plan:
         worker_metadata=d["worker_metadata"],
         shard_units=tuple(tuple(tuple(u) for u in s) for s in d["shard_units"]),
         dataset_warnings=tuple(d.get("dataset_warnings", ())),
-        dataset_warning_counts=dict(d.get("dataset_warning_counts", {})))
+        dataset_warning_counts=dict(d.get("dataset_warning_counts", {})),
+        row_sessions=tuple(d.get("row_sessions", ())))
 
 
 def make_plan(ds, raw_root: str, data_config) -> Plan:
@@ -138,6 +142,9 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
   for i, row in enumerate(rows):
     if row.row != i:
       raise ValueError(f"{raw_root}: index row {i} reports row number {row.row}")
+  session_column = data_config.columns.get("session_id", "session_id")
+  sessions = tuple(str(r.extra.get(session_column) or "").strip()
+                   for r in rows)
   warnings = tuple(ds.warnings)
   for w in warnings:
     logging.warning("raw dataset: %s", w)
@@ -153,7 +160,8 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
       worker_metadata=_plain(ds.workers),
       shard_units=tuple(tuple(s) for s in shard_units),
       dataset_warnings=warnings,
-      dataset_warning_counts=dict(ds.warning_counts))
+      dataset_warning_counts=dict(ds.warning_counts),
+      row_sessions=sessions if any(sessions) else ())
 
 
 def parts_dir(out_dir: str) -> str:

@@ -13,6 +13,9 @@ marks a complete processed dataset. Its keys (Contract 1):
   counts {per_worker, per_label} (windows);
   worker_clips {worker: [used clip ids]} (workers with at least one used clip);
   clip_labels {clip: its windows' majority state} (used clips with windows);
+  clip_windows {clip: [[t0_first_us, step_us, count, label_index], ...]}
+    (each used clip's windows as runs, ``input_pipeline/timelines.py``);
+  clip_sessions {clip: session_id} (used clips with a session in index.csv);
   state_fractions {worker: {state: fraction}} and state_fractions_source
     ("workers.csv" columns ``frac_<state>``, else "labels": window shares);
   native_rates_hz {whole Hz: clips}; dropped_windows {reason: windows};

@@ -106,6 +106,29 @@ class RecordTable:
     wanted[[position[v] for v in ids]] = True
     return np.flatnonzero(wanted[column]).astype(np.int64)
 
+  def select_ranges(self, ranges: Mapping[str, Sequence[Sequence[int]]]
+                    ) -> np.ndarray:
+    """Sorted record indices of the windows of clip ``c`` whose start lies
+    in one of ``ranges[c]`` (``[first_t0_us, last_t0_us]``, inclusive)."""
+    position = {v: i for i, v in enumerate(self.clip_ids)}
+    missing = [c for c in ranges if c not in position]
+    if missing:
+      raise KeyError(f"{len(missing)} clip id(s) not in the manifest, e.g. "
+                     f"{missing[:5]}")
+    order = np.argsort(self.clip, kind="stable")
+    sorted_clip = self.clip[order]
+    wanted = []
+    for c, pairs in ranges.items():
+      lo, hi = np.searchsorted(sorted_clip, [position[c], position[c] + 1])
+      rows = order[lo:hi]
+      t0 = self.t0_us[rows]
+      keep = np.zeros(len(rows), bool)
+      for first, last in pairs:
+        keep |= (t0 >= first) & (t0 <= last)
+      wanted.append(rows[keep])
+    return np.sort(np.concatenate(wanted or [np.zeros(0, np.int64)])).astype(
+        np.int64)
+
   def window_ids(self, indices: np.ndarray) -> list[str]:
     return [f"{self.clip_ids[c]}/{t // 1000:08d}"
             for c, t in zip(self.clip[indices].tolist(),
@@ -140,12 +163,17 @@ class RecordTable:
 def split_indices(table: RecordTable, split: Mapping, part: str) -> np.ndarray:
   """Record indices of ``part`` ("train" | "val" | "test") of a Contract-2 split.
 
-  The within-person protocol lists clips (``<part>_clips``); cross-person
-  protocols list workers (``<part>_clips`` null).
+  The within-person protocol lists clips (``<part>_clips``) and, for clips
+  split in time, the ranges of their windows' starts (``<part>_ranges``);
+  cross-person protocols list workers (``<part>_clips`` null).
   """
   if part not in ("train", "val", "test"):
     raise ValueError(f"part must be train, val or test, got {part!r}")
   clips = split.get(f"{part}_clips")
+  ranges = split.get(f"{part}_ranges")
+  if ranges:
+    return np.union1d(table.select(clips=list(clips or ())),
+                      table.select_ranges(ranges)).astype(np.int64)
   if clips is not None:
     return table.select(clips=list(clips))
   workers = split.get(f"{part}_workers")
