@@ -193,16 +193,20 @@ def worst_workers_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
     values = np.array(list(f1.values()))
     worst = metrics_lib.worst_worker_metrics(values, threshold)
     ci = stats_lib.bootstrap_ci(values, p10, n_boot=n_boot, seed=seed)
+    worst_worker = min(f1, key=lambda w: (f1[w], w))
+    support = sum(int(r.per_worker.get(worst_worker, {}).get("n", 0))
+                  for r in groups[key])
     rows.append([key[0], key[1], len(values), float(values.mean()),
                  table_model.Interval(
                      worst["worker_f1_p10"], ci.low, ci.high,
                      flag=table_model.few_workers(len(values))),
-                 worst["worker_f1_min"], min(f1, key=lambda w: (f1[w], w)),
+                 worst["worker_f1_min"], worst_worker, support,
                  worst["share_workers_below"], int((values < threshold).sum())])
   return table_model.Table(
       "Worst-served workers",
       ["model", "protocol", "test workers", "worker-F1 mean",
        "worker-F1 p10 [95% CI]", "worker-F1 min", "worst worker",
+       "worst worker windows",
        f"share below {threshold:g}", f"workers below {threshold:g}"], rows,
       "Per-worker macro-F1 pooled over folds (a worker tested in several "
       "folds counts once, with its mean). p10: 10th percentile "

@@ -504,6 +504,10 @@ def test_worst_workers_table_pools_folds(tmp_path):
       np.percentile(values, 10))
   assert row["worker-F1 min"] == pytest.approx(values.min())
   assert row["worst worker"] == min(f1, key=f1.get)
+  worst_runs = groups[("m", "l20wo", None)]
+  assert row["worst worker windows"] == sum(
+      r.per_worker[row["worst worker"]]["n"] for r in worst_runs
+      if row["worst worker"] in r.per_worker)
   assert row["share below 0.6"] == pytest.approx(np.mean(values < 0.6))
   assert row["workers below 0.6"] == int((values < 0.6).sum())
   assert math.isfinite(row["worker-F1 p10 [95% CI]"].low)
