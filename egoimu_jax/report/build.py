@@ -6,7 +6,9 @@ Output layout under ``out``::
   runs.csv                      one row per run (input to scaling fits)
   tables/<name>.md, <name>.csv  main, ci, worst_workers, per_class,
                                 significance (each model vs a reference),
-                                pretrained_vs_scratch, scaling, scaling_fits,
+                                pretrained_vs_scratch, transductive (pretrained
+                                on all − on train), distillation, scaling,
+                                scaling_fits,
                                 hard_workers, hard_case_correlations,
                                 hard_case_clusters, hard_case_prediction,
                                 cross_person_gains, calibration_curve
@@ -39,6 +41,7 @@ from egoimu_jax.report import hard_cases_section
 from egoimu_jax.report import scaling_tables
 from egoimu_jax.report import table_model
 from egoimu_jax.report import tables
+from egoimu_jax.report import transductive
 
 # Reads raw IMU windows [n, L, 6] of the given record indices (a
 # hard_cases_section.WindowSource also carries their rate).
@@ -98,6 +101,10 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   by_init = comparisons.init_table(groups, n_boot=n_boot, seed=seed)
   if by_init is not None:
     out_tables["pretrained_vs_scratch"] = by_init
+  pretrain_on = transductive.transductive_table(groups, n_boot=n_boot,
+                                                seed=seed)
+  if pretrain_on is not None:
+    out_tables["transductive"] = pretrain_on
   distill = distillation.distillation_table(groups, n_boot=n_boot, seed=seed)
   if distill is not None:
     out_tables["distillation"] = distill
