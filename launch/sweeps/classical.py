@@ -6,7 +6,8 @@ main protocols: 5-fold leave-20%-workers-out and within-person, folds 0-4.
 
 Arg: ``estimators=rf`` (``+``-separated: ``rf+logreg``), ``folds`` (run folds
 0..folds-1; default all: 5, or 3 for the tiny config), ``tiny`` (the small
-synthetic dataset).
+synthetic dataset), ``seeds`` (each job repeated with seeds 0..seeds-1:
+``launch/seeds.py``; default 1).
 """
 
 from egoimu_jax.input_pipeline import protocols
@@ -17,7 +18,7 @@ PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 
 
 def sweep(arg=None):
-  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0)
+  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0, seeds=1)
   # configs/classical.py:tiny splits its 6 workers into 3 folds; the full one 5.
   folds = a.folds or (3 if a.tiny else 5)
   jobs = []
@@ -26,4 +27,4 @@ def sweep(arg=None):
     for p in launch.product(protocol=PROTOCOLS, fold=range(folds)):
       jobs.append(launch.protocol_job(config_for(name, a.tiny), name,
                                       p["protocol"], p["fold"]))
-  return jobs
+  return launch.with_seeds(jobs, a.seeds)
