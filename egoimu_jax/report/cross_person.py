@@ -200,7 +200,10 @@ def calibration_figure(groups: Groups, stem: str) -> List[str]:
   ax.set_xlabel("Labelled minutes from the new person")
   ax.set_ylabel("Cross-person macro-F1")
   ax.legend(frameon=False)
-  return figures.save(fig, stem)
+  return figures.save(fig, stem, caption=(
+      "Cross-person macro-F1 after fine-tuning on each test person's first "
+      "k labelled minutes (mean over folds), per model and mode; dashed: "
+      "the within-person ceiling."))
 
 
 def section(groups: Groups, fig_dir: str, n_boot: int = 2000, seed: int = 0
