@@ -41,6 +41,7 @@ from egoimu_jax.report import cross_person
 from egoimu_jax.report import distillation
 from egoimu_jax.report import figures
 from egoimu_jax.report import hard_cases_section
+from egoimu_jax.report import per_worker_figure
 from egoimu_jax.report import robustness_figure
 from egoimu_jax.report import scaling_tables
 from egoimu_jax.report import table_model
@@ -120,7 +121,7 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
       out_tables["scaling_fits"] = fits
 
   fig_dir = os.path.join(out, "figures")
-  figs = figures.per_worker_f1(groups, os.path.join(fig_dir, "per_worker_f1"),
+  figs = per_worker_figure.per_worker_f1(groups, os.path.join(fig_dir, "per_worker_f1"),
                                seed=seed, threshold=worker_f1_threshold)
   figs += robustness_figure.robustness(groups,
                                        os.path.join(fig_dir, "robustness"))

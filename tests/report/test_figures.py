@@ -7,6 +7,7 @@ import pytest
 
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import figures
+from egoimu_jax.report import per_worker_figure
 from egoimu_jax.report import robustness_figure
 
 WORKERS = [f"w{i}" for i in range(8)]
@@ -45,8 +46,8 @@ def _labels(fig):
 
 def test_many_models_lie_horizontally_and_the_figure_grows():
   variants = (("video_low_light", 0.3), ("without_imu", 0.1))
-  fig18 = figures.per_worker_figure(_groups(18, variants))
-  fig10 = figures.per_worker_figure(_groups(10))
+  fig18 = per_worker_figure.figure(_groups(18, variants))
+  fig10 = per_worker_figure.figure(_groups(10))
   y18, x18 = _labels(fig18)
   assert y18 == [f"model_with_a_long_name_{i:02d}" for i in range(18)]
   assert not any("model" in t for t in x18)   # F1 on x, not names
@@ -56,12 +57,12 @@ def test_many_models_lie_horizontally_and_the_figure_grows():
   # Variants are test conditions, not models: not in the figure.
   assert not any("/" in t for t in y18)
   # A few models stand side by side, named on the x axis...
-  few = figures.per_worker_figure(_groups(4, prefix="rf_"))
+  few = per_worker_figure.figure(_groups(4, prefix="rf_"))
   y4, x4 = _labels(few)
   assert [t.split("\n")[0] for t in x4] == ["rf_00", "rf_01", "rf_02", "rf_03"]
   assert few.get_size_inches()[1] == pytest.approx(2.8)
   # ... unless their names would not fit under the boxes.
-  long = figures.per_worker_figure(_groups(4))
+  long = per_worker_figure.figure(_groups(4))
   assert _labels(long)[0][0] == "model_with_a_long_name_00"
 
 
