@@ -34,6 +34,7 @@ _STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
 COLORS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377",
            "#BBBBBB")             # Paul Tol's colour-blind-safe palette
 CAPTION_SUFFIX = ".txt"
+CHAR_IN = 0.07     # width of an average 8-pt character, inches
 
 
 _STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
@@ -65,6 +66,14 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
   FigureCanvasAgg(fig)
   return fig
+
+
+def labelled_width(labels: Sequence[str], panels: int,
+                   panel_in: float = 2.2) -> float:
+  """Width (in) of a figure with ``labels`` on its y axis and ``panels``
+  panels of ``panel_in`` each, at most full width (7.2 in)."""
+  label_in = min(3.6, 0.3 + CHAR_IN * max(len(t) for t in labels))
+  return min(7.2, label_in + panel_in * panels)
 
 
 def save(fig: Figure, stem: str, *, caption: str) -> List[str]:

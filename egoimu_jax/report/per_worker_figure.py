@@ -24,7 +24,6 @@ from egoimu_jax.report import figures
 # under its box), per-model boxes lie horizontally (names on the y axis, one
 # row each) instead of side by side.
 HORIZONTAL_AFTER = 6
-_CHAR_IN = 0.07    # width of an average 8-pt character, inches
 
 
 def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
@@ -66,14 +65,14 @@ def figure(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
     return None
   width = max(3.5, min(7.2, 1.0 + 0.8 * len(names) * len(protos)))
   # Characters of a name that fit under its box, per line.
-  per_line = max(1, int((width - 1.2) / (len(names) * len(protos)) / _CHAR_IN))
+  per_line = max(1, int((width - 1.2) / (len(names) * len(protos)) / figures.CHAR_IN))
   horizontal = (len(names) > HORIZONTAL_AFTER or
                 max(len(n) for n in names) > 2 * per_line)
   rng = np.random.default_rng(seed)
   with figures.style():
     if horizontal:   # one row per model
-      fig = figures.new_figure(min(7.2, 2.6 + 2.2 * len(protos)),
-                       0.9 + 0.32 * len(names))
+      fig = figures.new_figure(
+          figures.labelled_width(names, len(protos)), 0.9 + 0.32 * len(names))
     else:
       fig = figures.new_figure(width, 2.8)
     axes = fig.subplots(1, len(protos), sharey=True, squeeze=False)[0]
@@ -126,14 +125,13 @@ def _worker_boxes(ax, data: Mapping[str, np.ndarray], names: Sequence[str],
                linewidths=0, zorder=4, label=label)
     ax.axvline(threshold, color="#EE6677", ls="--", lw=0.8, zorder=1,
                label=f"F1 = {threshold:g}")
-    # The share below the threshold: a column right of F1 = 1.
+    # The share below the threshold: a column right of F1 = 1, headed by
+    # its own tick label.
     for y, share in zip(pos, shares):
       ax.text(1.06, y, share, va="center", fontsize=7)
-    ax.text(1.06, len(names) + 0.55, f"< {threshold:g}", va="bottom",
-            fontsize=7)
     ax.set_ylim(0.4, len(names) + 0.6)
     ax.set_xlim(-0.02, 1.25)
-    ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_xticks([0.0, 0.5, 1.0, 1.13], ["0", "0.5", "1", f"< {threshold:g}"])
     ax.grid(axis="x", alpha=0.3)
   else:
     below = [f"{share} < {threshold:g}" for share in shares]

@@ -59,7 +59,8 @@ def robustness_figure(groups: Groups) -> Optional[Figure]:
   protos += sorted({k[2] for k in found} - set(protos))
   y = np.arange(len(rows), 0, -1, dtype=float)
   with figures.style():
-    fig = figures.new_figure(min(7.2, 2.8 + 2.0 * len(protos)),
+    labels = [f"{m} · {v}" for m, v in rows]
+    fig = figures.new_figure(figures.labelled_width(labels, len(protos)),
                              0.9 + 0.3 * len(rows))
     axes = fig.subplots(1, len(protos), sharey=True, squeeze=False)[0]
     for ax, proto in zip(axes, protos):
@@ -78,7 +79,7 @@ def robustness_figure(groups: Groups) -> Optional[Figure]:
       ax.set_title(figures.protocol_title(proto))
       ax.set_xlabel("Δ macro-F1 (variant − clean)")
       ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(y, [f"{m} · {v}" for m, v in rows])
+    axes[0].set_yticks(y, labels)
     axes[0].set_ylim(0.4, len(rows) + 0.6)
   return fig
 
