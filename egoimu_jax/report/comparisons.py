@@ -68,22 +68,29 @@ PAIRED_NOTE = (
     "significant).")
 
 
-def is_p_column(column: str) -> bool:
-  return column.startswith("p (")
+def q_column(column: str) -> Optional[str]:
+  """The q column of p-value column ``column`` (``p (bootstrap)`` ->
+  ``q (bootstrap)``, ``fold t p`` -> ``fold t q``), None for other columns."""
+  if column.startswith("p ("):
+    return "q" + column[1:]
+  if column.endswith(" p"):
+    return column[:-1] + "q"
+  return None
 
 
 def with_q_values(columns: List[str], rows: List[List[table_model.Cell]]
                   ) -> Tuple[List[str], List[List[table_model.Cell]]]:
-  """``(columns, rows)`` with a ``q (...)`` column after each ``p (...)``
-  one: its Benjamini-Hochberg q-values over ``rows`` (empty where p is)."""
+  """``(columns, rows)`` with a q column after each p-value column
+  (``q_column``): its Benjamini-Hochberg q-values over ``rows`` (empty where
+  p is)."""
   out_cols: List[str] = []
   out_rows: List[List[table_model.Cell]] = [[] for _ in rows]
   for j, col in enumerate(columns):
     out_cols.append(col)
     for out, row in zip(out_rows, rows):
       out.append(row[j])
-    if is_p_column(col):
-      out_cols.append("q" + col[1:])
+    if q_column(col):
+      out_cols.append(q_column(col))
       q = stats_lib.q_values([row[j] for row in rows])
       for out, value in zip(out_rows, q):
         out.append(None if np.isnan(value) else float(value))
