@@ -7,9 +7,10 @@ validates and runs it (see ``launch/run.py``).
 
 from launch.data_jobs import data_first
 from launch.job import Job, REPORT_TAG, RESULTS_FILE, is_done
+from launch.seeds import with_seeds
 from launch.sweep import (SweepError, load_sweep, parse_arg, product,
                           protocol_job, scale_tag, validate, zip_axes)
 
 __all__ = ["Job", "REPORT_TAG", "RESULTS_FILE", "is_done", "SweepError", "load_sweep",
            "data_first", "parse_arg", "product", "protocol_job", "scale_tag", "validate",
-           "zip_axes"]
+           "with_seeds", "zip_axes"]

@@ -54,6 +54,11 @@ def test_gains_spread_and_calibration_curve(tmp_path):
   assert gains["groupdro"]["gain (CI)"].value > 0
   assert gains["adabn"]["gain (CI)"].low > 0          # everyone better
   assert gains["adabn"]["folds"] == 3
+  # Each p column has its Benjamini-Hochberg q beside it (issue 22).
+  cols = tables["cross_person_gains"].columns
+  for p in ("bootstrap p", "fold t p", "Wilcoxon p", "worker sign-flip p"):
+    assert cols[cols.index(p) + 1] == p[:-1] + "q"
+  assert all(g["bootstrap q"] >= g["bootstrap p"] for g in gains.values())
   curve = tables["calibration_curve"]
   rows = [dict(zip(curve.columns, r)) for r in curve.rows]
   assert [r["minutes"] for r in rows] == ["0", "1", "2"]

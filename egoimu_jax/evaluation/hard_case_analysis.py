@@ -36,6 +36,7 @@ import numpy as np
 from scipy import stats as sp_stats
 
 from egoimu_jax.evaluation import hard_cases
+from egoimu_jax.evaluation import stats as stats_lib
 
 EXACT_MAX_N = 8          # all n! permutations up to here
 N_PERMUTATIONS = 9999    # Monte-Carlo draws above it
@@ -84,18 +85,9 @@ def spearman(x: np.ndarray, y: np.ndarray, n_perm: int = N_PERMUTATIONS,
 
 def benjamini_hochberg(p_values: Sequence[Optional[float]]
                        ) -> List[Optional[float]]:
-  """BH q-values (same order; None where p is None)."""
-  idx = [i for i, p in enumerate(p_values) if p is not None]
-  q: List[Optional[float]] = [None] * len(p_values)
-  if not idx:
-    return q
-  p = np.array([p_values[i] for i in idx], np.float64)
-  order = np.argsort(p)
-  scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
-  adjusted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-  for j, i in enumerate(order):
-    q[idx[i]] = float(adjusted[j])
-  return q
+  """BH q-values (same order; None where p is None): ``stats.q_values``."""
+  return [None if np.isnan(q) else float(q)
+          for q in stats_lib.q_values(p_values)]
 
 
 def correlation_table(difficulty: Mapping[str, float],

@@ -21,6 +21,10 @@ Which test to use when comparing two models evaluated on the same folds:
   (exact for n <= 16 workers, Monte Carlo otherwise). Makes no distributional
   assumption; it tests the mean per-worker F1, a slightly different estimand.
 
+A table of many comparisons reports, next to each p-value, its
+Benjamini-Hochberg q-value over the table's rows (``q_values``): the
+smallest false discovery rate at which that row would be called significant.
+
 Worker-level methods condition on the trained models: they capture the
 variation from *which people* are tested, not from re-training. Within-person
 folds share workers; there a worker's windows from all folds form one cluster
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Callable, Dict, List, Mapping, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from scipy import stats as sp_stats
@@ -200,6 +204,23 @@ def sign_flip_test(differences: Sequence[float] | np.ndarray,
     hits += int(np.sum(np.abs(signs @ d) / d.size >= observed - tol))
   return {"mean_difference": float(d.mean()),
           "p_value": (1 + hits) / (1 + n_perm), "n": int(d.size), "exact": False}
+
+
+def q_values(p_values: Sequence[Optional[float]] | np.ndarray) -> np.ndarray:
+  """Benjamini-Hochberg q-values of ``p_values``, in their order.
+
+  ``q_(i) = min_{j >= i} min(1, p_(j) m / j)`` over the m finite p-values
+  sorted ascending, so q is monotone in p. A missing p (None or NaN) gets a
+  NaN q and does not count in m.
+  """
+  p = np.array([np.nan if v is None else v for v in p_values], np.float64)
+  q = np.full(p.shape, np.nan)
+  finite = np.flatnonzero(np.isfinite(p))
+  if finite.size:
+    order = finite[np.argsort(p[finite], kind="stable")]
+    scaled = p[order] * finite.size / np.arange(1, finite.size + 1)
+    q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+  return q
 
 
 class _ConfusionTable:

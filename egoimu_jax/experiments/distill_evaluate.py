@@ -13,7 +13,8 @@ evaluation ways). Every stage is one run of a job in its own sub-workdir::
   <workdir>/report/               report over the evaluations + rq3.md
 
 Evaluations (run names ``<student>/<method>/<way>``, the names
-``report/distillation.py`` reads):
+``report/distillation.py`` reads; ``<method>-pretrain_train`` where the
+distillation saw the training workers only, ``pretrain_population``):
 
 * ``<method>`` = ``comodo`` or ``imu2clip`` (the objective), for each of
   ``experiment.ways``: ``svm`` (COMODO's protocol: projector removed, the
@@ -44,6 +45,7 @@ import ml_collections
 from egoimu_jax import config_lib
 from egoimu_jax import durations
 from egoimu_jax import jobs
+from egoimu_jax import pretrain_population
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.experiments import stages as stages_lib
 from egoimu_jax.training.tasks import mae_pretrain
@@ -57,8 +59,11 @@ FREEZE_ENCODER = "(?!head).*"
 DONE_FILE = jobs.done_file("distill_evaluate")  # the RQ3 table, written last
 
 
-def run_name(student: str, method: str, way: str) -> str:
-  return f"{student}/{method}/{way}"
+def run_name(student: str, method: str, way: str,
+             pretrain_on: str = "all") -> str:
+  """``<student>/<method>/<way>``; a method distilled on the training
+  workers only is marked (``pretrain_population.mark``)."""
+  return f"{student}/{pretrain_population.mark(method, pretrain_on)}/{way}"
 
 
 def _base(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -143,8 +148,10 @@ def plan(config: ml_collections.ConfigDict, workdir: str) -> List[Stage]:
                      _student_task(config), True, {}))
       for m, way, job, task, trained, extra in runs:
         sub = os.path.join(protocol, f"fold{fold}", f"{m}-{way}")
-        stage = _evaluation(config, run_name(student, m, way), protocol, fold,
-                            job, task, trained, extra)
+        name = run_name(student, m, way, config.protocol.pretrain_on
+                        if m == method else "all")
+        stage = _evaluation(config, name, protocol, fold, job, task, trained,
+                            extra)
         stages.append(Stage(sub, os.path.join(workdir, sub), stage,
                             results_lib.RESULTS_FILE))
   return stages

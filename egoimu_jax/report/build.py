@@ -7,13 +7,18 @@ Output layout under ``out``::
   tables/<name>.md, <name>.csv  main, gap, ci, worst_workers, per_class,
                                 robustness,
                                 significance (each model vs a reference),
-                                pretrained_vs_scratch, scaling, scaling_fits,
+                                pretrained_vs_scratch, transductive (pretrained
+                                on all − on train), distillation, scaling,
+                                scaling_fits,
                                 hard_workers, hard_case_correlations,
                                 hard_case_clusters, hard_case_prediction,
                                 cross_person_gains, calibration_curve
-  figures/<name>.png, .pdf      per_worker_f1, confusion_<model>_<protocol>,
+  figures/<name>.png, .pdf      per_worker_f1, robustness (test-time
+                                variants), confusion_<model>_<protocol>,
                                 scaling, hard_cases, hard_case_clusters,
-                                hard_case_prediction, calibration_curve
+                                hard_case_prediction, calibration_curve;
+                                <name>.txt: the caption, printed under the
+                                figure in report.md
 
 Only ``results.json`` (and, for the hard-case statistics, ``predictions.npz``
 plus the processed records) are read, never checkpoints, so a model
@@ -38,9 +43,12 @@ from egoimu_jax.report import distillation
 from egoimu_jax.report import figures
 from egoimu_jax.report import hard_cases_section
 from egoimu_jax.report import robustness
+from egoimu_jax.report import per_worker_figure
+from egoimu_jax.report import robustness_figure
 from egoimu_jax.report import scaling_tables
 from egoimu_jax.report import table_model
 from egoimu_jax.report import tables
+from egoimu_jax.report import transductive
 
 # Reads raw IMU windows [n, L, 6] of the given record indices (a
 # hard_cases_section.WindowSource also carries their rate).
@@ -122,6 +130,10 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   by_init = comparisons.init_table(groups, n_boot=n_boot, seed=seed)
   if by_init is not None:
     out_tables["pretrained_vs_scratch"] = by_init
+  pretrain_on = transductive.transductive_table(groups, n_boot=n_boot,
+                                                seed=seed)
+  if pretrain_on is not None:
+    out_tables["transductive"] = pretrain_on
   distill = distillation.distillation_table(groups, n_boot=n_boot, seed=seed)
   if distill is not None:
     out_tables["distillation"] = distill
@@ -134,8 +146,10 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
       out_tables["scaling_fits"] = fits
 
   fig_dir = os.path.join(out, "figures")
-  figs = figures.per_worker_f1(models, os.path.join(fig_dir, "per_worker_f1"),
-                               seed=seed, threshold=worker_f1_threshold)
+  figs = per_worker_figure.per_worker_f1(models, os.path.join(fig_dir, "per_worker_f1"),
+                                         seed=seed, threshold=worker_f1_threshold)
+  figs += robustness_figure.robustness(groups,
+                                       os.path.join(fig_dir, "robustness"))
   for (name, proto, scale), rs in sorted(models.items(), key=lambda kv: tables.key_order(kv[0])):
     if scale is None:
       figs += figures.confusion(
@@ -183,7 +197,9 @@ def _write_markdown(path, runs, out_tables, figs, out, notes):
   pngs = [p for p in figs if p.endswith(".png")]
   if pngs:
     lines += ["## Figures", ""]
-    lines += [f"![{os.path.basename(p)}]({os.path.relpath(p, out)})" for p in pngs]
+    for i, p in enumerate(pngs, 1):
+      lines += [f"![{os.path.basename(p)}]({os.path.relpath(p, out)})", ""]
+      lines += [f"*Figure {i}: {figures.caption(p)}*", ""]
   with open(path, "w") as f:
     f.write("\n".join(lines) + "\n")
   logging.info("report: %s", path)

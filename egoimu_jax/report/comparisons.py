@@ -1,6 +1,8 @@
 """Paired comparisons: the reference model every other is compared with
 (the reference policy), and the paired tables against it and of pretrained
-vs from-scratch fine-tuning."""
+vs from-scratch fine-tuning. Every p-value column of these tables has a
+Benjamini-Hochberg q column beside it, over the table's rows
+(``with_q_values``)."""
 
 from __future__ import annotations
 
@@ -60,16 +62,47 @@ def choose_reference(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                 f"({scores[best]:.3f}); no {REFERENCE_MODEL} runs")
 
 
-_PAIRED_COLUMNS = ["folds", "Δ macro-F1 [95% CI]", "p (bootstrap)",
+PAIRED_COLUMNS = ["folds", "Δ macro-F1 [95% CI]", "p (bootstrap)",
                    "p (t, folds)", "p (Wilcoxon, folds)", "Δ worker-F1",
                    "p (sign-flip)"]
-_PAIRED_NOTE = (
+PAIRED_NOTE = (
     "Δ macro-F1: mean over folds of pooled macro-F1, with a paired "
     "worker-bootstrap 95% CI and p-value (primary; every resample draws the "
     "same people for both). Fold tests: paired t-test and exact Wilcoxon over "
     "folds (two or more folds; with 5 folds Wilcoxon cannot go below "
     "p = 0.0625). Sign-flip: permutation test on per-worker macro-F1 "
-    "differences.")
+    "differences. q: Benjamini-Hochberg q-value of the p beside it, over "
+    "the table's rows (the false discovery rate at which the row is "
+    "significant).")
+
+
+def q_column(column: str) -> Optional[str]:
+  """The q column of p-value column ``column`` (``p (bootstrap)`` ->
+  ``q (bootstrap)``, ``fold t p`` -> ``fold t q``), None for other columns."""
+  if column.startswith("p ("):
+    return "q" + column[1:]
+  if column.endswith(" p"):
+    return column[:-1] + "q"
+  return None
+
+
+def with_q_values(columns: List[str], rows: List[List[table_model.Cell]]
+                  ) -> Tuple[List[str], List[List[table_model.Cell]]]:
+  """``(columns, rows)`` with a q column after each p-value column
+  (``q_column``): its Benjamini-Hochberg q-values over ``rows`` (empty where
+  p is)."""
+  out_cols: List[str] = []
+  out_rows: List[List[table_model.Cell]] = [[] for _ in rows]
+  for j, col in enumerate(columns):
+    out_cols.append(col)
+    for out, row in zip(out_rows, rows):
+      out.append(row[j])
+    if q_column(col):
+      out_cols.append(q_column(col))
+      q = stats_lib.q_values([row[j] for row in rows])
+      for out, value in zip(out_rows, q):
+        out.append(None if np.isnan(value) else float(value))
+  return out_cols, out_rows
 
 
 def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
@@ -84,7 +117,8 @@ def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   ref, why = choose_reference(groups, reference)
   if not ref:
     return table_model.Table("Paired comparisons",
-                             ["protocol", "model"] + _PAIRED_COLUMNS,
+                             with_q_values(["protocol", "model"] +
+                                           PAIRED_COLUMNS, [])[0],
                              [], f"No comparisons: {why}.")
   rows, skipped, absent = [], [], []
   for proto in aggregate.protocols([r for rs in groups.values() for r in rs]):
@@ -103,14 +137,15 @@ def significance_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
         skipped.append(f"{name} ({proto}{row})")
       else:
         rows.append([proto, name] + row)
-  note = (f"Reference: {ref}, {why}. Δ = model − reference. " + _PAIRED_NOTE)
+  note = (f"Reference: {ref}, {why}. Δ = model − reference. " + PAIRED_NOTE)
   if absent:
     note += f" No {ref} runs on {', '.join(absent)}: no comparisons there."
   if skipped:
     note += (" Not comparable with the reference (different folds, test "
              "workers or test windows): " + ", ".join(skipped) + ".")
   return table_model.Table(f"Paired comparisons with the reference ({ref})",
-                           ["protocol", "model"] + _PAIRED_COLUMNS, rows, note)
+                           *with_q_values(["protocol", "model"] +
+                                          PAIRED_COLUMNS, rows), note)
 
 
 def init_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
@@ -127,12 +162,13 @@ def init_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
       skipped.append(f"{pre[0]} ({pre[1]}{row})")
     else:
       rows.append([pre[1], pre[0], scr[0]] + row)
-  note = "Δ = pretrained − scratch. " + _PAIRED_NOTE
+  note = "Δ = pretrained − scratch. " + PAIRED_NOTE
   if skipped:
     note += " Not comparable: " + ", ".join(skipped) + "."
   return table_model.Table(
       "Pretrained vs from scratch (paired)",
-      ["protocol", "pretrained", "scratch"] + _PAIRED_COLUMNS, rows, note)
+      *with_q_values(["protocol", "pretrained", "scratch"] + PAIRED_COLUMNS,
+                     rows), note)
 
 
 def paired_row(ra: List[aggregate.Run], rb: List[aggregate.Run], n_boot: int,

@@ -105,12 +105,16 @@ def gains_table(groups: Groups, n_boot: int = 2000,
     })
   if not rows:
     return None
-  return table_model.Table.from_dicts(
+  table = table_model.Table.from_dicts(
       "Closing the cross-person gap: gain over ERM (macro-F1)", rows,
       "Paired with the ERM run on the same folds and test windows. Gain: "
       "worker-bootstrap CI of the mean-over-folds difference; Δ p10 / Δ min: "
       "change of the 10th percentile / minimum of per-worker macro-F1 (does "
-      "the method help the hardest people, or only the average?).")
+      "the method help the hardest people, or only the average?). q: "
+      "Benjamini-Hochberg q-value of the p beside it, over the table's rows.")
+  table.columns, table.rows = comparisons.with_q_values(table.columns,
+                                                        table.rows)
+  return table
 
 
 def curve(groups: Groups) -> Dict[str, Dict[str, Dict[float, List[
@@ -200,7 +204,10 @@ def calibration_figure(groups: Groups, stem: str) -> List[str]:
   ax.set_xlabel("Labelled minutes from the new person")
   ax.set_ylabel("Cross-person macro-F1")
   ax.legend(frameon=False)
-  return figures.save(fig, stem)
+  return figures.save(fig, stem, caption=(
+      "Cross-person macro-F1 after fine-tuning on each test person's first "
+      "k labelled minutes (mean over folds), per model and mode; dashed: "
+      "the within-person ceiling."))
 
 
 def section(groups: Groups, fig_dir: str, n_boot: int = 2000, seed: int = 0

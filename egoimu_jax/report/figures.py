@@ -3,14 +3,17 @@
 Uses matplotlib's object API with the Agg canvas (no pyplot, no global
 backend switch), so it is safe to import anywhere and runs headless.
 Sizes follow a two-column paper: 3.5 in single-column, 7.2 in full width,
-9-pt text.
+9-pt text; a figure grows with what it shows (models, classes, panels) and
+is saved with a tight bounding box, so no label is clipped. Every figure has
+a caption: ``save`` writes it next to the image (``<stem>.txt``) and the
+report prints it under the figure (``caption``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import List, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import matplotlib
 import matplotlib.ticker
@@ -18,7 +21,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
 
@@ -31,6 +33,8 @@ _STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
           "pdf.fonttype": 42}     # embed TrueType: editable text in the PDF
 COLORS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377",
            "#BBBBBB")             # Paul Tol's colour-blind-safe palette
+CAPTION_SUFFIX = ".txt"
+CHAR_IN = 0.07     # width of an average 8-pt character, inches
 
 
 _STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
@@ -52,6 +56,11 @@ _STAT_LABELS = {   # short two-line labels: four panels share 7.2 in
 }
 
 
+def style():
+  """The figures' rc settings, as a context (text drawn inside it gets them)."""
+  return matplotlib.rc_context(_STYLE)
+
+
 def new_figure(width: float, height: float) -> Figure:
   with matplotlib.rc_context(_STYLE):
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -59,71 +68,46 @@ def new_figure(width: float, height: float) -> Figure:
   return fig
 
 
-def save(fig: Figure, stem: str) -> List[str]:
+def labelled_width(labels: Sequence[str], panels: int,
+                   panel_in: float = 2.2) -> float:
+  """Width (in) of a figure with ``labels`` on its y axis and ``panels``
+  panels of ``panel_in`` each, at most full width (7.2 in)."""
+  label_in = min(3.6, 0.3 + CHAR_IN * max(len(t) for t in labels))
+  return min(7.2, label_in + panel_in * panels)
+
+
+def save(fig: Figure, stem: str, *, caption: str) -> List[str]:
+  """``<stem>.png`` and ``.pdf`` (tight bounding box) and the caption in
+  ``<stem>.txt``; returns the two image paths."""
   os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
   paths = [f"{stem}.png", f"{stem}.pdf"]
-  fig.savefig(paths[0], dpi=200)
-  fig.savefig(paths[1])
+  with style():   # pdf.fonttype applies when the file is written
+    fig.savefig(paths[0], dpi=200, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+  with open(stem + CAPTION_SUFFIX, "w") as f:
+    f.write(caption.strip() + "\n")
   return paths
 
 
-def per_worker_f1(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
-                  stem: str, seed: int = 0,
-                  threshold: float = metrics_lib.WORKER_F1_THRESHOLD
-                  ) -> List[str]:
-  """Box + strip plot of per-worker macro-F1 per model, one panel per protocol.
+def caption(image: str) -> str:
+  """The caption ``save`` wrote for ``image`` (a .png or .pdf), "" if none."""
+  path = os.path.splitext(image)[0] + CAPTION_SUFFIX
+  if not os.path.exists(path):
+    return ""
+  with open(path) as f:
+    return f.read().strip()
 
-  The worst-served people are marked: a dashed line at ``threshold``, a
-  black pointer beside each box at its 10th percentile, and under each
-  model's name the share of its test workers below the threshold.
-  """
-  runs = [r for rs in groups.values() for r in rs if r.scale is None]
-  protos = [p for p in aggregate.protocols(runs)
-            if not protocols.is_scaling(p)]
-  names = aggregate.names(runs)
-  if not protos:
-    return []
-  rng = np.random.default_rng(seed)
-  with matplotlib.rc_context(_STYLE):
-    width = min(7.2, 1.2 + 0.55 * len(names) * len(protos) + 0.4 * len(protos))
-    fig = new_figure(max(3.5, width), 2.8)
-    axes = fig.subplots(1, len(protos), sharey=True, squeeze=False)[0]
-    for ax, proto in zip(axes, protos):
-      data, labels = [], []
-      for name in names:
-        rs = groups.get((name, proto, None))
-        if rs:
-          data.append(np.array(list(aggregate.worker_f1(rs).values())))
-          labels.append(name)
-      if not data:
-        ax.set_visible(False)
-        continue
-      pos = np.arange(1, len(data) + 1)
-      box = ax.boxplot(data, positions=pos, widths=0.55, showfliers=False,
-                       patch_artist=True, medianprops={"color": "black"})
-      for i, patch in enumerate(box["boxes"]):
-        patch.set_facecolor(COLORS[names.index(labels[i]) % len(COLORS)])
-        patch.set_alpha(0.35)
-      for i, d in enumerate(data):
-        ax.scatter(pos[i] + rng.uniform(-0.18, 0.18, len(d)), d, s=6,
-                   color=COLORS[names.index(labels[i]) % len(COLORS)],
-                   alpha=0.8, linewidths=0, zorder=3)
-      worst = [metrics_lib.worst_worker_metrics(d, threshold) for d in data]
-      ax.scatter(pos + 0.36, [w["worker_f1_p10"] for w in worst], marker="<",
-                 s=22, color="black", linewidths=0, zorder=4,
-                 label=f"{metrics_lib.WORKER_F1_PERCENTILE}th percentile")
-      ax.axhline(threshold, color="#EE6677", ls="--", lw=0.8, zorder=1,
-                 label=f"F1 = {threshold:g}")
-      ticks = [f"{n}\n{w['share_workers_below']:.0%} < {threshold:g}"
-               for n, w in zip(labels, worst)]
-      ax.set_xticks(pos, ticks, rotation=30 if len(labels) > 3 else 0,
-                    ha="right" if len(labels) > 3 else "center")
-      ax.set_title(_title(proto))
-      ax.set_ylim(-0.02, 1.02)
-      ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("Per-worker macro-F1")
-    axes[0].legend(loc="lower left", frameon=False, fontsize=7)
-    return save(fig, stem)
+
+def clean_runs(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
+               ) -> Dict[Tuple[str, str], List[aggregate.Run]]:
+  """``{(name, protocol): runs}`` of the non-scaling runs without a
+  test-time variant (those are in ``robustness.figure``)."""
+  out: Dict[Tuple[str, str], List[aggregate.Run]] = {}
+  for rs in groups.values():
+    for r in rs:
+      if r.scale is None and r.variant is None:
+        out.setdefault((r.name, r.protocol), []).append(r)
+  return out
 
 
 def confusion(runs: Sequence[aggregate.Run], stem: str, title: str) -> List[str]:
@@ -151,7 +135,10 @@ def confusion(runs: Sequence[aggregate.Run], stem: str, title: str) -> List[str]
     ax.set_title(title)
     ax.spines[:].set_visible(False)
     fig.colorbar(im, ax=ax, shrink=0.8, label="Fraction of true class")
-    return save(fig, stem)
+    return save(fig, stem, caption=(
+        f"Confusion matrix of {title}, summed over folds and normalised by "
+        "row (the fraction of each true class predicted as each class; "
+        "counts in brackets, n: test windows of the class)."))
 
 
 def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
@@ -183,11 +170,14 @@ def scaling(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
       ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
       unit = protocols.get(proto).scale_unit
       ax.set_xlabel(f"Training {unit}" if unit else "Scale")
-      ax.set_title(_title(proto))
+      ax.set_title(protocol_title(proto))
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("Cross-person macro-F1")
     axes[-1].legend(frameon=False)
-    return save(fig, stem)
+    return save(fig, stem, caption=(
+        "Macro-F1 against the training set's size (log scale: mean training "
+        "workers or clips over folds), mean ± std over folds, one panel per "
+        "scaling protocol."))
 
 
 def hard_cases(difficulty: Mapping[str, float],
@@ -225,7 +215,10 @@ def hard_cases(difficulty: Mapping[str, float],
       ax.set_title(title, fontsize=7)
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("Per-worker macro-F1")
-    return save(fig, stem)
+    return save(fig, stem, caption=(
+        "Per-worker macro-F1 against the IMU statistics most correlated "
+        "with it (one point per test worker; least-squares line), with "
+        "Spearman ρ, its permutation p-value and Benjamini-Hochberg q."))
 
 
 def hard_case_clusters(clusters: Mapping[str, object], f1: Sequence[float],
@@ -273,7 +266,11 @@ def hard_case_clusters(clusters: Mapping[str, object], f1: Sequence[float],
                     f"permutation p = {clusters['p_permutation']:.2g}",
                     fontsize=8)
     ax_f1.grid(axis="y", alpha=0.3)
-    return save(fig, stem)
+    return save(fig, stem, caption=(
+        "Workers clustered by their standardised IMU statistics (k-means). "
+        "Left: the first two principal components, marker area growing as "
+        "F1 falls. Right: per-worker macro-F1 per cluster (bar: mean), with "
+        "Kruskal-Wallis and permutation p-values."))
 
 
 def hard_case_prediction(prediction: Mapping[str, object], stem: str
@@ -305,7 +302,11 @@ def hard_case_prediction(prediction: Mapping[str, object], stem: str
     ax.set_ylabel("Predicted from IMU statistics")
     ax.legend(frameon=False, fontsize=7)
     ax.grid(alpha=0.3)
-    return save(fig, stem)
+    return save(fig, stem, caption=(
+        "Per-worker macro-F1 predicted from IMU statistics (cross-validated) "
+        "against the actual one; red: the hardest quartile of workers. "
+        "Title: R² and the hardest-quartile AUROC with permutation "
+        "p-values."))
 
 
 def _scale_x(runs: Sequence[aggregate.Run], proto: str, scale: float) -> float:
@@ -315,7 +316,7 @@ def _scale_x(runs: Sequence[aggregate.Run], proto: str, scale: float) -> float:
   return float(np.mean(sizes)) if all(sizes) else float(scale)
 
 
-def _title(proto: str) -> str:
+def protocol_title(proto: str) -> str:
   return protocols.get(proto).title if proto in protocols.PROTOCOLS else proto
 
 

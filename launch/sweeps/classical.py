@@ -8,7 +8,9 @@ Arg: ``estimators=rf`` (``+``-separated: ``rf+logreg``), ``folds`` (run folds
 0..folds-1; default all: 5, or 3 for the tiny config), ``lowo=N`` (also
 leave-one-worker-out over N workers spread in break fraction, one job each;
 N = the dataset's worker count tests everyone: the hard-case analysis reads
-its difficulty from these), ``tiny`` (the small synthetic dataset).
+its difficulty from these), ``tiny`` (the small synthetic dataset),
+``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``;
+default 1).
 """
 
 from egoimu_jax.input_pipeline import protocols
@@ -19,7 +21,8 @@ PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 
 
 def sweep(arg=None):
-  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0, lowo=0)
+  a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0, lowo=0,
+                       seeds=1)
   # configs/classical.py:tiny splits its 6 workers into 3 folds; the full one 5.
   folds = a.folds or (3 if a.tiny else 5)
   jobs = []
@@ -33,4 +36,4 @@ def sweep(arg=None):
           config_for(name, a.tiny), name, "lowo", fold,
           overrides={"protocol.lowo_count": a.lowo,
                      "protocol.lowo_rule": "spread"}))
-  return jobs
+  return launch.with_seeds(jobs, a.seeds)

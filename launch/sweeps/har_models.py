@@ -10,9 +10,12 @@ within-person, each evaluated the three ways the field does:
       --report_dir=runs/har/report
 
 CrossHAR's recipe is itself a frozen-encoder probe (self-supervised
-pretraining on every worker unlabeled, then a small transformer classifier
-on the frozen encoder, and the same classifier from scratch): it runs as one
-``pretrain_finetune`` job per sweep.
+pretraining, then a small transformer classifier on the frozen encoder, and
+the same classifier from scratch): it runs as one ``pretrain_finetune`` job
+per pretraining population, ``pretrain_on=both`` by default: each fold's
+training workers (``crosshar-<variant>-pretrain_train``, the primary row)
+and every worker unlabeled, the test people included, as the paper does
+(``crosshar-<variant>``); the report's transductive table shows all − train.
 
 Arg: ``models=deepconvlstm+attend_discriminate+moment+mantis+crosshar``,
 ``ways=finetune+linear+svm``, ``moment_weights`` / ``mantis_weights``
@@ -22,7 +25,9 @@ layouts that train in minutes on a 2-core CPU: DeepConvLSTM ``iswc22``,
 Attend-and-Discriminate, MOMENT and Mantis ``cpu``), ``epochs`` (0: each
 config's own; also CrossHAR's classifier), ``pretrain_epochs`` (CrossHAR's
 self-supervised stage; 0: its config's), ``class_weights`` (``balanced``
-weights the supervised losses by inverse class frequency).
+weights the supervised losses by inverse class frequency), ``pretrain_on``
+(CrossHAR's: ``train``, ``all`` or ``both``), ``seeds`` (each job repeated
+with seeds 0..seeds-1: ``launch/seeds.py``).
 
 Experiment A at CPU scale (README) is
 ``har_models.py:cpu=True,folds=3,epochs=8,pretrain_epochs=20,class_weights=balanced``.
@@ -31,6 +36,7 @@ Experiment A at CPU scale (README) is
 from egoimu_jax.input_pipeline import protocols
 import launch
 from egoimu_jax import jobs as egoimu_jobs
+from egoimu_jax import pretrain_population
 from launch import config_paths
 from launch.config_paths import config_for
 
@@ -71,7 +77,7 @@ def sweep(arg=None):
       arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
       "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
       moment_weights="", mantis_weights="", epochs=0.0, pretrain_epochs=0.0,
-      class_weights="")
+      class_weights="", pretrain_on="both", seeds=1)
   folds = a.folds or (3 if a.tiny else 5)
   models = a.models.split("+")
   jobs = []
@@ -88,10 +94,14 @@ def sweep(arg=None):
     config = config_paths.with_args(
         f"configs/crosshar.py:{variant}", folds=folds_arg,
         finetune_epochs=a.epochs, pretrain_epochs=a.pretrain_epochs)
-    jobs.append(launch.Job(
-        config=config,
-        workdir=f"crosshar-{variant}/pretrain_all",
-        tags={"model": f"crosshar-{variant}"},
-        overrides={"experiment.protocols": PROTOCOLS},
-        done_file=CROSSHAR_DONE, run_globs=("*/fold*/*",)))
-  return jobs
+    for population in pretrain_population.populations(a.pretrain_on):
+      name = pretrain_population.mark(f"crosshar-{variant}", population)
+      overrides = {"experiment.protocols": PROTOCOLS}
+      if population == "train":   # the config's own: all, and its name
+        overrides.update({"name": name, "protocol.pretrain_on": population})
+      jobs.append(launch.Job(
+          config=config, workdir=f"crosshar-{variant}/pretrain_{population}",
+          tags={"model": name, "pretrain_on": population},
+          overrides=overrides, done_file=CROSSHAR_DONE,
+          run_globs=("*/fold*/*",)))
+  return launch.with_seeds(jobs, a.seeds)

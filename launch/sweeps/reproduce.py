@@ -18,9 +18,10 @@ Scales (``scale=``):
   (10 workers; video sets of their own), fold 0; D (the README's main job)
   at a quarter of its epochs. Minutes; runs in CI.
 * ``cpu``: sized for a 2-core machine (the README's "Results on the
-  synthetic pilot" tables; 158 jobs: the 124 before the forest's lowo
-  runs took 53 min with the command above on a quiet 2-core machine from a
-  fresh clone): 30 workers x 6 clips of IMU
+  synthetic pilot" tables; 164 jobs: the 124 before the forest's lowo
+  runs and the transductive control's train-pretraining jobs took 53 min
+  with the command above on a quiet 2-core machine from a fresh clone):
+  30 workers x 6 clips of IMU
   (A, E, F); the same people with video (B); the CPU layouts of the deep
   IMU models (``launch/config_paths.CPU_VARIANTS``) trained from scratch,
   3 folds (F: 2), the forest on all 5 and leave-one-worker-out over all 30
@@ -32,8 +33,15 @@ Scales (``scale=``):
 * ``full``: ``pilot`` plus Experiment F at the proposal's absolute counts
   (100-800 workers, 13K-500K clips; needs a pool of 800 workers).
 
+Self-supervised pretraining and distillation (CrossHAR in A, C, D) run on
+each fold's training workers (the primary rows) and on all workers (the
+papers' transductive setting) at every scale, and each report's
+transductive table shows all − train; to keep the tiny scale quick, A's
+CrossHAR runs there on the training workers only.
+
 Arg: ``scale=tiny|cpu|pilot|full``, ``experiments=A+B+C+D+F`` (``+``-separated
-subset; E comes with A).
+subset; E comes with A), ``seeds`` (every trained job repeated with seeds
+0..seeds-1, passed to each part's sweep: ``launch/seeds.py``; default 1).
 """
 
 import dataclasses
@@ -83,7 +91,8 @@ def plan(scale: str) -> Dict[str, List[Part]]:
         "A": [Part("classical.py", "tiny=True,folds=1"),
               Part("har_models.py", "tiny=True,folds=1,models=deepconvlstm"),
               Part("har_models.py", "tiny=True,folds=1,ways=finetune,"
-                   "models=attend_discriminate+moment+mantis+crosshar")],
+                   "models=attend_discriminate+moment+mantis+crosshar,"
+                   "pretrain_on=train")],
         "B": [Part("video_models.py", "tiny=True,models=videomae,probes=svm,"
                    "finetune=none")],
         "C": [Part("distillation.py", "tiny=True,students=moment")],
@@ -125,10 +134,11 @@ def plan(scale: str) -> Dict[str, List[Part]]:
   raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
 
 
-def expand(experiment: str, part: Part) -> List[launch.Job]:
-  """The part's jobs, moved under ``<experiment>/`` and tagged for the
-  report."""
-  path = f"launch/sweeps/{part.sweep}" + (f":{part.arg}" if part.arg else "")
+def expand(experiment: str, part: Part, seeds: int = 1) -> List[launch.Job]:
+  """The part's jobs (``seeds`` replicates each), moved under
+  ``<experiment>/`` and tagged for the report."""
+  arg = ",".join(a for a in (part.arg, f"seeds={seeds}") if a)
+  path = f"launch/sweeps/{part.sweep}:{arg}"
   _, jobs = launch.load_sweep(path, overrides=dict(part.overrides),
                               only=part.only)
   out = []
@@ -145,7 +155,8 @@ def expand(experiment: str, part: Part) -> List[launch.Job]:
 
 
 def sweep(arg=None):
-  a = launch.parse_arg(arg, scale="tiny", experiments="+".join(EXPERIMENTS))
+  a = launch.parse_arg(arg, scale="tiny", experiments="+".join(EXPERIMENTS),
+                       seeds=1)
   wanted = a.experiments.split("+")
   unknown = sorted(set(wanted) - set(EXPERIMENTS) - {"E"})
   if unknown:
@@ -155,5 +166,5 @@ def sweep(arg=None):
   for experiment, parts in plan(a.scale).items():
     if experiment in wanted or (experiment == "A" and "E" in wanted):
       for part in parts:
-        jobs.extend(expand(experiment, part))
+        jobs.extend(expand(experiment, part, a.seeds))
   return jobs

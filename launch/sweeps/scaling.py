@@ -21,6 +21,8 @@ Arg:
   class_weights=           ``balanced``: the trained models' task.class_weights
                            (the classical estimators weight classes themselves).
   tiny                     the small synthetic dataset.
+  seeds=1                  each job repeated with seeds 0..seeds-1
+                           (launch/seeds.py).
 """
 
 from egoimu_jax.input_pipeline import protocols
@@ -39,7 +41,7 @@ TINY_FRACTIONS = (0.5, 1.0)   # the tiny pool has 2 workers
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
                        units="fractions", num_folds=0, folds=0,
-                       cpu=False, epochs=0.0, class_weights="")
+                       cpu=False, epochs=0.0, class_weights="", seeds=1)
   if a.kind not in ("workers", "data", "both"):
     raise ValueError(f"kind must be workers, data or both, got {a.kind!r}")
   if a.units not in ("fractions", "counts"):
@@ -71,4 +73,4 @@ def sweep(arg=None):
         jobs.append(launch.protocol_job(
             config, model, protocol.name, p["fold"], scale=p["scale"],
             overrides={**overrides, **weights}))
-  return jobs
+  return launch.with_seeds(jobs, a.seeds)

@@ -21,7 +21,8 @@ IMU. Every job sees the same dataset settings (video kept).
 Arg: ``models=timesformer+videomae+slowfast``, ``probes=svm+linear``
 (``+``-separated; ``none``), ``finetune`` (models fine-tuned; default all
 listed, ``videomae`` with ``tiny``), ``imu_reference=True``, ``folds``
-(default 5; 1 with ``tiny``), ``tiny``. Teacher weights: pass
+(default 5; 1 with ``tiny``), ``tiny``, ``seeds`` (each job repeated with
+seeds 0..seeds-1: ``launch/seeds.py``). Teacher weights: pass
 ``--set=teacher.weights=... --set=teacher.weights_format=...`` per model with
 ``--only``, or edit the jobs' overrides (random weights give a warning).
 """
@@ -54,7 +55,7 @@ def _names(text, default):
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, models="timesformer+videomae+slowfast",
                        probes="svm+linear", finetune="", imu_reference=True,
-                       folds=0)
+                       folds=0, seeds=1)
   models = _names(a.models, "")
   finetune = _names(a.finetune, "videomae" if a.tiny else a.models)
   folds = a.folds or (1 if a.tiny else 5)
@@ -76,4 +77,4 @@ def sweep(arg=None):
             f"{model}_finetune", name=f"{model}_finetune")
     if a.imu_reference:
       run(f"configs/classical.py:estimator=rf{tiny}", "classical_rf")
-  return jobs
+  return launch.with_seeds(jobs, a.seeds)

@@ -107,3 +107,24 @@ def test_sign_flip_exact_and_monte_carlo():
   assert not null["exact"] and null["p_value"] > 0.05
   shifted = stats.sign_flip_test(big + 0.5, n_perm=2000)
   assert shifted["p_value"] == pytest.approx(1 / 2001)
+
+
+def test_q_values_by_hand_monotone_and_nan_aware():
+  # Finite p sorted: 0.005, 0.01, 0.03, 0.04, 0.2 (m = 5): ×5/1, ×5/2,
+  # ×5/3, ×5/4, ×5/5 = 0.025, 0.025, 0.05, 0.05, 0.2 (already monotone).
+  q = stats.q_values([0.01, 0.04, None, 0.03, 0.005, np.nan, 0.2])
+  np.testing.assert_allclose(q, [0.025, 0.05, np.nan, 0.05, 0.025, np.nan,
+                                 0.2])
+  # A larger p never gets a smaller q; q never exceeds 1.
+  np.testing.assert_allclose(stats.q_values([0.04, 0.041]), [0.041, 0.041])
+  np.testing.assert_allclose(stats.q_values([0.9, 0.8, 0.95]), [0.95] * 3)
+  assert np.isnan(stats.q_values([None, np.nan])).all()
+  assert stats.q_values([]).shape == (0,)
+  rng = np.random.default_rng(0)
+  p = rng.random(40) ** 3
+  q = stats.q_values(p)
+  order = np.argsort(p)
+  assert np.all(np.diff(q[order]) >= 0) and np.all(q >= p) and q.max() <= 1
+  from scipy import stats as sp_stats  # pylint: disable=g-import-not-at-top
+  if hasattr(sp_stats, "false_discovery_control"):
+    np.testing.assert_allclose(q, sp_stats.false_discovery_control(p))

@@ -60,7 +60,12 @@ def test_imu2clip_plan_per_fold_distillation():
   assert stages[0].config.protocol.fold == 1
   assert stages[0].config.input.teacher == "clip_vision_tiny"
   assert stages[1].config.task.pretrained == "/w/distill/fold1"
-  assert stages[1].config.name == "imu2clip/imu2clip/svm"
+  # Distilled on the training workers only: the name says so (issue 22).
+  assert stages[1].config.name == "imu2clip/imu2clip-pretrain_train/svm"
+  config.experiment.baselines = True
+  names = {s.config.name for s in de.plan(config, "/w")[1:]}
+  assert names == {"imu2clip/imu2clip-pretrain_train/svm",
+                   "imu2clip/frozen/svm", "imu2clip/supervised/finetune"}
   config.experiment.ways = ("zero_shot",)
   with pytest.raises(ValueError, match="zero_shot"):
     de.plan(config, "/w")

@@ -13,7 +13,17 @@ def load(spec, extra=""):
 
 
 def test_expansion():
-  jobs = load("distillation.py")
+  # Default: distilled on the training workers (the primary rows), then on
+  # all workers; the baselines run once per student (issue 22).
+  both = load("distillation.py:students=moment")
+  assert [(j.tags["method"], j.tags["pretrain_on"], j.workdir,
+           j.overrides["experiment.baselines"]) for j in both] == [
+               ("comodo", "train", "moment/comodo-train", True),
+               ("imu2clip", "train", "moment/imu2clip-train", False),
+               ("comodo", "all", "moment/comodo-all", False),
+               ("imu2clip", "all", "moment/imu2clip-all", False)]
+  assert both[0].config == "configs/comodo.py:student=moment,pretrain_on=train"
+  jobs = load("distillation.py:pretrain_on=all")
   assert [(j.tags["model"], j.tags["method"]) for j in jobs] == [
       ("moment", "comodo"), ("moment", "imu2clip"), ("mantis", "comodo"),
       ("mantis", "imu2clip")]

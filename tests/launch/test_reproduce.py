@@ -126,15 +126,22 @@ def test_reproduce_tiny_end_to_end(tmp_path, jax_cache_env):
     assert f"| {name}" in main_a, name
   assert "gap within−l20wo" in main_a
   assert "videomae_svm_probe" in (report / "B" / "tables" / "main.md").read_text()
-  # C: COMODO and IMU2CLIP on the MOMENT student against the supervised and
-  # frozen baselines, each with within and cross-person scores and a gap.
+  # C: COMODO and IMU2CLIP on the MOMENT student, distilled on the training
+  # workers (primary) and on all workers, against the supervised and frozen
+  # baselines, each with within and cross-person scores and a gap.
   table = (report / "C" / "tables" / "distillation.md").read_text()
   rows = [line.split("|") for line in table.splitlines()
           if line.startswith("| moment |")]
-  assert {row[2].strip() for row in rows} == {
-      "supervised", "frozen", "comodo", "imu2clip"}, table
-  assert all(row[5].strip() not in ("", "–") and row[6].strip() not in
+  assert {(row[2].strip(), row[4].strip()) for row in rows} == {
+      ("supervised", "–"), ("frozen", "–"), ("comodo", "train"),
+      ("comodo", "all"), ("imu2clip", "train"), ("imu2clip", "all")}, table
+  assert all(row[6].strip() not in ("", "–") and row[7].strip() not in
              ("", "–") for row in rows), table
+  # C and D: the transductive control, all − train.
+  for experiment, run in (("C", "moment/comodo/svm"),
+                          ("D", "evimae-tiny imu (pretrained)")):
+    control = (report / experiment / "tables" / "transductive.md").read_text()
+    assert f"| {run} |" in control, control
   assert (report / "F" / "tables" / "scaling.md").exists()
   index = (report / "README.md").read_text()
   for experiment in ("A", "B", "C", "D", "F"):

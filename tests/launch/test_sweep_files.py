@@ -26,12 +26,21 @@ def test_classical():
 
 def test_har_models():
   jobs = load("har_models.py")
-  # 4 protocol-job models x 3 ways x 2 protocols x 5 folds + one CrossHAR
-  # pretrain_finetune job.
-  assert len(jobs) == 4 * 3 * 2 * 5 + 1
+  # 4 protocol-job models x 3 ways x 2 protocols x 5 folds + two CrossHAR
+  # pretrain_finetune jobs: pretrained on the training workers (primary)
+  # and on all workers (issue 22).
+  assert len(jobs) == 4 * 3 * 2 * 5 + 2
   models = {j.tags["model"] for j in jobs}
   assert {"deepconvlstm", "attend_discriminate_linear_probe", "moment_svm_probe",
           "mantis", "crosshar-base"} <= models
+  train, every = jobs[-2:]
+  assert (train.workdir, train.overrides["name"],
+          train.overrides["protocol.pretrain_on"]) == (
+              "crosshar-base/pretrain_train", "crosshar-base-pretrain_train",
+              "train")
+  assert every.workdir == "crosshar-base/pretrain_all"
+  assert every.overrides == {"experiment.protocols": ("l20wo", "within")}
+  assert len(load("har_models.py:models=crosshar,pretrain_on=all")) == 1
   svm = [j for j in jobs if j.tags["model"] == "moment_svm_probe"][0]
   assert svm.overrides["job"] == "feature_probe"
   weighted = load("har_models.py:models=moment,moment_weights=/ckpt/m")
@@ -61,7 +70,12 @@ def test_scaling():
 
 
 def test_evimae():
-  [shared] = load("evimae.py")
+  # Default: per-fold pretraining on the training workers (the primary
+  # rows), then the shared one on all workers (issue 22).
+  both = load("evimae.py")
+  assert [j.tags["pretrain_on"] for j in both] == ["train"] * 5 + ["all"]
+  [shared] = load("evimae.py:pretrain_on=all")
+  assert both[-1] == shared
   assert shared.workdir == "evimae-B/pretrain_all" and shared.config == "configs/evimae.py:B"
   assert shared.overrides["experiment.protocols"] == ("l20wo", "within")
   assert shared.done_file == "report/pretrain_vs_scratch.md"

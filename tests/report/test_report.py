@@ -168,6 +168,9 @@ def test_report_tables_numbers_and_figures(fake_runs, tmp_path):
     assert os.path.exists(os.path.join(out, "tables", f"{name}.csv"))
   text = open(os.path.join(out, "report.md")).read()
   assert "figures/per_worker_f1.png" in text
+  # Every figure has a caption, printed under it.
+  assert "\n*Figure 1: Per-worker macro-F1 of each model" in text
+  assert text.count("\n*Figure ") == text.count("![")
   assert len(list(csv.DictReader(open(os.path.join(out, "runs.csv"))))) == rep.runs
 
 

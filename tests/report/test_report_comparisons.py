@@ -13,6 +13,7 @@ from sklearn import metrics as skm
 
 from egoimu_jax import errors
 from egoimu_jax.evaluation import results
+from egoimu_jax.evaluation import stats
 from egoimu_jax.report import aggregate
 from egoimu_jax.report import build
 from egoimu_jax.report import comparisons
@@ -103,6 +104,7 @@ def test_each_model_is_compared_with_the_reference_only(four_models):
                for k in range(2)]))
   assert delta.low <= delta.value <= delta.high and row["folds"] == 2
   assert row["p (t, folds)"] is not None
+  _assert_q_columns(sig)
 
   chosen = comparisons.significance_table(groups, reference="b", n_boot=20)
   assert [r[1] for r in chosen.rows if r[0] == "l20wo"] == ["a", "c", "classical_rf"]
@@ -122,6 +124,23 @@ def test_each_model_is_compared_with_the_reference_only(four_models):
       r.results["metrics"].pop("val", None)
   name, why = comparisons.choose_reference(others)
   assert name == "" and "never the test split" in why
+
+
+def _assert_q_columns(table):
+  """A q column right after every p column: BH over the table's rows."""
+  ps = [c for c in table.columns if c.startswith("p (")]
+  assert len(ps) == 4
+  for p in ps:
+    j = table.columns.index(p)
+    assert table.columns[j + 1] == "q" + p[1:]
+    p_col = [r[j] for r in table.rows]
+    q_col = [r[j + 1] for r in table.rows]
+    expected = stats.q_values(p_col)
+    for q, e, pv in zip(q_col, expected, p_col):
+      assert (q is None) == (pv is None)
+      if q is not None:
+        assert q == pytest.approx(e) and q >= pv - 1e-12
+  assert "Benjamini-Hochberg" in table.note
 
 
 def test_one_fold_shows_no_spread(tmp_path):
@@ -228,6 +247,7 @@ def test_pretrained_vs_scratch_pairs(tmp_path):
   assert delta.value == pytest.approx(
       np.mean([f1["pretrained", k] - f1["scratch", k] for k in range(2)]))
   assert delta.value > 0.1
+  _assert_q_columns(table)
   rep = build.build_report([os.path.join(root, "*")], str(tmp_path / "rep"),
                            n_boot=20, hard_cases="off")
   assert "pretrained_vs_scratch" in rep.tables
