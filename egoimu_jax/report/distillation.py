@@ -7,11 +7,11 @@ it distilled on the training workers only (``pretrain_population``); way:
 ``svm``, ``linear``, ``finetune``), and gives, per student, method,
 pretraining population and way: within-person and cross-person macro-F1 (mean
 ± std over folds; cross with a worker-bootstrap 95% CI), the gap (within
-minus cross, paired by fold where fold k of both protocols tests the same
-workers), and the cross-person difference to the student's supervised
+minus cross on matched windows, ± its standard error over folds), and the cross-person difference to the student's supervised
 baseline: a paired worker bootstrap (CI and p) and, with two or more folds,
 the paired t-test and exact Wilcoxon over folds (``evaluation/stats.py``),
-each p with its Benjamini-Hochberg q over the table's rows. Runs with other
+each p with its Benjamini-Hochberg q over the table's rows. The gap is
+computed on the windows both protocols scored (``report.matched``). Runs with other
 names are not part of this section.
 """
 
@@ -24,9 +24,9 @@ from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import stats as stats_lib
 from egoimu_jax.input_pipeline import protocols
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import matched
 from egoimu_jax.report import comparisons
 from egoimu_jax.report import table_model
-from egoimu_jax.report import tables
 
 METHODS = ("supervised", "frozen", "comodo", "imu2clip")
 WAYS = ("finetune", "linear", "svm")
@@ -45,8 +45,16 @@ def parse_name(name: str) -> Optional[Key]:
   return parts[0], parts[1], parts[2]
 
 
-# Within minus cross, paired by fold where the folds test the same workers.
-gap = tables.gap
+def gap(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
+        ) -> Optional[table_model.ValueSE]:
+  """Within minus cross macro-F1 on the windows both scored; None if no
+  fold matches (or a run kept no predictions)."""
+  try:
+    g = matched.gap(matched.match(within, cross), n_boot=200)
+  except FileNotFoundError:
+    return None
+  return None if g is None else table_model.ValueSE(g.value, g.se, True,
+                                                    n=g.folds)
 
 
 def mean_std(runs: Sequence[aggregate.Run]) -> Optional[table_model.MeanStd]:

@@ -122,20 +122,6 @@ def main_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                            rows, note)
 
 
-def gap(within: List[aggregate.Run], cross: List[aggregate.Run]
-        ) -> Optional[table_model.ValueSE]:
-  if not within or not cross:
-    return None
-  paired = ([r.fold for r in within] == [r.fold for r in cross] and
-            all(set(a.test_workers) == set(b.test_workers)
-                for a, b in zip(within, cross)))
-  g = metrics_lib.generalisation_gap([r.test["macro_f1"] for r in within],
-                                     [r.test["macro_f1"] for r in cross],
-                                     paired=paired)
-  return table_model.ValueSE(g["gap"], g["se"], paired,
-                             n=min(len(within), len(cross)))
-
-
 def matched_gaps(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
                  n_boot: int = 1000, seed: int = 0
                  ) -> Tuple[Dict[Tuple[str, str], matched.Gap],
