@@ -16,5 +16,8 @@ SYNTHETIC_DEFAULTS = dict(
     with_video=True, video_size=(48, 64), video_fps=15.0, vfr=False,
     imu_rate_hz=200.0, imu_jitter=0.02, variant="jsonl", wds_imu="frames",
     hard_workers=-1, defects="", num_processes=0,
+    # Size of the person shift (synthetic/variation.py): 1 as drawn, 0 every
+    # worker the same typical person, between shrinks, above 1 widens.
+    person_variation=1.0,
     # ("label=activity", ...): own classes, one per clip (synthetic/generator).
     clip_activities=())

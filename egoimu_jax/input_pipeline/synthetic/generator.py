@@ -18,6 +18,8 @@ The output is the raw layout of docs/data_layout.md, in either variant:
 The same seed gives the same workers, clips and signals in both variants.
 Worker state fractions follow the pilot statistics (defaults.PILOT_CLASSES
 order); a few planted hard workers deviate (workers.HARD_PROFILES).
+``person_variation`` sizes the differences between people (``variation``:
+1 as drawn, 0 everyone the typical person, planted hard workers kept).
 ``defects`` plants damaged clips, listed in ``defects.json``.
 
 ``clip_activities`` makes a dataset of another shape, as public HAR data
@@ -53,6 +55,7 @@ from egoimu_jax.input_pipeline.raw import webdataset
 from egoimu_jax.input_pipeline.synthetic import activities as activities_lib
 from egoimu_jax.input_pipeline.synthetic import defects as defects_lib
 from egoimu_jax.input_pipeline.synthetic import motion as motion_lib
+from egoimu_jax.input_pipeline.synthetic import variation as variation_lib
 from egoimu_jax.input_pipeline.synthetic import workers as workers_lib
 from egoimu_jax.input_pipeline.synthetic import video as video_lib
 
@@ -81,6 +84,10 @@ def _full(syn_cfg) -> Dict[str, object]:
     raise KeyError(f"unknown synthetic config keys {sorted(unknown)}")
   d.update(given)
   d["video_size"] = [int(x) for x in d["video_size"]]
+  d["person_variation"] = float(d["person_variation"])
+  if not d["person_variation"] >= 0:
+    raise ValueError("synthetic person_variation must be >= 0 (1: as drawn, "
+                     f"0: everyone the typical person), got {d['person_variation']}")
   if d["variant"] not in ("jsonl", "wds"):
     raise ValueError(f"synthetic variant must be 'jsonl' or 'wds', got {d['variant']!r}")
   if d["wds_imu"] not in ("frames", "native"):
@@ -121,6 +128,8 @@ def config_hash(syn_cfg) -> str:
   d.pop("num_processes")  # does not change the output
   if not d["clip_activities"]:
     d.pop("clip_activities")  # the pilot: hashes as before the option existed
+  if d["person_variation"] == 1.0:
+    d.pop("person_variation")  # likewise
   blob = json.dumps([GENERATOR_VERSION, d], sort_keys=True).encode()
   return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -136,8 +145,9 @@ def _plan_clip(cfg, worker, w: int, c: int):
   classes = clip_classes(cfg["clip_activities"])
   if not classes:
     return rng, duration, motion_lib.make_clip(worker, rng, duration)
-  mix = np.random.default_rng([cfg["seed"], 7, w]).dirichlet(
-      np.ones(len(classes)))
+  mix = variation_lib.class_mix(np.random.default_rng(
+      [cfg["seed"], 7, w]).dirichlet(np.ones(len(classes))),
+                                float(cfg["person_variation"]))
   label = int(np.random.default_rng([cfg["seed"], 8, w, c]).choice(
       len(classes), p=mix))
   clip = motion_lib.make_activity_clip(worker, rng, duration,
@@ -217,8 +227,12 @@ def _make_clip(cfg, worker, w: int, c: int, defect: Optional[str]):
 
 def _workers(cfg) -> List[workers_lib.Worker]:
   hard = workers_lib.hard_assignment(cfg["num_workers"], cfg["hard_workers"])
-  return [workers_lib.make_worker(cfg["seed"], w, hard.get(w))
-          for w in range(cfg["num_workers"])]
+  return [_worker(cfg, w, hard) for w in range(cfg["num_workers"])]
+
+
+def _worker(cfg, w: int, hard: Dict[int, str]) -> workers_lib.Worker:
+  return variation_lib.varied_worker(cfg["seed"], w, hard.get(w),
+                                     float(cfg["person_variation"]))
 
 
 def _defect_plan(cfg, workers) -> Dict[Tuple[int, int], str]:
@@ -257,7 +271,7 @@ def _task(cfg, root: str, clips: List[Tuple[int, int]], plan, shard: Optional[st
   workers = {w: None for w, _ in clips}
   hard = workers_lib.hard_assignment(cfg["num_workers"], cfg["hard_workers"])
   for w in workers:
-    workers[w] = workers_lib.make_worker(cfg["seed"], w, hard.get(w))
+    workers[w] = _worker(cfg, w, hard)
   rows, segments, defects, tar_members = [], [], [], []
   for w, c in clips:
     worker = workers[w]

@@ -3,7 +3,8 @@
 ``make_worker`` draws one person of the synthetic pilot deterministically
 from the seed and their index (what they do, how they move, their device:
 see ``motion``'s docstring for why each trait differs between people), and
-``hard_assignment`` / ``HARD_PROFILES`` plant the hard workers.
+``hard_assignment`` / ``HARD_PROFILES`` / ``plant`` plant the hard workers.
+``variation`` shrinks or widens the differences between people.
 """
 
 from __future__ import annotations
@@ -161,10 +162,15 @@ _LOOKALIKE = np.array([
 _BREAK_BASE = np.array([1.0, 1.0, 1.0, 0.6, 1.0])
 
 
-def _break_mix(rng, work_mix: np.ndarray) -> np.ndarray:
-  """Break styles that do not look like the worker's own job."""
+def break_alpha(work_mix: np.ndarray) -> np.ndarray:
+  """The Dirichlet concentration of a break mix: break styles that do not
+  look like the worker's own job (``work_mix``)."""
   alpha = _BREAK_BASE * np.exp(-4.0 * (_LOOKALIKE @ work_mix))
-  return rng.dirichlet(0.8 * alpha / alpha.max() + 1e-3)
+  return 0.8 * alpha / alpha.max() + 1e-3
+
+
+def _break_mix(rng, work_mix: np.ndarray) -> np.ndarray:
+  return rng.dirichlet(break_alpha(work_mix))
 
 
 def make_worker(seed: int, index: int, hard: str | None = None) -> Worker:
@@ -216,11 +222,11 @@ def make_worker(seed: int, index: int, hard: str | None = None) -> Worker:
       **_draw_device(rng),
   )
   if hard is not None:
-    _plant(worker, hard)
+    plant(worker, hard)
   return worker
 
 
-def _plant(worker: Worker, hard: str) -> None:
+def plant(worker: Worker, hard: str) -> None:
   """Turns ``worker`` into the planted hard profile ``hard``."""
   profile = next((p for p in HARD_PROFILES if p[0] == hard), None)
   if profile is None:
