@@ -15,8 +15,9 @@ report: it reads A's cross-person runs and their IMU windows.
 Scales (``scale=``):
 
 * ``tiny``: every sweep's ``tiny`` variant on the shared tiny synthetic set
-  (10 workers; video sets of their own), fold 0; D (the README's main job)
-  at a quarter of its epochs. Minutes; runs in CI.
+  (10 workers; video sets of their own), fold 0; D (the README's main job,
+  pretrained on all workers) at a quarter of its epochs. Minutes; runs in
+  CI.
 * ``cpu``: sized for a 2-core machine (the README's "Results on the
   synthetic pilot" tables; 164 jobs: the 124 before the forest's lowo
   runs and the transductive control's train-pretraining jobs took 53 min
@@ -96,9 +97,11 @@ def plan(scale: str) -> Dict[str, List[Part]]:
         "B": [Part("video_models.py", "tiny=True,models=videomae,probes=svm,"
                    "finetune=none")],
         "C": [Part("distillation.py", "tiny=True,students=moment")],
-        # The README's main job at a quarter of its epochs (its plumbing;
-        # the demo's own schedule is the README's first command).
-        "D": [Part("evimae.py", "tiny=True,protocols=l20wo",
+        # The README's main job (pretraining on all workers) at a quarter
+        # of its epochs: its plumbing (the demo's own schedule is the
+        # README's first command). The transductive control's train row is
+        # C's here and D's at the larger scales.
+        "D": [Part("evimae.py", "tiny=True,protocols=l20wo,pretrain_on=all",
                    job_overrides=(("", TINY_D_EPOCHS),))],
         "F": [Part("scaling.py", "tiny=True,models=classical_rf+deepconvlstm,"
                    "folds=1")],
