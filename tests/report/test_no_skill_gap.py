@@ -57,7 +57,7 @@ def no_skill(tmp_path_factory):
           for p in validity.PROTOCOLS for f in range(FOLDS)]
   validity.run_no_skill(root, processed_dir, cfgs)
   with pytest.MonkeyPatch.context() as m:   # the figures are not tested here
-    m.setattr(figures, "save", lambda fig, stem: [])
+    m.setattr(figures, "save", lambda fig, stem, **kwargs: [])
     return root, validity.measure(root, validity.NO_SKILL, 200, "report")
 
 
