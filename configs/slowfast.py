@@ -16,19 +16,24 @@ Recipe: the paper trains from scratch with SGD (lr 0.1 per 64 clips, momentum
 fine-tuning-sized one that suits our data: AdamW at lr 1e-4, weight decay
 0.05 on kernels, 2 warmup epochs then cosine over 30 epochs, batch 64,
 gradient clipping at norm 1, dropout 0.5 before the head, bfloat16 compute
-(float32 parameters and BatchNorm statistics). Kinetics weights convert with
-``models.convert.slowfast.load``.
+(float32 parameters and BatchNorm statistics). ``weights=<file or dir>``
+(pytorchvideo's Kinetics ``SLOWFAST_8x8_R50`` checkpoint, converted by
+``models.convert.slowfast.load``) fine-tunes them through the ``finetune``
+task (the head fresh).
 """
 
 from egoimu_jax import config_lib
 
 
 def get_config(arg=None):
-  config = config_lib.base(arg, variant="R50", epochs=30.0)
+  config = config_lib.base(arg, variant="R50", epochs=30.0, weights="")
   config_lib.video_classifier(
       config, "slowfast", num_frames=32, lr=1e-4, warmup_epochs=2.0,
       frame_mean=(0.45, 0.45, 0.45), frame_std=(0.225, 0.225, 0.225))
   config.checkpoint.keep = 1
+  if config.arg.weights:   # released weights; the head starts fresh
+    config.task.update(name="finetune", pretrained=config.arg.weights,
+                       pretrained_format="slowfast")
   if config.arg.variant == "tiny":
     # The CPU smoke run: 8 Fast (2 Slow) frames of 32^2, the tiny model.
     config_lib.tiny_video(config, num_frames=8)

@@ -23,8 +23,9 @@ pairs each method with ERM.
 Arg: ``models=deepconvlstm+moment``, ``methods`` (``+``-joined subset of
 ``METHODS``), ``tta=adabn+tent``, ``minutes`` (``+``-joined; default
 ``0+0.5+1+2+5``, tiny ``0+0.1+0.2``: the tiny set's people have < 1 min),
-``modes=head+full``, ``folds`` (default 5, tiny 3), ``moment_weights`` /
-``mantis_weights``, ``cpu`` (``launch/config_paths.CPU_VARIANTS``),
+``modes=head+full``, ``folds`` (default 5, tiny 3), ``weights.moment`` /
+``weights.mantis`` (``launch/weights.py``: needed without ``tiny`` or
+``cpu`` unless ``allow_random_init=True``), ``cpu`` (``launch/config_paths.CPU_VARIANTS``),
 ``epochs`` (0: each config's own), ``class_weights`` (``balanced``), ``tiny``,
 ``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``). DeepConvLSTM runs with its BatchNorm
 option (``model.batch_norm``, ISWC'22), so that AdaBN has statistics to
@@ -33,6 +34,7 @@ re-estimate; its rows are named ``deepconvlstm-bn``.
 
 import launch
 from launch import config_paths
+from launch import weights as weights_lib
 from launch.config_paths import config_for
 
 METHODS = {
@@ -46,14 +48,13 @@ METHODS = {
 }
 # Models with a BatchNorm switch: turned on (and the rows renamed) for AdaBN.
 BATCH_NORM = {"deepconvlstm": ("model.batch_norm", "deepconvlstm-bn")}
-WEIGHTED = ("moment", "mantis")
 RUN_GLOBS = (".", "variants/*")
 
 
-def _config(model, a):
-  weights = a.get(f"{model}_weights", "") if model in WEIGHTED else ""
+def _config(model, a, weights):
   return config_paths.with_args(config_for(model, a.tiny, cpu=a.cpu),
-                                weights=weights, epochs=a.epochs)
+                                **weights_lib.config_args(model, weights),
+                                epochs=a.epochs)
 
 
 def _floats(text):
@@ -61,11 +62,13 @@ def _floats(text):
 
 
 def sweep(arg=None):
+  arg, weights = weights_lib.split(arg)
   a = launch.parse_arg(
       arg, tiny=False, models="deepconvlstm+moment", methods="+".join(METHODS),
       tta="adabn+tent", minutes="", modes="head+full", folds=0, cpu=False,
-      moment_weights="", mantis_weights="", epochs=0.0, class_weights="",
-      seeds=1)
+      epochs=0.0, class_weights="", seeds=1)
+  weights.check([m for m in a.models.split("+") if m in weights_lib.MODELS],
+                papers_scale=not (a.tiny or a.cpu))
   folds = a.folds or (3 if a.tiny else 5)
   methods = [m for m in a.methods.split("+") if m]
   unknown = sorted(set(methods) - set(METHODS))
@@ -77,7 +80,7 @@ def sweep(arg=None):
            "adapt.calibration_modes": tuple(a.modes.split("+"))}
   jobs = []
   for model in a.models.split("+"):
-    config = _config(model, a)
+    config = _config(model, a, weights)
     base, name = {}, model
     if a.class_weights:
       base["task.class_weights"] = a.class_weights

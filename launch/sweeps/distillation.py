@@ -23,10 +23,12 @@ every worker unlabeled, the test people included, as the papers do;
 ``both``: the two, one job each, and the report's transductive table shows
 all − train; the baselines run once, with the first),
 ``ways=svm`` (``+linear+finetune``), ``folds`` (0: all 5; tiny: 1),
-``moment_weights`` / ``mantis_weights`` (the students' checkpoints; without
+``weights.moment`` / ``weights.mantis`` (the students' checkpoints; without
 them students start random and "frozen" probes a random encoder),
-``timesformer_weights`` / ``clip_weights`` (teacher checkpoints; without
-them the teachers are random: a demo only), ``seeds`` (each job repeated
+``weights.timesformer`` / ``weights.clip`` (teacher checkpoints; without
+them the teachers are random: a demo only); without ``tiny`` every student
+and teacher with released weights needs them unless
+``allow_random_init=True`` (``launch/weights.py``), ``seeds`` (each job repeated
 with seeds 0..seeds-1: ``launch/seeds.py``), ``tiny``.
 """
 
@@ -34,27 +36,32 @@ from egoimu_jax.input_pipeline import protocols
 import launch
 from egoimu_jax import jobs as egoimu_jobs
 from egoimu_jax import pretrain_population
+from launch import weights as weights_lib
 
 PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 CONFIGS = {"comodo": "configs/comodo.py", "imu2clip": "configs/imu2clip.py"}
-TEACHER_WEIGHTS = {"comodo": ("timesformer_weights", "timesformer"),
-                   "imu2clip": ("clip_weights", "clip")}
+# Objective -> its teacher's weights key (launch/weights.py).
+TEACHERS = {"comodo": "timesformer", "imu2clip": "clip"}
 DONE_FILE = egoimu_jobs.done_file("distill_evaluate")
 RUN_GLOBS = ("*/fold*/*",)
 
 
 def sweep(arg=None):
+  arg, weights = weights_lib.split(arg)
   a = launch.parse_arg(
       arg, tiny=False, students="moment+mantis", objectives="comodo+imu2clip",
-      pretrain_on="both", ways="svm", folds=0, moment_weights="",
-      mantis_weights="", timesformer_weights="", clip_weights="", seeds=1)
+      pretrain_on="both", ways="svm", folds=0, seeds=1)
+  students, objectives = a.students.split("+"), a.objectives.split("+")
+  weights.check([m for m in students + [TEACHERS.get(o, "") for o in
+                                        objectives] if m in weights_lib.MODELS],
+                papers_scale=not a.tiny)
   populations = pretrain_population.populations(a.pretrain_on)
   folds = tuple(range(a.folds or (1 if a.tiny else 5)))
   jobs = []
-  for student in a.students.split("+"):
+  for student in students:
     for population in populations:
-      for objective in a.objectives.split("+"):
-        jobs.append(_job(a, student, objective, population, folds,
+      for objective in objectives:
+        jobs.append(_job(a, weights, student, objective, population, folds,
                          # The baselines: once per student, with its first
                          # COMODO job.
                          baselines=(objective == "comodo" and
@@ -62,14 +69,13 @@ def sweep(arg=None):
   return launch.with_seeds(jobs, a.seeds)
 
 
-def _job(a, student, objective, population, folds, baselines):
+def _job(a, weights, student, objective, population, folds, baselines):
   if objective not in CONFIGS:
     raise ValueError(f"objectives: unknown {objective!r} "
                      f"({'+'.join(CONFIGS)})")
   args = [f"student={student}", f"pretrain_on={population}"]
-  weights = a.get(f"{student}_weights", "")
-  if weights:
-    args.append(f"weights={weights}")
+  if weights.get(student):
+    args.append(f"weights={weights.get(student)}")
   if a.tiny:
     args.append("tiny")
   overrides = {
@@ -79,10 +85,8 @@ def _job(a, student, objective, population, folds, baselines):
       "experiment.ways": tuple(a.ways.split("+")),
       "experiment.baselines": baselines,
   }
-  field, fmt = TEACHER_WEIGHTS[objective]
-  if a.get(field, ""):
-    overrides.update({"teacher.weights": a.get(field),
-                      "teacher.weights_format": fmt})
+  overrides.update(weights_lib.teacher_overrides(TEACHERS[objective],
+                                                weights))
   return launch.Job(
       config=f"{CONFIGS[objective]}:{','.join(args)}",
       workdir=f"{student}/{objective}-{population}",

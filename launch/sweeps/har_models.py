@@ -18,9 +18,10 @@ and every worker unlabeled, the test people included, as the paper does
 (``crosshar-<variant>``); the report's transductive table shows all − train.
 
 Arg: ``models=deepconvlstm+attend_discriminate+moment+mantis+crosshar``,
-``ways=finetune+linear+svm``, ``moment_weights`` / ``mantis_weights``
-(checkpoints to warm-start from: without them the frozen ways probe a random
-encoder), ``folds`` (default all: 5, or 3 for tiny), ``tiny``, ``cpu`` (the
+``ways=finetune+linear+svm``, ``weights.moment`` / ``weights.mantis``
+(checkpoints to warm-start from, ``launch/weights.py``; without them the
+frozen ways probe a random encoder, refused without ``tiny`` or ``cpu``
+unless ``allow_random_init=True``), ``folds`` (default all: 5, or 3 for tiny), ``tiny``, ``cpu`` (the
 layouts that train in minutes on a 2-core CPU: DeepConvLSTM ``iswc22``,
 Attend-and-Discriminate, MOMENT and Mantis ``cpu``), ``epochs`` (0: each
 config's own; also CrossHAR's classifier), ``pretrain_epochs`` (CrossHAR's
@@ -38,19 +39,19 @@ import launch
 from egoimu_jax import jobs as egoimu_jobs
 from egoimu_jax import pretrain_population
 from launch import config_paths
+from launch import weights as weights_lib
 from launch.config_paths import config_for
 
 PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
-WEIGHTED = ("moment", "mantis")
 # Every parameter but the head's (and its norm) is frozen.
 FREEZE_ENCODER = "(?!head).*"
 CROSSHAR_DONE = egoimu_jobs.done_file("pretrain_finetune")
 
 
-def _config(model, a):
-  weights = a.get(f"{model}_weights", "") if model in WEIGHTED else ""
+def _config(model, a, weights):
   return config_paths.with_args(config_for(model, a.tiny, cpu=a.cpu),
-                                weights=weights, epochs=a.epochs)
+                                **weights_lib.config_args(model, weights),
+                                epochs=a.epochs)
 
 
 def _ways(model, a):
@@ -73,20 +74,23 @@ def _ways(model, a):
 
 
 def sweep(arg=None):
+  arg, weights = weights_lib.split(arg)
   a = launch.parse_arg(
       arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
       "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
-      moment_weights="", mantis_weights="", epochs=0.0, pretrain_epochs=0.0,
+      epochs=0.0, pretrain_epochs=0.0,
       class_weights="", pretrain_on="both", seeds=1)
   folds = a.folds or (3 if a.tiny else 5)
   models = a.models.split("+")
+  weights.check([m for m in models if m in weights_lib.MODELS],
+                papers_scale=not (a.tiny or a.cpu))
   jobs = []
   for p in launch.product(model=[m for m in models if m != "crosshar"],
                           protocol=PROTOCOLS, fold=range(folds)):
     for suffix, overrides in _ways(p["model"], a):
       name = p["model"] + suffix
       jobs.append(launch.protocol_job(
-          _config(p["model"], a), name, p["protocol"], p["fold"],
+          _config(p["model"], a, weights), name, p["protocol"], p["fold"],
           overrides={**overrides, **({"name": name} if suffix else {})}))
   if "crosshar" in models:
     variant = "tiny" if a.tiny else "base"

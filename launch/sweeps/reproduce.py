@@ -42,7 +42,14 @@ CrossHAR runs there on the training workers only.
 
 Arg: ``scale=tiny|cpu|pilot|full``, ``experiments=A+B+C+D+F`` (``+``-separated
 subset; E comes with A), ``seeds`` (every trained job repeated with seeds
-0..seeds-1, passed to each part's sweep: ``launch/seeds.py``; default 1).
+0..seeds-1, passed to each part's sweep: ``launch/seeds.py``; default 1),
+``weights.<model>=DIR`` for ``moment``, ``mantis``, ``timesformer``,
+``videomae``, ``slowfast`` and ``clip`` (released checkpoints, passed to
+every part that runs the model: ``launch/weights.py``,
+docs/pretrained_weights.md). At ``pilot`` and ``full`` a model without its
+weights is refused, all of them named in one line, unless
+``allow_random_init=True``; at ``tiny`` and ``cpu`` random init is allowed.
+Either way the report marks random-init rows.
 """
 
 import dataclasses
@@ -50,6 +57,7 @@ import re
 from typing import Dict, List, Mapping, Tuple
 
 import launch
+from launch import weights as weights_lib
 
 SCALES = ("tiny", "cpu", "pilot", "full")
 EXPERIMENTS = ("A", "B", "C", "D", "F")
@@ -68,6 +76,9 @@ TINY_D_EPOCHS = {"pretrain.total_epochs": 3.0, "pretrain.eval_every_epochs": 3.0
                  "finetune.total_epochs": 4.0, "finetune.eval_every_epochs": 4.0}
 CPU_VIDEO_STEPS = {"total_steps": 400, "eval_every_steps": 100,
                    "log_every_steps": 100, "warmup_steps": 20}
+# The sweeps that take weights.<model>= (launch/weights.py).
+WEIGHTED_SWEEPS = ("cross_person.py", "distillation.py", "har_models.py",
+                   "scaling.py", "video_models.py")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,10 +148,14 @@ def plan(scale: str) -> Dict[str, List[Part]]:
   raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
 
 
-def expand(experiment: str, part: Part, seeds: int = 1) -> List[launch.Job]:
-  """The part's jobs (``seeds`` replicates each), moved under
-  ``<experiment>/`` and tagged for the report."""
-  arg = ",".join(a for a in (part.arg, f"seeds={seeds}") if a)
+def expand(experiment: str, part: Part, seeds: int = 1,
+           weights: weights_lib.Weights = weights_lib.Weights()
+           ) -> List[launch.Job]:
+  """The part's jobs (``seeds`` replicates each; ``weights`` where its
+  sweep takes them), moved under ``<experiment>/`` and tagged for the
+  report."""
+  extra = weights.arg() if part.sweep in WEIGHTED_SWEEPS else ""
+  arg = ",".join(a for a in (part.arg, f"seeds={seeds}", extra) if a)
   path = f"launch/sweeps/{part.sweep}:{arg}"
   _, jobs = launch.load_sweep(path, overrides=dict(part.overrides),
                               only=part.only)
@@ -158,6 +173,7 @@ def expand(experiment: str, part: Part, seeds: int = 1) -> List[launch.Job]:
 
 
 def sweep(arg=None):
+  arg, weights = weights_lib.split(arg)
   a = launch.parse_arg(arg, scale="tiny", experiments="+".join(EXPERIMENTS),
                        seeds=1)
   wanted = a.experiments.split("+")
@@ -165,9 +181,14 @@ def sweep(arg=None):
   if unknown:
     raise ValueError(f"experiments: unknown {unknown}; known: "
                      f"{'+'.join(EXPERIMENTS)} (E comes with A)")
-  jobs = []
+  jobs, random_init = [], set()
   for experiment, parts in plan(a.scale).items():
     if experiment in wanted or (experiment == "A" and "E" in wanted):
       for part in parts:
-        jobs.extend(expand(experiment, part, a.seeds))
+        try:
+          jobs.extend(expand(experiment, part, a.seeds, weights))
+        except weights_lib.RandomInitError as e:   # name them all at once
+          random_init.update(e.models)
+  if random_init:
+    raise weights_lib.RandomInitError(random_init)
   return jobs

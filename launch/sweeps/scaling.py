@@ -20,6 +20,9 @@ Arg:
   epochs=0                 the models' ``epochs`` config arg (0: their own).
   class_weights=           ``balanced``: the trained models' task.class_weights
                            (the classical estimators weight classes themselves).
+  weights.<model>=DIR      released weights of a foundation model in
+                           ``models`` (launch/weights.py; needed without
+                           ``tiny`` or ``cpu`` unless allow_random_init=True).
   tiny                     the small synthetic dataset.
   seeds=1                  each job repeated with seeds 0..seeds-1
                            (launch/seeds.py).
@@ -28,6 +31,7 @@ Arg:
 from egoimu_jax.input_pipeline import protocols
 import launch
 from launch import config_paths
+from launch import weights as weights_lib
 from launch.config_paths import config_for
 
 # Experiment F's scales (README), and the same ratios as fractions of the largest.
@@ -39,6 +43,7 @@ TINY_FRACTIONS = (0.5, 1.0)   # the tiny pool has 2 workers
 
 
 def sweep(arg=None):
+  arg, pretrained = weights_lib.split(arg)
   a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
                        units="fractions", num_folds=0, folds=0,
                        cpu=False, epochs=0.0, class_weights="", seeds=1)
@@ -59,9 +64,14 @@ def sweep(arg=None):
   units = {"workers": ("workers",), "data": ("clips",),
            "both": ("workers", "clips")}[a.kind]
   chosen = [p for p in protocols.all_protocols() if p.scale_unit in units]
+  models = a.models.split("+")
+  pretrained.check([m for m in models if m in weights_lib.MODELS],
+                   papers_scale=not (a.tiny or a.cpu))
   jobs = []
-  for model in a.models.split("+"):
-    config = config_for(model, a.tiny, cpu=a.cpu)
+  for model in models:
+    config = config_paths.with_args(
+        config_for(model, a.tiny, cpu=a.cpu),
+        **weights_lib.config_args(model, pretrained))
     if config_paths.accepts(model, "epochs"):
       config = config_paths.with_args(config, epochs=a.epochs)
     weights = ({"task.class_weights": a.class_weights} if a.class_weights

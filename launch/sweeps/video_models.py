@@ -22,13 +22,16 @@ Arg: ``models=timesformer+videomae+slowfast``, ``probes=svm+linear``
 (``+``-separated; ``none``), ``finetune`` (models fine-tuned; default all
 listed, ``videomae`` with ``tiny``), ``imu_reference=True``, ``folds``
 (default 5; 1 with ``tiny``), ``tiny``, ``seeds`` (each job repeated with
-seeds 0..seeds-1: ``launch/seeds.py``). Teacher weights: pass
-``--set=teacher.weights=... --set=teacher.weights_format=...`` per model with
-``--only``, or edit the jobs' overrides (random weights give a warning).
+seeds 0..seeds-1: ``launch/seeds.py``), ``weights.<model>=DIR`` (the
+model's released checkpoint, ``launch/weights.py``: the probes' frozen
+teacher and the fine-tuning's warm start; without ``tiny`` every model needs
+one unless ``allow_random_init=True``).
 """
 
 from egoimu_jax.input_pipeline import protocols
 import launch
+from launch import config_paths
+from launch import weights as weights_lib
 
 PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 # The dataset every job of the sweep uses (video kept; only the fine-tuning
@@ -53,11 +56,15 @@ def _names(text, default):
 
 
 def sweep(arg=None):
+  arg, weights = weights_lib.split(arg)
   a = launch.parse_arg(arg, tiny=False, models="timesformer+videomae+slowfast",
                        probes="svm+linear", finetune="", imu_reference=True,
                        folds=0, seeds=1)
   models = _names(a.models, "")
   finetune = _names(a.finetune, "videomae" if a.tiny else a.models)
+  probes = _names(a.probes, "")
+  weights.check(sorted({m for m in models if probes or m in finetune}),
+                papers_scale=not a.tiny)
   folds = a.folds or (1 if a.tiny else 5)
   tiny = ",tiny" if a.tiny else ""
   shared = dict(SHARED_DATA, **(_tiny_data() if a.tiny else {}))
@@ -66,14 +73,17 @@ def sweep(arg=None):
     run = lambda config, model, **ov: jobs.append(launch.protocol_job(  # noqa: E731
         config, model, p["protocol"], p["fold"], overrides={**shared, **ov}))
     for model in models:
-      if "svm" in _names(a.probes, ""):
+      teacher = weights_lib.teacher_overrides(model, weights)
+      if "svm" in probes:
         run(f"configs/classical.py:estimator=svm_comodo,teacher={model}{tiny}",
-            f"{model}_svm_probe", name=f"{model}_svm_probe")
-      if "linear" in _names(a.probes, ""):
+            f"{model}_svm_probe", name=f"{model}_svm_probe", **teacher)
+      if "linear" in probes:
         run(f"configs/video_probe.py:teacher={model}{tiny}",
-            f"{model}_linear_probe", name=f"{model}_linear_probe")
+            f"{model}_linear_probe", name=f"{model}_linear_probe", **teacher)
       if model in finetune:
-        run(f"configs/{model}.py{':tiny' if a.tiny else ''}",
+        run(config_paths.with_args(
+            f"configs/{model}.py{':tiny' if a.tiny else ''}",
+            **weights_lib.config_args(model, weights)),
             f"{model}_finetune", name=f"{model}_finetune")
     if a.imu_reference:
       run(f"configs/classical.py:estimator=rf{tiny}", "classical_rf")

@@ -15,7 +15,7 @@ def load(spec, extra=""):
 def test_expansion():
   # Default: distilled on the training workers (the primary rows), then on
   # all workers; the baselines run once per student (issue 22).
-  both = load("distillation.py:students=moment")
+  both = load("distillation.py:students=moment,allow_random_init=True")
   assert [(j.tags["method"], j.tags["pretrain_on"], j.workdir,
            j.overrides["experiment.baselines"]) for j in both] == [
                ("comodo", "train", "moment/comodo-train", True),
@@ -23,7 +23,7 @@ def test_expansion():
                ("comodo", "all", "moment/comodo-all", False),
                ("imu2clip", "all", "moment/imu2clip-all", False)]
   assert both[0].config == "configs/comodo.py:student=moment,pretrain_on=train"
-  jobs = load("distillation.py:pretrain_on=all")
+  jobs = load("distillation.py:pretrain_on=all,allow_random_init=True")
   assert [(j.tags["model"], j.tags["method"]) for j in jobs] == [
       ("moment", "comodo"), ("moment", "imu2clip"), ("mantis", "comodo"),
       ("mantis", "imu2clip")]
@@ -31,12 +31,12 @@ def test_expansion():
   assert [j.overrides["experiment.baselines"] for j in jobs] == [
       True, False, True, False]
   assert jobs[0].overrides["experiment.folds"] == (0, 1, 2, 3, 4)
-  weighted = load("distillation.py:students=mantis,mantis_weights=/m,"
-                  "clip_weights=/c,pretrain_on=train")
+  weighted = load("distillation.py:students=mantis,weights.mantis=/m,"
+                  "weights.clip=/c,pretrain_on=train,allow_random_init=True")
   assert weighted[0].config == (
       "configs/comodo.py:student=mantis,pretrain_on=train,weights=/m")
   assert "teacher.weights" not in weighted[0].overrides
   assert weighted[1].overrides["teacher.weights"] == "/c"
   assert weighted[1].overrides["teacher.weights_format"] == "clip"
   with pytest.raises(ValueError, match="objectives"):
-    load("distillation.py:objectives=dino")
+    load("distillation.py:objectives=dino,allow_random_init=True")

@@ -19,7 +19,7 @@ def load(arg):
 
 @pytest.mark.parametrize("scale", ["tiny", "cpu", "pilot", "full"])
 def test_every_scale_expands_under_experiment_dirs(scale):
-  jobs = load(f"scale={scale}")
+  jobs = load(f"scale={scale},allow_random_init=True")
   groups = {j.tags[launch.REPORT_TAG] for j in jobs}
   assert groups == {"A", "B", "C", "D", "F"}
   for j in jobs:
@@ -57,7 +57,8 @@ def test_cpu_scale_sets_each_experiments_data():
 
 
 def test_full_scale_runs_scaling_at_counts():
-  f = [j for j in load("scale=full") if j.tags[launch.REPORT_TAG] == "F"]
+  f = [j for j in load("scale=full,allow_random_init=True")
+       if j.tags[launch.REPORT_TAG] == "F"]
   assert {j.tags["scale"] for j in f} >= {100, 800, 13_000, 500_000}
 
 

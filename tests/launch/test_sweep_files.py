@@ -25,7 +25,7 @@ def test_classical():
 
 
 def test_har_models():
-  jobs = load("har_models.py")
+  jobs = load("har_models.py:allow_random_init=True")
   # 4 protocol-job models x 3 ways x 2 protocols x 5 folds + two CrossHAR
   # pretrain_finetune jobs: pretrained on the training workers (primary)
   # and on all workers (issue 22).
@@ -43,10 +43,12 @@ def test_har_models():
   assert len(load("har_models.py:models=crosshar,pretrain_on=all")) == 1
   svm = [j for j in jobs if j.tags["model"] == "moment_svm_probe"][0]
   assert svm.overrides["job"] == "feature_probe"
-  weighted = load("har_models.py:models=moment,moment_weights=/ckpt/m")
+  weighted = load("har_models.py:models=moment,weights.moment=/ckpt/m")
   assert all(j.config == "configs/moment.py:weights=/ckpt/m" for j in weighted)
+  # The older spelling is read the same way.
+  assert weighted == load("har_models.py:models=moment,moment_weights=/ckpt/m")
   with pytest.raises(ValueError, match="ways"):
-    load("har_models.py:ways=zero_shot")
+    load("har_models.py:ways=zero_shot,allow_random_init=True")
 
 
 
@@ -90,7 +92,7 @@ def test_evimae():
 
 
 def test_video_models():
-  jobs = load("video_models.py")
+  jobs = load("video_models.py:allow_random_init=True")
   # 3 models x (svm + linear probe + fine-tuning) + the IMU reference,
   # 2 protocols x 5 folds.
   assert len(jobs) == (3 * 3 + 1) * 2 * 5
