@@ -14,7 +14,11 @@ Layout of ``results.json``::
    "metrics": {"test": {...}, "val": {...}},
    "per_worker": {"test": {worker_id: {macro_f1, accuracy, n, confusion}}},
    "predictions": "predictions.npz", "extra": {...}, "schema": 1,
-   "metrics_version": 1}
+   "init": {...}, "metrics_version": 1}
+
+``init`` says where the model's (and a teacher's) weights started:
+released pretrained weights (format, path, fingerprint), a run of ours,
+random although released weights exist, or scratch (``init_record``).
 
 plus, for a split whose test people also train (within-person), and when
 the job passes the training windows' classes, ``"unseen_class_test_windows":
@@ -41,6 +45,7 @@ from typing import (Any, Dict, Iterable, List, Mapping, Optional,
 import fsspec
 import numpy as np
 
+from egoimu_jax import init_record
 from egoimu_jax.evaluation import metrics as metrics_lib
 
 RESULTS_FILE = "results.json"
@@ -205,6 +210,7 @@ def assemble(*, config: Any, split: Mapping[str, Any], model: str,
       "predictions": PREDICTIONS_FILE,
       "extra": _jsonable(dict(extra or {})),
       "selection": _jsonable(dict(selection or {"rule": "not recorded"})),
+      "init": init_record.record(_jsonable(config_dict)),
       "metrics_version": metrics_lib.METRICS_VERSION,
   }
   if train_classes is not None and set(split.get("test_workers", ())) & set(

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import fsspec
 import numpy as np
 
+from egoimu_jax import init_record
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import protocols as protocols_lib
@@ -84,6 +85,16 @@ class Run:
     if task.get("name") != "finetune":
       return None
     return "pretrained" if task.get("pretrained") else "scratch"
+
+  @property
+  def random_init(self) -> bool:
+    """Whether the model or its teacher started from random weights
+    although released ones exist (``results["init"]``; runs written before
+    it was recorded: the same rule on their config)."""
+    init = self.results.get("init")
+    if init is None:
+      init = init_record.record(self.results.get("config") or {})
+    return bool(init.get("random"))
 
   @property
   def variant(self) -> Optional[str]:
@@ -298,6 +309,13 @@ def init_pairs(groups: Mapping[GroupKey, Sequence[Run]]
   return sorted(pairs, key=lambda ab: (ab[0][0], ab[0][1], ab[0][2] or 0.0))
 
 
+def random_init_names(runs: Sequence[Run]) -> frozenset:
+  """Names (and clean-run names) of the runs started from random weights
+  although released ones exist: the rows tables mark."""
+  return frozenset(n for r in runs if r.random_init
+                   for n in (r.name, r.base_name))
+
+
 def worker_f1(runs: Sequence[Run]) -> Dict[str, float]:
   """Per-worker macro-F1 over a group's folds (mean where a worker recurs)."""
   acc: Dict[str, List[float]] = {}
@@ -313,7 +331,7 @@ def long_rows(runs: Sequence[Run]) -> List[Dict[str, Any]]:
   for r in sorted(runs, key=lambda r: (r.name, r.protocol, r.scale or 0, r.fold)):
     rows.append({
         "name": r.name, "model": r.model, "protocol": r.protocol,
-        "scale": r.scale, "fold": r.fold,
+        "scale": r.scale, "fold": r.fold, "random_init": r.random_init,
         "macro_f1": r.test["macro_f1"], "accuracy": r.test["accuracy"],
         "per_worker_f1_mean": r.test.get("per_worker_f1_mean"),
         "per_worker_f1_std": r.test.get("per_worker_f1_std"),

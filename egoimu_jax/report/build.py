@@ -169,7 +169,9 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
     out_tables.update(hard_tables)
     figs += hard_figs
 
+  random_init = aggregate.random_init_names(runs)
   for name, table in out_tables.items():
+    table.random_init = random_init
     with open(os.path.join(out, "tables", f"{name}.md"), "w") as f:
       f.write(table.to_markdown())
     with open(os.path.join(out, "tables", f"{name}.csv"), "w") as f:

@@ -10,6 +10,13 @@ folds (one fold: the value alone, and an empty std in CSV).
 
 An estimate may carry a ``flag`` (a key of :data:`FLAGS`): Markdown appends
 its mark and a footnote under the table, CSV adds a ``<col>_flag`` column.
+
+A table's ``random_init`` names the runs whose model or teacher started from
+random weights although released ones exist (``init_record``): a row naming
+one (a cell equal to it, or its first three cells joined by ``/``, as the
+distillation table splits ``<student>/<method>/<way>``) gets
+``RANDOM_INIT_MARK`` after the name (else its first cell) in Markdown, with a footnote, and
+``random_init`` True in a CSV column of its own.
 """
 
 from __future__ import annotations
@@ -98,6 +105,10 @@ class Interval(Estimate):
 
 
 Cell = Union[None, str, int, float, Estimate]
+RANDOM_INIT_MARK = "°"
+RANDOM_INIT_NOTE = ("random init: no pretrained weights given, although the "
+                    "model (or its teacher) has released ones "
+                    "(docs/pretrained_weights.md).")
 
 
 @dataclasses.dataclass
@@ -108,22 +119,41 @@ class Table:
   columns: List[str]
   rows: List[List[Cell]]
   note: str = ""
+  random_init: frozenset = frozenset()
 
   def flags(self) -> List[str]:
     used = {c.flag for row in self.rows for c in row
             if isinstance(c, Estimate) and c.flag}
     return [f for f in FLAGS if f in used]
 
+  def random_init_row(self, row: Sequence[Cell]) -> bool:
+    """Whether ``row`` names a run in ``random_init``."""
+    if not self.random_init:
+      return False
+    names = {c for c in row if isinstance(c, str)}
+    if len(row) >= 3 and all(isinstance(c, str) for c in row[:3]):
+      names.add("/".join(row[:3]))
+    return bool(names & self.random_init)
+
   def to_markdown(self, digits: int = 3) -> str:
     fmt = lambda c: _format(c, digits)
+    marked = [self.random_init_row(row) for row in self.rows]
     lines = [f"### {self.title}", "",
              "| " + " | ".join(self.columns) + " |",
              "|" + "|".join(" --- " for _ in self.columns) + "|"]
-    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in self.rows]
+    for row, mark in zip(self.rows, marked):
+      cells = [fmt(c) for c in row]
+      if mark:   # after the run's name, else after the first cell
+        at = next((j for j, c in enumerate(row) if isinstance(c, str) and
+                   c in self.random_init), 0)
+        cells[at] += f" {RANDOM_INIT_MARK}"
+      lines.append("| " + " | ".join(cells) + " |")
     if self.note:
       lines += ["", self.note]
     for flag in self.flags():
       lines += ["", f"{FLAGS[flag][0]} {FLAGS[flag][1]}"]
+    if any(marked):
+      lines += ["", f"{RANDOM_INIT_MARK} {RANDOM_INIT_NOTE}"]
     return "\n".join(lines) + "\n"
 
   def to_csv(self) -> str:
@@ -134,10 +164,12 @@ class Table:
     for col, kind, flag in zip(self.columns, kinds, flagged):
       header += ([col + s for s in kind.csv_suffixes] if kind else [col])
       header += [f"{col}_flag"] if flag else []
+    marked = [self.random_init_row(row) for row in self.rows]
+    header += ["random_init"] if any(marked) else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for row in self.rows:
+    for row, mark in zip(self.rows, marked):
       out: List[Any] = []
       for c, kind, flag in zip(row, kinds, flagged):
         if kind:
@@ -148,7 +180,7 @@ class Table:
           out.append(_csv_value(c))
         if flag:
           out.append(c.flag if isinstance(c, Estimate) else "")
-      writer.writerow(out)
+      writer.writerow(out + ([mark] if any(marked) else []))
     return buf.getvalue()
 
   @classmethod
