@@ -637,23 +637,33 @@ def test_config_recipe_and_arguments():
 
 
 def test_config_warm_start_runs_the_importer(tmp_path, tiny_cache):
-  """``weights=`` trains through ``finetune`` with the ``moment`` importer:
-  a matching checkpoint runs; one of another width is refused by name."""
+  """``weights=`` (from a sweep's ``weights.moment=DIR``) trains through
+  ``finetune`` with the ``moment`` importer: a matching checkpoint runs and
+  is recorded in results.json; one of another width is refused by name."""
   module = _config_module()
   pre = dict(CONFIG, task_name="reconstruction")
   good = _write(tmp_path / "good", _synthetic_state_dict(head=(8, 32)), pre)
   narrow = dict(T5_TINY, d_model=16, num_heads=2, d_kv=8)
   bad = _write(tmp_path / "bad", _synthetic_state_dict(narrow, head=None),
                dict(pre, t5_config=narrow))
+  import launch  # pylint: disable=g-import-not-at-top
   for ckpt in (good, bad):
-    config = module.get_config(f"tiny,weights={ckpt}")
+    # The arg a sweep's weights.moment=DIR gives the job's config.
+    [job] = launch.load_sweep(
+        "launch/sweeps/har_models.py:models=moment,ways=finetune,folds=1,"
+        f"tiny=True,weights.moment={ckpt}", only="l20wo")[1]
+    config = module.get_config(job.config.split(":", 1)[1])
     config.data.cache_dir = tiny_cache
     durations.clear(config)
     config.total_steps, config.eval_every_steps = 1, 1
     config.log_every_steps = 1
     workdir = str(tmp_path / ("run_" + os.path.basename(ckpt)))
     if ckpt == good:
-      assert isinstance(jobs.JOBS.get("train")(config, workdir), dict)
+      res = jobs.JOBS.get("train")(config, workdir)
+      # results.json says which weights the run started from.
+      assert res["init"]["model"]["format"] == "moment"
+      assert res["init"]["model"]["path"] == good
+      assert res["init"]["model"]["fingerprint"] and not res["init"]["random"]
     else:
       with pytest.raises(transfer.TransferError,
                          match="encoder/block_0/attn/k/kernel"):
