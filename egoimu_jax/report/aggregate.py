@@ -26,6 +26,7 @@ import fsspec
 import numpy as np
 
 from egoimu_jax import init_record
+from egoimu_jax import pretrain_population
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import protocols as protocols_lib
@@ -310,10 +311,12 @@ def init_pairs(groups: Mapping[GroupKey, Sequence[Run]]
 
 
 def random_init_names(runs: Sequence[Run]) -> frozenset:
-  """Names (and clean-run names) of the runs started from random weights
-  although released ones exist: the rows tables mark."""
+  """Names of the runs started from random weights although released ones
+  exist, with their clean-run names and without a pretraining-population
+  mark (as the distillation table names rows): the rows tables mark."""
   return frozenset(n for r in runs if r.random_init
-                   for n in (r.name, r.base_name))
+                   for n in (r.name, r.base_name,
+                             pretrain_population.split(r.base_name)[0]))
 
 
 def worker_f1(runs: Sequence[Run]) -> Dict[str, float]:

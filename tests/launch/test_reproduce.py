@@ -9,8 +9,12 @@ import sys
 import pytest
 
 import launch
+from egoimu_jax.report import table_model
 from launch import report_hook
 from launch.sweep import REPO_ROOT
+
+
+RANDOM_INIT = table_model.RANDOM_INIT_MARK
 
 
 def load(arg):
@@ -131,8 +135,10 @@ def test_reproduce_tiny_end_to_end(tmp_path, jax_cache_env):
   # workers (primary) and on all workers, against the supervised and frozen
   # baselines, each with within and cross-person scores and a gap.
   table = (report / "C" / "tables" / "distillation.md").read_text()
+  # Tiny students and teachers start from random weights: every row is
+  # marked as such.
   rows = [line.split("|") for line in table.splitlines()
-          if line.startswith("| moment |")]
+          if line.startswith(f"| moment {RANDOM_INIT} |")]
   assert {(row[2].strip(), row[4].strip()) for row in rows} == {
       ("supervised", "–"), ("frozen", "–"), ("comodo", "train"),
       ("comodo", "all"), ("imu2clip", "train"), ("imu2clip", "all")}, table
@@ -141,7 +147,7 @@ def test_reproduce_tiny_end_to_end(tmp_path, jax_cache_env):
   # C: the transductive control, all − train (D runs only the main job
   # here: pretraining on all workers).
   control = (report / "C" / "tables" / "transductive.md").read_text()
-  assert "| moment/comodo/svm |" in control, control
+  assert f"| moment/comodo/svm {RANDOM_INIT} |" in control, control
   assert not (report / "D" / "tables" / "transductive.md").exists()
   assert (report / "F" / "tables" / "scaling.md").exists()
   index = (report / "README.md").read_text()

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from egoimu_jax.evaluation import results
+from egoimu_jax.report import aggregate
 from egoimu_jax.report import build
 from egoimu_jax.report import table_model
 
@@ -62,12 +63,24 @@ def test_report_marks_random_init_rows(tmp_path):
   assert "random_init" not in clean.to_csv()
 
 
+def _run(name, config):
+  return aggregate.Run(
+      workdir="w", name=name, model="moment", protocol="l20wo", fold=0,
+      scale=None, classes=CLASSES, test={}, per_worker={}, test_workers=(),
+      results={"config": config})   # written before init was recorded
+
+
 def test_rows_split_into_columns_are_marked():
-  """The distillation table splits ``<student>/<method>/<way>``."""
+  """The distillation table splits ``<student>/<method>/<way>`` and shows
+  the pretraining population in a column of its own."""
+  names = aggregate.random_init_names([
+      _run("moment/comodo-pretrain_train/svm", {"model": {"name": "moment"}}),
+      _run("moment/frozen/svm", {"model": {"name": "deepconvlstm"}})])
+  assert names == {"moment/comodo-pretrain_train/svm", "moment/comodo/svm"}
   table = table_model.Table(
-      "rq3", ["student", "method", "way", "f1"],
-      [["moment", "comodo", "svm", 0.5], ["moment", "frozen", "svm", 0.4]],
-      random_init=frozenset({"moment/comodo/svm"}))
+      "rq3", ["student", "method", "way", "pretrained on", "f1"],
+      [["moment", "comodo", "svm", "train", 0.5],
+       ["moment", "frozen", "svm", "–", 0.4]], random_init=names)
   lines = table.to_markdown().splitlines()
   mark = table_model.RANDOM_INIT_MARK
   assert f"| moment {mark} | comodo | svm |" in lines[4]
