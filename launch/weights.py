@@ -1,11 +1,12 @@
-"""Pretrained weights in sweeps: ``weights.<model>=DIR``, and no silent random
+r"""Pretrained weights in sweeps: ``weights.<model>=DIR``, and no silent random
 initialisation at the papers' scale.
 
 Every sweep that trains, probes or distils a model with released weights
 takes one directory per model in its arg (docs/pretrained_weights.md)::
 
-  --sweep=launch/sweeps/har_models.py:weights.moment=/ckpt/MOMENT-1-small,weights.mantis=/ckpt/Mantis-8M
-  --sweep=launch/sweeps/reproduce.py:scale=pilot,weights.timesformer=/ckpt/tsf-k400,...
+  --sweep=launch/sweeps/har_models.py:weights.moment=/ckpt/MOMENT-1-small,\
+weights.mantis=/ckpt/Mantis-8M
+  --sweep=launch/sweeps/reproduce.py:scale=pilot,weights.moment=...,...
 
 The keys are the importers of ``models.IMPORTERS`` (``MODELS``); the
 directory reaches the model's config (``weights=``: the ``finetune`` task's

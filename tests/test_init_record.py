@@ -71,8 +71,8 @@ def test_a_checkpoint_of_ours_carries_its_runs_init(tmp_path):
             "teacher": {"model": {"name": "timesformer"}, "weights": ""}}
   (distill / "pretrain_results.json").write_text(
       json.dumps({"config": parent}))
-  child = {"model": {"name": "moment"},
-           "task": {"pretrained": str(distill / "checkpoints" / "12" / "state")}}
+  state = distill / "checkpoints" / "12" / "state"
+  child = {"model": {"name": "moment"}, "task": {"pretrained": str(state)}}
   rec = init_record.record(child)
   assert rec["model"]["source"] == "checkpoint" and rec["random"] is True
   assert rec["model"]["from"]["teacher"]["source"] == "random"

@@ -15,8 +15,8 @@ A table's ``random_init`` names the runs whose model or teacher started from
 random weights although released ones exist (``init_record``): a row naming
 one (a cell equal to it, or its first three cells joined by ``/``, as the
 distillation table splits ``<student>/<method>/<way>``) gets
-``RANDOM_INIT_MARK`` after the name (else its first cell) in Markdown, with a footnote, and
-``random_init`` True in a CSV column of its own.
+``RANDOM_INIT_MARK`` after the name (else its first cell) in Markdown, with
+a footnote, and ``random_init`` True in a CSV column of its own.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ Arg: ``models=deepconvlstm+moment``, ``methods`` (``+``-joined subset of
 ``0+0.5+1+2+5``, tiny ``0+0.1+0.2``: the tiny set's people have < 1 min),
 ``modes=head+full``, ``folds`` (default 5, tiny 3), ``weights.moment`` /
 ``weights.mantis`` (``launch/weights.py``: needed without ``tiny`` or
-``cpu`` unless ``allow_random_init=True``), ``cpu`` (``launch/config_paths.CPU_VARIANTS``),
+``cpu`` unless ``allow_random_init=True``), ``cpu``
+(``launch/config_paths.CPU_VARIANTS``),
 ``epochs`` (0: each config's own), ``class_weights`` (``balanced``), ``tiny``,
 ``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``). DeepConvLSTM runs with its BatchNorm
 option (``model.batch_norm``, ISWC'22), so that AdaBN has statistics to

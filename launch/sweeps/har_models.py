@@ -21,7 +21,8 @@ Arg: ``models=deepconvlstm+attend_discriminate+moment+mantis+crosshar``,
 ``ways=finetune+linear+svm``, ``weights.moment`` / ``weights.mantis``
 (checkpoints to warm-start from, ``launch/weights.py``; without them the
 frozen ways probe a random encoder, refused without ``tiny`` or ``cpu``
-unless ``allow_random_init=True``), ``folds`` (default all: 5, or 3 for tiny), ``tiny``, ``cpu`` (the
+unless ``allow_random_init=True``), ``folds`` (default all: 5, or 3 for
+tiny), ``tiny``, ``cpu`` (the
 layouts that train in minutes on a 2-core CPU: DeepConvLSTM ``iswc22``,
 Attend-and-Discriminate, MOMENT and Mantis ``cpu``), ``epochs`` (0: each
 config's own; also CrossHAR's classifier), ``pretrain_epochs`` (CrossHAR's
