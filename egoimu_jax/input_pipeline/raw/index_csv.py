@@ -19,6 +19,7 @@ from egoimu_jax.input_pipeline.raw import dataset_json
 from egoimu_jax.input_pipeline.raw import fingerprint as fingerprint_lib
 from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
+from egoimu_jax.input_pipeline.raw import sample_json
 from egoimu_jax.input_pipeline.raw import source as source_lib
 from egoimu_jax.input_pipeline.raw import tables
 from egoimu_jax.input_pipeline.raw import webdataset
@@ -199,6 +200,11 @@ class IndexCsvSource(source_lib.RawSource):
         if not isinstance(meta, dict):
           raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
                             "expected a JSON object")
+        try:
+          meta = sample_json.check(meta)
+        except ValueError as e:
+          raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
+                            str(e)) from None
     return path, data, fmt, meta
 
   def _clock_offset(self, r: ClipRow) -> Optional[int]:

