@@ -130,3 +130,83 @@ def test_malformed_json_values_quarantine_the_clip(tmp_path, meta, says):
   assert isinstance(res["ok"], ingest.ClipWindows)
   q = _quarantined(res, "bad", says)
   assert q.path.endswith("s.tar#bad.json")
+
+
+# ------------------------------------------------------------ links and root
+def test_link_members_inside_a_tar_are_named_and_never_followed(tmp_path):
+  root = _tar_dataset(str(tmp_path / "ds"), [
+      ("ok", _imu(), {"imu_rate_hz": 50.0})], links=[
+          ("sym.imu.npy", "../../../etc/passwd", "sym"),
+          ("hard.imu.npy", "ok.imu.npy", "hard")])
+  res = lib.ingest_all(root)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  _quarantined(res, "sym", "a symlink to '../../../etc/passwd'", "not followed")
+  _quarantined(res, "hard", "a hard link to 'ok.imu.npy'")
+
+
+def test_a_tar_reached_through_a_symlink_leaving_the_root(tmp_path):
+  outside = tmp_path / "outside"
+  root = _tar_dataset(str(outside), [("a", _imu(), {"imu_rate_hz": 50.0})])
+  ds = _tar_dataset(str(tmp_path / "ds"), [
+      ("a", _imu(), {"imu_rate_hz": 50.0})])
+  os.remove(os.path.join(ds, "shards", "s.tar"))
+  os.symlink(os.path.join(root, "shards", "s.tar"),
+             os.path.join(ds, "shards", "s.tar"))
+  _quarantined(lib.ingest_all(ds), "a", "leads outside the dataset root")
+  cfg = config_lib.data_config()
+  cfg.allow_paths_outside_root = True
+  assert isinstance(lib.ingest_all(ds, cfg)["a"], ingest.ClipWindows)
+
+
+def test_a_tar_that_is_a_fifo_is_quarantined_not_read(tmp_path):
+  ds = _tar_dataset(str(tmp_path / "ds"), [
+      ("a", _imu(), {"imu_rate_hz": 50.0})])
+  tar = os.path.join(ds, "shards", "s.tar")
+  os.remove(tar)
+  os.mkfifo(tar)  # reading it would block prepare forever
+  _quarantined(lib.ingest_all(ds), "a", "a FIFO")
+
+
+# --------------------------------------------------- data.verify=stat|hash
+@pytest.mark.parametrize("verify", ["stat", "hash"])
+def test_verify_records_clip_files_it_cannot_read(tmp_path, verify):
+  root = lib.write_dataset(str(tmp_path / "ds"), [
+      dict(clip_id=c, worker_id="w1", t_us=lib.still_imu(11, 50)[0],
+           values=lib.still_imu(11, 50)[1], segments=[(0, 11, "working")])
+      for c in ("ok", "dir", "loop", "fifo")])
+  imu = os.path.join(root, "imu")
+  os.remove(os.path.join(imu, "dir.jsonl"))
+  os.mkdir(os.path.join(imu, "dir.jsonl"))
+  os.remove(os.path.join(imu, "loop.jsonl"))
+  os.symlink("loop.jsonl", os.path.join(imu, "loop.jsonl"))
+  os.remove(os.path.join(imu, "fifo.jsonl"))
+  os.mkfifo(os.path.join(imu, "fifo.jsonl"))
+  cfg = config_lib.data_config()
+  cfg.verify = verify
+  src = index_csv.IndexCsvSource.open(root, cfg)
+  before = src.fingerprint()  # aborted (dir, loop) or hung (fifo) before
+  res = lib.ingest_all(root, cfg)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  _quarantined(res, "dir", "a directory")
+  _quarantined(res, "loop", "cannot read")
+  _quarantined(res, "fifo", "a FIFO")
+  # Fixing a clip changes the fingerprint: the prepared set is not reused.
+  os.rmdir(os.path.join(imu, "dir.jsonl"))
+  os.symlink("../imu/ok.jsonl", os.path.join(imu, "dir.jsonl"))
+  assert index_csv.IndexCsvSource.open(root, cfg).fingerprint() != before
+
+
+def test_verify_hash_records_a_file_it_may_not_read(tmp_path, monkeypatch):
+  from egoimu_jax.input_pipeline.raw import fingerprint
+  root = lib.write_dataset(str(tmp_path / "ds"), [
+      dict(clip_id="a", worker_id="w1", t_us=lib.still_imu(11, 50)[0],
+           values=lib.still_imu(11, 50)[1], segments=[(0, 11, "working")])])
+  path = os.path.join(root, "imu", "a.jsonl")
+  real_access = os.access
+  # chmod 000 does not stop root (the tests may run as root): os.access
+  # says what a normal user's process would see.
+  monkeypatch.setattr(fingerprint.os, "access",
+                      lambda p, m: p != path and real_access(p, m))
+  assert fingerprint.files_digest([path], "hash") != (
+      fingerprint.files_digest([path + ".x"], "hash"))
+  assert fingerprint._content_hash(path).startswith("unreadable")

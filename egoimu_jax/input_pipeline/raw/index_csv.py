@@ -152,14 +152,26 @@ class IndexCsvSource(source_lib.RawSource):
             names.add(webdataset.split_key(ref[1])[0] + ".json")
     members: Dict[str, Dict[str, bytes]] = {}
     tar_errors: Dict[str, str] = {}
+    non_files: Dict[str, Dict[str, str]] = {}  # tar -> {member: what}
     for tar, names in wanted.items():
       path = fs.join(self.root, tar)
       try:
-        members[tar] = webdataset.read_members(path, names)
+        if not self.allow_outside:
+          tables.check_inside_root(self.root, tar, path)
+        ingest_lib.check_regular(path)
+        members[tar] = webdataset.read_members(path, names,
+                                               non_files.setdefault(tar, {}))
       except FileNotFoundError:
         tar_errors[tar] = f"{path}: file not found"
-      except ValueError as e:
+      except ValueError as e:  # IngestError too
         tar_errors[tar] = str(e)
+      except OSError as e:
+        if fs.is_url(path):
+          raise
+        tar_errors[tar] = f"{path}: cannot read ({e})"
+    for tar, found in non_files.items():
+      for name, what in found.items():
+        members[tar][name] = webdataset.NonFile(what)
     for r in todo:
       yield self._ingest_row(r, data_cfg, store_frames, members, tar_errors)
 
@@ -177,6 +189,8 @@ class IndexCsvSource(source_lib.RawSource):
     data = members[ref[0]].get(ref[1])
     if data is None:
       raise IngestError(display, f"member {ref[1]!r} not found in the tar")
+    if isinstance(data, webdataset.NonFile):
+      raise IngestError(display, f"the member is {data.what}")
     return display, data
 
   def _imu(self, r: ClipRow, members, tar_errors):
@@ -191,6 +205,9 @@ class IndexCsvSource(source_lib.RawSource):
     if ref:
       json_name = webdataset.split_key(ref[1])[0] + ".json"
       raw = members[ref[0]].get(json_name)
+      if isinstance(raw, webdataset.NonFile):
+        raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
+                          f"the member is {raw.what}")
       if raw is not None:
         try:
           meta = json.loads(raw)
