@@ -210,3 +210,46 @@ def test_verify_hash_records_a_file_it_may_not_read(tmp_path, monkeypatch):
   assert fingerprint.files_digest([path], "hash") != (
       fingerprint.files_digest([path + ".x"], "hash"))
   assert fingerprint._content_hash(path).startswith("unreadable")
+
+
+# ------------------------------------------------- deg/s about gravity (yaw)
+def _yawing(t_s, rate_rad_s, turns=()):
+  """Upright sensor turning about gravity: the accelerometer sees nothing.
+
+  ``rate_rad_s``: a slow sway's amplitude; ``turns``: (start s, length s,
+  rate rad/s) quick turns on top.
+  """
+  rng = np.random.default_rng(0)
+  out = rng.normal(0, 0.003, (t_s.size, 6))  # a MEMS gyro's noise, rad/s
+  out[:, :3] = rng.normal(0, 0.02, (t_s.size, 3))
+  out[:, 2] += 9.81
+  out[:, 5] += rate_rad_s * np.sin(2 * np.pi * 0.3 * t_s)
+  for start, length, rate in turns:
+    out[(t_s >= start) & (t_s < start + length), 5] += rate
+  return out
+
+
+@pytest.mark.parametrize("sway, turns", [
+    (0.4, ()),                      # walking about: half the clip > 8 "rad/s"
+    (0.05, [(10.0, 0.4, 1.6)]),     # still, one quick 90 deg/s turn
+])
+def test_deg_per_s_gyro_turning_about_gravity_is_caught(sway, turns):
+  from egoimu_jax.input_pipeline.raw import imu_resample
+  t = np.round(np.arange(0, 20, 1 / 100) * 1e6).astype(np.int64)
+  y = _yawing(t / 1e6, sway, turns)
+  deg = y * np.repeat([1.0, 180 / np.pi], 3)
+  assert np.quantile(np.abs(deg[:, 3:]), 0.99) < 35.0  # the p99 bound misses
+  imu_resample.clean(t, y)  # rad/s passes
+  with pytest.raises(ValueError, match="gyro looks like deg/s"):
+    imu_resample.clean(t, deg)
+  c = imu_resample.clean(t, deg, gyro_unit="deg/s")
+  np.testing.assert_allclose(c.values, y, rtol=1e-12)
+
+
+def test_a_gyro_spike_is_no_unit_error():
+  """One glitched sample beyond 2000 deg/s is a spike, not deg/s."""
+  from egoimu_jax.input_pipeline.raw import imu_resample
+  t = np.round(np.arange(0, 20, 1 / 100) * 1e6).astype(np.int64)
+  y = _yawing(t / 1e6, 0.3)
+  y[1000:1005, 5] = 300.0  # 50 ms at 17,000 deg/s about gravity
+  imu_resample.clean(t, y)
