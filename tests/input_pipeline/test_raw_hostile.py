@@ -253,3 +253,29 @@ def test_a_gyro_spike_is_no_unit_error():
   y = _yawing(t / 1e6, 0.3)
   y[1000:1005, 5] = 300.0  # 50 ms at 17,000 deg/s about gravity
   imu_resample.clean(t, y)
+
+
+# ------------------------------------------------------ bad segment rows
+def test_bad_segment_rows_quarantine_only_their_clip(tmp_path):
+  from egoimu_jax.input_pipeline import prepare
+  clips = []
+  for i, segs in enumerate([
+      [(0, 11, "working")],
+      [(0, 5, "working"), (5, 11, "Working")],    # a label not in labels.json
+      [(0, "five", "working")],                   # text for a time
+      [(0, 5, "working"), (5, "", "working")]]):  # an empty cell
+    t, v = lib.still_imu(11, 50, seed=i)
+    clips.append(dict(clip_id=f"c{i}", worker_id=f"w{i % 2}", t_us=t,
+                      values=v, segments=segs))
+  root = lib.write_dataset(str(tmp_path / "ds"), clips,
+                           classes=["working", "idle"])
+  cfg = config_lib.data_config()
+  cfg.prepare.num_processes = 1
+  cfg.prepare.num_shards = 1
+  out = prepare.prepare(cfg, root, str(tmp_path / "p"))
+  with open(os.path.join(out, "quarantine.csv")) as f:
+    reasons = {r["clip_id"]: r["reason"] for r in csv.DictReader(f)}
+  assert set(reasons) == {"c1", "c2", "c3"}
+  assert "segments.csv: clip c1: line 4: label 'Working'" in reasons["c1"]
+  assert "'five'" in reasons["c2"] and "start/end must be seconds" in reasons["c2"]
+  assert "line 7" in reasons["c3"]

@@ -247,6 +247,9 @@ class IndexCsvSource(source_lib.RawSource):
       if r.video:
         video_path, video_data = self._member(r.video, members, tar_errors)
       imu_t0 = self._clock_offset(r)
+      if r.clip_id in self._segments.bad:
+        raise IngestError(fs.join(self.root, tables.SEGMENTS), (
+            f"clip {r.clip_id}: {self._segments.bad[r.clip_id]}"))
     except IngestError as e:
       return ingest_lib.Quarantined(r.clip_id, r.worker_id, e.path, str(e))
     start, end, label = self.segments(r.clip_id)
