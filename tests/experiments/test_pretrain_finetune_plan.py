@@ -87,7 +87,7 @@ def test_unknown_modality_is_a_clear_error():
     pf.plan(config, "/w")
 
 
-@pytest.mark.parametrize("arg, section", [
+@pytest.mark.parametrize("arg, stage", [
     ("variant=bogus", "stage pretrain:"),  # the config's variant
     ("tiny", "stage l20wo/fold0/imu-pretrained:"),  # the finetune section's
 ])
