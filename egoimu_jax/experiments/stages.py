@@ -20,6 +20,7 @@ from absl import logging
 import jax
 import ml_collections
 
+from egoimu_jax import errors
 from egoimu_jax import jobs
 from egoimu_jax.evaluation import results as results_lib
 
@@ -36,6 +37,19 @@ class Stage:
   @property
   def done(self) -> bool:
     return os.path.exists(os.path.join(self.workdir, self.done_file))
+
+
+def check_variants(stages: Sequence[Stage]) -> None:
+  """``errors.ArgError`` naming the stage if any stage's model variant is
+  unknown: before the first stage runs (a bad fine-tuning variant was found
+  only after pretraining)."""
+  from egoimu_jax import models  # pylint: disable=g-import-not-at-top
+  for stage in stages:
+    if "model" in stage.config:
+      try:
+        models.check_variant(stage.config.model)
+      except errors.ArgError as e:
+        raise errors.ArgError(f"stage {stage.name}: {e}") from None
 
 
 def run(stages: Sequence[Stage], pattern: str = "") -> None:
@@ -67,6 +81,7 @@ def run_and_report(stages: Sequence[Stage], config: ml_collections.ConfigDict,
   report over ``run_globs`` (relative to ``workdir``) and ``table(report)``
   into ``<workdir>/<done_file>`` (the job's done marker); returns the job's
   summary."""
+  check_variants(stages)
   run(stages, config.experiment.get("stages", ""))
   summary = {"stages": [s.workdir for s in stages]}
   left = runs_left(stages)

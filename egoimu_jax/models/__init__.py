@@ -73,6 +73,8 @@ def check_variant(model_config: Mapping[str, Any]) -> None:
     return
   module = sys.modules[MODELS.get(name).__module__]
   known = getattr(module, "VARIANTS", None)
+  if known is None and hasattr(module, "make_spec"):  # sizes in a spec module
+    known = getattr(sys.modules[module.make_spec.__module__], "VARIANTS", None)
   if known is not None and variant not in known:
     raise errors.ArgError(
         f"config.model.variant={variant!r} is not a {name} variant (known: "

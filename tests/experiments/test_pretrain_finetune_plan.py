@@ -85,3 +85,23 @@ def test_unknown_modality_is_a_clear_error():
   config.experiment.modalities = ("audio",)
   with pytest.raises(ValueError, match="unknown 'audio'"):
     pf.plan(config, "/w")
+
+
+@pytest.mark.parametrize("arg, stage", [
+    ("variant=bogus", "stage pretrain:"),  # the config's variant
+    ("tiny", "stage l20wo/fold0/imu-pretrained:"),  # the finetune section's
+])
+def test_unknown_variant_of_a_stage_is_refused_before_any_stage_runs(
+    tmp_path, monkeypatch, arg, stage):
+  from egoimu_jax import errors  # pylint: disable=g-import-not-at-top
+  from egoimu_jax import jobs  # pylint: disable=g-import-not-at-top
+  config = get_config(arg)
+  if arg == "tiny":
+    config.finetune.model.variant = "Tiny"
+  ran = []
+  monkeypatch.setattr(jobs.JOBS, "get", lambda name: lambda c, w: ran.append(w))
+  with pytest.raises(errors.ArgError) as e:
+    pf.run(config, str(tmp_path))
+  assert not ran  # nothing pretrained, no data prepared
+  assert str(e.value).startswith(stage) and "known: " in str(e.value)
+  assert "tiny" in str(e.value)

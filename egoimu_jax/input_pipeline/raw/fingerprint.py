@@ -10,8 +10,10 @@ identities (inode, size, mtime, ctime: any write or utime changes ctime), so
 from __future__ import annotations
 
 import collections
+import errno
 import hashlib
 import os
+import stat
 from typing import Optional, Sequence
 
 from egoimu_jax.input_pipeline import fs
@@ -31,6 +33,24 @@ def check_mode(verify: str) -> str:
   return verify
 
 
+def _local_problem(path: str) -> Optional[str]:
+  """Why a local clip file cannot be read ("missing", "not a regular file",
+  "unreadable: <error>"), or None. Ingest quarantines such a clip; the
+  fingerprint only records it (a directory, a FIFO, chmod 000 or a symlink
+  loop aborted the run)."""
+  try:
+    st = os.stat(path)
+  except FileNotFoundError:
+    return "missing"
+  except OSError as e:
+    return f"unreadable: {os.strerror(e.errno) if e.errno else e}"
+  if not stat.S_ISREG(st.st_mode):
+    return f"not a regular file: {stat.S_IFMT(st.st_mode):o}"
+  if not os.access(path, os.R_OK):
+    return f"unreadable: {os.strerror(errno.EACCES)}"
+  return None
+
+
 def _stat_signature(path: str) -> str:
   """A file's size and modification time ("missing" if absent)."""
   try:
@@ -41,6 +61,10 @@ def _stat_signature(path: str) -> str:
     info = fsys.info(p)
   except FileNotFoundError:
     return "missing"
+  except OSError as e:
+    if fs.is_url(path):
+      raise
+    return f"unreadable: {os.strerror(e.errno) if e.errno else e}"
   keys = ("mtime", "updated", "LastModified", "last_modified", "generation",
           "ETag", "etag", "md5Hash", "crc32c", "created")
   return f"{info.get('size')}:" + ":".join(
@@ -50,6 +74,9 @@ def _stat_signature(path: str) -> str:
 def _content_hash(path: str) -> str:
   """sha256 of a file's bytes ("missing" if absent)."""
   h = hashlib.sha256()
+  problem = None if fs.is_url(path) else _local_problem(path)
+  if problem:
+    return problem
   try:
     with fs.open_file(path, "rb") as f:
       for block in iter(lambda: f.read(1 << 20), b""):
@@ -68,8 +95,8 @@ def _local_identity(paths: Sequence[str]) -> Optional[str]:
     try:
       st = os.stat(path)
       ident = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-    except FileNotFoundError:
-      ident = "missing"
+    except OSError as e:
+      ident = f"missing:{e.errno}"
     h.update(f"{path}\0{ident}\n".encode())
   return h.hexdigest()
 

@@ -19,6 +19,7 @@ from egoimu_jax.input_pipeline.raw import dataset_json
 from egoimu_jax.input_pipeline.raw import fingerprint as fingerprint_lib
 from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
+from egoimu_jax.input_pipeline.raw import sample_json
 from egoimu_jax.input_pipeline.raw import source as source_lib
 from egoimu_jax.input_pipeline.raw import tables
 from egoimu_jax.input_pipeline.raw import webdataset
@@ -151,14 +152,26 @@ class IndexCsvSource(source_lib.RawSource):
             names.add(webdataset.split_key(ref[1])[0] + ".json")
     members: Dict[str, Dict[str, bytes]] = {}
     tar_errors: Dict[str, str] = {}
+    non_files: Dict[str, Dict[str, str]] = {}  # tar -> {member: what}
     for tar, names in wanted.items():
       path = fs.join(self.root, tar)
       try:
-        members[tar] = webdataset.read_members(path, names)
+        if not self.allow_outside:
+          tables.check_inside_root(self.root, tar, path)
+        ingest_lib.check_regular(path)
+        members[tar] = webdataset.read_members(path, names,
+                                               non_files.setdefault(tar, {}))
       except FileNotFoundError:
         tar_errors[tar] = f"{path}: file not found"
-      except ValueError as e:
+      except ValueError as e:  # IngestError too
         tar_errors[tar] = str(e)
+      except OSError as e:
+        if fs.is_url(path):
+          raise
+        tar_errors[tar] = f"{path}: cannot read ({e})"
+    for tar, found in non_files.items():
+      for name, what in found.items():
+        members[tar][name] = webdataset.NonFile(what)
     for r in todo:
       yield self._ingest_row(r, data_cfg, store_frames, members, tar_errors)
 
@@ -176,6 +189,8 @@ class IndexCsvSource(source_lib.RawSource):
     data = members[ref[0]].get(ref[1])
     if data is None:
       raise IngestError(display, f"member {ref[1]!r} not found in the tar")
+    if isinstance(data, webdataset.NonFile):
+      raise IngestError(display, f"the member is {data.what}")
     return display, data
 
   def _imu(self, r: ClipRow, members, tar_errors):
@@ -190,6 +205,9 @@ class IndexCsvSource(source_lib.RawSource):
     if ref:
       json_name = webdataset.split_key(ref[1])[0] + ".json"
       raw = members[ref[0]].get(json_name)
+      if isinstance(raw, webdataset.NonFile):
+        raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
+                          f"the member is {raw.what}")
       if raw is not None:
         try:
           meta = json.loads(raw)
@@ -199,6 +217,11 @@ class IndexCsvSource(source_lib.RawSource):
         if not isinstance(meta, dict):
           raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
                             "expected a JSON object")
+        try:
+          meta = sample_json.check(meta)
+        except ValueError as e:
+          raise IngestError(self.resolve(webdataset.member_ref(ref[0], json_name)),
+                            str(e)) from None
     return path, data, fmt, meta
 
   def _clock_offset(self, r: ClipRow) -> Optional[int]:
@@ -224,6 +247,9 @@ class IndexCsvSource(source_lib.RawSource):
       if r.video:
         video_path, video_data = self._member(r.video, members, tar_errors)
       imu_t0 = self._clock_offset(r)
+      if r.clip_id in self._segments.bad:
+        raise IngestError(fs.join(self.root, tables.SEGMENTS), (
+            f"clip {r.clip_id}: {self._segments.bad[r.clip_id]}"))
     except IngestError as e:
       return ingest_lib.Quarantined(r.clip_id, r.worker_id, e.path, str(e))
     start, end, label = self.segments(r.clip_id)

@@ -150,19 +150,25 @@ def frames_selector(data_cfg) -> Callable[[str], bool]:
   return store
 
 
+def check_regular(path: str) -> None:
+  """IngestError unless local ``path`` is a regular file (URLs pass): a
+  FIFO blocks a read forever, a device reads without end."""
+  if fs.is_url(path):
+    return
+  mode = os.stat(path).st_mode
+  if not stat.S_ISREG(mode):
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if
+            stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+            stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a file")
+    raise IngestError(path, f"not a regular file ({kind}); nothing read")
+
+
 def _read(path: str, data: Optional[bytes]) -> bytes:
   if data is not None:
     return data
   try:
-    if not fs.is_url(path):
-      # A FIFO blocks the read forever, a device reads without end.
-      mode = os.stat(path).st_mode
-      if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if
-                stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
-                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a file")
-        raise IngestError(path, f"not a regular file ({kind}); nothing read")
+    check_regular(path)
     return fs.read_bytes(path)
   except FileNotFoundError:
     raise IngestError(path, "file not found") from None

@@ -24,7 +24,7 @@ import itertools
 import json
 import os
 import posixpath
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -155,7 +155,10 @@ class Segments:
   """All label segments in flat arrays, grouped by clip (compact at 1M rows)."""
 
   def __init__(self, clip_of: List[str], start: List[int], end: List[int],
-               label: List[int]):
+               label: List[int], bad: Optional[Dict[str, str]] = None):
+    # clip id -> "line N: problem" of its first unusable row (the clip is
+    # quarantined; other clips go on).
+    self.bad = dict(bad or {})
     ids = {c: i for i, c in enumerate(dict.fromkeys(clip_of))}
     key = np.array([ids[c] for c in clip_of], np.int64)
     order = np.argsort(key, kind="stable")  # keeps file order within a clip
@@ -294,23 +297,26 @@ class _Reader:
     seen = self.clip_ids.line
     clip_of, start, end, label = [], [], [], []
     unknown: Dict[str, List[int]] = {}  # clip id -> [first line, rows]
+    bad: Dict[str, str] = {}  # clip id -> its first bad row: quarantined
     for line, r, raw in table.rows:
+      clip_id = self.clip_ids(raw[c_clip], table.path, line)
+      if clip_id not in seen:
+        unknown.setdefault(clip_id, [line, 0])[1] += 1
+        continue
       name = r[c_label]
       if name not in class_index:
-        raise IngestError(table.path, f"line {line}: label {name!r} is not in "
-                          f"the class vocabulary {list(classes)}")
+        bad.setdefault(clip_id, f"line {line}: label {name!r} is not in the "
+                       f"class vocabulary {list(classes)}")
+        continue
       try:
         s_s, e_s = float(r[c_start]), float(r[c_end])
         if not (abs(s_s) <= MAX_SEGMENT_S and abs(e_s) <= MAX_SEGMENT_S):
           raise ValueError  # inf, nan, 1e30: no clip is that long
         s_us, e_us = round(s_s * 1e6), round(e_s * 1e6)
       except ValueError:
-        raise IngestError(table.path, f"line {line}: start/end must be seconds "
-                          f"(finite, within ±{MAX_SEGMENT_S:.0e}), got "
-                          f"{r[c_start]!r}, {r[c_end]!r}") from None
-      clip_id = self.clip_ids(raw[c_clip], table.path, line)
-      if clip_id not in seen:
-        unknown.setdefault(clip_id, [line, 0])[1] += 1
+        bad.setdefault(clip_id, (
+            f"line {line}: start/end must be seconds (finite, within "
+            f"±{MAX_SEGMENT_S:.0e}), got {r[c_start]!r}, {r[c_end]!r}"))
         continue
       start.append(s_us)
       end.append(e_us)
@@ -329,7 +335,10 @@ class _Reader:
           f"{table.path}: {rows_unknown} row(s) for {len(unknown)} clip id(s) "
           f"not in {INDEX}, ignored: {', '.join(examples)}{more}"),
                         count=rows_unknown)
-    return Segments(clip_of, start, end, label)
+    if bad and not clip_of:  # not one row usable: the tables, not a clip
+      clip_id, reason = next(iter(bad.items()))
+      raise IngestError(table.path, reason)
+    return Segments(clip_of, start, end, label, bad)
 
 
 def read_tables(root: str, data_cfg) -> Tables:

@@ -12,6 +12,7 @@ once, front to back, whatever the number of clips requested from it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import posixpath
 import tarfile
@@ -42,33 +43,62 @@ def split_key(name: str) -> Tuple[str, str]:
   return posixpath.join(directory, key) if directory else key, ext
 
 
-def iter_members(tar_path: str) -> Iterator[Tuple[str, bytes]]:
-  """(name, bytes) of every regular member, in tar order, streaming."""
+@dataclasses.dataclass(frozen=True)
+class NonFile:
+  """A requested tar member that is no regular file (never read): what it is."""
+  what: str
+
+
+def _not_a_file(info: tarfile.TarInfo) -> str:
+  """What a non-regular member is; its target is never followed."""
+  if info.issym() or info.islnk():
+    kind = "a symlink" if info.issym() else "a hard link"
+    return (f"{kind} to {info.linkname!r} (links inside a tar are not "
+            "followed: store the file itself)")
+  return ("a directory" if info.isdir() else "a FIFO" if info.isfifo() else
+          "a device" if info.isdev() else "not a regular file")
+
+
+def iter_members(tar_path: str, non_files: Optional[Dict[str, str]] = None
+                 ) -> Iterator[Tuple[str, bytes]]:
+  """(name, bytes) of every regular member, in tar order, streaming.
+
+  Links, devices and FIFOs are never read; ``non_files`` (if given) gets
+  ``{name: what it is}`` for each.
+  """
   with fs.open_file(tar_path, "rb") as f:
     try:
       with tarfile.open(fileobj=f, mode="r|*") as tar:
         for info in tar:
           if info.isfile():
             yield info.name, tar.extractfile(info).read()
+          elif non_files is not None:
+            non_files[info.name] = _not_a_file(info)
     except (tarfile.TarError, EOFError, OSError) as e:
       raise ValueError(f"{tar_path}: unreadable tar ({e})") from e
 
 
-def read_members(tar_path: str, names: Iterable[str]) -> Dict[str, bytes]:
+def read_members(tar_path: str, names: Iterable[str],
+                 non_files: Optional[Dict[str, str]] = None
+                 ) -> Dict[str, bytes]:
   """Bytes of the named members (absent names are missing from the result).
 
   Stops reading once every requested member has been seen. A tar that
-  breaks off midway raises ValueError naming the tar.
+  breaks off midway raises ValueError naming the tar. ``non_files`` gets
+  the requested names that are links or other non-regular members.
   """
   wanted: Set[str] = set(names)
   out: Dict[str, bytes] = {}
+  seen: Dict[str, str] = {}
   if not wanted:
     return out
-  for name, data in iter_members(tar_path):
+  for name, data in iter_members(tar_path, seen):
     if name in wanted:
       out[name] = data
       if len(out) == len(wanted):
         break
+  if non_files is not None:
+    non_files.update((n, w) for n, w in seen.items() if n in wanted)
   return out
 
 

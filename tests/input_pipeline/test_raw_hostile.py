@@ -1,0 +1,281 @@
+"""Hand-made hostile clips (issue 23, round 2): each is quarantined naming
+its file, never a traceback, a hang or a silently wrong value.
+
+Tar samples with complex or text arrays and json with null or text where a
+number belongs, links inside tars and tars reached through a symlink
+leaving the root, clip files that data.verify cannot stat or read, and
+deg/s gyros turning about gravity.
+"""
+
+import csv
+import io
+import json
+import os
+import tarfile
+
+import numpy as np
+import pytest
+
+import raw_testlib as lib
+from egoimu_jax import config_lib
+from egoimu_jax.input_pipeline.raw import index_csv
+from egoimu_jax.input_pipeline.raw import ingest
+from egoimu_jax.input_pipeline.raw import webdataset
+
+
+def _npy(arr) -> bytes:
+  buf = io.BytesIO()
+  np.save(buf, arr)
+  return buf.getvalue()
+
+
+def _tar_dataset(root, samples, *, tar_name="shards/s.tar", links=()):
+  """A WebDataset-variant dataset: ``samples`` = [(key, imu array, json)].
+
+  ``links``: (member name, target, kind "sym" | "hard") members added.
+  """
+  os.makedirs(os.path.join(root, os.path.dirname(tar_name)), exist_ok=True)
+  members = []
+  for key, arr, meta in samples:
+    members.append((f"{key}.imu.npy", _npy(arr)))
+    if meta is not None:
+      members.append((f"{key}.json", meta if isinstance(meta, bytes)
+                      else json.dumps(meta).encode()))
+  webdataset.write_tar(os.path.join(root, tar_name), members)
+  if links:
+    with tarfile.open(os.path.join(root, tar_name), "a") as tar:
+      for name, target, kind in links:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+        info.linkname = target
+        tar.addfile(info)
+  keys = [s[0] for s in samples] + [
+      webdataset.split_key(n)[0] for n, _, _ in links]
+  cols = config_lib.data_config().columns
+  with open(os.path.join(root, "index.csv"), "w", newline="") as f:
+    wr = csv.writer(f)
+    wr.writerow([cols["clip_id"], cols["worker_id"], cols["video"],
+                 cols["imu"]])
+    for key in keys:
+      wr.writerow([key, "w1", "", f"{tar_name}#{key}.imu.npy"])
+  with open(os.path.join(root, "segments.csv"), "w", newline="") as f:
+    wr = csv.writer(f)
+    wr.writerow([cols["clip_id"], cols["segment_start"],
+                 cols["segment_end"], cols["segment_label"]])
+    for key in keys:
+      wr.writerow([key, 0, 11, "working"])
+  with open(os.path.join(root, "labels.json"), "w") as f:
+    json.dump({"classes": ["working", "idle"]}, f)
+  return root
+
+
+def _imu(seconds=11.0, rate=50.0):
+  _, v = lib.still_imu(seconds, rate)
+  return v
+
+
+def _quarantined(res, clip_id, *patterns):
+  q = res[clip_id]
+  assert isinstance(q, ingest.Quarantined), (clip_id, q)
+  for p in patterns:
+    assert p in q.reason, (clip_id, q.reason)
+  return q
+
+
+# ----------------------------------------------------------- array dtypes
+def test_arrays_that_are_not_real_numbers_are_quarantined(tmp_path):
+  v = _imu()
+  rate = {"imu_rate_hz": 50.0}
+  root = _tar_dataset(str(tmp_path / "ds"), [
+      ("ok", v, rate), ("cplx", v + 1j * v, rate),
+      ("flags", v > 0, rate), ("text", v.astype(str), rate)])
+  res = lib.ingest_all(root)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  q = _quarantined(res, "cplx", "complex", "imaginary part")
+  assert q.path.endswith("s.tar#cplx.imu.npy")
+  _quarantined(res, "flags", "bool")
+  _quarantined(res, "text", "text")
+
+
+def test_an_npy_header_claiming_more_than_the_file_holds(tmp_path):
+  data = _npy(_imu())
+  header = io.BytesIO()
+  np.lib.format.write_array_header_1_0(
+      header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 6)})
+  bogus = header.getvalue() + data[128:]
+  root = _tar_dataset(str(tmp_path / "ds"), [("big", _imu(), None)])
+  members = [("big.imu.npy", bogus), ("big.json", b'{"imu_rate_hz": 50}')]
+  webdataset.write_tar(os.path.join(root, "shards/s.tar"), members)
+  _quarantined(lib.ingest_all(root), "big", "header claims shape")
+
+
+# ------------------------------------------------------ sample json values
+@pytest.mark.parametrize("meta, says", [
+    ({"imu_rate_hz": None}, "'imu_rate_hz' is null"),
+    ({"imu_rate_hz": "50"}, "'imu_rate_hz' is str '50'"),
+    ({"imu_rate_hz": 0}, "> 0"),
+    ({"imu_rate_hz": 1e-300}, "outside"),
+    (b'{"imu_rate_hz": NaN}', "finite"),
+    ({"imu_rate_hz": 50.0, "imu_t0_us": "soon"}, "'imu_t0_us' is str"),
+    ({"imu_rate_hz": 50.0, "imu_t0_us": [1]}, "'imu_t0_us' is list"),
+    ({"imu_t_us": None}, "'imu_t_us' is null"),
+    ({"imu_t_us": [0, 20000, None] + [0] * 547}, "'imu_t_us'[2] is null"),
+    ({"imu_t_us": ["0"] * 550}, "'imu_t_us'[0] is str"),
+    ({"imu_t_us": [10**30] * 550}, "'imu_t_us'[0]"),
+])
+def test_malformed_json_values_quarantine_the_clip(tmp_path, meta, says):
+  root = _tar_dataset(str(tmp_path / "ds"), [
+      ("ok", _imu(), {"imu_rate_hz": 50.0}), ("bad", _imu(), meta)])
+  res = lib.ingest_all(root)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  q = _quarantined(res, "bad", says)
+  assert q.path.endswith("s.tar#bad.json")
+
+
+# ------------------------------------------------------------ links and root
+def test_link_members_inside_a_tar_are_named_and_never_followed(tmp_path):
+  root = _tar_dataset(str(tmp_path / "ds"), [
+      ("ok", _imu(), {"imu_rate_hz": 50.0})], links=[
+          ("sym.imu.npy", "../../../etc/passwd", "sym"),
+          ("hard.imu.npy", "ok.imu.npy", "hard")])
+  res = lib.ingest_all(root)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  _quarantined(res, "sym", "a symlink to '../../../etc/passwd'", "not followed")
+  _quarantined(res, "hard", "a hard link to 'ok.imu.npy'")
+
+
+def test_a_tar_reached_through_a_symlink_leaving_the_root(tmp_path):
+  outside = tmp_path / "outside"
+  root = _tar_dataset(str(outside), [("a", _imu(), {"imu_rate_hz": 50.0})])
+  ds = _tar_dataset(str(tmp_path / "ds"), [
+      ("a", _imu(), {"imu_rate_hz": 50.0})])
+  os.remove(os.path.join(ds, "shards", "s.tar"))
+  os.symlink(os.path.join(root, "shards", "s.tar"),
+             os.path.join(ds, "shards", "s.tar"))
+  _quarantined(lib.ingest_all(ds), "a", "leads outside the dataset root")
+  cfg = config_lib.data_config()
+  cfg.allow_paths_outside_root = True
+  assert isinstance(lib.ingest_all(ds, cfg)["a"], ingest.ClipWindows)
+
+
+def test_a_tar_that_is_a_fifo_is_quarantined_not_read(tmp_path):
+  ds = _tar_dataset(str(tmp_path / "ds"), [
+      ("a", _imu(), {"imu_rate_hz": 50.0})])
+  tar = os.path.join(ds, "shards", "s.tar")
+  os.remove(tar)
+  os.mkfifo(tar)  # reading it would block prepare forever
+  _quarantined(lib.ingest_all(ds), "a", "a FIFO")
+
+
+# --------------------------------------------------- data.verify=stat|hash
+@pytest.mark.parametrize("verify", ["stat", "hash"])
+def test_verify_records_clip_files_it_cannot_read(tmp_path, verify):
+  root = lib.write_dataset(str(tmp_path / "ds"), [
+      dict(clip_id=c, worker_id="w1", t_us=lib.still_imu(11, 50)[0],
+           values=lib.still_imu(11, 50)[1], segments=[(0, 11, "working")])
+      for c in ("ok", "dir", "loop", "fifo")])
+  imu = os.path.join(root, "imu")
+  os.remove(os.path.join(imu, "dir.jsonl"))
+  os.mkdir(os.path.join(imu, "dir.jsonl"))
+  os.remove(os.path.join(imu, "loop.jsonl"))
+  os.symlink("loop.jsonl", os.path.join(imu, "loop.jsonl"))
+  os.remove(os.path.join(imu, "fifo.jsonl"))
+  os.mkfifo(os.path.join(imu, "fifo.jsonl"))
+  cfg = config_lib.data_config()
+  cfg.verify = verify
+  src = index_csv.IndexCsvSource.open(root, cfg)
+  before = src.fingerprint()  # aborted (dir, loop) or hung (fifo) before
+  res = lib.ingest_all(root, cfg)
+  assert isinstance(res["ok"], ingest.ClipWindows)
+  _quarantined(res, "dir", "a directory")
+  _quarantined(res, "loop", "cannot read")
+  _quarantined(res, "fifo", "a FIFO")
+  # Fixing a clip changes the fingerprint: the prepared set is not reused.
+  os.rmdir(os.path.join(imu, "dir.jsonl"))
+  os.symlink("../imu/ok.jsonl", os.path.join(imu, "dir.jsonl"))
+  assert index_csv.IndexCsvSource.open(root, cfg).fingerprint() != before
+
+
+def test_verify_hash_records_a_file_it_may_not_read(tmp_path, monkeypatch):
+  from egoimu_jax.input_pipeline.raw import fingerprint
+  root = lib.write_dataset(str(tmp_path / "ds"), [
+      dict(clip_id="a", worker_id="w1", t_us=lib.still_imu(11, 50)[0],
+           values=lib.still_imu(11, 50)[1], segments=[(0, 11, "working")])])
+  path = os.path.join(root, "imu", "a.jsonl")
+  real_access = os.access
+  # chmod 000 does not stop root (the tests may run as root): os.access
+  # says what a normal user's process would see.
+  monkeypatch.setattr(fingerprint.os, "access",
+                      lambda p, m: p != path and real_access(p, m))
+  assert fingerprint.files_digest([path], "hash") != (
+      fingerprint.files_digest([path + ".x"], "hash"))
+  assert fingerprint._content_hash(path).startswith("unreadable")
+
+
+# ------------------------------------------------- deg/s about gravity (yaw)
+def _yawing(t_s, rate_rad_s, turns=()):
+  """Upright sensor turning about gravity: the accelerometer sees nothing.
+
+  ``rate_rad_s``: a slow sway's amplitude; ``turns``: (start s, length s,
+  rate rad/s) quick turns on top.
+  """
+  rng = np.random.default_rng(0)
+  out = rng.normal(0, 0.003, (t_s.size, 6))  # a MEMS gyro's noise, rad/s
+  out[:, :3] = rng.normal(0, 0.02, (t_s.size, 3))
+  out[:, 2] += 9.81
+  out[:, 5] += rate_rad_s * np.sin(2 * np.pi * 0.3 * t_s)
+  for start, length, rate in turns:
+    out[(t_s >= start) & (t_s < start + length), 5] += rate
+  return out
+
+
+@pytest.mark.parametrize("sway, turns", [
+    (0.4, ()),                      # walking about: half the clip > 8 "rad/s"
+    (0.05, [(10.0, 0.4, 1.6)]),     # still, one quick 90 deg/s turn
+])
+def test_deg_per_s_gyro_turning_about_gravity_is_caught(sway, turns):
+  from egoimu_jax.input_pipeline.raw import imu_resample
+  t = np.round(np.arange(0, 20, 1 / 100) * 1e6).astype(np.int64)
+  y = _yawing(t / 1e6, sway, turns)
+  deg = y * np.repeat([1.0, 180 / np.pi], 3)
+  assert np.quantile(np.abs(deg[:, 3:]), 0.99) < 35.0  # the p99 bound misses
+  imu_resample.clean(t, y)  # rad/s passes
+  with pytest.raises(ValueError, match="gyro looks like deg/s"):
+    imu_resample.clean(t, deg)
+  c = imu_resample.clean(t, deg, gyro_unit="deg/s")
+  np.testing.assert_allclose(c.values, y, rtol=1e-12)
+
+
+def test_a_gyro_spike_is_no_unit_error():
+  """One glitched sample beyond 2000 deg/s is a spike, not deg/s."""
+  from egoimu_jax.input_pipeline.raw import imu_resample
+  t = np.round(np.arange(0, 20, 1 / 100) * 1e6).astype(np.int64)
+  y = _yawing(t / 1e6, 0.3)
+  y[1000:1005, 5] = 300.0  # 50 ms at 17,000 deg/s about gravity
+  imu_resample.clean(t, y)
+
+
+# ------------------------------------------------------ bad segment rows
+def test_bad_segment_rows_quarantine_only_their_clip(tmp_path):
+  from egoimu_jax.input_pipeline import prepare
+  clips = []
+  for i, segs in enumerate([
+      [(0, 11, "working")],
+      [(0, 5, "working"), (5, 11, "Working")],    # a label not in labels.json
+      [(0, "five", "working")],                   # text for a time
+      [(0, 5, "working"), (5, "", "working")]]):  # an empty cell
+    t, v = lib.still_imu(11, 50, seed=i)
+    clips.append(dict(clip_id=f"c{i}", worker_id=f"w{i % 2}", t_us=t,
+                      values=v, segments=segs))
+  root = lib.write_dataset(str(tmp_path / "ds"), clips,
+                           classes=["working", "idle"])
+  cfg = config_lib.data_config()
+  cfg.prepare.num_processes = 1
+  cfg.prepare.num_shards = 1
+  out = prepare.prepare(cfg, root, str(tmp_path / "p"))
+  with open(os.path.join(out, "quarantine.csv")) as f:
+    reasons = {r["clip_id"]: r["reason"] for r in csv.DictReader(f)}
+  assert set(reasons) == {"c1", "c2", "c3"}
+  assert "segments.csv: clip c1: line 4: label 'Working'" in reasons["c1"]
+  assert "'five'" in reasons["c2"] and "start/end must be seconds" in reasons["c2"]
+  assert "line 7" in reasons["c3"]
