@@ -306,6 +306,7 @@ class InputPipeline:
         raise ValueError("input.spectrogram needs data_config "
                          "(config.data.spectrogram)")
       from egoimu_jax.input_pipeline import spectrogram  # pylint: disable=g-import-not-at-top
+      spectrogram.check(self.dataset.window_length, data_config.spectrogram)
       self.spectrogram = functools.partial(
           spectrogram.from_config, spec_cfg=data_config.spectrogram)
     self._indices = {}
