@@ -78,6 +78,16 @@ def input_config() -> ml_collections.ConfigDict:
   # gyro so their mean gravity direction is the training population's.
   c.normalization = "population"
   c.gravity_align = False
+  # Training windows every this many seconds (0: the stored non-overlapping
+  # grid; validation and test always read the grid): input_pipeline/train_windows.py.
+  c.train_stride_seconds = 0.0
+  # Training-batch IMU augmentation (input_pipeline/augment.py); every
+  # probability 0 = off. Jitter in m/s² and rad/s.
+  c.augment = ml_collections.ConfigDict(dict(
+      seed=0, rotation_prob=0.0, rotation_max_degrees=180.0,
+      scale_prob=0.0, scale_sigma=0.1,
+      jitter_prob=0.0, jitter_acc=0.05, jitter_gyro=0.005,
+      time_warp_prob=0.0, time_warp_sigma=0.2, time_warp_knots=4))
   return c
 
 

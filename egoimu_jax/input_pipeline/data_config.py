@@ -47,7 +47,9 @@ def data_config() -> ml_collections.ConfigDict:
   # The synthetic pilot (input_pipeline/synthetic/): SYNTHETIC_DEFAULTS.
   c.synthetic = ml_collections.ConfigDict(dict(SYNTHETIC_DEFAULTS))
   c.imu = ml_collections.ConfigDict(dict(
-      rate_hz=200.0,        # target rate after resampling
+      # Target rate after resampling; 0: the dataset's native rate (its
+      # dataset.json rate_hz, else measured; prepare/native_rate.py).
+      rate_hz=200.0,
       window_seconds=5.0,   # non-overlapping windows -> [1000, 6] at 200 Hz
       max_gap_seconds=0.1,  # interpolate gaps up to this; split the clip beyond
       min_purity=0.8,       # a window's majority label must cover this fraction

@@ -36,7 +36,9 @@ from typing import Mapping, Optional
 import grain
 import numpy as np
 
+from egoimu_jax.input_pipeline import augment as augment_lib
 from egoimu_jax.input_pipeline import normalization
+from egoimu_jax.input_pipeline import train_windows
 from egoimu_jax.input_pipeline.store import processed
 from egoimu_jax.input_pipeline.store import records
 
@@ -93,7 +95,9 @@ class BatchReader:
                norm: normalization.NormStats, *, spectrogram=None,
                frames: bool = False, num_frames: int = 0,
                frame_mean=IMAGENET_MEAN, frame_std=IMAGENET_STD,
-               teacher: Optional[str] = None):
+               teacher: Optional[str] = None,
+               items: Optional[train_windows.TrainWindows] = None,
+               augment: Optional[augment_lib.Augmenter] = None):
     table = dataset.table
     self.index = np.asarray(indices, np.int64)
     self.label = table.label[self.index]
@@ -121,12 +125,24 @@ class BatchReader:
     self.teacher = dataset.teacher(teacher) if teacher else None
     self.teacher_rows = (self.teacher.positions(self.index) if teacher
                          else None)
+    # Training only: overlapping windows (train_windows) and augmentation.
+    self.items = items
+    self.augment = augment
 
   def __len__(self) -> int:
-    return len(self.index)
+    return len(self.items) if self.items is not None else len(self.index)
 
-  def __call__(self, positions: np.ndarray) -> dict[str, np.ndarray]:
-    """``positions`` int64 [b] into the record list; -1 marks padding."""
+  def _read_imu(self, p: np.ndarray) -> np.ndarray:
+    """Raw (unnormalised) IMU of the records at positions ``p``."""
+    return records.decode_tensor_batch(
+        self.windows.read(self.shard[p], self.offset[p]), "imu", np.float32,
+        (self.window_length, records.IMU_CHANNELS))
+
+  def __call__(self, positions: np.ndarray, step: int = 0,
+               rows: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+    """``positions`` int64 [b] into the record list (the training items
+    with ``items``); -1 marks padding. ``step`` and ``rows`` (each position's
+    row in the global batch) seed the augmentation."""
     positions = np.asarray(positions, np.int64)
     mask = positions >= 0
     full = bool(mask.all())
@@ -139,10 +155,16 @@ class BatchReader:
       out[mask] = values
       return out
 
-    serialized = self.windows.read(self.shard[p], self.offset[p])
-    imu = self.norm.apply_batch(records.decode_tensor_batch(
-        serialized, "imu", np.float32,
-        (self.window_length, records.IMU_CHANNELS)), self.worker[p])
+    if self.items is not None:
+      raw = train_windows.read(self._read_imu, self.items, p,
+                               self.window_length)
+      p = self.items.first[p]
+    else:
+      raw = self._read_imu(p)
+    if self.augment is not None:
+      rows = np.arange(len(positions)) if rows is None else np.asarray(rows)
+      raw = self.augment(raw, step, rows[mask])
+    imu = self.norm.apply_batch(raw, self.worker[p])
     batch = {
         "imu": place(imu),
         "label": place(self.label[p]),
@@ -226,7 +248,9 @@ class _ReadBatch(grain.transforms.Map):
     self.reader = reader
 
   def map(self, step: int) -> dict[str, np.ndarray]:
-    return self.reader(self.steps(step))
+    positions = self.steps(step)
+    return self.reader(positions, step,
+                       self.steps.start + np.arange(len(positions)))
 
 
 def _to_iter(ds: grain.MapDataset, worker_count: int, read_threads: int,
@@ -282,10 +306,12 @@ class InputPipeline:
         raise ValueError("input.spectrogram needs data_config "
                          "(config.data.spectrogram)")
       from egoimu_jax.input_pipeline import spectrogram  # pylint: disable=g-import-not-at-top
+      spectrogram.check(self.dataset.window_length, data_config.spectrogram)
       self.spectrogram = functools.partial(
           spectrogram.from_config, spec_cfg=data_config.spectrogram)
     self._indices = {}
     self._totals = {}
+    self._items = {}
 
   def indices(self, part: str) -> np.ndarray:
     """The part's record indices this pipeline serves.
@@ -318,16 +344,51 @@ class InputPipeline:
   def _reader(self, part: str) -> BatchReader:
     return self.batch_reader(self.indices(part))
 
-  def batch_reader(self, indices: np.ndarray) -> BatchReader:
+  def train_items(self, part: str = "train") -> train_windows.TrainWindows:
+    """The part's training windows at ``input.train_stride_seconds``."""
+    if part not in self._items:
+      idx = self.indices(part)
+      manifest = self.dataset.manifest
+      length = self.dataset.window_length
+      stride = train_windows.stride_samples(
+          float(self.config.get("train_stride_seconds", 0.0)),
+          float(manifest["rate_hz"]), length)
+      if stride and (self.config.get("frames", False) or
+                     self.config.get("teacher", "")):
+        raise train_windows.StrideError(
+            "input.train_stride_seconds > 0 cuts IMU windows only; it cannot "
+            "be combined with input.frames or input.teacher")
+      table = self.dataset.table
+      window_us = int(round(float(manifest["window_seconds"]) * 1e6))
+      self._items[part] = train_windows.cut(
+          table.clip[idx], table.t0_us[idx], table.label[idx], window_us,
+          length, stride)
+      if stride and self.process_index == 0:
+        logging.info("pipeline: %s: %d windows at a stride of %d samples "
+                     "(%d on the grid)", part, len(self._items[part]),
+                     stride, len(idx))
+    return self._items[part]
+
+  def _train_reader(self, part: str) -> BatchReader:
+    items = self.train_items(part)
+    aug = self.config.get("augment", None)
+    return self.batch_reader(
+        self.indices(part),
+        items=items if len(items) > len(self.indices(part)) else None,
+        augment=augment_lib.Augmenter(aug) if augment_lib.enabled(aug)
+        else None)
+
+  def batch_reader(self, indices: np.ndarray, **train) -> BatchReader:
     """A reader of the records ``indices`` (positions index into them),
-    normalised and shaped like this pipeline's batches."""
+    normalised and shaped like this pipeline's batches; ``train``: the
+    training reader's ``items`` and ``augment``."""
     return BatchReader(
         self.dataset, indices, self.norm,
         spectrogram=self.spectrogram, frames=self.config.get("frames", False),
         num_frames=self.config.get("num_frames", 0),
         frame_mean=self.config.get("frame_mean", IMAGENET_MEAN),
         frame_std=self.config.get("frame_std", IMAGENET_STD),
-        teacher=self.config.get("teacher", "") or None)
+        teacher=self.config.get("teacher", "") or None, **train)
 
   def _io_options(self) -> tuple[int, int, int]:
     c = self.config
@@ -339,14 +400,14 @@ class InputPipeline:
     return local_batch_size(self.config.batch_size, self.process_count)
 
   def train_steps(self, part: str = "train") -> TrainSteps:
-    return TrainSteps(len(self.indices(part)), self.config.batch_size,
+    return TrainSteps(len(self.train_items(part)), self.config.batch_size,
                       self.process_index, self.process_count,
                       self.config.shuffle_seed)
 
   def train_dataset(self, part: str = "train") -> grain.IterDataset:
     steps = self.train_steps(part)
     ds = grain.MapDataset.range(np.iinfo(np.int64).max).map(
-        _ReadBatch(steps, self._reader(part)))
+        _ReadBatch(steps, self._train_reader(part)))
     return _to_iter(ds, *self._io_options())
 
   def train_iterator(self, part: str = "train") -> grain.DatasetIterator:

@@ -12,6 +12,11 @@ time_bins = 160: 1210 padded samples, 105 each side, frame centres from
 gives the same 128 bins
 without dropping one, but 254 = 2 * 127 makes the FFT ~2x slower.
 
+Other window lengths (e.g. 250 samples: 5 s at a native 50 Hz): ``hop=0``
+derives the hop from the window, ``ceil((L - n_fft) / (time_bins - 1))``
+(1 when ``n_fft >= L``), so that the frames span it; a geometry that still
+does not fit is refused in one line (``check``) when the pipeline opens.
+
 The numpy op runs in the grain pipeline (CPU); ``stft_jax`` is the same
 computation for use on the accelerator. Output is float32;
 ``log=True`` gives ``log(|X| + eps)``.
@@ -23,6 +28,21 @@ from typing import Tuple
 
 import numpy as np
 import scipy.fft
+
+from egoimu_jax import errors
+
+
+class SpectrogramConfigError(errors.UserError, ValueError):
+  """``config.data.spectrogram`` does not fit the dataset's windows."""
+
+
+def resolve_hop(length: int, n_fft: int, hop: int, time_bins: int) -> int:
+  """``hop``, or for ``hop=0`` the one whose frames span the window."""
+  if hop:
+    return int(hop)
+  if length <= n_fft or time_bins < 2:
+    return 1
+  return -(-(length - n_fft) // (time_bins - 1))
 
 
 def _geometry(length: int, n_fft: int, hop: int, time_bins: int) -> Tuple[int, int]:
@@ -91,8 +111,29 @@ def stft_jax(x, *, n_fft: int = 256, hop: int = 6, time_bins: int = 160,
   return jnp.log(mag + eps) if log else mag
 
 
+def check(length: int, spec_cfg) -> None:
+  """Raises SpectrogramConfigError if ``spec_cfg`` does not fit windows of
+  ``length`` samples, naming the fields to change."""
+  n_fft, time_bins = int(spec_cfg.n_fft), int(spec_cfg.time_bins)
+  given = int(spec_cfg.hop)
+  hop = resolve_hop(length, n_fft, given, time_bins)
+  try:
+    output_shape(length, 6, n_fft, hop, time_bins, int(spec_cfg.freq_bins))
+  except ValueError as e:
+    fix = "data.spectrogram.hop=0 (derived from the window) or " if given \
+        else ""
+    raise SpectrogramConfigError(
+        f"config.data.spectrogram (n_fft={n_fft}, hop={hop}"
+        f"{'' if given else ' derived'}, time_bins={time_bins}) does not fit "
+        f"{length}-sample windows: {e}; set {fix}a smaller n_fft (freq_bins "
+        "<= n_fft // 2 + 1, and the model's spec_time/spec_freq to match)"
+    ) from None
+
+
 def from_config(x: np.ndarray, spec_cfg) -> np.ndarray:
-  """``stft`` with ``config.data.spectrogram``."""
-  return stft(x, n_fft=int(spec_cfg.n_fft), hop=int(spec_cfg.hop),
+  """``stft`` with ``config.data.spectrogram`` (``hop=0``: derived)."""
+  hop = resolve_hop(x.shape[-2], int(spec_cfg.n_fft), int(spec_cfg.hop),
+                    int(spec_cfg.time_bins))
+  return stft(x, n_fft=int(spec_cfg.n_fft), hop=hop,
               time_bins=int(spec_cfg.time_bins),
               freq_bins=int(spec_cfg.freq_bins), log=bool(spec_cfg.log))

@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from egoimu_jax import errors
 from egoimu_jax.models import presets
 from egoimu_jax.models import projection
 from egoimu_jax.models import recurrent
@@ -44,6 +45,10 @@ def _torch_uniform(bound: float):
   def init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -bound, bound)
   return init
+
+
+class WindowTooShortError(errors.UserError, ValueError):
+  """A window the encoder's convolutions reduce to nothing."""
 
 
 class IMU2CLIPEncoder(nn.Module):
@@ -75,14 +80,24 @@ class IMU2CLIPEncoder(nn.Module):
       length = (length - self.dilation * (k - 1)) // self.pool
     return length
 
+  def min_length(self) -> int:
+    """The shortest window the convolutions and pools leave a step of."""
+    length = 1
+    for k in reversed(self.kernels):
+      length = length * self.pool + self.dilation * (k - 1)
+    return length
+
   @nn.compact
   def __call__(self, batch: Mapping[str, jax.Array], *, train: bool
                ) -> tuple[jax.Array, dict[str, jax.Array]]:
     del train  # no dropout, no batch statistics
     imu = batch["imu"]
     if self.input_frames(imu.shape[1]) < 1:
-      raise ValueError(f"IMU2CLIP's convolutions need longer windows than "
-                       f"{imu.shape[1]} samples")
+      raise WindowTooShortError(
+          f"IMU2CLIP's convolutions (kernels {tuple(self.kernels)}, dilation "
+          f"{self.dilation}, max-pool {self.pool}) need windows of at least "
+          f"{self.min_length()} samples, got {imu.shape[1]}: raise "
+          "data.imu.window_seconds or data.imu.rate_hz")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     x = nn.GroupNorm(self.input_groups, epsilon=1e-5, name="input_norm",
                      **kw)(imu.astype(jnp.float32))

@@ -238,7 +238,7 @@ def shard_source(processed_dir: str) -> WindowSource:
 
 def _config_rate(runs: Sequence[aggregate.Run]) -> Optional[float]:
   rates = {r.results.get("config", {}).get("data", {}).get("imu", {})
-           .get("rate_hz") for r in runs} - {None}
+           .get("rate_hz") for r in runs} - {None, 0, 0.0}  # 0: native, unknown here
   return float(rates.pop()) if len(rates) == 1 else None
 
 

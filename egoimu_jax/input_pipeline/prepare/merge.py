@@ -160,6 +160,7 @@ def finalize(out_dir: str) -> dict:
       "prepare_config": cfg,
       "classes": list(plan.classes),
       "rate_hz": cfg["imu"]["rate_hz"],
+      "rate_source": plan.rate_source,
       "window_seconds": cfg["imu"]["window_seconds"],
       "window_length": length,
       "num_rows": plan.num_rows,

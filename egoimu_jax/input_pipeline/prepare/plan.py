@@ -100,6 +100,8 @@ class Plan:
   # Per index row: its session_id ("" none); () when index.csv has no
   # session column.
   row_sessions: tuple[str, ...] = ()
+  # Where imu.rate_hz comes from (prepare/native_rate.py).
+  rate_source: str = "config"
 
   @property
   def num_shards(self) -> int:
@@ -123,11 +125,14 @@ class Plan:
         shard_units=tuple(tuple(tuple(u) for u in s) for s in d["shard_units"]),
         dataset_warnings=tuple(d.get("dataset_warnings", ())),
         dataset_warning_counts=dict(d.get("dataset_warning_counts", {})),
-        row_sessions=tuple(d.get("row_sessions", ())))
+        row_sessions=tuple(d.get("row_sessions", ())),
+        rate_source=d.get("rate_source", "config"))
 
 
-def make_plan(ds, raw_root: str, data_config) -> Plan:
-  """Plans a prepare of the opened ``raw.source.RawSource`` ``ds``."""
+def make_plan(ds, raw_root: str, data_config,
+              rate_source: str = "config") -> Plan:
+  """Plans a prepare of the opened ``raw.source.RawSource`` ``ds``
+  (``data_config`` with its rate resolved, ``native_rate.resolve``)."""
   units = [tuple(int(r) for r in u) for u in ds.work_units()]
   rows = ds.rows
   covered = sorted(r for u in units for r in u)
@@ -161,7 +166,8 @@ def make_plan(ds, raw_root: str, data_config) -> Plan:
       shard_units=tuple(tuple(s) for s in shard_units),
       dataset_warnings=warnings,
       dataset_warning_counts=dict(ds.warning_counts),
-      row_sessions=sessions if any(sessions) else ())
+      row_sessions=sessions if any(sessions) else (),
+      rate_source=rate_source)
 
 
 def parts_dir(out_dir: str) -> str:

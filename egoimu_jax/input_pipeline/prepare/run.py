@@ -183,7 +183,9 @@ def prepare(data_config, raw_root: str, out_dir: str, *,
   os.makedirs(out_dir, exist_ok=True)
   ds = (dataset if dataset is not None else
         source.open_source(raw_root, data_config))
-  plan = prepare_plan.make_plan(ds, raw_root, data_config)
+  from egoimu_jax.input_pipeline.prepare import native_rate  # pylint: disable=g-import-not-at-top
+  data_config, rate_source = native_rate.resolve(ds, data_config)
+  plan = prepare_plan.make_plan(ds, raw_root, data_config, rate_source)
   prepare_plan.save_or_check(plan, out_dir)
   todo = pending_shards(plan, out_dir, shard_index, shard_count)
   logging.info("prepare %s -> %s: %d rows, %d shards, %d to write here",

@@ -2,12 +2,13 @@
 
 An optional file at the dataset root::
 
-  {"acc_unit": "g", "gyro_unit": "rad/s",
+  {"acc_unit": "g", "gyro_unit": "rad/s", "rate_hz": 50,
    "about": {"name": "UCI HAPT", "source": "..."}}
 
 ``acc_unit`` / ``gyro_unit`` are the units the clip files are written in
 (``imu_resample.ACC_UNITS`` / ``GYRO_UNITS``), so ``prepare`` converts
-them without a config override. ``about`` is free provenance, kept as
+them without a config override. ``rate_hz`` (optional) is the native IMU
+rate: ``data.imu.rate_hz=0`` keeps it (``prepare/native_rate.py``). ``about`` is free provenance, kept as
 written; any other key is an error (a misspelt ``acc_units`` would
 otherwise be ignored silently).
 
@@ -33,7 +34,7 @@ UNITS: Mapping[str, tuple] = {
     "acc_unit": ("m/s2", imu_resample.ACC_UNITS),
     "gyro_unit": ("rad/s", imu_resample.GYRO_UNITS),
 }
-KNOWN_KEYS = (*UNITS, "about")
+KNOWN_KEYS = (*UNITS, "rate_hz", "about")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Declaration:
   units: Dict[str, str]
   about: Any = None
   data: bytes = b""   # the file's bytes, for the fingerprint
+  rate_hz: float = 0.0  # the declared native rate; 0: none declared
 
 
 def read(root: str) -> Declaration:
@@ -70,7 +72,15 @@ def read(root: str) -> Declaration:
         raise IngestError(path, f"{key} {obj[key]!r} is not one of "
                           f"{list(known)}")
       units[key] = obj[key]
-  return Declaration(path, units, obj.get("about"), data)
+  rate = obj.get("rate_hz", 0)
+  if "rate_hz" in obj and (isinstance(rate, bool) or
+                           not isinstance(rate, (int, float)) or
+                           not imu_resample.RATE_RANGE_HZ[0] <= rate <=
+                           imu_resample.RATE_RANGE_HZ[1]):
+    raise IngestError(path, f"rate_hz {rate!r} is not a rate in Hz between "
+                      f"{imu_resample.RATE_RANGE_HZ[0]:g} and "
+                      f"{imu_resample.RATE_RANGE_HZ[1]:g}")
+  return Declaration(path, units, obj.get("about"), data, float(rate))
 
 
 def resolve_units(decl: Declaration, imu_cfg) -> Dict[str, str]:

@@ -51,6 +51,7 @@ class IndexCsvSource(source_lib.RawSource):
     self._fingerprint: Optional[str] = None
     # The clip files' units (dataset.json, else data.imu; dataset_json).
     self.units = units or dataset_json.resolve_units(read.declaration, None)
+    self.declared_rate_hz = read.declaration.rate_hz
 
   # ---------------------------------------------------------------- reading
   @classmethod

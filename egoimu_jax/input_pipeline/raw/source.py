@@ -52,6 +52,8 @@ class RawSource(abc.ABC):
   # Whether the root alone opens the source again (in another process, or
   # for teachers reading videos after prepare).
   reopenable = True
+  # The native IMU rate the dataset declares (dataset.json); 0: none.
+  declared_rate_hz = 0.0
 
   @classmethod
   @abc.abstractmethod

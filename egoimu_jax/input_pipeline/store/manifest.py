@@ -5,7 +5,9 @@ marks a complete processed dataset. Its keys (Contract 1):
 
   schema_version; fingerprint (of raw data + prepare config + schema);
   raw_fingerprint; config_hash; prepare_config (what the hash covers);
-  classes; rate_hz; window_seconds; window_length;
+  classes; rate_hz; rate_source (where the rate comes from: "config",
+    "dataset.json" or "measured: <clip>", ``prepare/native_rate.py``);
+  window_seconds; window_length;
   num_rows (index rows) = num_clips (used) + num_quarantined; num_records;
   workers (every index row's worker, sorted: Contract 3's ``worker`` and the
     record table's ``worker`` index it); clip_ids (one per index row: the
