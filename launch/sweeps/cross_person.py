@@ -25,7 +25,8 @@ Arg: ``models=deepconvlstm+moment``, ``methods`` (``+``-joined subset of
 ``0+0.5+1+2+5``, tiny ``0+0.1+0.2``: the tiny set's people have < 1 min),
 ``modes=head+full``, ``folds`` (default 5, tiny 3), ``moment_weights`` /
 ``mantis_weights``, ``cpu`` (``launch/config_paths.CPU_VARIANTS``),
-``epochs`` (0: each config's own), ``class_weights`` (``balanced``), ``tiny``,
+``epochs`` (0: each config's own), ``class_weights`` (the one policy of
+every job: ``balanced``, default, or ``none``), ``tiny``,
 ``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``). DeepConvLSTM runs with its BatchNorm
 option (``model.batch_norm``, ISWC'22), so that AdaBN has statistics to
 re-estimate; its rows are named ``deepconvlstm-bn``.
@@ -64,7 +65,7 @@ def sweep(arg=None):
   a = launch.parse_arg(
       arg, tiny=False, models="deepconvlstm+moment", methods="+".join(METHODS),
       tta="adabn+tent", minutes="", modes="head+full", folds=0, cpu=False,
-      moment_weights="", mantis_weights="", epochs=0.0, class_weights="",
+      moment_weights="", mantis_weights="", epochs=0.0, class_weights="balanced",
       seeds=1)
   folds = a.folds or (3 if a.tiny else 5)
   methods = [m for m in a.methods.split("+") if m]
@@ -78,9 +79,7 @@ def sweep(arg=None):
   jobs = []
   for model in a.models.split("+"):
     config = _config(model, a)
-    base, name = {}, model
-    if a.class_weights:
-      base["task.class_weights"] = a.class_weights
+    base, name = {"class_weights": a.class_weights}, model
     if model in BATCH_NORM:
       key, name = BATCH_NORM[model]
       base[key] = True

@@ -18,8 +18,8 @@ Arg:
   cpu=False                the layouts that train at CPU scale
                            (launch/config_paths.CPU_VARIANTS).
   epochs=0                 the models' ``epochs`` config arg (0: their own).
-  class_weights=           ``balanced``: the trained models' task.class_weights
-                           (the classical estimators weight classes themselves).
+  class_weights=balanced   the one policy of every job, classical ones
+                           included (``balanced`` or ``none``).
   tiny                     the small synthetic dataset.
   seeds=1                  each job repeated with seeds 0..seeds-1
                            (launch/seeds.py).
@@ -41,7 +41,7 @@ TINY_FRACTIONS = (0.5, 1.0)   # the tiny pool has 2 workers
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
                        units="fractions", num_folds=0, folds=0,
-                       cpu=False, epochs=0.0, class_weights="", seeds=1)
+                       cpu=False, epochs=0.0, class_weights="balanced", seeds=1)
   if a.kind not in ("workers", "data", "both"):
     raise ValueError(f"kind must be workers, data or both, got {a.kind!r}")
   if a.units not in ("fractions", "counts"):
@@ -64,9 +64,7 @@ def sweep(arg=None):
     config = config_for(model, a.tiny, cpu=a.cpu)
     if config_paths.accepts(model, "epochs"):
       config = config_paths.with_args(config, epochs=a.epochs)
-    weights = ({"task.class_weights": a.class_weights} if a.class_weights
-               and config_paths.has_setting(model, "task.class_weights")
-               else {})
+    weights = {"class_weights": a.class_weights}
     for protocol in chosen:
       for p in launch.product(scale=scales[protocol.scale_unit],
                               fold=range(folds)):
