@@ -30,6 +30,7 @@ def get_config(arg=None):
   # Row label in report tables; empty: "classical_<estimator>".
   config.name = ""
 
+  # Class weights: config.class_weights, the policy every model shares.
   config.classical = dict(
       estimator=estimator,
       # "imu" (hand-crafted features) or "teacher:<name>" (frozen video
@@ -46,14 +47,12 @@ def get_config(arg=None):
           max_depth=0,                  # 0 = grow until leaves are pure
           min_samples_leaf=1,
           max_features="sqrt",
-          class_weight="balanced_subsample",
           n_jobs=-1,
       ),
       logreg=dict(
           # C is picked on the validation split (macro-F1).
           c_grid=(0.01, 1.0) if tiny else (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
           max_iter=200 if tiny else 2000,
-          class_weight="balanced",
       ),
   )
   if tiny:

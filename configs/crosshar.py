@@ -92,5 +92,4 @@ def tiny(config):
     stage.total_steps = steps
     stage.eval_every_steps = steps // 2
   config.input.eval_batch_size = 8
-  config.finetune.task.class_weights = "balanced"
   config.log_every_steps = 10

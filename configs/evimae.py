@@ -100,8 +100,5 @@ def tiny(config):
   # majority class and 5e-4 destabilised the video ones.
   config.finetune.optim.lr = 2.5e-4
   config.finetune.task.head_lr_multiplier = 10.0
-  # ~250 training windows with rare states: weight classes so the short
-  # fine-tune does not settle on predicting the majority class everywhere.
-  config.finetune.task.class_weights = "balanced"
   config.log_every_steps = 100  # the whole demo's log fits on two screens
   config.sharding_rules = ()

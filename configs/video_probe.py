@@ -36,8 +36,6 @@ def get_config(arg=None):
   config.input.eval_batch_size = 512
   config.optim.lr = 1e-3
   config.optim.weight_decay = 1e-4
-  # Rare states (breaks, device off the body) count for macro-F1.
-  config.task.class_weights = "balanced"
   config.total_epochs = config.arg.epochs
   config.warmup_epochs = 1.0
   config.eval_every_epochs = 1.0

@@ -129,7 +129,6 @@ def trainer_config() -> ml_collections.ConfigDict:
       mixup_max_lambda=True,   # lam = max(lam, 1 - lam) as the A&D authors
       center_loss_weight=0.0,  # > 0: + weight * center loss (A&D: 0.3)
       center_lr=0.001,         # centre update rate (A&D lr_cent)
-      class_weights="",        # "balanced": weight the loss by n / (K n_c)
       # Workers as domains (adaptation/domain_losses.py): "erm" | "coral" |
       # "groupdro" | "vrex"; dg_weight scales the CORAL / VREx penalty,
       # groupdro_eta is GroupDRO's exponentiated-gradient step.
@@ -346,6 +345,10 @@ def base(arg: str | None = None, **arg_defaults) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.arg = parse_arg(arg, **{"variant": "", **arg_defaults})
   config.seed = 0
+  # One class-weighting policy for every model and scale, deep and classical
+  # (``class_weights.py``): "balanced" (n / (K n_c) on the training windows)
+  # or "none" (unweighted).
+  config.class_weights = "balanced"
   config.data = data_config()
   config.input = input_config()
   config.protocol = protocol_config()

@@ -103,17 +103,6 @@ def accepts(name: str, key: str) -> bool:
   return key in (_default_config(name).get("arg") or {})
 
 
-def has_setting(name: str, dotted: str) -> bool:
-  """Whether the config of model ``name`` has the setting ``dotted``
-  (``"task.class_weights"``: trained models have it, classical ones not)."""
-  node = _default_config(name)
-  for key in dotted.split("."):
-    if not hasattr(node, "keys") or key not in node:
-      return False
-    node = node[key]
-  return True
-
-
 def with_args(config: str, **args) -> str:
   """``config`` with ``key=value`` arguments appended (falsy values skipped)."""
   extra = [f"{k}={v}" for k, v in args.items() if v]

@@ -15,7 +15,9 @@ the cheap video baseline at scale (frozen embedding + probe).
    from raw, un-normalised IMU; cached per dataset, see below);
 4. fit a random forest (``rf``), a standardised logistic regression
    (``logreg``, C picked on validation macro-F1 via ``probes.linear_probe``)
-   or COMODO's RBF-SVM protocol (``svm_comodo``, ``probes.comodo_svm_probe``);
+   or COMODO's RBF-SVM protocol (``svm_comodo``, ``probes.comodo_svm_probe``),
+   each weighted by the run's class-weighting policy
+   (``config.class_weights``, ``evaluation/class_weights.py``);
 5. write ``results.json`` + ``predictions.npz`` with ``results.write``.
 
 With teacher features, only windows that have an embedding are scored; the
@@ -42,6 +44,7 @@ import numpy as np
 from sklearn import ensemble
 
 from egoimu_jax.baselines import features as features_lib
+from egoimu_jax.evaluation import class_weights
 from egoimu_jax.evaluation import probes
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.input_pipeline import fs
@@ -108,7 +111,9 @@ def run(config, workdir: str) -> Dict[str, Any]:
   train_pos = _subsample(labels["train"], cfg.max_train_windows, config.seed)
   x_train, y_train = feats["train"][train_pos], labels["train"][train_pos]
   num_classes = len(ds.classes)
+  weighting = class_weights.policy(config)
   extra: Dict[str, Any] = {"estimator": estimator, "features": source,
+                           "class_weights": weighting,
                            "n_features": int(x_train.shape[1]),
                            "n_train_windows": int(len(y_train)),
                            "processed_dir": processed_dir,
@@ -120,7 +125,8 @@ def run(config, workdir: str) -> Dict[str, Any]:
     model = ensemble.RandomForestClassifier(
         n_estimators=rf.n_estimators, max_depth=rf.max_depth or None,
         min_samples_leaf=rf.min_samples_leaf, max_features=rf.max_features,
-        class_weight=rf.class_weight or None, n_jobs=rf.n_jobs,
+        class_weight=class_weights.sklearn(weighting, forest=True),
+        n_jobs=rf.n_jobs,
         random_state=config.seed)
     model.fit(x_train, y_train)
     probs = {p: _full_probs(model.predict_proba(feats[p]), model.classes_,
@@ -129,7 +135,8 @@ def run(config, workdir: str) -> Dict[str, Any]:
   elif estimator == "svm_comodo":
     probe = probes.comodo_svm_probe(
         x_train, y_train, np.concatenate([feats[p] for p in eval_parts]),
-        num_classes=num_classes, seed=config.seed)
+        num_classes=num_classes,
+        class_weight=class_weights.sklearn(weighting), seed=config.seed)
     bounds = np.cumsum([0] + [len(feats[p]) for p in eval_parts])
     probs = {p: probe.probs[bounds[i]:bounds[i + 1]]
              for i, p in enumerate(eval_parts)}
@@ -143,7 +150,7 @@ def run(config, workdir: str) -> Dict[str, Any]:
         val_x=feats["val"] if has_val else None,
         val_y=labels["val"] if has_val else None,
         c_grid=tuple(lr.c_grid), max_iter=lr.max_iter,
-        class_weight=lr.class_weight or None, seed=config.seed)
+        class_weight=class_weights.sklearn(weighting), seed=config.seed)
     bounds = np.cumsum([0] + [len(feats[p]) for p in eval_parts])
     probs = {p: probe.probs[bounds[i]:bounds[i + 1]]
              for i, p in enumerate(eval_parts)}

@@ -93,9 +93,11 @@ def comodo_svm_probe(train_x: np.ndarray, train_y: np.ndarray,
                      test_x: np.ndarray, *, num_classes: int,
                      max_samples: int = 10_000,
                      c_grid: Sequence[float] = COMODO_C_GRID, cv_folds: int = 5,
-                     n_jobs: Optional[int] = None, seed: int = 0
+                     n_jobs: Optional[int] = None,
+                     class_weight: Optional[str] = None, seed: int = 0
                      ) -> ProbeResult:
-  """COMODO's RBF-SVM protocol (see module docstring). ``val`` is not used."""
+  """COMODO's RBF-SVM protocol (see module docstring). ``val`` is not used.
+  ``class_weight``: the SVC's (COMODO's own protocol: None)."""
   train_x, train_y = _check_xy(train_x, train_y, "train", num_classes)
   test_x = _check_x(test_x, train_x.shape[1], "test")
   train_x, test_x = _l2_normalise(train_x), _l2_normalise(test_x)
@@ -104,7 +106,7 @@ def comodo_svm_probe(train_x: np.ndarray, train_y: np.ndarray,
   n_labels = len(np.unique(train_y))
   params: Dict[str, Any] = {"n_train": int(len(train_y))}
   if len(train_y) // n_labels < 5 or len(train_y) < 50:
-    clf = _svc(seed, C=1e5)
+    clf = _svc(seed, C=1e5, class_weight=class_weight)
     with _svc_warnings():
       clf.fit(xs, train_y)
     params.update(C=1e5, selection="none (too few samples)")
@@ -114,7 +116,8 @@ def comodo_svm_probe(train_x: np.ndarray, train_y: np.ndarray,
       xs, _, ys, _ = model_selection.train_test_split(
           xs, train_y, train_size=max_samples, random_state=seed, stratify=train_y)
     search = model_selection.GridSearchCV(
-        _svc(seed), {"C": list(c_grid)}, cv=cv_folds, n_jobs=n_jobs)
+        _svc(seed, class_weight=class_weight), {"C": list(c_grid)},
+        cv=cv_folds, n_jobs=n_jobs)
     with _svc_warnings():
       search.fit(xs, ys)
     clf = search.best_estimator_

@@ -11,7 +11,8 @@ fine-tuning run, or converted PyTorch weights: ``task.pretrained`` and
 ``task.pretrained_format``), embeds every window of the split's train, val
 and test parts (the model's ``aux["features"]``, eval mode). The features
 go to ``probe.estimator``: COMODO's RBF-SVM (``"svm_comodo"``, default) or
-the logistic-regression probe (``"logreg"``, C picked on val macro-F1). The
+the logistic-regression probe (``"logreg"``, C picked on val macro-F1),
+weighted by the run's class-weighting policy (``config.class_weights``). The
 run writes ``results.json`` like any other, so ``report`` sets a model's
 frozen probe beside its fine-tuned and linear-probed runs.
 
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from egoimu_jax.evaluation import class_weights
 from egoimu_jax.evaluation import probes
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.training import mesh as mesh_lib
@@ -76,17 +78,20 @@ def run(config, workdir: str) -> Dict[str, Any]:
   num_classes = len(pipe.dataset.classes)
   eval_parts = [p for p in ("val", "test") if p in out]
   test_x = np.concatenate([out[p]["features"] for p in eval_parts])
+  weighting = class_weights.policy(config)
   if estimator == "svm_comodo":
     probe = probes.comodo_svm_probe(
         out["train"]["features"], out["train"]["label"], test_x,
-        num_classes=num_classes, seed=config.seed)
+        num_classes=num_classes, class_weight=class_weights.sklearn(weighting),
+        seed=config.seed)
   else:
     has_val = "val" in out
     probe = probes.linear_probe(
         out["train"]["features"], out["train"]["label"], test_x,
         num_classes=num_classes,
         val_x=out["val"]["features"] if has_val else None,
-        val_y=out["val"]["label"] if has_val else None, seed=config.seed)
+        val_y=out["val"]["label"] if has_val else None,
+        class_weight=class_weights.sklearn(weighting), seed=config.seed)
   bounds = np.cumsum([0] + [len(out[p]["label"]) for p in eval_parts])
   predictions = {}
   for i, p in enumerate(eval_parts):
@@ -98,6 +103,7 @@ def run(config, workdir: str) -> Dict[str, Any]:
         probs=probe.probs[bounds[i]:bounds[i + 1]])
   name = config.get("name") or f"{config.model.name}_{estimator}"
   extra = {"estimator": estimator, "features": "model",
+           "class_weights": weighting,
            "n_features": int(out["train"]["features"].shape[1]),
            "params": probe.params,
            "processed_dir": pipe.dataset.processed_dir,

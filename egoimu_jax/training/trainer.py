@@ -207,6 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       logging.info("best step %s, %s: %s", best, part,
                    writers.brief(final[part], task.best_metric))
     extra = {"best_step": best, "total_steps": plan["total"], "steps": plan,
+             "class_weights": config.get("class_weights", "balanced"),
              **param_figures, "mesh": dict(mesh.shape),
              "process_count": jax.process_count(),
              "processed_dir": pipe.dataset.processed_dir,

@@ -10,7 +10,8 @@ leave-one-worker-out over N workers spread in break fraction, one job each;
 N = the dataset's worker count tests everyone: the hard-case analysis reads
 its difficulty from these), ``tiny`` (the small synthetic dataset),
 ``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``;
-default 1).
+default 1), ``class_weights`` (the policy every model shares: ``balanced``,
+default, or ``none``).
 """
 
 from egoimu_jax.input_pipeline import protocols
@@ -22,7 +23,8 @@ PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0, lowo=0,
-                       seeds=1)
+                       seeds=1, class_weights="balanced")
+  weights = {"class_weights": a.class_weights}
   # configs/classical.py:tiny splits its 6 workers into 3 folds; the full one 5.
   folds = a.folds or (3 if a.tiny else 5)
   jobs = []
@@ -30,10 +32,11 @@ def sweep(arg=None):
     name = f"classical_{estimator}"
     for p in launch.product(protocol=PROTOCOLS, fold=range(folds)):
       jobs.append(launch.protocol_job(config_for(name, a.tiny), name,
-                                      p["protocol"], p["fold"]))
+                                      p["protocol"], p["fold"],
+                                      overrides=weights))
     for fold in range(a.lowo):
       jobs.append(launch.protocol_job(
           config_for(name, a.tiny), name, "lowo", fold,
           overrides={"protocol.lowo_count": a.lowo,
-                     "protocol.lowo_rule": "spread"}))
+                     "protocol.lowo_rule": "spread", **weights}))
   return launch.with_seeds(jobs, a.seeds)

@@ -27,7 +27,8 @@ Arg: ``models=deepconvlstm+moment``, ``methods`` (``+``-joined subset of
 ``weights.mantis`` (``launch/weights.py``: needed without ``tiny`` or
 ``cpu`` unless ``allow_random_init=True``), ``cpu``
 (``launch/config_paths.CPU_VARIANTS``),
-``epochs`` (0: each config's own), ``class_weights`` (``balanced``), ``tiny``,
+``epochs`` (0: each config's own), ``class_weights`` (the one policy of
+every job: ``balanced``, default, or ``none``), ``tiny``,
 ``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``). DeepConvLSTM runs with its BatchNorm
 option (``model.batch_norm``, ISWC'22), so that AdaBN has statistics to
 re-estimate; its rows are named ``deepconvlstm-bn``.
@@ -67,7 +68,7 @@ def sweep(arg=None):
   a = launch.parse_arg(
       arg, tiny=False, models="deepconvlstm+moment", methods="+".join(METHODS),
       tta="adabn+tent", minutes="", modes="head+full", folds=0, cpu=False,
-      epochs=0.0, class_weights="", seeds=1)
+      epochs=0.0, class_weights="balanced", seeds=1)
   weights.check([m for m in a.models.split("+") if m in weights_lib.MODELS],
                 papers_scale=not (a.tiny or a.cpu))
   folds = a.folds or (3 if a.tiny else 5)
@@ -82,9 +83,7 @@ def sweep(arg=None):
   jobs = []
   for model in a.models.split("+"):
     config = _config(model, a, weights)
-    base, name = {}, model
-    if a.class_weights:
-      base["task.class_weights"] = a.class_weights
+    base, name = {"class_weights": a.class_weights}, model
     if model in BATCH_NORM:
       key, name = BATCH_NORM[model]
       base[key] = True

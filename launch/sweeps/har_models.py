@@ -26,8 +26,9 @@ tiny), ``tiny``, ``cpu`` (the
 layouts that train in minutes on a 2-core CPU: DeepConvLSTM ``iswc22``,
 Attend-and-Discriminate, MOMENT and Mantis ``cpu``), ``epochs`` (0: each
 config's own; also CrossHAR's classifier), ``pretrain_epochs`` (CrossHAR's
-self-supervised stage; 0: its config's), ``class_weights`` (``balanced``
-weights the supervised losses by inverse class frequency), ``pretrain_on``
+self-supervised stage; 0: its config's), ``class_weights`` (the one policy of
+every job and way, probes included: ``balanced``, default, or ``none``),
+``pretrain_on``
 (CrossHAR's: ``train``, ``all`` or ``both``), ``seeds`` (each job repeated
 with seeds 0..seeds-1: ``launch/seeds.py``).
 
@@ -57,8 +58,7 @@ def _config(model, a, weights):
 
 def _ways(model, a):
   """(name suffix, overrides) of each evaluation way."""
-  supervised = ({"task.class_weights": a.class_weights}
-                if a.class_weights else {})
+  supervised = {"class_weights": a.class_weights}
   out = []
   for way in a.ways.split("+"):
     if way == "finetune":
@@ -67,7 +67,7 @@ def _ways(model, a):
       out.append(("_linear_probe", {"optim.freeze": FREEZE_ENCODER,
                                     **supervised}))
     elif way == "svm":
-      out.append(("_svm_probe", {"job": "feature_probe",
+      out.append(("_svm_probe", {"job": "feature_probe", **supervised,
                                  "probe.estimator": "svm_comodo"}))
     else:
       raise ValueError(f"ways: unknown {way!r} (finetune, linear, svm)")
@@ -80,7 +80,7 @@ def sweep(arg=None):
       arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
       "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
       epochs=0.0, pretrain_epochs=0.0,
-      class_weights="", pretrain_on="both", seeds=1)
+      class_weights="balanced", pretrain_on="both", seeds=1)
   folds = a.folds or (3 if a.tiny else 5)
   models = a.models.split("+")
   weights.check([m for m in models if m in weights_lib.MODELS],
@@ -101,7 +101,8 @@ def sweep(arg=None):
         finetune_epochs=a.epochs, pretrain_epochs=a.pretrain_epochs)
     for population in pretrain_population.populations(a.pretrain_on):
       name = pretrain_population.mark(f"crosshar-{variant}", population)
-      overrides = {"experiment.protocols": PROTOCOLS}
+      overrides = {"experiment.protocols": PROTOCOLS,
+                   "class_weights": a.class_weights}
       if population == "train":   # the config's own: all, and its name
         overrides.update({"name": name, "protocol.pretrain_on": population})
       jobs.append(launch.Job(

@@ -18,8 +18,8 @@ Arg:
   cpu=False                the layouts that train at CPU scale
                            (launch/config_paths.CPU_VARIANTS).
   epochs=0                 the models' ``epochs`` config arg (0: their own).
-  class_weights=           ``balanced``: the trained models' task.class_weights
-                           (the classical estimators weight classes themselves).
+  class_weights=balanced   the one policy of every job, classical ones
+                           included (``balanced`` or ``none``).
   weights.<model>=DIR      released weights of a foundation model in
                            ``models`` (launch/weights.py; needed without
                            ``tiny`` or ``cpu`` unless allow_random_init=True).
@@ -46,7 +46,7 @@ def sweep(arg=None):
   arg, pretrained = weights_lib.split(arg)
   a = launch.parse_arg(arg, tiny=False, models="deepconvlstm", kind="both",
                        units="fractions", num_folds=0, folds=0,
-                       cpu=False, epochs=0.0, class_weights="", seeds=1)
+                       cpu=False, epochs=0.0, class_weights="balanced", seeds=1)
   if a.kind not in ("workers", "data", "both"):
     raise ValueError(f"kind must be workers, data or both, got {a.kind!r}")
   if a.units not in ("fractions", "counts"):
@@ -74,9 +74,7 @@ def sweep(arg=None):
         **weights_lib.config_args(model, pretrained))
     if config_paths.accepts(model, "epochs"):
       config = config_paths.with_args(config, epochs=a.epochs)
-    weights = ({"task.class_weights": a.class_weights} if a.class_weights
-               and config_paths.has_setting(model, "task.class_weights")
-               else {})
+    weights = {"class_weights": a.class_weights}
     for protocol in chosen:
       for p in launch.product(scale=scales[protocol.scale_unit],
                               fold=range(folds)):

@@ -11,6 +11,7 @@ from sklearn import metrics as skm
 
 from configs import classical as classical_config
 from egoimu_jax import jobs
+from egoimu_jax.baselines import classical as classical_lib
 from egoimu_jax.evaluation import results
 from egoimu_jax.input_pipeline.store import processed
 from egoimu_jax.report import build
@@ -155,3 +156,25 @@ def test_video_teacher_probe_extracts_its_embeddings_on_first_use(tmp_path):
   assert os.path.isdir(manifest)
   again = jobs.JOBS.get("classical")(config, str(tmp_path / "b"))
   assert again["metrics"]["test"] == first["metrics"]["test"]
+
+
+def test_class_weight_policy_reaches_the_forest(runs, monkeypatch, tmp_path):
+  """``config.class_weights`` sets the forest's weighting and is recorded."""
+  _, cache, out = runs
+  assert results.read(out[("tiny", "l20wo", 0)][0])["extra"][
+      "class_weights"] == "balanced"
+  seen = []
+  real = classical_lib.ensemble.RandomForestClassifier
+
+  def recording(**kwargs):
+    seen.append(kwargs["class_weight"])
+    return real(**kwargs)
+
+  monkeypatch.setattr(classical_lib.ensemble, "RandomForestClassifier",
+                      recording)
+  for policy in ("balanced", "none"):
+    config = _config(cache, "tiny")
+    config.class_weights = policy
+    res = jobs.JOBS.get("classical")(config, str(tmp_path / policy))
+    assert res["extra"]["class_weights"] == policy
+  assert seen == ["balanced_subsample", None]

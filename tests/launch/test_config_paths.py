@@ -91,9 +91,6 @@ def test_cpu_variants_and_args():
       "configs/moment.py:tiny")
   assert config_paths.accepts("moment", "epochs")
   assert not config_paths.accepts("classical_rf", "epochs")
-  assert config_paths.has_setting("deepconvlstm", "task.class_weights")
-  assert not config_paths.has_setting("classical_rf", "task.class_weights")
-  assert not config_paths.has_setting("deepconvlstm", "task.class_weights.x")
   assert config_paths.with_args("configs/moment.py:cpu", epochs=8.0,
                                 weights="") == "configs/moment.py:cpu,epochs=8.0"
   assert config_paths.with_args("configs/x.py", a=1) == "configs/x.py:a=1"

@@ -39,7 +39,8 @@ def test_har_models():
               "crosshar-base/pretrain_train", "crosshar-base-pretrain_train",
               "train")
   assert every.workdir == "crosshar-base/pretrain_all"
-  assert every.overrides == {"experiment.protocols": ("l20wo", "within")}
+  assert every.overrides == {"experiment.protocols": ("l20wo", "within"),
+                             "class_weights": "balanced"}
   assert len(load("har_models.py:models=crosshar,pretrain_on=all")) == 1
   svm = [j for j in jobs if j.tags["model"] == "moment_svm_probe"][0]
   assert svm.overrides["job"] == "feature_probe"
@@ -63,12 +64,12 @@ def test_scaling():
   assert counts[0].workdir == "deepconvlstm/worker_scaling/n100/fold0"
   with pytest.raises(ValueError, match="kind must be"):
     load("scaling.py:kind=people")
-  # Class weights reach the trained models only (the forest weights its own).
-  weighted = load("scaling.py:models=classical_rf+deepconvlstm,folds=1,"
-                  "class_weights=balanced")
-  assert {j.tags["model"]: j.overrides.get("task.class_weights")
-          for j in weighted} == {"classical_rf": None,
-                                 "deepconvlstm": "balanced"}
+  # One class-weighting policy reaches every model, the forest included.
+  unweighted = load("scaling.py:models=classical_rf+deepconvlstm,folds=1,"
+                    "class_weights=none")
+  assert {j.tags["model"]: j.overrides.get("class_weights")
+          for j in unweighted} == {"classical_rf": "none",
+                                   "deepconvlstm": "none"}
 
 
 def test_evimae():

@@ -12,19 +12,21 @@ from egoimu_jax.training import tasks
 from egoimu_jax.training.tasks import base
 
 
-def _config(**task_fields):
+def _config(class_weights="none", **task_fields):
   config = config_lib.base()
   config.update(config_lib.trainer_config())
   config.model.name = "deepconvlstm"
   config.model.variant = "tiny"
+  config.class_weights = class_weights
   config.task.update(task_fields)
   return config
 
 
-def _task(data=None, **task_fields):
+def _task(data=None, class_weights="none", **task_fields):
   data = data or types.SimpleNamespace(
       dataset=types.SimpleNamespace(classes=("a", "b", "c")), split={})
-  task = tasks.TASKS.get("supervised")(_config(**task_fields), data)
+  task = tasks.TASKS.get("supervised")(
+      _config(class_weights, **task_fields), data)
   # No dropout, one LSTM layer: deterministic and quick to compile.
   task.model = task.model.clone(dropout_rate=0.0, lstm_layers=1)
   return task
@@ -93,6 +95,15 @@ def test_balanced_class_weights():
       rtol=1e-5)
   with pytest.raises(ValueError, match="class_weights"):
     _task(data, class_weights="inverse")
+  # The old per-task field is refused, not silently ignored.
+  with pytest.raises(ValueError, match="moved to config.class_weights"):
+    tasks.TASKS.get("supervised")(_stale_task_field(), data)
+
+
+def _stale_task_field():
+  config = _config("balanced")
+  config.task.class_weights = "balanced"
+  return config
 
 
 def test_freeze_trains_only_the_unfrozen_leaves():

@@ -5,11 +5,10 @@
 * ``mixup_alpha`` (0 = off): mixup of ``mixup_keys`` inputs and labels with
   ``lam ~ Beta(alpha, alpha)`` (``models.mixup``; ``mixup_max_lambda`` keeps
   ``lam >= 0.5`` as the Attend-and-Discriminate authors do);
-* ``class_weights``: ``""`` (plain cross-entropy) or ``"balanced"``: each
-  example's loss is weighted by ``n / (K * n_c)`` for its class ``c``, counted
-  on the split's training windows (scikit-learn's "balanced"), so that rare
-  states (breaks, device off the body) count for macro-F1 as they do in
-  evaluation. Under mixup each label's term carries its own weight.
+* the loss is weighted by the run's class-weighting policy
+  (``config.class_weights``, ``evaluation/class_weights.py``; ``"balanced"``:
+  ``n / (K * n_c)`` for class ``c`` on the split's training windows). Under
+  mixup each label's term carries its own weight.
 * ``center_loss_weight`` (0 = off): adds ``weight * center_loss`` on
   ``aux['features']`` and moves the class centres by ``center_lr`` after
   every step (``models.center_loss``). The centres are task state in
@@ -35,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from egoimu_jax.adaptation import domain_losses
+from egoimu_jax.evaluation import class_weights as class_weights_lib
 from egoimu_jax.evaluation import results as results_lib
 from egoimu_jax.models import center_loss as center_lib
 from egoimu_jax.models import mixup as mixup_lib
@@ -60,8 +60,7 @@ class Supervised(base.Task):
     self.center_weight = float(task.get("center_loss_weight", 0.0))
     self.center_lr = float(task.get("center_lr", 0.001))
     self.classes = tuple(data.dataset.classes)
-    self.class_weights = _class_weights(task.get("class_weights", ""),
-                                        data, len(self.classes))
+    self.class_weights = _class_weights(config, data, len(self.classes))
     self.dg = task.get("dg", "erm")
     if self.dg not in domain_losses.METHODS:
       raise ValueError(f"config.task.dg must be one of "
@@ -176,16 +175,10 @@ class Supervised(base.Task):
             "step": extra.get("best_step")}
 
 
-def _class_weights(kind: str, data, num_classes: int):
-  """Per-class loss weights ``[K]`` (float32), or None for plain CE."""
-  if not kind:
+def _class_weights(config, data, num_classes: int):
+  """Per-class loss weights ``[K]`` (float32) by the run's policy, or None."""
+  kind = class_weights_lib.policy(config)
+  if kind == "none":
     return None
-  if kind != "balanced":
-    raise ValueError(f"config.task.class_weights must be '' or 'balanced', "
-                     f"got {kind!r}")
-  labels = data.dataset.table.label[data.indices("train")]
-  counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-  # Classes without training windows get weight 0 (they cannot be learned).
-  weights = np.where(counts > 0, counts.sum() / (num_classes *
-                                                 np.maximum(counts, 1)), 0.0)
-  return weights.astype(np.float32)
+  return class_weights_lib.weights(
+      data.dataset.table.label[data.indices("train")], num_classes, kind)
