@@ -67,6 +67,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   p.add_argument("--trees", type=int, default=0,
                  help="random-forest trees (0: the config's)")
   p.add_argument("--n_boot", type=int, default=1000)
+  p.add_argument("--within_test", default="all", choices=("all", "fold"),
+                 help="protocol.within_test: all (every window gets a "
+                      "within-person prediction, the matched set is every "
+                      "cross-person test window) or fold (1/K of them)")
   p.add_argument("--quick", action="store_true",
                  help="20 workers x 4 clips of 20 s, 3 folds, 100 trees")
   args = p.parse_args(argv)
@@ -88,7 +92,8 @@ def rf_config(args, variation: float, hard: int, protocol: str, fold: int):
       num_workers=args.workers, clips_per_worker=args.clips,
       clip_seconds=args.clip_seconds, with_video=False, seed=args.seed,
       hard_workers=hard, person_variation=variation)
-  config.protocol.update(name=protocol, fold=fold, num_folds=args.folds)
+  config.protocol.update(name=protocol, fold=fold, num_folds=args.folds,
+                         within_test=args.within_test)
   if args.trees:
     config.classical.rf.n_estimators = args.trees
   return config
@@ -289,7 +294,7 @@ def check_no_skill(dataset: str, gaps: Mapping, difficulty: Mapping,
 
 def dataset_root(args, name: str) -> str:
   return os.path.join(args.out, f"{name}_w{args.workers}x{args.clips}_"
-                      f"f{args.folds}_s{args.seed}")
+                      f"f{args.folds}_s{args.seed}_{args.within_test}")
 
 
 def planted(args) -> Dict[str, str]:
