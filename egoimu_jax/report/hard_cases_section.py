@@ -163,8 +163,7 @@ def difficulty(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
       if p != "within" or scale is not None or not cross:
         continue
       try:
-        folds = (matched.match(within, cross) if _folds_pair(within, cross)
-                 else [f for f in [matched.pooled(within, cross)] if f])
+        folds = matched.match(within, cross)
       except FileNotFoundError:
         continue
       gaps = matched.worker_gaps(folds)
@@ -181,13 +180,6 @@ def difficulty(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]]
                     for w in workers}
   return (proto, keys, mean(lambda g: -g["gap"]),
           mean(lambda g: g["cross_bacc"]))
-
-
-def _folds_pair(within, cross) -> bool:
-  """Fold k of both tests the same people (l20wo and its within pair)."""
-  tested = lambda runs: {r.fold: set(r.test_workers) for r in runs}
-  w, c = tested(within), tested(cross)
-  return bool(set(w) & set(c)) and all(w[f] == c[f] for f in set(w) & set(c))
 
 
 def worker_stats(runs: Sequence[aggregate.Run], processed_dir: str,

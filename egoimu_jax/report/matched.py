@@ -76,40 +76,51 @@ class MatchedFold:
 
 def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
           ) -> List[MatchedFold]:
-  """The matched folds of two groups (folds present in both, sorted).
+  """The matched folds of two groups: one per cross-person fold (sorted)
+  that shares windows with the within-person runs.
 
-  Raises ``MatchError`` if the runs disagree on a shared window's label or
-  use different vocabularies; ``FileNotFoundError`` if a run has no
-  ``predictions.npz``.
+  The within-person arm of every fold is all within-person runs of a seed
+  together: its folds test disjoint windows, so cross fold k meets exactly
+  the within-person predictions of its own people's windows, whichever
+  within fold made them (fold k's with ``within_test="fold"``; all K folds'
+  with ``within_test="all"``, which matches every window of fold k).
+
+  Raises ``MatchError`` if the runs disagree on a shared window's label,
+  use different vocabularies, or a within-person seed tests a window twice;
+  ``FileNotFoundError`` if a run has no ``predictions.npz``.
   """
   if within and cross and within[0].classes != cross[0].classes:
     raise MatchError(f"{within[0].workdir} and {cross[0].workdir} use "
                      "different class vocabularies")
-  by_fold = lambda runs: {f: [r for r in runs if r.fold == f]
-                          for f in sorted({r.fold for r in runs})}
-  w_folds, c_folds = by_fold(within), by_fold(cross)
+  w_arm = _by_seed(within)
+  for p, run in zip(w_arm, within):
+    if len(np.unique(p.window_id)) < len(p.window_id):
+      raise MatchError(f"the within-person runs of {run.workdir}'s seed test "
+                       "some window twice: they cannot be pooled over folds")
   out = []
-  for fold in sorted(set(w_folds) & set(c_folds)):
-    arms = [_by_seed(runs) for runs in (w_folds[fold], c_folds[fold])]
+  for fold in sorted({r.fold for r in cross}):
+    c_runs = [r for r in cross if r.fold == fold]
+    c_arm = _by_seed(c_runs)
     shared = None
-    for p in arms[0] + arms[1]:
+    for p in w_arm + c_arm:
       ids = set(p.window_id.tolist())
       shared = ids if shared is None else shared & ids
-    ids = np.array(sorted(shared), dtype=str)
+    ids = np.array(sorted(shared or ()), dtype=str)
     if not len(ids):
       continue
-    first = _take(arms[0][0], ids)
+    first = _take(w_arm[0], ids)
     stacks = []
-    for arm, runs in zip(arms, (w_folds[fold], c_folds[fold])):
+    for arm in (w_arm, c_arm):
       rows = []
-      for p, run in zip(arm, runs[:len(arm)]):
+      for p in arm:
         taken = _take(p, ids)
         bad = np.flatnonzero(taken.label != first.label)
         if len(bad):
           raise MatchError(
               f"window {ids[bad[0]]!r} has label {int(first.label[bad[0]])} "
-              f"in {w_folds[fold][0].workdir} but {int(taken.label[bad[0]])} "
-              f"in {run.workdir}: the runs were not scored on the same data")
+              f"in {within[0].workdir}'s runs but {int(taken.label[bad[0]])} "
+              f"in {c_runs[0].workdir}'s: the runs were not scored on the "
+              "same data")
         rows.append(taken.pred)
       stacks.append(np.stack(rows))
     out.append(MatchedFold(fold, ids, first.worker_id, first.label, stacks[0],
@@ -118,10 +129,10 @@ def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
 
 
 def _by_seed(runs: Sequence[aggregate.Run]) -> List[results_lib.Predictions]:
-  """One prediction set per seed: the runs of a seed concatenated (several
-  when folds were pooled)."""
+  """One prediction set per seed (sorted): the runs of a seed concatenated
+  (several when folds are pooled)."""
   seeds: Dict[Optional[int], List[results_lib.Predictions]] = {}
-  for r in runs:
+  for r in sorted(runs, key=lambda r: (_seed_key(r.seed), r.fold)):
     seeds.setdefault(r.seed, []).append(
         results_lib.read_predictions(r.workdir, r.results))
   out = []
@@ -132,17 +143,8 @@ def _by_seed(runs: Sequence[aggregate.Run]) -> List[results_lib.Predictions]:
   return out
 
 
-def pooled(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
-           ) -> Optional[MatchedFold]:
-  """All folds of both arms as one matched set (fold -1), for protocols
-  whose folds do not correspond (within-person against leave-one-worker-
-  out); each arm's first seed. None if no window is shared."""
-  first_seed = lambda runs: [r for r in runs if r.seed == min(
-      (x.seed for x in runs), key=lambda s: -1 if s is None else s)]
-  within, cross = first_seed(within), first_seed(cross)
-  relabel = lambda runs: [dataclasses.replace(r, fold=-1) for r in runs]
-  folds = match(relabel(within), relabel(cross))
-  return folds[0] if folds else None
+def _seed_key(seed: Optional[int]) -> int:
+  return -1 if seed is None else seed
 
 
 def _take(p: results_lib.Predictions, ids: np.ndarray) -> results_lib.Predictions:

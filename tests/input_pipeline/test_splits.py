@@ -357,3 +357,21 @@ def test_from_manifest_reads_clip_labels():
   assert pop.clip_labels == {"a1": "walk", "a2": "sit", "b1": ""}
   del manifest["clip_labels"]  # a manifest written before clip labels
   assert splits.from_manifest(manifest).clip_labels == {}
+
+
+def test_within_test_all_tests_every_clip_once_over_the_folds():
+  tested = []
+  for k in range(5):
+    w = splits.make_split(cfg(name="within", fold=k, within_test="all"), POP)
+    same = splits.make_split(cfg(name="within", fold=k), POP)
+    assert w["test_workers"] == sorted(POP.workers)
+    # The groups do not depend on the mode: fold k's training part is the same.
+    assert w["train_clips"] == same["train_clips"]
+    assert set(same["test_clips"]) <= set(w["test_clips"])
+    assert not set(w["test_clips"]) & set(w["train_clips"])
+    tested += w["test_clips"]
+  # Every clip is tested within-person exactly once: the matched set of the
+  # cross-person folds is every test window.
+  assert sorted(tested) == sorted(c for v in POP.workers for c in POP.clips[v])
+  with pytest.raises(population.SplitError, match="within_test"):
+    splits.make_split(cfg(name="within", fold=0, within_test="some"), POP)
