@@ -38,10 +38,7 @@ def get_config(arg=None):
   config.model.variant = variant
   config.model.head = "batchnorm_linear"
   config.model.output_token = "cls"
-  if weights:
-    config.task.name = "finetune"
-    config.task.pretrained = weights
-    config.task.pretrained_format = "mantis"
+  config_lib.warm_start(config, weights, "mantis")
 
   config.input.batch_size = 128
   config.input.eval_batch_size = 256

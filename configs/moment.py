@@ -38,10 +38,7 @@ def get_config(arg=None):
   config.model.input_length = arg.input_length
   config.model.head_reduction = arg.head
 
-  if arg.weights:
-    config.task.name = "finetune"
-    config.task.pretrained = arg.weights
-    config.task.pretrained_format = "moment"
+  config_lib.warm_start(config, arg.weights, "moment")
 
   config.input.batch_size = 64
   config.input.eval_batch_size = 256

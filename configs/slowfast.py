@@ -31,9 +31,7 @@ def get_config(arg=None):
       config, "slowfast", num_frames=32, lr=1e-4, warmup_epochs=2.0,
       frame_mean=(0.45, 0.45, 0.45), frame_std=(0.225, 0.225, 0.225))
   config.checkpoint.keep = 1
-  if config.arg.weights:   # released weights; the head starts fresh
-    config.task.update(name="finetune", pretrained=config.arg.weights,
-                       pretrained_format="slowfast")
+  config_lib.warm_start(config, config.arg.weights, "slowfast")
   if config.arg.variant == "tiny":
     # The CPU smoke run: 8 Fast (2 Slow) frames of 32^2, the tiny model.
     config_lib.tiny_video(config, num_frames=8)

@@ -37,9 +37,7 @@ def get_config(arg=None):
       frame_std=(0.225, 0.225, 0.225))
   config.model.drop_path = 0.1
   config.data.video.size = model.image_size
-  if config.arg.weights:   # released weights; the head starts fresh
-    config.task.update(name="finetune", pretrained=config.arg.weights,
-                       pretrained_format="timesformer")
+  config_lib.warm_start(config, config.arg.weights, "timesformer")
   if config.arg.variant == "tiny":
     # CPU smoke run: the shared tiny dataset with 32^2 frames stored.
     config_lib.tiny_video(config, num_frames=4)

@@ -36,9 +36,7 @@ def get_config(arg=None):
   config.model.drop_path = 0.1
   config.optim.update(b1=0.9, b2=0.999)
   config.checkpoint.keep = 1
-  if config.arg.weights:   # released weights; the head starts fresh
-    config.task.update(name="finetune", pretrained=config.arg.weights,
-                       pretrained_format="videomae")
+  config_lib.warm_start(config, config.arg.weights, "videomae")
   if config.arg.variant == "tiny":
     # The CPU smoke run: 4 frames of 32^2 on the shared tiny data set.
     config_lib.tiny_video(config, num_frames=4)

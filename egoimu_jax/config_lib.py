@@ -205,6 +205,16 @@ def tiny_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return config
 
 
+def warm_start(config: ml_collections.ConfigDict, weights: str,
+               importer: str) -> None:
+  """Fine-tunes from released weights (``weights``: a directory that the
+  ``importer`` of ``models.IMPORTERS`` reads; the head starts fresh), in
+  place; nothing when ``weights`` is empty (random init)."""
+  if weights:
+    config.task.update(name="finetune", pretrained=weights,
+                       pretrained_format=importer)
+
+
 def video_classifier(config: ml_collections.ConfigDict, model: str, *,
                      num_frames: int, lr: float, warmup_epochs: float,
                      weight_decay: float = 0.05,
