@@ -119,7 +119,9 @@ def test_supervised_task_carries_groupdro_weights_and_coral_penalty():
     config.model.update(name="deepconvlstm", variant="tiny")
     config.task.update(fields)
     data = types.SimpleNamespace(dataset=types.SimpleNamespace(
-        classes=("a", "b", "c"), workers=("w0", "w1", "w2", "w3")), split={})
+        classes=("a", "b", "c"), workers=("w0", "w1", "w2", "w3"),
+        table=types.SimpleNamespace(label=np.arange(3))),
+        indices=lambda part: np.arange(3), split={})  # balanced: weights 1
     t = tasks.TASKS.get("supervised")(config, data)
     t.model = t.model.clone(dropout_rate=0.0, lstm_layers=1)
     return t

@@ -85,22 +85,24 @@ def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
   within fold made them (fold k's with ``within_test="fold"``; all K folds'
   with ``within_test="all"``, which matches every window of fold k).
 
-  Raises ``MatchError`` if the runs disagree on a shared window's label,
-  use different vocabularies, or a within-person seed tests a window twice;
+  Within-person runs whose folds share test windows are not pooled: fold k
+  meets within-person fold k (``_poolable``). Raises ``MatchError`` if the
+  runs disagree on a shared window's label or use different vocabularies;
   ``FileNotFoundError`` if a run has no ``predictions.npz``.
   """
   if within and cross and within[0].classes != cross[0].classes:
     raise MatchError(f"{within[0].workdir} and {cross[0].workdir} use "
                      "different class vocabularies")
-  w_arm = _by_seed(within)
-  for p, run in zip(w_arm, within):
-    if len(np.unique(p.window_id)) < len(p.window_id):
-      raise MatchError(f"the within-person runs of {run.workdir}'s seed test "
-                       "some window twice: they cannot be pooled over folds")
+  pooled = _poolable(within)
+  w_all = _by_seed(within) if pooled else None
   out = []
   for fold in sorted({r.fold for r in cross}):
     c_runs = [r for r in cross if r.fold == fold]
     c_arm = _by_seed(c_runs)
+    w_arm = w_all if pooled else _by_seed(
+        [r for r in within if r.fold == fold])
+    if not w_arm:
+      continue
     shared = None
     for p in w_arm + c_arm:
       ids = set(p.window_id.tolist())
@@ -126,6 +128,20 @@ def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
     out.append(MatchedFold(fold, ids, first.worker_id, first.label, stacks[0],
                            stacks[1], len(within[0].classes)))
   return out
+
+
+def _poolable(runs: Sequence[aggregate.Run]) -> bool:
+  """Whether each seed's runs test disjoint windows, so that they can be
+  pooled over folds; else (runs that share test windows) fold k of the
+  within-person runs is matched with fold k of the cross-person ones."""
+  seen: Dict[Optional[int], set] = {}
+  for r in runs:
+    ids = results_lib.read_predictions(r.workdir, r.results).window_id
+    mine = seen.setdefault(r.seed, set())
+    if mine.intersection(ids.tolist()):
+      return False
+    mine.update(ids.tolist())
+  return True
 
 
 def _by_seed(runs: Sequence[aggregate.Run]) -> List[results_lib.Predictions]:

@@ -35,7 +35,9 @@ KEY = jax.random.key(0)
 RNGS = {"params": KEY, "masking": jax.random.key(1),
         "dropout": jax.random.key(2)}
 DATA = types.SimpleNamespace(
-    dataset=types.SimpleNamespace(classes=("working", "break", "off")),
+    dataset=types.SimpleNamespace(classes=("working", "break", "off"),
+                                  table=types.SimpleNamespace(label=np.arange(3))),
+    indices=lambda part: np.arange(3),  # one training window per class
     split={"protocol": "pretrain", "fold": 0},
     train_steps=lambda: types.SimpleNamespace(steps_per_epoch=10))
 

@@ -22,7 +22,9 @@ from egoimu_jax.training.tasks import mae_pretrain
 KEY = jax.random.key(0)
 MICRO = dict(video_depth=1, imu_depth=1, decoder_depth=1)
 DATA = types.SimpleNamespace(
-    dataset=types.SimpleNamespace(classes=("working", "break", "off")),
+    dataset=types.SimpleNamespace(classes=("working", "break", "off"),
+                                  table=types.SimpleNamespace(label=np.arange(3))),
+    indices=lambda part: np.arange(3),  # one training window per class
     split={"protocol": "l20wo", "fold": 0})
 
 

@@ -158,7 +158,9 @@ def test_attend_discriminate_recipe_step():
   config = attend_discriminate.get_config("tiny")
   assert config.task.mixup_alpha > 0 and config.task.center_loss_weight > 0
   data = types.SimpleNamespace(
-      dataset=types.SimpleNamespace(classes=("a", "b", "c")), split={})
+      dataset=types.SimpleNamespace(classes=("a", "b", "c"),
+                                    table=types.SimpleNamespace(label=np.arange(3))),
+      indices=lambda part: np.arange(3), split={})  # balanced: weights 1
   task = tasks.TASKS.get(config.task.name)(config, data)
   batch = {"imu": jax.random.normal(jax.random.key(0), (6, 24, 6)),
            "label": jnp.array([0, 1, 2, 0, 1, 2], jnp.int32),

@@ -26,7 +26,7 @@ def test_shapes_and_input_frames():
   assert logits.shape == (2, 3) and aux["features"].shape == (2, 16)
   # The GRU reads the T' = 32 pooled steps of each channel as its input.
   assert variables["params"]["gru"]["kernel_ih"].shape == (32, 3 * 16)
-  with pytest.raises(ValueError, match="longer windows"):
+  with pytest.raises(ValueError, match="need windows of at least 141 samples"):
     model.init(jax.random.key(0), {"imu": jnp.ones((1, 40, 6))}, train=False)
 
 
