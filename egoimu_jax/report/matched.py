@@ -93,14 +93,15 @@ def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
   if within and cross and within[0].classes != cross[0].classes:
     raise MatchError(f"{within[0].workdir} and {cross[0].workdir} use "
                      "different class vocabularies")
-  pooled = _poolable(within)
-  w_all = _by_seed(within) if pooled else None
+  w_preds = {r.workdir: _read(r) for r in within}
+  pooled = _poolable(within, w_preds)
+  w_all = _by_seed(within, w_preds) if pooled else None
   out = []
   for fold in sorted({r.fold for r in cross}):
     c_runs = [r for r in cross if r.fold == fold]
-    c_arm = _by_seed(c_runs)
+    c_arm = _by_seed(c_runs, {r.workdir: _read(r) for r in c_runs})
     w_arm = w_all if pooled else _by_seed(
-        [r for r in within if r.fold == fold])
+        [r for r in within if r.fold == fold], w_preds)
     if not w_arm:
       continue
     shared = None
@@ -130,13 +131,18 @@ def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]
   return out
 
 
-def _poolable(runs: Sequence[aggregate.Run]) -> bool:
+def _read(run: aggregate.Run) -> results_lib.Predictions:
+  return results_lib.read_predictions(run.workdir, run.results)
+
+
+def _poolable(runs: Sequence[aggregate.Run],
+              preds: Dict[str, results_lib.Predictions]) -> bool:
   """Whether each seed's runs test disjoint windows, so that they can be
   pooled over folds; else (runs that share test windows) fold k of the
   within-person runs is matched with fold k of the cross-person ones."""
   seen: Dict[Optional[int], set] = {}
   for r in runs:
-    ids = results_lib.read_predictions(r.workdir, r.results).window_id
+    ids = preds[r.workdir].window_id
     mine = seen.setdefault(r.seed, set())
     if mine.intersection(ids.tolist()):
       return False
@@ -144,13 +150,14 @@ def _poolable(runs: Sequence[aggregate.Run]) -> bool:
   return True
 
 
-def _by_seed(runs: Sequence[aggregate.Run]) -> List[results_lib.Predictions]:
+def _by_seed(runs: Sequence[aggregate.Run],
+             preds: Dict[str, results_lib.Predictions]
+             ) -> List[results_lib.Predictions]:
   """One prediction set per seed (sorted): the runs of a seed concatenated
-  (several when folds are pooled)."""
+  (several when folds are pooled); ``preds`` holds each run's, by workdir."""
   seeds: Dict[Optional[int], List[results_lib.Predictions]] = {}
   for r in sorted(runs, key=lambda r: (_seed_key(r.seed), r.fold)):
-    seeds.setdefault(r.seed, []).append(
-        results_lib.read_predictions(r.workdir, r.results))
+    seeds.setdefault(r.seed, []).append(preds[r.workdir])
   out = []
   for parts in seeds.values():
     out.append(parts[0] if len(parts) == 1 else results_lib.Predictions(
