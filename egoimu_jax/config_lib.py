@@ -176,6 +176,13 @@ def trainer_config() -> ml_collections.ConfigDict:
       end_lr_factor=0.0,       # cosine ends at lr * end_lr_factor
       freeze="",               # regex over param paths that get no update
   ))
+  # Stop after ``patience`` evaluations in a row without a validation
+  # ``metric`` improvement > min_delta (training/early_stopping.py); 0 = off;
+  # metric "" / mode "": the task's best-checkpoint metric and direction.
+  c.early_stopping = ml_collections.ConfigDict(dict(
+      patience=0, metric="", min_delta=0.0, mode=""))
+  # The named training recipe a config variant follows (results.json extra).
+  c.recipe = "ours"
   c.checkpoint = ml_collections.ConfigDict(dict(
       keep=2,                  # latest checkpoints kept (plus the best by val)
       async_save=True,
