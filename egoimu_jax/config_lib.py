@@ -172,8 +172,12 @@ def trainer_config() -> ml_collections.ConfigDict:
       weight_decay=1e-4,
       decay_min_ndim=2,        # decay kernels, not biases / norm scales
       clip_norm=1.0,           # global-norm clipping; 0 = off
-      schedule="warmup_cosine",  # or "constant" (after warmup)
+      # or "warmup_linear", "constant" (after warmup), "onecycle" (torch's
+      # OneCycleLR: lr / div_factor -> lr over pct_start of the run, then
+      # -> lr / div_factor / final_div_factor; no warmup_*)
+      schedule="warmup_cosine",
       end_lr_factor=0.0,       # cosine ends at lr * end_lr_factor
+      pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
       freeze="",               # regex over param paths that get no update
   ))
   # Stop after ``patience`` evaluations in a row without a validation

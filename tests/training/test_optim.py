@@ -34,3 +34,28 @@ def test_clipping_decay_mask_and_freeze():
                    optax.constant_schedule(0.1))
   updates, _ = tx.update(grads, tx.init(params), params)
   np.testing.assert_allclose(updates["enc"]["bias"], -0.1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("total, pct_start, div, final_div", [
+    (20, 0.3, 100.0, 1e4), (7, 0.25, 25.0, 10.0), (5, 0.1, 25.0, 1e4)])
+def test_onecycle_matches_torch(total, pct_start, div, final_div):
+  torch = pytest.importorskip("torch")
+  opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+  sched = torch.optim.lr_scheduler.OneCycleLR(
+      opt, max_lr=1e-4, total_steps=total, pct_start=pct_start,
+      div_factor=div, final_div_factor=final_div)
+  want = []
+  for _ in range(total):
+    want.append(sched.get_last_lr()[0])
+    opt.step()
+    sched.step()
+  lr = optim.schedule(dict(lr=1e-4, schedule="onecycle", pct_start=pct_start,
+                           div_factor=div, final_div_factor=final_div),
+                      total_steps=total, warmup_steps=0)
+  got = [float(lr(s)) for s in range(total)]
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  # MOMENT's fine-tuning: 1e-6 -> 1e-4 (div_factor 100).
+  if div == 100.0:
+    np.testing.assert_allclose([got[0], max(got)], [1e-6, 1e-4], rtol=1e-5)
+  with pytest.raises(ValueError, match="warmup"):
+    optim.schedule(dict(lr=1e-4, schedule="onecycle"), total, warmup_steps=2)
