@@ -163,7 +163,8 @@ def trainer_config() -> ml_collections.ConfigDict:
                            ("warmup", ("steps", "epochs", "percent")),
                            ("log_every", ("steps",)),
                            ("eval_every", ("steps", "epochs")),
-                           ("checkpoint_every", ("steps", "epochs"))):
+                           ("checkpoint_every", ("steps", "epochs")),
+                           ("lr_decay_every", ("steps", "epochs"))):
     for unit in unit_types:
       c[f"{name}_{unit}"] = config_dict.placeholder(
           int if unit == "steps" else float)
@@ -172,11 +173,13 @@ def trainer_config() -> ml_collections.ConfigDict:
       weight_decay=1e-4,
       decay_min_ndim=2,        # decay kernels, not biases / norm scales
       clip_norm=1.0,           # global-norm clipping; 0 = off
-      # or "warmup_linear", "constant" (after warmup), "onecycle" (torch's
-      # OneCycleLR: lr / div_factor -> lr over pct_start of the run, then
-      # -> lr / div_factor / final_div_factor; no warmup_*)
+      # or "warmup_linear", "constant" (after warmup), "step_decay" (x
+      # decay_factor every lr_decay_every_*), "onecycle" (torch's OneCycleLR:
+      # lr / div_factor -> lr over pct_start of the run, or over the warmup
+      # if one is set, then -> lr / div_factor / final_div_factor)
       schedule="warmup_cosine",
       end_lr_factor=0.0,       # cosine ends at lr * end_lr_factor
+      decay_factor=0.1,
       pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
       freeze="",               # regex over param paths that get no update
   ))

@@ -90,7 +90,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   for hook in hooks:
     hook.validate(config, task)
   plan = _plan(config, pipe)
-  lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
+  lr = optim.schedule(config.optim, plan["total"], plan["warmup"],
+                      plan["lr_decay_every"])
   tx = task.optimizer(lr)
   base_key = jax.random.key(config.seed)
   init_key, train_key = (jax.random.fold_in(base_key, i) for i in (0, 1))
@@ -315,6 +316,8 @@ def _plan(config, pipe) -> Dict[str, int]:
   plan = {"total": total, "steps_per_epoch": per_epoch}
   plan["warmup"] = durations.resolve(config, "warmup", default=0, **kw)
   plan["log_every"] = durations.resolve(config, "log_every", default=50, **kw)
+  plan["lr_decay_every"] = durations.resolve(config, "lr_decay_every",
+                                             default=0, **kw)
   plan["eval_every"] = durations.resolve(config, "eval_every",
                                          default=per_epoch, **kw)
   plan["checkpoint_every"] = durations.resolve(

@@ -57,5 +57,21 @@ def test_onecycle_matches_torch(total, pct_start, div, final_div):
   # MOMENT's fine-tuning: 1e-6 -> 1e-4 (div_factor 100).
   if div == 100.0:
     np.testing.assert_allclose([got[0], max(got)], [1e-6, 1e-4], rtol=1e-5)
-  with pytest.raises(ValueError, match="warmup"):
-    optim.schedule(dict(lr=1e-4, schedule="onecycle"), total, warmup_steps=2)
+  # A warmup is the rising phase: pct_start = warmup / total.
+  warm = optim.schedule(dict(lr=1e-4, schedule="onecycle", div_factor=div,
+                             final_div_factor=final_div), total,
+                        warmup_steps=round(pct_start * total))
+  if round(pct_start * total) == pct_start * total:
+    np.testing.assert_allclose([float(warm(s)) for s in range(total)], want,
+                               rtol=1e-5)
+
+
+def test_step_decay_is_torch_steplr():
+  # StepLR(step_size=2 epochs, gamma=0.9) at 3 steps per epoch: x0.9 / 6 steps.
+  lr = optim.schedule(dict(lr=1e-3, schedule="step_decay", decay_factor=0.9),
+                      total_steps=20, warmup_steps=0, decay_every_steps=6)
+  want = [1e-3 * 0.9 ** (s // 6) for s in range(20)]
+  np.testing.assert_allclose([float(lr(s)) for s in range(20)], want,
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="lr_decay_every"):
+    optim.schedule(dict(lr=1e-3, schedule="step_decay"), 20, 0)
