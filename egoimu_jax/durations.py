@@ -18,8 +18,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 UNITS = ("steps", "epochs", "examples", "percent")
 # Every duration of a run (``config_lib.trainer_config``).
-PREFIXES = ("total", "warmup", "log_every", "eval_every", "checkpoint_every",
-            "lr_decay_every")
+PREFIXES = ("total", "warmup", "log_every", "eval_every", "checkpoint_every")
 
 
 def resolve(config: Mapping[str, Any], prefix: str, *, batch_size: int,

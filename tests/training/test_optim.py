@@ -54,6 +54,9 @@ def test_onecycle_matches_torch(total, pct_start, div, final_div):
                       total_steps=total, warmup_steps=0)
   got = [float(lr(s)) for s in range(total)]
   np.testing.assert_allclose(got, want, rtol=1e-5)
+  # As the train step calls it: on a traced int32 step.
+  np.testing.assert_allclose(float(jax.jit(lr)(jnp.int32(total - 1))),
+                             want[-1], rtol=1e-5)
   # MOMENT's fine-tuning: 1e-6 -> 1e-4 (div_factor 100).
   if div == 100.0:
     np.testing.assert_allclose([got[0], max(got)], [1e-6, 1e-4], rtol=1e-5)
