@@ -2,7 +2,7 @@ r"""Attend and Discriminate (Abedin et al., IMWUT 2021) on 5 s IMU windows.
 
   python -m egoimu_jax.main --workdir=DIR \
       --config=configs/attend_discriminate.py
-  ...attend_discriminate.py:recipe=plain     # plain cross-entropy (ISWC'22 setup)
+  ...attend_discriminate.py:recipe=plain     # plain CE (the ISWC'22 setup)
   ...attend_discriminate.py:recipe=authors   # the authors' schedule too
   ...attend_discriminate.py:tiny             # CPU smoke run, recipe ours
 
