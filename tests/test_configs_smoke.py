@@ -19,6 +19,7 @@ from conftest import load_config_module
 from conftest import shrink_for_smoke_run
 from egoimu_jax import config_lib
 from egoimu_jax import durations
+from egoimu_jax import errors
 from egoimu_jax import jobs
 from egoimu_jax import models
 from egoimu_jax.evaluation import results
@@ -116,6 +117,14 @@ def test_recipe_builds(path, recipe):
                             **kw),
           durations.resolve(stage, "lr_decay_every", default=0, **kw))
       assert np.isfinite(float(lr(total // 2))) and float(lr(total // 2)) > 0
+
+
+def test_unknown_recipe_is_one_line():
+  module = load_config_module(CONFIG_DIR / "attend_discriminate.py")
+  with pytest.raises(errors.ArgError,
+                     match="unknown recipe 'author' .known: ours, authors, "
+                     "plain.; did you mean 'authors'"):
+    module.get_config("recipe=author")
 
 
 # The recipes that bring a mechanism of their own into the loop (1 s windows
