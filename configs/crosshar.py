@@ -28,6 +28,11 @@ the steps, then 6 * reconstruction + NT-Xent (tau 0.2); classifier batch
 data set expanded 6x by axis permutations; our pilot has ~70k windows and
 draws one permutation per window and step).
 
+``recipe=authors`` is the reference's pretraining length and data:
+1600 epochs (reconstruction only for the first 800), batch 512, 6 s
+windows (120 steps at 20 Hz); ``pretrain_epochs`` (0: 100, or 1600) still
+sets the length.
+
 The pretrained stages keep the encoder frozen (``freeze_encoder`` stops the
 gradient; ``optim.freeze`` keeps its weights bit-identical). The scratch
 baseline trains encoder and head together (``experiment.scratch_overrides``).
@@ -39,10 +44,22 @@ from egoimu_jax import config_lib
 from egoimu_jax import durations
 
 
+def authors(config):
+  config.data.imu.window_seconds = 6.0
+  config.pretrain.model.window_seconds = 6.0
+  config.finetune.model.window_seconds = 6.0
+  config.pretrain.input.batch_size = 512
+  config.pretrain.total_epochs = config.arg.pretrain_epochs or 1600.0
+  config.pretrain.eval_every_epochs = config.pretrain.total_epochs / 10
+
+
+RECIPES = {"authors": authors}
+
+
 def get_config(arg=None):
   config = config_lib.base(arg, variant="base", folds="all",
-                           pretrain_epochs=100.0, finetune_epochs=100.0,
-                           rate_hz=20.0)
+                           pretrain_epochs=0.0, finetune_epochs=100.0,
+                           rate_hz=20.0, recipe="ours")
   config.update(config_lib.trainer_config())
   variant = config.arg.variant
   config.job = "pretrain_finetune"
@@ -66,8 +83,8 @@ def get_config(arg=None):
       model=dict(name="crosshar", **model),
       input=dict(spectrogram=False, frames=False, batch_size=256),
       optim=adam,
-      total_epochs=config.arg.pretrain_epochs,
-      eval_every_epochs=config.arg.pretrain_epochs / 10,
+      total_epochs=config.arg.pretrain_epochs or 100.0,
+      eval_every_epochs=(config.arg.pretrain_epochs or 100.0) / 10,
   ))
   config.finetune = ml_collections.ConfigDict(dict(
       task=dict(name="finetune", pretrained=""),
@@ -77,6 +94,7 @@ def get_config(arg=None):
       total_epochs=config.arg.finetune_epochs,
       eval_every_epochs=1.0,
   ))
+  config_lib.use_recipe(config, RECIPES)
   if variant == "tiny":
     tiny(config)
   return config

@@ -7,7 +7,7 @@ for ``variant=word`` (``configs/evimae.py:tiny`` == ``...:variant=tiny``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping
 
 import ml_collections
 from ml_collections import config_dict
@@ -163,7 +163,8 @@ def trainer_config() -> ml_collections.ConfigDict:
                            ("warmup", ("steps", "epochs", "percent")),
                            ("log_every", ("steps",)),
                            ("eval_every", ("steps", "epochs")),
-                           ("checkpoint_every", ("steps", "epochs"))):
+                           ("checkpoint_every", ("steps", "epochs")),
+                           ("lr_decay_every", ("steps", "epochs"))):
     for unit in unit_types:
       c[f"{name}_{unit}"] = config_dict.placeholder(
           int if unit == "steps" else float)
@@ -172,10 +173,23 @@ def trainer_config() -> ml_collections.ConfigDict:
       weight_decay=1e-4,
       decay_min_ndim=2,        # decay kernels, not biases / norm scales
       clip_norm=1.0,           # global-norm clipping; 0 = off
-      schedule="warmup_cosine",  # or "constant" (after warmup)
+      # or "warmup_linear", "constant" (after warmup), "step_decay" (x
+      # decay_factor every lr_decay_every_*), "onecycle" (torch's OneCycleLR:
+      # lr / div_factor -> lr over pct_start of the run, or over the warmup
+      # if one is set, then -> lr / div_factor / final_div_factor)
+      schedule="warmup_cosine",
       end_lr_factor=0.0,       # cosine ends at lr * end_lr_factor
+      decay_factor=0.1,
+      pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
       freeze="",               # regex over param paths that get no update
   ))
+  # Stop after ``patience`` evaluations in a row without a validation
+  # ``metric`` improvement > min_delta (training/early_stopping.py); 0 = off;
+  # metric "" / mode "": the task's best-checkpoint metric and direction.
+  c.early_stopping = ml_collections.ConfigDict(dict(
+      patience=0, metric="", min_delta=0.0, mode=""))
+  # The named training recipe a config variant follows (results.json extra).
+  c.recipe = "ours"
   c.checkpoint = ml_collections.ConfigDict(dict(
       keep=2,                  # latest checkpoints kept (plus the best by val)
       async_save=True,
@@ -281,13 +295,51 @@ def tiny_stages(config: ml_collections.ConfigDict
   return config
 
 
+Recipe = Callable[[ml_collections.ConfigDict], None]
+
+
+def use_recipe(config: ml_collections.ConfigDict,
+               recipes: Mapping[str, Recipe]) -> None:
+  """Applies the training recipe ``config.arg.recipe`` names, in place, and
+  records its name in ``config.recipe`` (results.json's ``extra.recipe``).
+
+  ``ours`` is the config as it stands; every other name is one of the
+  config file's ``RECIPES`` (an original paper's or code's recipe, which
+  edits the config; its budget gives way to a nonzero ``config.arg.epochs``)
+  and appends ``-<recipe>`` to the run's name.
+  Call it before ``tiny_run``, so a tiny run of a recipe is still tiny.
+  """
+  name = config.arg.recipe
+  if name != "ours":
+    if name not in recipes:
+      known = ["ours", *sorted(recipes)]
+      raise errors.ArgError(f"unknown recipe {name!r} (known: "
+                            f"{', '.join(known)})"
+                            f"{errors.did_you_mean(name, known)}")
+    recipes[name](config)
+    # Its own row in reports, next to ours.
+    config.name = f"{config.name or config.model.name}-{name}"
+  config.recipe = name
+
+
+def finish(config: ml_collections.ConfigDict,
+           recipes: Mapping[str, Recipe]) -> ml_collections.ConfigDict:
+  """A config's last step, in place: the recipe ``config.arg.recipe`` names
+  (``use_recipe``), then ``tiny_run`` for the ``tiny`` variant."""
+  use_recipe(config, recipes)
+  if config.arg.variant == "tiny":
+    tiny_run(config)
+  return config
+
+
 def imu_classifier(config: ml_collections.ConfigDict, model: str, *,
-                   batch_size: int) -> ml_collections.ConfigDict:
+                   batch_size: int, epochs: float = 50.0,
+                   ) -> ml_collections.ConfigDict:
   """An ISWC'22-benchmark IMU classifier (DeepConvLSTM, Attend and
   Discriminate), in place: ``model`` at ``config.arg.variant``, batch
   ``batch_size``, AdamW at lr 1e-3 / weight decay 1e-4 for
-  ``config.arg.epochs`` epochs after one warm-up epoch, evaluated every
-  epoch; the ``tiny`` variant is a ``tiny_run``."""
+  ``config.arg.epochs`` epochs (0: ``epochs``) after one warm-up epoch,
+  evaluated every epoch. The config file ends with ``finish``."""
   config.update(trainer_config())
   variant = config.arg.variant
   config.model.name = model
@@ -295,12 +347,10 @@ def imu_classifier(config: ml_collections.ConfigDict, model: str, *,
   config.input.batch_size = batch_size
   config.optim.lr = 1e-3
   config.optim.weight_decay = 1e-4
-  config.total_epochs = config.arg.epochs
+  config.total_epochs = config.arg.epochs or epochs
   config.warmup_epochs = 1.0
   config.eval_every_epochs = 1.0
   config.log_every_steps = 50
-  if variant == "tiny":
-    tiny_run(config)
   return config
 
 

@@ -38,7 +38,8 @@ def test_unknown_model_variant_names_the_known_ones():
      "iswc22, paper, tiny)"),
     (["egoimu_jax.main", "--config=configs/deepconvlstm.py:epoch=3"],
      "flag --config=configs/deepconvlstm.py:epoch=3: unknown argument "
-     "'epoch' in 'epoch=3' (known: epochs, variant); did you mean 'epochs'?"),
+     "'epoch' in 'epoch=3' (known: epochs, recipe, variant); did you mean "
+     "'epochs'?"),
     (["launch.run", "--sweep=launch/sweeps/classical.py:bogus=1",
       "--dry_run"],
      "launch/sweeps/classical.py:bogus=1: unknown argument 'bogus' in "

@@ -15,12 +15,24 @@ import ml_collections
 import numpy as np
 import pytest
 
+from conftest import load_config_module
+from conftest import shrink_for_smoke_run
+from egoimu_jax import config_lib
+from egoimu_jax import durations
+from egoimu_jax import errors
+from egoimu_jax import jobs
+from egoimu_jax import models
 from egoimu_jax.evaluation import results
 from egoimu_jax.input_pipeline.store import embeddings
+from egoimu_jax.training import optim
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.py")
                  if not p.name.startswith("_"))
+# (config, recipe) for every named recipe a config file lists (``RECIPES``;
+# "ours" is the config itself, run above).
+RECIPES = [(p, name) for p in CONFIGS
+           for name in getattr(load_config_module(p), "RECIPES", {})]
 
 
 def test_configs_are_found():
@@ -73,3 +85,62 @@ def test_config_runs_tiny(path, tiny_config_run):
     # Only non-classifier tasks (e.g. pre-training) may skip results.json.
     assert job == "train" and config.task.name != "supervised", (
         f"{path.name}: job {job!r} wrote no {results.RESULTS_FILE}")
+
+
+
+def _stages(config):
+  """The configs that train: the run's, or each stage's (pretrain_finetune)."""
+  if config.get("job", "train") != "pretrain_finetune":
+    return [config]
+  return [config_lib.merged(config, config[name])
+          for name in ("pretrain", "finetune")]
+
+
+@pytest.mark.parametrize("path, recipe", RECIPES,
+                         ids=[f"{p.stem}:{r}" for p, r in RECIPES])
+def test_recipe_builds(path, recipe):
+  """Each paper recipe, full and tiny: named, its model builds and its
+  learning-rate schedule resolves (cheap; the loop runs below)."""
+  module = load_config_module(path)
+  for arg in (f"recipe={recipe}", f"tiny,recipe={recipe}"):
+    config = module.get_config(arg)
+    assert config.recipe == recipe and config.name.endswith(f"-{recipe}")
+    for stage in _stages(config):
+      classifier = stage.task.name in ("supervised", "finetune")
+      models.build(dict(stage.model, **({"num_classes": 3} if classifier
+                                        else {})))
+      kw = dict(batch_size=stage.input.batch_size, steps_per_epoch=10)
+      total = durations.resolve(stage, "total", **kw)
+      lr = optim.schedule(
+          stage.optim, total,
+          durations.resolve(stage, "warmup", default=0, total_steps=total,
+                            **kw),
+          durations.resolve(stage, "lr_decay_every", default=0, **kw))
+      assert np.isfinite(float(lr(total // 2))) and float(lr(total // 2)) > 0
+
+
+def test_unknown_recipe_is_one_line():
+  module = load_config_module(CONFIG_DIR / "attend_discriminate.py")
+  with pytest.raises(errors.ArgError,
+                     match="unknown recipe 'author' .known: ours, authors, "
+                     "plain.; did you mean 'authors'"):
+    module.get_config("recipe=author")
+
+
+# The recipes that bring a mechanism of their own into the loop (1 s windows
+# at 50 Hz with overlapping training windows and Xavier init; step decay):
+# trained tiny, 2 steps.
+RUN_TINY = ["deepconvlstm:dl_for_har", "attend_discriminate:authors"]
+
+
+@pytest.mark.parametrize("name", RUN_TINY)
+def test_recipe_runs_tiny(name, tiny_cache, tmp_path):
+  stem, recipe = name.split(":")
+  assert (CONFIG_DIR / f"{stem}.py", recipe) in RECIPES
+  config = load_config_module(CONFIG_DIR / f"{stem}.py").get_config(
+      f"tiny,recipe={recipe}")
+  config.data.cache_dir = tiny_cache
+  shrink_for_smoke_run(config)
+  summary = jobs.JOBS.get("train")(config, str(tmp_path))
+  assert summary["extra"]["recipe"] == recipe
+  assert math.isfinite(summary["metrics"]["test"]["macro_f1"])

@@ -49,6 +49,10 @@ from egoimu_jax.models import torch_convert
 
 Dtype = Any
 
+# torch.nn.init.xavier_normal_: untruncated N(0, 2 / (fan_in + fan_out)),
+# with the receptive field in both fans (as jax counts a conv kernel).
+xavier_normal = nn.initializers.variance_scaling(1.0, "fan_avg", "normal")
+
 
 class DeepConvLSTM(nn.Module):
   """DeepConvLSTM classifier over ``batch['imu']`` ``[b, L, channels]``.
@@ -68,6 +72,9 @@ class DeepConvLSTM(nn.Module):
     dropout_between_lstm: dropout also before LSTM layers 2.. (paper).
     dropout_before_head: dropout on the features before the classifier (paper).
     lstm_unroll: time steps per scan iteration of the LSTM.
+    weights_init: ``"default"`` (Flax's) or ``"xavier_normal"``: dl-for-har's
+      ``init_weights`` (torch ``xavier_normal_`` on every conv, LSTM
+      ``weight_ih`` / ``weight_hh`` and linear weight, biases 0).
   """
   num_classes: int
   num_filters: int = 64
@@ -81,6 +88,7 @@ class DeepConvLSTM(nn.Module):
   dropout_between_lstm: bool = True
   dropout_before_head: bool = True
   lstm_unroll: int = 1
+  weights_init: str = "default"
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
 
@@ -95,7 +103,7 @@ class DeepConvLSTM(nn.Module):
       x = nn.Conv(self.num_filters, (self.kernel_size,), strides=(stride,),
                   kernel_dilation=(self.dilation,), padding="VALID",
                   dtype=self.dtype, param_dtype=self.param_dtype,
-                  name=f"conv{i}")(x)
+                  name=f"conv{i}", **self._inits())(x)
       x = nn.relu(x)
       if self.batch_norm:
         # Statistics over (b, channel, time) per filter, like BatchNorm2d.
@@ -110,15 +118,32 @@ class DeepConvLSTM(nn.Module):
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       x = recurrent.LSTM(self.lstm_units, dtype=self.dtype,
                          param_dtype=self.param_dtype, unroll=self.lstm_unroll,
-                         name=f"lstm{i}")(x)
+                         name=f"lstm{i}", **self._inits(lstm=True))(x)
     features = x[:, -1]
     if self.dropout_before_head:
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(features)
     else:
       x = features
     logits = nn.Dense(self.num_classes, dtype=self.dtype,
-                      param_dtype=self.param_dtype, name="head")(x)
+                      param_dtype=self.param_dtype, name="head",
+                      **self._inits())(x)
     return logits, {"features": features}
+
+  def _inits(self, lstm: bool = False) -> dict[str, Any]:
+    """Initialiser overrides by ``weights_init`` (none for "default")."""
+    if self.weights_init == "default":
+      return {}
+    if self.weights_init != "xavier_normal":
+      raise ValueError(f"DeepConvLSTM weights_init={self.weights_init!r}: "
+                       "expected 'default' or 'xavier_normal'")
+    if not lstm:
+      return {"kernel_init": xavier_normal}
+    # torch draws the fused [4h, h] weight_hh at once (fan_in h, fan_out 4h);
+    # recurrent.LSTM initialises it per [h, h] gate block.
+    h = self.lstm_units
+    return {"kernel_init": xavier_normal,
+            "recurrent_kernel_init": nn.initializers.normal(
+                float(np.sqrt(2.0 / (5 * h))))}
 
 
 VARIANTS: dict[str, dict[str, Any]] = {

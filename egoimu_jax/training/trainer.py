@@ -16,7 +16,8 @@ One loop for every model and task (``config.task.name``):
    model FLOP/s and MFU (``mfu.py``, for models that count their FLOPs) and
    ETA logged every ``log_every`` steps on process 0;
 5. validation every ``eval_every`` steps; each evaluation is checkpointed
-   with its metric so the best one is kept;
+   with its metric so the best one is kept, and ``early_stopping.py`` may
+   end the loop there (``config.early_stopping.patience`` > 0);
 6. at the end, the best checkpoint is restored, ``task.final_parts`` are
    evaluated (predictions gathered from all hosts, padding masked out) and
    the task writes its results (``results.json`` for classifiers);
@@ -52,6 +53,7 @@ from egoimu_jax import durations
 from egoimu_jax import models
 from egoimu_jax.training import checkpointing
 from egoimu_jax.training import distributed
+from egoimu_jax.training import early_stopping
 from egoimu_jax.training import evaluators as evaluators_lib
 from egoimu_jax.training import mesh as mesh_lib
 from egoimu_jax.training import mfu as mfu_lib
@@ -88,7 +90,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   for hook in hooks:
     hook.validate(config, task)
   plan = _plan(config, pipe)
-  lr = optim.schedule(config.optim, plan["total"], plan["warmup"])
+  lr = optim.schedule(config.optim, plan["total"], plan["warmup"],
+                      plan["lr_decay_every"])
   tx = task.optimizer(lr)
   base_key = jax.random.key(config.seed)
   init_key, train_key = (jax.random.fold_in(base_key, i) for i in (0, 1))
@@ -149,6 +152,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if jax.process_index() == 0:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+  stopper = early_stopping.from_config(config, task.best_metric,
+                                       task.best_mode)
+  stopped = early_stopping.resume(stopper, workdir, start)
+  stop_step = start if stopped else plan["total"]
   watch = preemption.Watch()
   progress = progress_lib.Progress(plan["total"], start)
   meter = mfu_lib.Meter(models.forward_flops(
@@ -158,7 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   try:
     pending: List[Dict[str, jax.Array]] = []
     last_val = None  # (step, metrics, outputs) of the latest validation
-    for step in range(start + 1, plan["total"] + 1):
+    for step in range(start + 1, (start if stopped else plan["total"]) + 1):
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
         batch = sharding.global_batch(next(train_iter), batch_sh)
         state, metrics = p_train(state, batch)
@@ -183,6 +190,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         writer.write_scalars(step, _scalars("val", val))
         logging.info("step %d: val %s", step,
                      writers.brief(val, task.best_metric))
+        if stopper is not None:
+          stopped = early_stopping.agreed(
+              stopper.update(early_stopping.value_of(stopper, val)))
       if save_now:
         with progress.paused():
           ckpt.save(step, state, train_iter, metrics=val)
@@ -190,6 +200,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       if preempted:
         ckpt.wait()
         raise preemption.Preempted(step)
+      if stopped:
+        if pending:
+          _log_train(writer, step, plan["total"], pending, progress, meter)
+        logging.info("step %d: early stopping, no %s improvement for %d "
+                     "evaluations", step, stopper.metric, stopper.patience)
+        stop_step = step
+        break
     ckpt.wait()
 
     # The final evaluation uses the best checkpoint (by the task's metric).
@@ -208,6 +225,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                    writers.brief(final[part], task.best_metric))
     extra = {"best_step": best, "total_steps": plan["total"], "steps": plan,
              "class_weights": config.get("class_weights", "balanced"),
+             "recipe": config.get("recipe", ""),
+             "early_stopping": (stopper.settings() if stopper
+                                else {"patience": 0}),
+             "stopped_early": stop_step < plan["total"],
+             "stop_step": stop_step,
              **param_figures, "mesh": dict(mesh.shape),
              "process_count": jax.process_count(),
              "processed_dir": pipe.dataset.processed_dir,
@@ -294,6 +316,8 @@ def _plan(config, pipe) -> Dict[str, int]:
   plan = {"total": total, "steps_per_epoch": per_epoch}
   plan["warmup"] = durations.resolve(config, "warmup", default=0, **kw)
   plan["log_every"] = durations.resolve(config, "log_every", default=50, **kw)
+  plan["lr_decay_every"] = durations.resolve(config, "lr_decay_every",
+                                             default=0, **kw)
   plan["eval_every"] = durations.resolve(config, "eval_every",
                                          default=per_epoch, **kw)
   plan["checkpoint_every"] = durations.resolve(

@@ -12,7 +12,8 @@ from launch import seeds
 SWEEPS = ("classical.py", "cross_person.py:folds=1,allow_random_init=True",
           "distillation.py:allow_random_init=True", "evimae.py",
           "har_models.py:folds=1,allow_random_init=True", "scaling.py:folds=1",
-          "video_models.py:folds=1,allow_random_init=True")
+          "video_models.py:folds=1,allow_random_init=True",
+          "hpsearch.py:trials=2,folds=1")
 
 
 def load(spec, extra=""):

@@ -193,3 +193,33 @@ def test_rejects_bad_input_rank():
   model = deepconvlstm.create(variant="tiny", num_classes=3)
   with pytest.raises(ValueError, match=r"\[b, L, channels\]"):
     _init(model, jnp.zeros((2, 32)))
+
+
+def test_xavier_normal_init_is_torch_xavier_normal():
+  """dl-for-har's init: torch ``xavier_normal_`` on each conv, LSTM
+  weight_ih / weight_hh (the fused [4h, h] matrix) and linear weight; zero
+  biases."""
+  model = deepconvlstm.create(num_classes=5, lstm_layers=1,
+                              weights_init="xavier_normal")
+  params = _init(model, jnp.zeros((2, 40, 6)))["params"]
+  h, f, k = 128, 64, 5
+
+  def std(fan_in, fan_out):
+    return np.sqrt(2.0 / (fan_in + fan_out))
+
+  want = {("conv1", "kernel"): std(f * k, f * k),
+          ("lstm0", "kernel_ih"): std(6 * f, 4 * h),
+          ("lstm0", "kernel_hh"): std(h, 4 * h),
+          ("head", "kernel"): std(h, 5)}
+  for (layer, name), expected in want.items():
+    np.testing.assert_allclose(np.std(params[layer][name]), expected,
+                               rtol=0.05, err_msg=f"{layer}/{name}")
+  for layer in ("conv0", "lstm0", "head"):
+    assert not np.any(params[layer]["bias"])
+  default = _init(deepconvlstm.create(num_classes=5, lstm_layers=1),
+                  jnp.zeros((2, 40, 6)))["params"]
+  assert abs(np.std(default["lstm0"]["kernel_hh"]) - want[
+      ("lstm0", "kernel_hh")]) > 0.01  # orthogonal per gate: another init
+  with pytest.raises(ValueError, match="weights_init"):
+    _init(deepconvlstm.create(num_classes=5, weights_init="he"),
+          jnp.zeros((2, 40, 6)))

@@ -34,3 +34,47 @@ def test_clipping_decay_mask_and_freeze():
                    optax.constant_schedule(0.1))
   updates, _ = tx.update(grads, tx.init(params), params)
   np.testing.assert_allclose(updates["enc"]["bias"], -0.1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("total, pct_start, div, final_div", [
+    (20, 0.3, 100.0, 1e4), (7, 0.25, 25.0, 10.0), (5, 0.1, 25.0, 1e4)])
+def test_onecycle_matches_torch(total, pct_start, div, final_div):
+  torch = pytest.importorskip("torch")
+  opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+  sched = torch.optim.lr_scheduler.OneCycleLR(
+      opt, max_lr=1e-4, total_steps=total, pct_start=pct_start,
+      div_factor=div, final_div_factor=final_div)
+  want = []
+  for _ in range(total):
+    want.append(sched.get_last_lr()[0])
+    opt.step()
+    sched.step()
+  lr = optim.schedule(dict(lr=1e-4, schedule="onecycle", pct_start=pct_start,
+                           div_factor=div, final_div_factor=final_div),
+                      total_steps=total, warmup_steps=0)
+  got = [float(lr(s)) for s in range(total)]
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  # As the train step calls it: on a traced int32 step.
+  np.testing.assert_allclose(float(jax.jit(lr)(jnp.int32(total - 1))),
+                             want[-1], rtol=1e-5)
+  # MOMENT's fine-tuning: 1e-6 -> 1e-4 (div_factor 100).
+  if div == 100.0:
+    np.testing.assert_allclose([got[0], max(got)], [1e-6, 1e-4], rtol=1e-5)
+  # A warmup is the rising phase: pct_start = warmup / total.
+  warm = optim.schedule(dict(lr=1e-4, schedule="onecycle", div_factor=div,
+                             final_div_factor=final_div), total,
+                        warmup_steps=round(pct_start * total))
+  if round(pct_start * total) == pct_start * total:
+    np.testing.assert_allclose([float(warm(s)) for s in range(total)], want,
+                               rtol=1e-5)
+
+
+def test_step_decay_is_torch_steplr():
+  # StepLR(step_size=2 epochs, gamma=0.9) at 3 steps per epoch: x0.9 / 6 steps.
+  lr = optim.schedule(dict(lr=1e-3, schedule="step_decay", decay_factor=0.9),
+                      total_steps=20, warmup_steps=0, decay_every_steps=6)
+  want = [1e-3 * 0.9 ** (s // 6) for s in range(20)]
+  np.testing.assert_allclose([float(lr(s)) for s in range(20)], want,
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="lr_decay_every"):
+    optim.schedule(dict(lr=1e-3, schedule="step_decay"), 20, 0)
