@@ -38,6 +38,7 @@ from egoimu_jax import errors
 from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import imu_resample
+from egoimu_jax.input_pipeline.raw import storage_errors
 from egoimu_jax.input_pipeline.raw import video_decode
 from egoimu_jax.input_pipeline.raw import windows as windows_lib
 
@@ -165,6 +166,8 @@ def check_regular(path: str) -> None:
 
 
 def _read(path: str, data: Optional[bytes]) -> bytes:
+  """The file's bytes; IngestError if it is missing or may not be read,
+  ``storage_errors.StorageUnreachable`` if the storage failed."""
   if data is not None:
     return data
   try:
@@ -172,7 +175,12 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
     return fs.read_bytes(path)
   except FileNotFoundError:
     raise IngestError(path, "file not found") from None
-  except OSError as e:
+  except IngestError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    storage_errors.check(e, path)
+    if not isinstance(e, OSError) and not fs.is_url(path):
+      raise  # a bug: only file systems raise here
     raise IngestError(path, f"cannot read ({e})") from None
 
 
