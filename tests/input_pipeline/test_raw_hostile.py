@@ -428,3 +428,45 @@ def test_prepare_with_an_unreachable_clip_leaves_no_complete_set(tmp_path,
   prepare.prepare(cfg, url, out)
   with open(os.path.join(out, "quarantine.csv")) as f:
     assert not list(csv.DictReader(f))
+
+
+# ------------------------------------------------- clocks named, not "gap"
+def _clock_said(tmp_path, t_us, seconds=11):
+  """What ingest says of a one-clip dataset: (used?, text without paths)."""
+  _, v = lib.still_imu(len(t_us) / 50, 50)
+  root = lib.write_dataset(str(tmp_path / "ds"), [dict(
+      clip_id="c", worker_id="w", t_us=np.asarray(t_us), values=v,
+      segments=[(0, seconds, "working")])], classes=["working", "idle"])
+  res = lib.ingest_all(root)["c"]
+  used = isinstance(res, ingest.ClipWindows)
+  said = " ".join(res.warnings) if used else res.reason
+  return used, said.replace(root, "<root>")
+
+
+def test_rows_in_milliseconds_among_microseconds_are_named(tmp_path):
+  # 5 s written in ms (lines 1..250), then 11 s in µs.
+  ms = np.arange(250) * 20
+  us = (5000 + np.arange(550) * 20) * 1000
+  _, said = _clock_said(tmp_path, np.concatenate([ms, us]), seconds=16)
+  assert "t_us looks like milliseconds in lines 1..250" in said, said
+
+
+def test_a_switch_to_milliseconds_is_named(tmp_path):
+  us = np.arange(550) * 20_000
+  ms = 11_000 + np.arange(250) * 20  # the clock goes on, in ms
+  used, said = _clock_said(tmp_path, np.concatenate([us, ms]))
+  assert not used and "line 551" in said and "milliseconds" in said, said
+
+
+def test_a_clock_restart_is_named(tmp_path):
+  t = np.arange(550) * 20_000
+  used, said = _clock_said(tmp_path, np.concatenate([t, t[:300]]))
+  assert not used and "line 551" in said and "clock restarts" in said, said
+
+
+def test_an_uptime_clock_without_offset_is_named(tmp_path):
+  # 11 s recorded 25 min after the device booted; no imu_t0_us in the index.
+  used, said = _clock_said(tmp_path, 1_500_000_000 + np.arange(550) * 20_000)
+  assert not used, said
+  for part in ("starts 1500 s after clip time 0", "uptime", "imu_t0_us"):
+    assert part in said, said
