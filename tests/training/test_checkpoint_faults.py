@@ -2,7 +2,9 @@
 fails at once with one line, and no step that is not whole looks complete."""
 
 import errno
+import logging
 import os
+import sys
 import threading
 
 import grain
@@ -11,6 +13,7 @@ import pytest
 
 from egoimu_jax import cli
 from egoimu_jax import errors
+from egoimu_jax import logs
 from egoimu_jax.training import checkpointing
 
 _TIMEOUT_S = 30  # a save that hangs fails the test instead of hanging it
@@ -100,3 +103,18 @@ def test_a_full_or_read_only_workdir_is_one_line(tmp_path, capsys, code):
   with pytest.raises(OSError):
     with cli.exit_on_user_error():
       raise OSError(errno.EIO, os.strerror(errno.EIO), path)
+
+
+def test_a_library_thread_error_is_logged_as_one_line():
+  # orbax's save threads log each failed write with its traceback: five
+  # tracebacks for one full disk, before our one-line error.
+  try:
+    raise ValueError("RESOURCE_EXHAUSTED: Failed writing: No space left")
+  except ValueError:
+    exc_info = sys.exc_info()
+  path = "/venv/site-packages/orbax/checkpoint/_src/futures/future.py"
+  record = logging.LogRecord("absl", logging.ERROR, path, 1,
+                             "save thread raised: %s", ("No space",), exc_info)
+  assert logs.OwnCodeFilter().filter(record)
+  text = logging.Formatter().format(record)
+  assert text == "save thread raised: No space"
