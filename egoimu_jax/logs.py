@@ -9,8 +9,9 @@ from this project's own code (``egoimu_jax``, ``launch``, ``scaling``).
 Warnings and errors pass, but for a short list of known-benign library
 warnings (``BENIGN_WARNINGS``); a library's error passes as its one line,
 without the traceback its background thread attaches (orbax logs five for
-one full disk; the failure reaches our code, which reports it). ``--library_logs``
-(main, launch) or ``EGOIMU_LIBRARY_LOGS=1`` keeps everything.
+one full disk; the failure reaches our code, which reports it).
+``--library_logs`` (main, launch) or ``EGOIMU_LIBRARY_LOGS=1`` keeps
+everything.
 """
 
 from __future__ import annotations
