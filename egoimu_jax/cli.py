@@ -11,6 +11,8 @@ traceback; a user mistake is
 * a flag that does not parse (unknown, missing, bad value), a misspelt
   ``--config.a.b=v`` override (with the closest field), or a config file that
   does not exist,
+* an ``OSError`` of a full or read-only disk
+  (:func:`errors.unwritable_storage`),
 * whatever else the entry point names (``run(main, user_errors=...)``).
 
 Anything else is a bug and keeps its traceback. ``--traceback`` (or
@@ -60,6 +62,10 @@ def exit_on_user_error(user_errors: tuple[type[BaseException], ...] = (),
     yield
   except (errors.UserError, app.UsageError, *user_errors) as e:
     if wants_traceback():
+      raise
+    _fail(errors.one_line(e), multi_process=multi_process)
+  except OSError as e:
+    if not errors.unwritable_storage(e) or wants_traceback():
       raise
     _fail(errors.one_line(e), multi_process=multi_process)
 

@@ -10,9 +10,12 @@ nothing of the package, so any module may import it.
 from __future__ import annotations
 
 import difflib
+import errno
 from typing import Iterable
 
 EXIT_CODE = 2  # as argparse's usage errors; 1 stays "crashed", 75 "preempted"
+# A full or read-only disk is the user's to fix, not a bug: one line too.
+UNWRITABLE_STORAGE = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
 class UserError(Exception):
@@ -25,6 +28,11 @@ class ArgError(UserError, ValueError):
 
 class MissingDataError(UserError, FileNotFoundError):
   """A dataset the config points at does not exist or is incomplete."""
+
+
+def unwritable_storage(error: BaseException) -> bool:
+  """``error`` says a disk is full or read-only (:data:`UNWRITABLE_STORAGE`)."""
+  return isinstance(error, OSError) and error.errno in UNWRITABLE_STORAGE
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

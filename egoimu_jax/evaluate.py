@@ -14,6 +14,8 @@ refused submission or another user mistake prints one line and exits with
 status 2.
 """
 
+import os
+
 from absl import flags
 
 from egoimu_jax import cli
@@ -55,6 +57,10 @@ def summary(res) -> str:
 def main(argv):
   del argv  # no positional arguments (cli.run)
   logs.quiet_libraries()
+  if os.path.exists(_OUT.value) and not os.path.isdir(_OUT.value):
+    raise submission.SubmissionError(
+        f"--out={_OUT.value} is a file; --out names the directory that gets "
+        "results.json")
   res = submission.evaluate(
       _PREDICTIONS.value, _SPLIT.value, processed_dir=_PROCESSED_DIR.value,
       workdir=_OUT.value, name=_NAME.value, protocol=_PROTOCOL.value,

@@ -7,8 +7,11 @@ steps/s, ETA, validation metrics). ``quiet_libraries()`` installs a filter on
 the absl and root handlers that drops records below WARNING unless they come
 from this project's own code (``egoimu_jax``, ``launch``, ``scaling``).
 Warnings and errors pass, but for a short list of known-benign library
-warnings (``BENIGN_WARNINGS``). ``--library_logs`` (main, launch) or
-``EGOIMU_LIBRARY_LOGS=1`` keeps everything.
+warnings (``BENIGN_WARNINGS``); a library's error passes as its one line,
+without the traceback its background thread attaches (orbax logs five for
+one full disk; the failure reaches our code, which reports it).
+``--library_logs`` (main, launch) or ``EGOIMU_LIBRARY_LOGS=1`` keeps
+everything.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class OwnCodeFilter(logging.Filter):
     if os.path.abspath(record.pathname).startswith(OWN_PATHS):
       return True
     if record.levelno >= logging.ERROR:
+      record.exc_info = record.exc_text = None  # the message says what failed
       return True
     if record.levelno >= logging.WARNING:
       return not any(b in record.getMessage() for b in BENIGN_WARNINGS)

@@ -23,6 +23,7 @@ traceback.
 """
 
 import os
+import re
 import sys
 
 from absl import flags
@@ -74,6 +75,7 @@ def main(argv):
   durations.prefer_overrides(config, [
       a[len("--config."):].partition("=")[0] for a in sys.argv
       if a.startswith("--config.")])
+  check_values(config)  # before any work: nothing is created yet
   job = config.get("job", "train")
   logging.info("job %s, workdir %s", job, FLAGS.workdir)
   created = _first_missing(FLAGS.workdir)
@@ -98,6 +100,30 @@ def main(argv):
       if created:
         _remove_empty_dirs(created)
       raise
+
+
+_DURATION = re.compile(rf"({'|'.join(durations.PREFIXES)})_"
+                       rf"({'|'.join(durations.UNITS)})")
+
+
+def check_values(config, path: str = "config") -> None:
+  """UserError for a value no run can use, anywhere in ``config``: a batch
+  size below 1, a negative duration, a total duration of 0."""
+  for key, value in config.items():
+    where = f"{path}.{key}"
+    if hasattr(value, "items"):
+      check_values(value, where)
+      continue
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    if (key == "batch_size" or key.endswith("_batch_size")) and value < 1:
+      raise errors.UserError(f"{where}={value}: a batch size must be >= 1")
+    duration = _DURATION.fullmatch(key)
+    if duration and value < 0:
+      raise errors.UserError(f"{where}={value}: a duration must be >= 0")
+    if duration and duration.group(1) == "total" and value == 0:
+      raise errors.UserError(f"{where}=0: a run must train for at least one "
+                             "step")
 
 
 def _first_missing(path: str) -> str | None:

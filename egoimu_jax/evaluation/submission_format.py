@@ -61,6 +61,8 @@ def read_submission(predictions: Union[str, Mapping[str, Any]]) -> Submission:
     try:
       with np.load(path, allow_pickle=False) as z:
         sub = _from_arrays({k: z[k] for k in z.files}, path, "npz")
+    except SubmissionError:
+      raise
     except ValueError as e:   # object arrays need pickle: refuse them
       raise SubmissionError(f"{path}: {e}; store window_id as a string "
                             "array, not objects") from None
@@ -83,9 +85,13 @@ def _from_arrays(arrays: Mapping[str, Any], source: str, fmt: str) -> Submission
   classes = None
   if "classes" in keys:
     classes = [str(c) for c in np.asarray(arrays["classes"]).astype(str)]
+  pred = np.asarray(arrays["pred"]) if "pred" in keys else None
+  for name, array, ndim in (("window_id", window_id, 1), ("pred", pred, 1)):
+    if array is not None and array.ndim != ndim:
+      raise SubmissionError(f"{source}: {name} has shape {array.shape}; "
+                            "expected one value per window, shape (n,)")
   return Submission(
-      window_id.astype(str),
-      np.asarray(arrays["pred"]) if "pred" in keys else None,
+      window_id.astype(str), pred,
       np.asarray(arrays["probs"]) if "probs" in keys else None,
       classes, source, fmt)
 
@@ -123,7 +129,7 @@ def _from_table(path: str, fmt: str) -> Submission:
   if any(w is None for w in window_id):
     raise SubmissionError(f"{path}: empty window_id in "
                           f"{sum(w is None for w in window_id)} row(s)")
-  probs = (np.stack([np.asarray(col(n), np.float64) for n in prob_cols], 1)
+  probs = (np.stack([_numbers(col(n), n, path) for n in prob_cols], 1)
            if prob_cols else None)
   pred = None
   if "pred" in names:
@@ -135,6 +141,22 @@ def _from_table(path: str, fmt: str) -> Submission:
   return Submission(window_id.astype(str), pred, probs,
                     [n[len(PROB_PREFIX):] for n in prob_cols] or None,
                     path, fmt)
+
+
+def _numbers(column: np.ndarray, name: str, path: str) -> np.ndarray:
+  """A probability column as float64; SubmissionError naming the first
+  value that is no number."""
+  try:
+    return np.asarray(column, np.float64)
+  except (TypeError, ValueError):
+    for row, value in enumerate(column):
+      try:
+        float(value)
+      except (TypeError, ValueError):
+        raise SubmissionError(
+            f"{path}: column {name} holds {value!r} in data row {row + 1}; "
+            "probabilities must be numbers") from None
+    raise
 
 
 def _file_sha256(path: str) -> str:

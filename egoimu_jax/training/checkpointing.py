@@ -22,13 +22,22 @@ Restoring onto another mesh or device count works: the target is the
 abstract state (``jax.ShapeDtypeStruct`` leaves with the new shardings). The
 iterator state survives a change of process count when every process saved
 the same state (true of our pipeline, whose state is the global step).
+
+A directory that cannot be written (read-only, full, permission denied)
+fails ``save``, ``wait`` or ``close`` with :class:`CheckpointWriteError`, one
+line naming the directory, the reason and the last whole step. The step's
+directories are created before ``save`` returns (orbax's asynchronous
+creation waits forever once the creation failed); the unfinished step stays
+an ``*.orbax-checkpoint-tmp`` directory, which a rerun ignores and removes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
 from typing import Any, Mapping, Optional
 
 from absl import logging
@@ -38,11 +47,18 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from egoimu_jax import errors
 from egoimu_jax.input_pipeline import fs
 
 CHECKPOINT_DIR = "checkpoints"  # under a run's workdir
 STATE = "state"
 DATA_ITER = "data_iter"
+# tensorstore reports a failed write as a ValueError ending in the OS error.
+_TENSORSTORE_OS_ERROR = re.compile(r"\[os_error_code='(\d+)'\]")
+
+
+class CheckpointWriteError(errors.UserError, OSError):
+  """A checkpoint could not be written (read-only, full or denied)."""
 
 
 class Checkpointer:
@@ -67,9 +83,12 @@ class Checkpointer:
         best_fn=best_fn, best_mode=best_mode,
         preservation_policy=policies.AnyPreservationPolicy(keep_policies),
         enable_async_checkpointing=async_save,
+        async_options=ocp.AsyncOptions(
+            create_directories_asynchronously=False),
         cleanup_tmp_directories=True, create=True)
     if not fs.is_url(directory):  # orbax wants absolute local paths
       directory = os.path.abspath(directory)
+    self._failed = False  # a write failed (and was raised)
     self._manager = ocp.CheckpointManager(
         epath.Path(directory), options=options,
         item_handlers={STATE: ocp.StandardCheckpointHandler(),
@@ -99,11 +118,12 @@ class Checkpointer:
       metrics = {self.best_metric: float(metrics[self.best_metric])}
     else:
       metrics = None
-    self._manager.save(
-        step, args=ocp.args.Composite(**{
-            STATE: ocp.args.StandardSave(state),
-            DATA_ITER: grain.checkpoint.CheckpointSave(data_iter)}),
-        metrics=metrics, force=True)
+    with self._write_errors():
+      self._manager.save(
+          step, args=ocp.args.Composite(**{
+              STATE: ocp.args.StandardSave(state),
+              DATA_ITER: grain.checkpoint.CheckpointSave(data_iter)}),
+          metrics=metrics, force=True)
 
   def restore(self, step: int, abstract_state: Any,
               data_iter: Any = None) -> Any:
@@ -151,10 +171,49 @@ class Checkpointer:
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are committed."""
-    self._manager.wait_until_finished()
+    with self._write_errors():
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.close()
+    """Waits for pending saves and closes; a write failure already raised
+    is not raised again (it would hide what stopped the run)."""
+    try:
+      with self._write_errors():
+        self._manager.close()
+    except CheckpointWriteError:
+      if not self._failed:
+        raise
+
+  @contextlib.contextmanager
+  def _write_errors(self):
+    """A failed write inside (of this save or an earlier asynchronous one)
+    as a :class:`CheckpointWriteError`; other errors pass unchanged."""
+    try:
+      yield
+    except (OSError, ValueError) as e:
+      reason = _write_failure(e)
+      if reason is None:
+        raise
+      self._failed = True
+      latest = self._manager.latest_step()
+      whole = "none" if latest is None else f"step {latest}"
+      raise CheckpointWriteError(
+          f"{self.directory}: a checkpoint could not be written ({reason}); "
+          f"the last whole checkpoint is {whole}. Free space or make the "
+          "directory writable, then rerun to resume.") from e
+
+
+def _write_failure(error: BaseException) -> Optional[str]:
+  """Why a write failed (an OS error's reason), or None if ``error`` is not
+  a failed write."""
+  if isinstance(error, CheckpointWriteError):
+    return None
+  if isinstance(error, OSError) and error.errno is not None:
+    return os.strerror(error.errno)
+  match = _TENSORSTORE_OS_ERROR.search(str(error))
+  if isinstance(error, ValueError) and match:
+    return os.strerror(int(match.group(1)))
+  return None
 
 
 def _score(metrics: Mapping[str, Any], name: str, mode: str) -> float:

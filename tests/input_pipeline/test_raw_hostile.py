@@ -4,7 +4,8 @@ its file, never a traceback, a hang or a silently wrong value.
 Tar samples with complex or text arrays and json with null or text where a
 number belongs, links inside tars and tars reached through a symlink
 leaving the root, clip files that data.verify cannot stat or read, and
-deg/s gyros turning about gravity.
+deg/s gyros turning about gravity. A storage that cannot be reached is
+no bad clip: it stops the run (``storage_errors``), never a quarantine.
 """
 
 import csv
@@ -13,13 +14,18 @@ import json
 import os
 import tarfile
 
+import fsspec
+import fsspec.implementations.memory
 import numpy as np
 import pytest
 
 import raw_testlib as lib
 from egoimu_jax import config_lib
+from egoimu_jax import errors
+from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline.raw import index_csv
 from egoimu_jax.input_pipeline.raw import ingest
+from egoimu_jax.input_pipeline.raw import storage_errors
 from egoimu_jax.input_pipeline.raw import webdataset
 
 
@@ -279,3 +285,188 @@ def test_bad_segment_rows_quarantine_only_their_clip(tmp_path):
   assert "segments.csv: clip c1: line 4: label 'Working'" in reasons["c1"]
   assert "'five'" in reasons["c2"] and "start/end must be seconds" in reasons["c2"]
   assert "line 7" in reasons["c3"]
+
+
+# ------------------------------------------ unreachable storage (fsspec URL)
+class _FlakyFS(fsspec.implementations.memory.MemoryFileSystem):
+  """memory:// whose reads of names containing a key of ``faults`` fail
+  with its exception: at open (``info`` too) or, for "mid:" keys, after
+  the first 512 bytes read."""
+  protocol = "flaky"
+  store, pseudo_dirs = {}, [""]
+  faults = {}
+
+  def _fault(self, path, mid):
+    for key, error in self.faults.items():
+      if key.startswith("mid:") == mid and key.removeprefix("mid:") in path:
+        raise error
+
+  def info(self, path, **kwargs):
+    self._fault(path, mid=False)
+    return super().info(path, **kwargs)
+
+  def _open(self, path, mode="rb", **kwargs):
+    self._fault(path, mid=False)
+    f = super()._open(path, mode, **kwargs)
+    if "r" not in mode:
+      return f
+    fault, data = self._fault, f.read()
+
+    class Breaking(io.BytesIO):
+      def read(self, n=-1):
+        if self.tell() + (len(data) if n is None or n < 0 else n) > 512:
+          fault(path, mid=True)
+        return super().read(n)
+
+    return Breaking(data)
+
+
+@pytest.fixture
+def flaky(tmp_path, monkeypatch):
+  """``upload(local_root) -> url``, on the flaky:// file system."""
+  fsspec.register_implementation("flaky", _FlakyFS, clobber=True)
+  monkeypatch.setattr(_FlakyFS, "store", {})
+  monkeypatch.setattr(_FlakyFS, "faults", {})
+
+  def upload(root):
+    url = "flaky://bucket/ds"
+    for d, _, files in os.walk(root):
+      for name in files:
+        rel = os.path.relpath(os.path.join(d, name), root)
+        with open(os.path.join(d, name), "rb") as f, fs.open_file(
+            f"{url}/{rel}", "wb") as g:
+          g.write(f.read())
+    return url
+
+  return upload
+
+
+def _jsonl_clips(n=2):
+  clips = []
+  for i in range(n):
+    t, v = lib.still_imu(11, 50, seed=i)
+    clips.append(dict(clip_id=f"c{i}", worker_id=f"w{i}", t_us=t, values=v,
+                      segments=[(0, 11, "working")]))
+  return clips
+
+
+def _http_503():
+  gcsfs_retry = pytest.importorskip("gcsfs.retry")
+  return gcsfs_retry.HttpError({"code": 503, "message": "Backend Error"})
+
+
+_TRANSIENT = {
+    "connection": lambda: ConnectionResetError(104, "Connection reset by peer"),
+    "timeout": lambda: TimeoutError("read timed out"),
+    "oserror": lambda: OSError("Network is unreachable"),
+    "http503": _http_503,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(_TRANSIENT))
+def test_a_network_error_reading_a_clip_stops_the_run(tmp_path, flaky, fault):
+  url = flaky(lib.write_dataset(str(tmp_path / "ds"), _jsonl_clips(),
+                                classes=["working", "idle"]))
+  _FlakyFS.faults["imu/c1.jsonl"] = _TRANSIENT[fault]()
+  with pytest.raises(storage_errors.StorageUnreachable) as e:
+    lib.ingest_all(url)
+  message = errors.one_line(e.value)
+  assert message.startswith(f"{url}/imu/c1.jsonl: could not be read")
+  assert "not found" not in message
+
+
+def test_a_network_error_inside_a_tar_stops_the_run(tmp_path, flaky):
+  url = flaky(_tar_dataset(str(tmp_path / "ds"), [
+      (f"k{i}", _imu(), {"imu_t0_us": 0}) for i in range(3)]))
+  _FlakyFS.faults["mid:shards/s.tar"] = ConnectionResetError(
+      104, "Connection reset by peer")
+  with pytest.raises(storage_errors.StorageUnreachable, match="s.tar"):
+    lib.ingest_all(url)
+  _FlakyFS.faults.clear()  # a corrupt tar is the data's: quarantined
+  with fs.open_file(f"{url}/shards/s.tar", "wb") as f:
+    f.write(b"\0" * 100 + b"not a tar" * 500)
+  res = lib.ingest_all(url)
+  assert all(isinstance(r, ingest.Quarantined) for r in res.values())
+
+
+def test_an_unreachable_dataset_file_is_not_reported_missing(tmp_path, flaky):
+  url = flaky(lib.write_dataset(str(tmp_path / "ds"), _jsonl_clips(),
+                                classes=["working", "idle"]))
+  _FlakyFS.faults["labels.json"] = TimeoutError("timed out")
+  with pytest.raises(storage_errors.StorageUnreachable,
+                     match=r"labels\.json: could not be read"):
+    index_csv.IndexCsvSource.open(url, config_lib.data_config())
+
+
+def test_a_missing_or_forbidden_remote_clip_is_still_quarantined(tmp_path,
+                                                                  flaky):
+  url = flaky(lib.write_dataset(str(tmp_path / "ds"), _jsonl_clips(3),
+                                classes=["working", "idle"]))
+  _FlakyFS.faults["imu/c1.jsonl"] = FileNotFoundError("imu/c1.jsonl")
+  _FlakyFS.faults["imu/c2.jsonl"] = PermissionError(13, "Forbidden")
+  res = lib.ingest_all(url)
+  assert isinstance(res["c0"], ingest.ClipWindows)
+  _quarantined(res, "c1", "file not found")
+  _quarantined(res, "c2", "Forbidden")
+
+
+def test_prepare_with_an_unreachable_clip_leaves_no_complete_set(tmp_path,
+                                                                 flaky):
+  from egoimu_jax.input_pipeline import prepare
+  from egoimu_jax.input_pipeline.store import manifest
+  url = flaky(lib.write_dataset(str(tmp_path / "ds"), _jsonl_clips(),
+                                classes=["working", "idle"]))
+  _FlakyFS.faults["imu/c0.jsonl"] = ConnectionError("connection refused")
+  cfg = config_lib.data_config()
+  cfg.prepare.num_processes = 1
+  cfg.prepare.num_shards = 1
+  out = str(tmp_path / "p")
+  with pytest.raises(storage_errors.StorageUnreachable):
+    prepare.prepare(cfg, url, out)
+  assert not manifest.is_complete(out)
+  _FlakyFS.faults.clear()  # reachable again: the rerun uses every clip
+  prepare.prepare(cfg, url, out)
+  with open(os.path.join(out, "quarantine.csv")) as f:
+    assert not list(csv.DictReader(f))
+
+
+# ------------------------------------------------- clocks named, not "gap"
+def _clock_said(tmp_path, t_us, seconds=11):
+  """What ingest says of a one-clip dataset: (used?, text without paths)."""
+  _, v = lib.still_imu(len(t_us) / 50, 50)
+  root = lib.write_dataset(str(tmp_path / "ds"), [dict(
+      clip_id="c", worker_id="w", t_us=np.asarray(t_us), values=v,
+      segments=[(0, seconds, "working")])], classes=["working", "idle"])
+  res = lib.ingest_all(root)["c"]
+  used = isinstance(res, ingest.ClipWindows)
+  said = " ".join(res.warnings) if used else res.reason
+  return used, said.replace(root, "<root>")
+
+
+def test_rows_in_milliseconds_among_microseconds_are_named(tmp_path):
+  # 5 s written in ms (lines 1..250), then 11 s in µs.
+  ms = np.arange(250) * 20
+  us = (5000 + np.arange(550) * 20) * 1000
+  _, said = _clock_said(tmp_path, np.concatenate([ms, us]), seconds=16)
+  assert "t_us looks like milliseconds in lines 1..250" in said, said
+
+
+def test_a_switch_to_milliseconds_is_named(tmp_path):
+  us = np.arange(550) * 20_000
+  ms = 11_000 + np.arange(250) * 20  # the clock goes on, in ms
+  used, said = _clock_said(tmp_path, np.concatenate([us, ms]))
+  assert not used and "line 551" in said and "milliseconds" in said, said
+
+
+def test_a_clock_restart_is_named(tmp_path):
+  t = np.arange(550) * 20_000
+  used, said = _clock_said(tmp_path, np.concatenate([t, t[:300]]))
+  assert not used and "line 551" in said and "clock restarts" in said, said
+
+
+def test_an_uptime_clock_without_offset_is_named(tmp_path):
+  # 11 s recorded 25 min after the device booted; no imu_t0_us in the index.
+  used, said = _clock_said(tmp_path, 1_500_000_000 + np.arange(550) * 20_000)
+  assert not used, said
+  for part in ("starts 1500 s after clip time 0", "uptime", "imu_t0_us"):
+    assert part in said, said

@@ -26,6 +26,7 @@ from typing import Any, Dict, Mapping
 
 from egoimu_jax.input_pipeline import fs
 from egoimu_jax.input_pipeline.raw import imu_resample
+from egoimu_jax.input_pipeline.raw import storage_errors
 from egoimu_jax.input_pipeline.raw.ingest import IngestError
 
 FILE = "dataset.json"
@@ -50,9 +51,9 @@ class Declaration:
 def read(root: str) -> Declaration:
   """Reads ``<root>/dataset.json``; IngestError naming it if malformed."""
   path = fs.join(root, FILE)
-  if not fs.exists(path):
+  if not storage_errors.exists(path):
     return Declaration(path, {})
-  data = fs.read_bytes(path)
+  data = storage_errors.read_bytes(path)
   try:
     obj = json.loads(data.decode("utf-8-sig"))
   except UnicodeDecodeError as e:

@@ -17,6 +17,7 @@ import stat
 from typing import Optional, Sequence
 
 from egoimu_jax.input_pipeline import fs
+from egoimu_jax.input_pipeline.raw import storage_errors
 
 # data.verify: what the fingerprint covers besides the tables.
 VERIFY_MODES = ("", "stat", "hash")
@@ -61,8 +62,9 @@ def _stat_signature(path: str) -> str:
     info = fsys.info(p)
   except FileNotFoundError:
     return "missing"
-  except OSError as e:
-    if fs.is_url(path):
+  except Exception as e:  # pylint: disable=broad-except
+    storage_errors.check(e, path)
+    if not isinstance(e, OSError):
       raise
     return f"unreadable: {os.strerror(e.errno) if e.errno else e}"
   keys = ("mtime", "updated", "LastModified", "last_modified", "generation",
@@ -83,6 +85,9 @@ def _content_hash(path: str) -> str:
         h.update(block)
   except FileNotFoundError:
     return "missing"
+  except Exception as e:  # pylint: disable=broad-except
+    storage_errors.check(e, path)
+    raise
   return h.hexdigest()
 
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
+from egoimu_jax.input_pipeline.raw import imu_clock
 from egoimu_jax.input_pipeline.raw import imu_units
 
 GRAVITY = imu_units.GRAVITY
@@ -202,9 +203,13 @@ def clean(t_us: np.ndarray,
   back = np.flatnonzero(dt < 0)
   if back.size:
     i = back[0] + 1
+    clock = imu_clock.backwards(int(t_us[i - 1]), int(t_us[i]),
+                                float(np.median(dt[dt > 0])) if (
+                                    dt > 0).any() else 0.0)
     raise ValueError(
         f"timestamps go backwards at {_line_name(line, row, i)} (t_us "
-        f"{t_us[i]} after {t_us[i - 1]}; {back.size} place(s) in all)")
+        f"{t_us[i]} after {t_us[i - 1]}; {back.size} place(s) in all)"
+        + (f": {clock}" if clock else ""))
   dup = np.flatnonzero(dt == 0) + 1
   if dup.size:
     notes["dropped_duplicate_timestamps"] = int(dup.size)

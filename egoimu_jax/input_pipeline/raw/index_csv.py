@@ -21,6 +21,7 @@ from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
 from egoimu_jax.input_pipeline.raw import sample_json
 from egoimu_jax.input_pipeline.raw import source as source_lib
+from egoimu_jax.input_pipeline.raw import storage_errors
 from egoimu_jax.input_pipeline.raw import tables
 from egoimu_jax.input_pipeline.raw import webdataset
 
@@ -166,8 +167,9 @@ class IndexCsvSource(source_lib.RawSource):
         tar_errors[tar] = f"{path}: file not found"
       except ValueError as e:  # IngestError too
         tar_errors[tar] = str(e)
-      except OSError as e:
-        if fs.is_url(path):
+      except Exception as e:  # pylint: disable=broad-except
+        storage_errors.check(e, path)
+        if not isinstance(e, OSError) and not fs.is_url(path):
           raise
         tar_errors[tar] = f"{path}: cannot read ({e})"
     for tar, found in non_files.items():

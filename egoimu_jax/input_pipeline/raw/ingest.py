@@ -36,8 +36,10 @@ import numpy as np
 
 from egoimu_jax import errors
 from egoimu_jax.input_pipeline import fs
+from egoimu_jax.input_pipeline.raw import imu_clock
 from egoimu_jax.input_pipeline.raw import imu_formats
 from egoimu_jax.input_pipeline.raw import imu_resample
+from egoimu_jax.input_pipeline.raw import storage_errors
 from egoimu_jax.input_pipeline.raw import video_decode
 from egoimu_jax.input_pipeline.raw import windows as windows_lib
 
@@ -165,6 +167,8 @@ def check_regular(path: str) -> None:
 
 
 def _read(path: str, data: Optional[bytes]) -> bytes:
+  """The file's bytes; IngestError if it is missing or may not be read,
+  ``storage_errors.StorageUnreachable`` if the storage failed."""
   if data is not None:
     return data
   try:
@@ -172,44 +176,34 @@ def _read(path: str, data: Optional[bytes]) -> bytes:
     return fs.read_bytes(path)
   except FileNotFoundError:
     raise IngestError(path, "file not found") from None
-  except OSError as e:
+  except IngestError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    storage_errors.check(e, path)
+    if not isinstance(e, OSError) and not fs.is_url(path):
+      raise  # a bug: only file systems raise here
     raise IngestError(path, f"cannot read ({e})") from None
 
 
 # |clock values| beyond this (~146,000 years in µs) are no clock.
 MAX_CLOCK_US = 2**62
-# Empty stretches of clip time (before the first sample, or between two)
-# longer than this and than 10x the time the samples cover are a glitched
-# timestamp or a mismatched clock, never a recording: windows are sized
-# from clip time, so one such value would allocate gigabytes.
-MAX_EMPTY_US = 3600e6
 
 
-def _check_span(clean, offset_source: str, src: ClipSource) -> None:
-  """Raises IngestError for a clip whose timestamps span far more time than
-  its samples can (see ``MAX_EMPTY_US``), before any array is sized."""
-  t_us = clean.t_us
-  if t_us.size < 2:
-    return
-  dt = np.diff(t_us)
-  step = float(np.median(dt))
-  covered = float(dt[dt <= max(1e6, 100 * step)].sum()) + step  # recorded
-  limit = max(MAX_EMPTY_US, 10 * covered)
-  if t_us[0] > limit:
-    where = {"index": f"{src.imu_t0_name} in {src.imu_t0_source}",
-             "json": "imu_t0_us in the sample's json"}.get(
-                 offset_source, "clip time 0")
-    raise IngestError(src.imu_path, (
-        f"clip {src.clip_id}: the IMU starts {t_us[0] / 1e6:.6g} s after "
-        f"clip time 0 (from {where}) and holds {covered / 1e6:.6g} s of "
-        "samples: the clock offset does not match the file's clock"))
-  k = int(np.argmax(dt))
-  if dt[k] > limit:
-    at = clean.where(k + 1)[1]
-    raise IngestError(src.imu_path, (
-        f"{at}: t_us jumps by {dt[k] / 1e6:.6g} s, in a clip whose samples "
-        f"cover {covered / 1e6:.6g} s: a glitched timestamp or a clock "
-        "change, not a recording gap"))
+def _check_clock(clean, offset_source: str, src: ClipSource) -> List[str]:
+  """IngestError for a span no clip holds; else what looks wrong with the
+  clock (``imu_clock``: rows in ms, an uptime clock), as warnings."""
+  where = {"index": f"{src.imu_t0_name} in {src.imu_t0_source}",
+           "json": "imu_t0_us in the sample's json"}.get(offset_source,
+                                                        "clip time 0")
+  try:
+    imu_clock.check_span(clean.t_us, clean.where, where, src.clip_id)
+  except ValueError as e:
+    raise IngestError(src.imu_path, str(e)) from None
+  found = [imu_clock.millisecond_rows(clean.t_us, lambda i: clean.where(i)[1])]
+  if not offset_source:
+    found.append(imu_clock.late_start(int(clean.t_us[0]),
+                                      imu_clock.covered_us(clean.t_us)))
+  return [w for w in found if w]
 
 
 def _check_segment_span(src: ClipSource, imu_end_us: int) -> None:
@@ -337,7 +331,8 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
   notes.update(clean.notes)
   warnings.extend(f"{src.imu_path}: {w}" for w in clean.warnings)
   _check_offset(int(clean.t_us[-1]), offset, offset_source, src)
-  _check_span(clean, offset_source, src)
+  clock = _check_clock(clean, offset_source, src)
+  warnings.extend(f"{src.imu_path}: {w}" for w in clock)
 
   rate = float(imu_cfg.rate_hz)
   window_us = int(round(imu_cfg.window_seconds * 1e6))
@@ -399,7 +394,8 @@ def _ingest(src: ClipSource, data_cfg, num_classes: int,
              if (reasons == r).any()}
 
   if not keep.any():
-    counts = ", ".join(f"{v} dropped as {k}" for k, v in dropped.items())
+    counts = "; ".join([", ".join(f"{v} dropped as {k}" for k, v in
+                                  dropped.items()), *clock])
     if video_info is not None and dropped.get("video_short", 0) >= max(
         dropped.values()):  # the MP4 is what is short: name it
       raise IngestError(src.video_path, (

@@ -33,6 +33,7 @@ from egoimu_jax.input_pipeline.raw import dataset_json
 from egoimu_jax.input_pipeline.raw import ids as ids_lib
 from egoimu_jax.input_pipeline.raw import ingest as ingest_lib
 from egoimu_jax.input_pipeline.raw import source as source_lib
+from egoimu_jax.input_pipeline.raw import storage_errors
 from egoimu_jax.input_pipeline.raw import webdataset
 
 IngestError = ingest_lib.IngestError
@@ -64,6 +65,11 @@ def read_csv(path: str, required: Sequence[str]) -> Table:
     raise IngestError(path, "file not found") from None
   except UnicodeDecodeError as e:
     raise IngestError(path, f"not UTF-8 text ({e})") from None
+  except Exception as e:  # pylint: disable=broad-except
+    storage_errors.check(e, path)
+    if not isinstance(e, OSError):
+      raise
+    raise IngestError(path, f"cannot read ({e})") from None
   reader = csv.reader(io.StringIO(text))
   header = [h.strip() for h in next(reader, [])]
   missing = [c for c in required if c not in header]
@@ -125,9 +131,9 @@ def read_classes(root: str, data_cfg) -> Tuple[str, ...]:
   """The vocabulary: labels.json, else data.classes (never guessed)."""
   path = fs.join(root, LABELS)
   from_cfg = tuple(data_cfg.get("classes", ()) or ())
-  if fs.exists(path):
+  if storage_errors.exists(path):
     try:  # utf-8-sig: a byte-order mark is accepted, as in the CSVs
-      obj = json.loads(fs.read_bytes(path).decode("utf-8-sig"))
+      obj = json.loads(storage_errors.read_bytes(path).decode("utf-8-sig"))
     except UnicodeDecodeError as e:
       raise IngestError(path, f"not UTF-8 text ({e})") from None
     except ValueError as e:
@@ -250,7 +256,7 @@ class _Reader:
   def workers(self, rows: List[source_lib.ClipRow]) -> Dict[str, dict]:
     workers: Dict[str, dict] = {r.worker_id: {} for r in rows}
     workers_path = fs.join(self.root, WORKERS)
-    if not fs.exists(workers_path):
+    if not storage_errors.exists(workers_path):
       return workers
     table = read_csv(workers_path, [self.cols["worker_id"]])
     self.digest.update(table.data)

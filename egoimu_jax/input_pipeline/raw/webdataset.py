@@ -19,6 +19,7 @@ import tarfile
 from typing import Dict, Iterable, Iterator, Optional, Set, Tuple
 
 from egoimu_jax.input_pipeline import fs
+from egoimu_jax.input_pipeline.raw import storage_errors
 
 MEMBER_SEPARATOR = "#"
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -64,7 +65,8 @@ def iter_members(tar_path: str, non_files: Optional[Dict[str, str]] = None
   """(name, bytes) of every regular member, in tar order, streaming.
 
   Links, devices and FIFOs are never read; ``non_files`` (if given) gets
-  ``{name: what it is}`` for each.
+  ``{name: what it is}`` for each. A broken tar raises ValueError (the
+  data's), a read the storage failed ``storage_errors.StorageUnreachable``.
   """
   with fs.open_file(tar_path, "rb") as f:
     try:
@@ -74,8 +76,13 @@ def iter_members(tar_path: str, non_files: Optional[Dict[str, str]] = None
             yield info.name, tar.extractfile(info).read()
           elif non_files is not None:
             non_files[info.name] = _not_a_file(info)
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except (tarfile.TarError, EOFError) as e:
       raise ValueError(f"{tar_path}: unreadable tar ({e})") from e
+    except Exception as e:  # pylint: disable=broad-except
+      storage_errors.check(e, tar_path)
+      if isinstance(e, OSError):
+        raise ValueError(f"{tar_path}: unreadable tar ({e})") from e
+      raise
 
 
 def read_members(tar_path: str, names: Iterable[str],
