@@ -4,17 +4,24 @@ The within- vs cross-person gap and the per-person difficulty (issue 22) are
 computed here exactly as the report computes them (``report.tables.
 matched_gaps``, ``report.hard_cases_section.difficulty``), from a random
 forest (configs/classical.py, in-process) trained on synthetic data whose
-person shift is set by ``data.synthetic.person_variation``:
+person shift is known:
 
-  NULL      person_variation=0 (every worker the same person in
-            distribution): the matched gap's 95% CI contains 0.
-  DOSE      person_variation at three levels: the gap grows monotonically.
+  NULL      the pilot at person_variation=0 (every worker the same
+            person in distribution): the matched gap's 95% CI contains 0.
+  DOSE      a planted person signature (``data.synthetic.person_shift``:
+            each worker does each class partly the way others do another
+            class, with their own tilt, tempo and gain, the same in every
+            clip) at three levels, on typical people (person_variation=0)
+            in a dataset of one class per clip (``--dose_classes``, so each
+            person has most classes in several clips): the gap grows
+            monotonically, each step by more than the steps' combined
+            standard error over folds.
   HARD      planted hard workers (``hard_workers``) rank among the hardest
             25% by difficulty (cross − within macro-F1 on matched windows).
   NO-SKILL  a constant (training majority) and a random (training class
             prior) predictor, submitted through export -> evaluate ->
-            report, on every dataset above and on the generator's
-            defaults: the constant one |gap| < 0.02; the random one, whose
+            report, on every dataset above (the DOSE levels, which share
+            labels and splits, once) and on the generator's defaults: the constant one |gap| < 0.02; the random one, whose
             two arms are independent draws, no bias (95% CI contains 0 and
             |gap| <= 2 standard errors over folds); and the constant predictor's difficulty
             does not track the people's share of its class (|ρ| < 0.3).
@@ -38,7 +45,7 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -64,7 +71,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                  help="generator seed (the split and forest seeds follow "
                       "the config)")
   p.add_argument("--levels", default="0,0.5,1",
-                 help="person_variation levels of DOSE (the first is NULL's)")
+                 help="person_shift levels of DOSE")
+  p.add_argument("--variation", type=float, default=0.0,
+                 help="person_variation of the NULL and DOSE data")
+  p.add_argument("--dose_classes", default="sit,phone,inspect,stroll",
+                 help="DOSE data: one class per clip, these worn activities "
+                      "(synthetic clip_activities)")
+  p.add_argument("--dose_clips", type=int, default=12,
+                 help="DOSE data: clips per worker")
+  p.add_argument("--dose_clip_seconds", type=float, default=16.0)
   p.add_argument("--hard", type=int, default=3, help="planted hard workers")
   p.add_argument("--trees", type=int, default=0,
                  help="random-forest trees (0: the config's)")
@@ -80,20 +95,37 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args.workers, args.clips, args.clip_seconds = 20, 4, 20.0
     args.folds, args.trees = 3, args.trees or 100
   args.levels = [float(v) for v in args.levels.split(",")]
+  args.dose_classes = tuple(c for c in args.dose_classes.split(",") if c)
   args.cache_dir = args.cache_dir or os.path.join(args.out, "cache")
   return args
 
 
 # ------------------------------------------------------------ runs
-def rf_config(args, variation: float, hard: int, protocol: str, fold: int):
-  """configs/classical.py on the synthetic data at ``variation``."""
+class Data(NamedTuple):
+  """One synthetic dataset of the benchmark: its name under ``--out``,
+  ``person_variation``, ``person_shift``, ``hard_workers``, and for a
+  dataset of its own classes (``clip_activities``) those, with its clips
+  per worker and their length."""
+  name: str
+  variation: float
+  shift: float
+  hard: int
+  classes: Tuple[str, ...] = ()
+  clips: int = 0
+  clip_seconds: float = 0.0
+
+
+def rf_config(args, data, protocol: str, fold: int):
+  """configs/classical.py on the synthetic data ``data`` (a ``Data``)."""
   from configs import classical  # pylint: disable=g-import-not-at-top
   config = classical.get_config(None)
   config.data.cache_dir = args.cache_dir
   config.data.synthetic.update(
-      num_workers=args.workers, clips_per_worker=args.clips,
-      clip_seconds=args.clip_seconds, with_video=False, seed=args.seed,
-      hard_workers=hard, person_variation=variation)
+      num_workers=args.workers, clips_per_worker=data.clips or args.clips,
+      clip_seconds=data.clip_seconds or args.clip_seconds,
+      clip_activities=data.classes, with_video=False, seed=args.seed,
+      hard_workers=data.hard, person_variation=data.variation,
+      person_shift=data.shift)
   config.protocol.update(name=protocol, fold=fold, num_folds=args.folds,
                          within_test=args.within_test)
   if args.trees:
@@ -101,7 +133,7 @@ def rf_config(args, variation: float, hard: int, protocol: str, fold: int):
   return config
 
 
-def run_forest(args, root: str, variation: float, hard: int) -> str:
+def run_forest(args, root: str, data) -> str:
   """Trains and scores the forest on every fold of both protocols; returns
   the processed dataset."""
   from egoimu_jax import jobs  # pylint: disable=g-import-not-at-top
@@ -111,17 +143,17 @@ def run_forest(args, root: str, variation: float, hard: int) -> str:
       workdir = os.path.join(root, "runs", "classical_rf", protocol,
                              f"fold{fold}")
       if not os.path.exists(os.path.join(workdir, "results.json")):
-        config = rf_config(args, variation, hard, protocol, fold)
+        config = rf_config(args, data, protocol, fold)
         jobs.JOBS.get("classical")(config, workdir)
       with open(os.path.join(workdir, "results.json")) as f:
         processed_dir = json.load(f)["extra"]["processed_dir"]
   return processed_dir
 
 
-def prepare_only(args, variation: float, hard: int) -> str:
+def prepare_only(args, data) -> str:
   """The processed dataset of the forest's config, without training."""
   from egoimu_jax.input_pipeline import prepare  # pylint: disable=g-import-not-at-top
-  return prepare.ensure(rf_config(args, variation, hard, CROSS, 0).data)
+  return prepare.ensure(rf_config(args, data, CROSS, 0).data)
 
 
 def no_skill_predictions(export_dir: str, kind: str, seed: int
@@ -228,22 +260,33 @@ def verdict(ok: bool) -> str:
 
 
 # ------------------------------------------------------------ checks
-def check_null_and_dose(gaps_by_level: Mapping[float, object]) -> List[bool]:
+def check_null(null, variation: float) -> bool:
+  """The gap's CI on data without person shift contains 0."""
+  ok = null.low <= 0.0 <= null.high
+  print(f"NULL      person_variation={variation:g}: gap {fmt_gap(null)}: "
+        f"{verdict(ok)} (CI {'contains' if ok else 'excludes'} 0)")
+  return ok
+
+
+def check_dose(gaps_by_level: Mapping[float, object]) -> bool:
+  """Each level's gap exceeds the one before by more than their combined
+  standard error (over folds)."""
   levels = list(gaps_by_level)
-  null = gaps_by_level[levels[0]]
-  ok_null = null.low <= 0.0 <= null.high
-  print(f"NULL      person_variation={levels[0]:g}: gap {fmt_gap(null)}: "
-        f"{verdict(ok_null)} (CI {'contains' if ok_null else 'excludes'} 0)")
-  values = [gaps_by_level[v].value for v in levels]
-  ok_dose = all(b > a for a, b in zip(values, values[1:]))
-  print(f"DOSE      gap at person_variation "
+  gaps = [gaps_by_level[v] for v in levels]
+  steps = [(b.value - a.value, float(np.hypot(a.se, b.se)))
+           for a, b in zip(gaps, gaps[1:])]
+  ok_dose = all(step > se for step, se in steps)
+  print(f"DOSE      gap at person_shift "
         f"{' / '.join(f'{v:g}' for v in levels)}: "
-        f"{' / '.join(f'{x:+.3f}' for x in values)} (CIs "
-        + ", ".join(f"[{gaps_by_level[v].low:+.3f}, {gaps_by_level[v].high:+.3f}]"
-                    for v in levels)
+        f"{' / '.join(f'{g.value:+.3f}' for g in gaps)} (CIs "
+        + ", ".join(f"[{g.low:+.3f}, {g.high:+.3f}]" for g in gaps)
+        + "; within / cross macro-F1 " + ", ".join(
+            f"{g.within:.3f} / {g.cross:.3f}" for g in gaps)
+        + "; steps " + ", ".join(f"{d:+.3f} (se {e:.3f})" for d, e in steps)
         + f"): {verdict(ok_dose)} ("
-        + ("grows monotonically" if ok_dose else "not monotonic") + ")")
-  return [ok_null, ok_dose]
+        + ("grows monotonically, each step > its se" if ok_dose else
+           "not monotonic by more than the steps' se") + ")")
+  return ok_dose
 
 
 def check_hard(difficulty: Mapping[str, float], hard_ids: Sequence[str],
@@ -301,8 +344,9 @@ def check_no_skill(dataset: str, gaps: Mapping, difficulty: Mapping,
   return out
 
 
-def dataset_root(args, name: str) -> str:
-  return os.path.join(args.out, f"{name}_w{args.workers}x{args.clips}_"
+def dataset_root(args, data: Data) -> str:
+  return os.path.join(args.out, f"{data.name}_w{args.workers}x"
+                      f"{data.clips or args.clips}_"
                       f"f{args.folds}_s{args.seed}_{args.within_test}")
 
 
@@ -312,8 +356,8 @@ def planted(args) -> Dict[str, str]:
           workers.hard_assignment(args.workers, args.hard).items()}
 
 
-def protocol_cfgs(args, variation: float, hard: int) -> List[Dict[str, object]]:
-  return [dict(rf_config(args, variation, hard, p, f).protocol)
+def protocol_cfgs(args, data) -> List[Dict[str, object]]:
+  return [dict(rf_config(args, data, p, f).protocol)
           for p in PROTOCOLS for f in range(args.folds)]
 
 
@@ -327,37 +371,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"{CROSS}, seed {args.seed}, random forest"
         + (f" ({args.trees} trees)" if args.trees else ""), flush=True)
   ok: List[bool] = []
-  # (name, person_variation, hard workers) of each dataset; no-skill runs on
-  # every one ("and on any dataset").
-  datasets = [(f"variation{v:g}", v, 0) for v in args.levels]
-  datasets.append((f"hard{args.hard}", 1.0, args.hard))
+  # Each dataset; no-skill runs on every one ("and on any dataset").
+  datasets = [Data(f"variation{args.variation:g}", args.variation, 0.0, 0)]
+  datasets += [Data(f"variation{args.variation:g}_shift{v:g}", args.variation,
+                    v, 0, args.dose_classes, args.dose_clips,
+                    args.dose_clip_seconds) for v in args.levels]
+  datasets.append(Data(f"hard{args.hard}", 1.0, 0.0, args.hard))
   # The generator's defaults (one planted hard worker per 30): no-skill only.
-  datasets.append(("default", 1.0, -1))
-  gaps_by_level, hard_difficulty = {}, None
-  for name, variation, hard in datasets:
-    root = dataset_root(args, name)
-    if name == "default":
-      processed_dir = prepare_only(args, variation, hard)
+  datasets.append(Data("default", 1.0, 0.0, -1))
+  null, gaps_by_level, hard_difficulty = None, {}, None
+  for data in datasets:
+    root = dataset_root(args, data)
+    if data.name == "default":
+      processed_dir = prepare_only(args, data)
     else:
-      processed_dir = run_forest(args, root, variation, hard)
-    run_no_skill(root, processed_dir, protocol_cfgs(args, variation, hard),
-                 seed=args.seed)
-    shares = {"constant_majority": worker_share(
-        root, "constant_majority", _predicted_class(root))}
-    _, ns_gaps, ns_difficulty = measure(root, NO_SKILL, args.n_boot,
-                                        "report_no_skill")
-    ok += check_no_skill(name, ns_gaps, ns_difficulty, shares)
-    if name == "default":
+      processed_dir = run_forest(args, root, data)
+    # The DOSE levels share labels and splits (the signature changes the
+    # signals only), so a predictor that sees labels alone runs on one.
+    if not (data.classes and data.shift != args.levels[0]):
+      run_no_skill(root, processed_dir, protocol_cfgs(args, data),
+                   seed=args.seed)
+      shares = {"constant_majority": worker_share(
+          root, "constant_majority", _predicted_class(root))}
+      _, ns_gaps, ns_difficulty = measure(root, NO_SKILL, args.n_boot,
+                                          "report_no_skill")
+      ok += check_no_skill(data.name, ns_gaps, ns_difficulty, shares)
+    if data.name == "default":
       continue
     _, rf_gaps, rf_difficulty = measure(root, ["classical_rf"], args.n_boot,
                                         "report_rf")
-    if hard:
+    if data.hard:
       hard_difficulty = rf_difficulty.get("classical_rf", {})
+    elif data.classes:
+      gaps_by_level[data.shift] = rf_gaps[("classical_rf", CROSS)]
     else:
-      gaps_by_level[variation] = rf_gaps[("classical_rf", CROSS)]
-    print(f"  ({name}: {time.time() - t0:.0f} s so far; reports under {root})",
-          flush=True)
-  ok += check_null_and_dose(gaps_by_level)
+      null = rf_gaps[("classical_rf", CROSS)]
+    print(f"  ({data.name}: {time.time() - t0:.0f} s so far; reports under "
+          f"{root})", flush=True)
+  ok += [check_null(null, args.variation), check_dose(gaps_by_level)]
   if args.hard:
     ok.append(check_hard(hard_difficulty or {}, list(planted(args)),
                          planted(args)))

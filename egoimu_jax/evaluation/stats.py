@@ -26,16 +26,22 @@ Benjamini-Hochberg q-value over the table's rows (``q_values``): the
 smallest false discovery rate at which that row would be called significant.
 
 Worker-level methods condition on the trained models: they capture the
-variation from *which people* are tested, not from re-training. Within-person
-folds share workers; there a worker's windows from all folds form one cluster
-(one draw takes the worker in every fold at once).
+variation from *which people* are tested, not from re-training, unless a
+fold has several trained seeds. Then a fold is given as the list of its
+seeds' confusions and the bootstrap has two levels: each replicate draws
+the fold's seeds with replacement (independently per fold and per model:
+seeds of different runs are different trainings), then the test workers, and
+scores the fold as the mean over the drawn seeds; with one seed, or seeds
+that predict alike, it is the one-level bootstrap. Within-person folds share
+workers; there a worker's windows from all folds form one cluster (one draw
+takes the worker in every fold at once).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from scipy import stats as sp_stats
@@ -49,6 +55,8 @@ MIN_CI_WORKERS = 10
 
 # {worker_id: [K, K] confusion} for one fold.
 FoldConfusions = Mapping[str, np.ndarray]
+# One fold of a bootstrap: its confusions, or one per trained seed.
+SeededFold = Union[FoldConfusions, Sequence[FoldConfusions]]
 
 _METRICS: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "macro_f1": metrics_lib.macro_f1,
@@ -89,21 +97,22 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
   return Interval(float(statistic(v)), float(low), float(high), n_boot, alpha)
 
 
-def worker_bootstrap(folds: Sequence[FoldConfusions], metric: str = "macro_f1",
+def worker_bootstrap(folds: Sequence[SeededFold], metric: str = "macro_f1",
                      n_boot: int = 2000, alpha: float = 0.05,
                      seed: int = 0) -> Interval:
   """CI of the mean-over-folds pooled ``metric``, resampling test workers.
 
   ``folds``: one ``{worker_id: confusion}`` per fold (from results.json
-  ``per_worker``). Each replicate draws ``W`` workers with replacement from
-  the union of all folds' test workers, weights every worker's confusion
-  matrix by its draw count in each fold it appears in, recomputes each fold's
-  pooled metric and averages over folds (a fold left empty by a draw is
-  skipped in that replicate).
+  ``per_worker``), or a list of them, one per seed. Each replicate draws
+  ``W`` workers with replacement from the union of all folds' test workers,
+  weights every worker's confusion matrix by its draw count in each fold it
+  appears in, recomputes each fold's pooled metric (the mean over a
+  resample of its seeds) and averages over folds (a fold left empty by a
+  draw is skipped in that replicate).
   """
   table = _ConfusionTable.build([folds])
   counts = table.draw_counts(n_boot, seed)
-  reps = table.replicates(0, counts, metric)
+  reps = table.replicates(0, counts, metric, table.draw_seeds(n_boot, seed))
   return _interval(table.point(0, metric), reps, n_boot, alpha)
 
 
@@ -120,26 +129,30 @@ class PairedBootstrap:
             "a": self.a, "b": self.b}
 
 
-def paired_worker_bootstrap(folds_a: Sequence[FoldConfusions],
-                            folds_b: Sequence[FoldConfusions],
+def paired_worker_bootstrap(folds_a: Sequence[SeededFold],
+                            folds_b: Sequence[SeededFold],
                             metric: str = "macro_f1", n_boot: int = 2000,
                             alpha: float = 0.05, seed: int = 0
                             ) -> PairedBootstrap:
   """Paired worker bootstrap of the difference between two models.
 
   Both models must have been tested on the same workers in each fold (same
-  splits); this is checked.
+  splits); this is checked. A fold given per seed (``worker_bootstrap``)
+  resamples that model's seeds too.
   """
   if len(folds_a) != len(folds_b):
     raise ValueError(f"models have {len(folds_a)} and {len(folds_b)} folds")
   for f, (fa, fb) in enumerate(zip(folds_a, folds_b)):
+    fa, fb = _seeds(fa)[0], _seeds(fb)[0]
     if set(fa) != set(fb):
       raise ValueError(
           f"fold {f}: the two models were tested on different workers "
           f"({sorted(set(fa) ^ set(fb))[:5]} ...); a paired test needs the same splits")
   table = _ConfusionTable.build([folds_a, folds_b])
   counts = table.draw_counts(n_boot, seed)
-  reps = table.replicates(0, counts, metric) - table.replicates(1, counts, metric)
+  seeds = table.draw_seeds(n_boot, seed)
+  reps = (table.replicates(0, counts, metric, seeds)
+          - table.replicates(1, counts, metric, seeds))
   a, b = table.point(0, metric), table.point(1, metric)
   reps = reps[~np.isnan(reps)]
   # (1 + count) / (1 + B): never exactly 0 from a finite number of resamples.
@@ -223,18 +236,28 @@ def q_values(p_values: Sequence[Optional[float]] | np.ndarray) -> np.ndarray:
   return q
 
 
+def _seeds(fold: SeededFold) -> List[FoldConfusions]:
+  """A fold's confusions per seed (one seed: a mapping given alone)."""
+  return [fold] if isinstance(fold, Mapping) else list(fold)
+
+
 class _ConfusionTable:
   """Per-model, per-fold worker confusions indexed into one worker universe."""
 
   def __init__(self, workers: List[str], models: List[List[tuple]]):
     self.workers = workers
-    self.models = models   # models[m][f] = (worker_idx [W_f], conf [W_f, K*K])
+    # models[m][f] = (worker_idx [W_f], conf [S_f, W_f, K*K]) over S_f seeds
+    self.models = models
 
   @classmethod
-  def build(cls, models: Sequence[Sequence[FoldConfusions]]) -> "_ConfusionTable":
+  def build(cls, models: Sequence[Sequence[SeededFold]]) -> "_ConfusionTable":
     if not models or not models[0]:
       raise ValueError("no folds to bootstrap")
-    workers = sorted({w for folds in models for fold in folds for w in fold})
+    models = [[_seeds(fold) for fold in folds] for folds in models]
+    if any(not fold for folds in models for fold in folds):
+      raise ValueError("a fold has no seeds")
+    workers = sorted({w for folds in models for fold in folds
+                      for one in fold for w in one})
     if not workers:
       raise ValueError("no test workers to bootstrap")
     index = {w: i for i, w in enumerate(workers)}
@@ -242,10 +265,14 @@ class _ConfusionTable:
     for folds in models:
       entries = []
       for fold in folds:
-        names = sorted(fold)
+        names = sorted(fold[0])
         if not names:
           raise ValueError("a fold has no test workers")
-        conf = np.stack([np.asarray(fold[w], np.float64).ravel() for w in names])
+        if any(sorted(one) != names for one in fold):
+          raise ValueError("the seeds of a fold were tested on different "
+                           "workers")
+        conf = np.stack([np.stack([np.asarray(one[w], np.float64).ravel()
+                                   for w in names]) for one in fold])
         entries.append((np.array([index[w] for w in names]), conf))
       out.append(entries)
     return cls(workers, out)
@@ -255,20 +282,42 @@ class _ConfusionTable:
     rng = np.random.default_rng(seed)
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
 
+  def draw_seeds(self, n_boot: int, seed: int) -> List[List[Optional[np.ndarray]]]:
+    """Per model and fold, ``[B, S_f]`` draw counts of its seeds (None for a
+    fold of one seed), from a stream of their own: the worker draws stay
+    those of ``draw_counts``."""
+    rng = np.random.default_rng([seed, 1])
+    return [[None if conf.shape[0] == 1 else rng.multinomial(
+        conf.shape[0], np.full(conf.shape[0], 1.0 / conf.shape[0]),
+        size=n_boot).astype(np.float64) for _, conf in folds]
+            for folds in self.models]
+
   def _fold_metric(self, conf_flat: np.ndarray, metric: str) -> np.ndarray:
     k = int(round(np.sqrt(conf_flat.shape[-1])))
     return _METRICS[metric](conf_flat.reshape(conf_flat.shape[:-1] + (k, k)))
 
   def point(self, m: int, metric: str) -> float:
-    per_fold = [self._fold_metric(conf.sum(0), metric)
+    per_fold = [np.mean(self._fold_metric(conf.sum(1), metric))
                 for _, conf in self.models[m]]
     return float(np.mean(per_fold))
 
-  def replicates(self, m: int, counts: np.ndarray, metric: str) -> np.ndarray:
-    per_fold = np.stack([self._fold_metric(counts[:, idx] @ conf, metric)
-                         for idx, conf in self.models[m]], axis=1)
+  def replicates(self, m: int, counts: np.ndarray, metric: str,
+                 seeds: Optional[List[List[Optional[np.ndarray]]]] = None
+                 ) -> np.ndarray:
+    per_fold = []
+    for f, (idx, conf) in enumerate(self.models[m]):
+      # [B, S_f]: the fold's metric on each seed under the worker draw.
+      by_seed = np.stack([self._fold_metric(counts[:, idx] @ one, metric)
+                          for one in conf], axis=1)
+      draw = seeds[m][f] if seeds is not None else None
+      if draw is None:
+        per_fold.append(by_seed.mean(1) if by_seed.shape[1] > 1
+                        else by_seed[:, 0])
+      else:
+        with np.errstate(invalid="ignore"):
+          per_fold.append((draw * by_seed).sum(1) / draw.sum(1))
     with np.errstate(invalid="ignore"):
-      return np.nanmean(per_fold, axis=1)   # [B]; NaN only if all folds empty
+      return np.nanmean(np.stack(per_fold, axis=1), axis=1)   # [B]; NaN only if all folds empty
 
 
 def _interval(estimate: float, reps: np.ndarray, n_boot: int,

@@ -234,6 +234,19 @@ def fold_means(runs: Sequence[Run], metric: str) -> Tuple[List[int], List[float]
   return folds, [float(np.mean(by_fold[f])) for f in folds]
 
 
+def seeded_confusions(runs: Sequence[Run]
+                      ) -> Tuple[List[int], List[List[Dict[str, np.ndarray]]]]:
+  """(folds, per fold its seeds' ``worker_confusions``), folds and seeds
+  sorted: the bootstrap's input, which resamples seeds as well as people."""
+  by_fold: Dict[int, List[Run]] = {}
+  for r in runs:
+    by_fold.setdefault(r.fold, []).append(r)
+  folds = sorted(by_fold)
+  return folds, [[r.worker_confusions() for r in sorted(
+      by_fold[f], key=lambda r: -1 if r.seed is None else r.seed)]
+                 for f in folds]
+
+
 def seed_spread(runs: Sequence[Run], metric: str = "macro_f1"
                 ) -> Optional[float]:
   """Mean over folds of the across-seed std of ``metric`` (None with one

@@ -68,7 +68,7 @@ PAIRED_COLUMNS = ["folds", "Δ macro-F1 [95% CI]", "p (bootstrap)",
 PAIRED_NOTE = (
     "Δ macro-F1: mean over folds of pooled macro-F1, with a paired "
     "worker-bootstrap 95% CI and p-value (primary; every resample draws the "
-    "same people for both). Fold tests: paired t-test and exact Wilcoxon over "
+    "same people for both, and a fold's seeds where it has several). Fold tests: paired t-test and exact Wilcoxon over "
     "folds (two or more folds; with 5 folds Wilcoxon cannot go below "
     "p = 0.0625). Sign-flip: permutation test on per-worker macro-F1 "
     "differences. q: Benjamini-Hochberg q-value of the p beside it, over "
@@ -178,18 +178,20 @@ def paired_row(ra: List[aggregate.Run], rb: List[aggregate.Run], n_boot: int,
   folds = sorted({r.fold for r in ra} & {r.fold for r in rb})
   ra = [r for r in ra if r.fold in folds]
   rb = [r for r in rb if r.fold in folds]
+  # Every run of a fold (its seeds) against every run of the other's.
+  pairs = [(x, y) for x in ra for y in rb if x.fold == y.fold]
   if not folds or any(set(x.per_worker) != set(y.per_worker)
-                      for x, y in zip(ra, rb)):
+                      for x, y in pairs):
     return ""
-  if any(x.test_windows != y.test_windows for x, y in zip(ra, rb)
+  if any(x.test_windows != y.test_windows for x, y in pairs
          if x.test_windows and y.test_windows):
     # e.g. a video model scored only on windows with stored frames.
     return ": different test windows"
-  fa = [r.test["macro_f1"] for r in ra]
-  fb = [r.test["macro_f1"] for r in rb]
+  _, fa = aggregate.fold_means(ra, "macro_f1")
+  _, fb = aggregate.fold_means(rb, "macro_f1")
   fold = stats_lib.paired_fold_tests(fa, fb) if len(folds) > 1 else {}
   boot = stats_lib.paired_worker_bootstrap(
-      [r.worker_confusions() for r in ra], [r.worker_confusions() for r in rb],
+      aggregate.seeded_confusions(ra)[1], aggregate.seeded_confusions(rb)[1],
       n_boot=n_boot, seed=seed)
   wa, wb = aggregate.worker_f1(ra), aggregate.worker_f1(rb)
   flip = stats_lib.sign_flip_test([wa[w] - wb[w] for w in sorted(wa)],

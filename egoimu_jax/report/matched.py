@@ -13,7 +13,8 @@ Repeated seeds of a run are averaged per fold before the difference.
   windows, with their count and a digest of which windows they are.
 * ``gap``: the mean of those differences ± their standard error, and a
   paired worker-bootstrap interval (the same resample of test people for
-  both arms).
+  both arms; where an arm has several seeds, its seeds are resampled too,
+  so the interval includes retraining variance).
 * ``worker_gaps``: per test person, within minus cross macro-F1 and the two
   balanced accuracies on that person's matched windows: the difficulty
   measure of the hard-case analysis, free of the person's class mix (a
@@ -66,12 +67,13 @@ class MatchedFold:
     return float(np.mean([metrics_lib.macro_f1(metrics_lib.confusion_matrix(
         self.label, p, self.num_classes)) for p in preds]))
 
-  def worker_confusions(self, arm: str) -> Dict[str, np.ndarray]:
-    """``{worker: [K, K]}`` of ``arm``'s first seed (for the bootstrap)."""
-    return {str(w): metrics_lib.confusion_matrix(
-        self.label[self.worker_id == w], getattr(self, arm)[0][
-            self.worker_id == w], self.num_classes)
-            for w in np.unique(self.worker_id)}
+  def worker_confusions(self, arm: str) -> List[Dict[str, np.ndarray]]:
+    """``{worker: [K, K]}`` of each of ``arm``'s seeds (for the bootstrap,
+    which resamples seeds as well as people)."""
+    workers = np.unique(self.worker_id)
+    return [{str(w): metrics_lib.confusion_matrix(
+        self.label[self.worker_id == w], pred[self.worker_id == w],
+        self.num_classes) for w in workers} for pred in getattr(self, arm)]
 
 
 def match(within: Sequence[aggregate.Run], cross: Sequence[aggregate.Run]

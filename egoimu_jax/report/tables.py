@@ -233,19 +233,25 @@ def ci_table(groups: Mapping[aggregate.GroupKey, List[aggregate.Run]],
   rows = []
   for key in sorted((k for k in groups if k[2] is None), key=key_order):
     rs = groups[key]
-    ci = stats_lib.worker_bootstrap([r.worker_confusions() for r in rs],
-                                    n_boot=n_boot, seed=seed)
+    folds, confusions = aggregate.seeded_confusions(rs)
+    ci = stats_lib.worker_bootstrap(confusions, n_boot=n_boot, seed=seed)
     workers = {w for r in rs for w in r.per_worker}
     rows.append([key[0], key[1],
                  table_model.Interval(
                      ci.estimate, ci.low, ci.high,
                      flag=table_model.few_workers(len(workers))),
-                 len(rs), len(workers)])
+                 len(folds), len(workers), max(len(c) for c in confusions)])
+  seeded = any(row[-1] > 1 for row in rows)
+  if not seeded:
+    rows = [row[:-1] for row in rows]
   return table_model.Table(
       "Macro-F1 with worker-bootstrap 95% CI",
-      ["model", "protocol", "macro-F1 [95% CI]", "folds", "test workers"], rows,
-      f"Mean over folds of pooled macro-F1; percentile interval from {n_boot} "
-      "resamples of test workers (not windows).")
+      ["model", "protocol", "macro-F1 [95% CI]", "folds", "test workers"]
+      + (["seeds per fold"] if seeded else []), rows,
+      f"Mean over folds of pooled macro-F1 (a fold's seeds averaged); "
+      f"percentile interval from {n_boot} resamples of test workers (not "
+      "windows) and, where a fold has several seeds, of its seeds too "
+      "(two levels: the interval includes retraining variance).")
 
 
 def key_order(key: aggregate.GroupKey):

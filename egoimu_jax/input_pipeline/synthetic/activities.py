@@ -33,6 +33,7 @@ pulses), with content below 8 Hz so 30 Hz sampling does not alias.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, Tuple
 
 import numpy as np
@@ -325,13 +326,26 @@ def chat(m: Motion, wk, day) -> None:
 
 
 def worn(kind: str, t: np.ndarray, wk, day, phases: np.ndarray,
-         jitter: np.ndarray) -> Motion:
-  """The head motion of one bout of a worn activity, in the worker's style."""
+         jitter: np.ndarray, sig=None) -> Motion:
+  """The head motion of one bout of a worn activity, in the worker's style
+  and, if given, their ``signature.ClassSignature`` of the bout's class."""
   style = wk.style[kind]
   m = Motion(t, phases, jitter, style)
+  if sig is not None:
+    day = dataclasses.replace(day, tempo=day.tempo * sig.tempo)
   WORN[kind](m, wk, day)
   m.ang[:, PITCH] += style[2]
   m.lin *= style[3]
+  if sig is None:
+    return m
+  if sig.partner is not None and sig.blend > 0:
+    other = worn(sig.partner, t, wk, day, phases, jitter)
+    for field in ("ang", "rate", "lin"):
+      setattr(m, field, (1 - sig.blend) * getattr(m, field)
+              + sig.blend * getattr(other, field))
+  m.ang[:, ROLL] += sig.roll
+  m.ang[:, PITCH] += sig.pitch
+  m.lin *= sig.gain
   return m
 
 

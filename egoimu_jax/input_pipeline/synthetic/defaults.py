@@ -19,5 +19,9 @@ SYNTHETIC_DEFAULTS = dict(
     # Size of the person shift (synthetic/variation.py): 1 as drawn, 0 every
     # worker the same typical person, between shrinks, above 1 widens.
     person_variation=1.0,
+    # A planted person signature (synthetic/signature.py): each worker does
+    # each class partly as others do another, with their own tilt, tempo
+    # and gain; its size; 0: none.
+    person_shift=0.0,
     # ("label=activity", ...): own classes, one per clip (synthetic/generator).
     clip_activities=())

@@ -19,7 +19,10 @@ The same seed gives the same workers, clips and signals in both variants.
 Worker state fractions follow the pilot statistics (defaults.PILOT_CLASSES
 order); a few planted hard workers deviate (workers.HARD_PROFILES).
 ``person_variation`` sizes the differences between people (``variation``:
-1 as drawn, 0 everyone the typical person, planted hard workers kept).
+1 as drawn, 0 everyone the typical person, planted hard workers kept);
+``person_shift`` plants a person signature a within-person model can learn
+(``signature``: each worker does each class partly as others do another,
+with their own tilt, tempo and gain; 0: none).
 ``defects`` plants damaged clips, listed in ``defects.json``.
 
 ``clip_activities`` makes a dataset of another shape, as public HAR data
@@ -88,6 +91,10 @@ def _full(syn_cfg) -> Dict[str, object]:
   if not d["person_variation"] >= 0:
     raise ValueError("synthetic person_variation must be >= 0 (1: as drawn, "
                      f"0: everyone the typical person), got {d['person_variation']}")
+  d["person_shift"] = float(d["person_shift"])
+  if not d["person_shift"] >= 0:
+    raise ValueError("synthetic person_shift must be >= 0 (0: no planted "
+                     f"person signature), got {d['person_shift']}")
   if d["variant"] not in ("jsonl", "wds"):
     raise ValueError(f"synthetic variant must be 'jsonl' or 'wds', got {d['variant']!r}")
   if d["wds_imu"] not in ("frames", "native"):
@@ -130,6 +137,14 @@ def config_hash(syn_cfg) -> str:
     d.pop("clip_activities")  # the pilot: hashes as before the option existed
   if d["person_variation"] == 1.0:
     d.pop("person_variation")  # likewise
+  if d["person_shift"] == 0.0:
+    d.pop("person_shift")  # likewise
+  planted = set(workers_lib.hard_assignment(d["num_workers"],
+                                           d["hard_workers"]).values())
+  revisions = {p: r for p, r in workers_lib.HARD_PROFILE_REVISIONS.items()
+               if p in planted}
+  if revisions:
+    d["hard_profile_revisions"] = revisions
   blob = json.dumps([GENERATOR_VERSION, d], sort_keys=True).encode()
   return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -231,8 +246,12 @@ def _workers(cfg) -> List[workers_lib.Worker]:
 
 
 def _worker(cfg, w: int, hard: Dict[int, str]) -> workers_lib.Worker:
+  # Each class's worn activities: the pilot's states, or one per class.
+  kinds = ([[kind] for _, kind in clip_classes(cfg["clip_activities"])]
+           or [activities_lib.WORK_TASKS, activities_lib.BREAK_STYLES, ()])
   return variation_lib.varied_worker(cfg["seed"], w, hard.get(w),
-                                     float(cfg["person_variation"]))
+                                     float(cfg["person_variation"]),
+                                     float(cfg["person_shift"]), kinds)
 
 
 def _defect_plan(cfg, workers) -> Dict[Tuple[int, int], str]:
@@ -375,21 +394,28 @@ def generate(syn_cfg, root: str) -> str:
     wr.writerow(["clip_id", "start_s", "end_s", "label"])
     for clip_id, s, e, st in segments:
       wr.writerow([clip_id, f"{s:.3f}", f"{e:.3f}", classes[st]])
+  # A planted signature changes no other table: its column keeps the raw
+  # dataset's fingerprint (the tables' bytes) apart from the unshifted one.
+  shift = ["person_shift"] if cfg["person_shift"] else []
   with open(os.path.join(root, "workers.csv"), "w", newline="") as f:
     wr = csv.writer(f)
     wr.writerow(["worker_id"] + [f"frac_{c}" for c in classes] +
-                ["profile", "device", "site", "tempo_hz"])
+                ["profile", "device", "site", "tempo_hz"] + shift)
     for wk in workers:
       frac = dur[wk.worker_id] / max(dur[wk.worker_id].sum(), 1e-9)
       wr.writerow([wk.worker_id] + [f"{x:.4f}" for x in frac] +
                   [wk.profile, f"imu-{wk.site % 2}", f"site{wk.site}",
-                   f"{wk.tempo_hz:.3f}"])
+                   f"{wk.tempo_hz:.3f}"] +
+                  [f"{cfg['person_shift']:g}" for _ in shift])
   with open(os.path.join(root, "labels.json"), "w") as f:
     json.dump({"classes": classes}, f)
   with open(os.path.join(root, "defects.json"), "w") as f:
     json.dump(defects, f, indent=1, sort_keys=True)
+  recorded = dict(cfg)
+  if not recorded["person_shift"]:
+    recorded.pop("person_shift")  # as before the option existed
   with open(os.path.join(root, "synthetic.json"), "w") as f:
-    json.dump({"generator_version": GENERATOR_VERSION, "config": cfg}, f,
+    json.dump({"generator_version": GENERATOR_VERSION, "config": recorded}, f,
               indent=1, sort_keys=True)
   return root
 

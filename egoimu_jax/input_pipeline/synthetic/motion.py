@@ -43,8 +43,8 @@ both, as real windows do (the purity policy labels them).
 
 Planted hard workers (``workers.HARD_PROFILES``): one on break 72% of the time
 whose breaks are spent walking the floor, a gentle bench worker whose work
-barely moves (and who rests on the phone), and one whose breaks are
-restless (strolling, chatting, fidgeting).
+barely moves (and who rests on the phone, 37% of the time), and one whose
+breaks are restless (strolling, chatting, fidgeting).
 """
 
 from __future__ import annotations
@@ -116,6 +116,11 @@ class Piece:
   phases: np.ndarray
   jitter: np.ndarray
   place: np.ndarray | None = None   # device resting orientation (not worn)
+  label: int | None = None  # the bout's class if not its state (one per clip)
+
+  @property
+  def cls(self) -> int:
+    return self.state if self.label is None else self.label
 
 
 def _split(rng, start: float, end: float, mean: float, names, mix,
@@ -259,7 +264,8 @@ class ClipMotion:
         nop_acc[i0:i1] += w[:, None] * a
         nop_gyro[i0:i1] += w[:, None] * g
         continue
-      m = acts.worn(piece.kind, ts, wk, self.day, piece.phases, piece.jitter)
+      m = acts.worn(piece.kind, ts, wk, self.day, piece.phases, piece.jitter,
+                    None if wk.signature is None else wk.signature[piece.cls])
       ang[i0:i1] += w[:, None] * m.ang
       rate[i0:i1] += w[:, None] * m.rate + dw[:, None] * m.ang
       lin[i0:i1] += w[:, None] * m.lin
@@ -356,7 +362,7 @@ def make_activity_clip(worker: Worker, rng: np.random.Generator,
             vigour=float(np.exp(rng.normal(0.0, 0.08))))
   piece = Piece(0.0, duration_s, state, kind,
                 rng.uniform(0, 2 * np.pi, acts.NUM_PHASES),
-                rng.normal(0, 1, acts.NUM_JITTER))
+                rng.normal(0, 1, acts.NUM_JITTER), label=label)
   return ClipMotion(
       worker=worker,
       segments=[(0.0, duration_s, label)],

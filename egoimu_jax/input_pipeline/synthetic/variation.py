@@ -24,14 +24,18 @@ Traits without a scale (the device model's name, the video site) stay as
 drawn with probability v, else take the typical one (one uniform draw per
 worker, so a larger v keeps a superset). ``class_mix`` does the same for
 the per-worker class mixture of ``clip_activities`` datasets.
+
+``shift`` plants a person signature on top (``signature``: what a model
+that has seen the person can learn and one that has not cannot).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
+from egoimu_jax.input_pipeline.synthetic import signature as signature_lib
 from egoimu_jax.input_pipeline.synthetic import workers as workers_lib
 
 # The typical person: the centre of each trait's distribution in
@@ -61,13 +65,20 @@ _STYLE_LOG = np.array([True, True, False, True])
 
 
 def varied_worker(seed: int, index: int, hard: Optional[str] = None,
-                  variation: float = 1.0) -> workers_lib.Worker:
-  """Worker ``index`` of ``seed`` at person variation ``variation``."""
+                  variation: float = 1.0, shift: float = 0.0,
+                  class_kinds: Sequence[Sequence[str]] = ()
+                  ) -> workers_lib.Worker:
+  """Worker ``index`` of ``seed`` at person variation ``variation``, with
+  the planted signature of ``shift`` (``signature``; 0: none) over the
+  classes whose worn activities are ``class_kinds``."""
   if variation < 0:
     raise ValueError(f"person_variation must be >= 0, got {variation}")
   worker = workers_lib.make_worker(seed, index)
   if variation != 1.0:
     vary(worker, float(variation), seed, index)
+  if shift:
+    worker.signature = signature_lib.draw(seed, index, class_kinds,
+                                          float(shift))
   if hard is not None:
     workers_lib.plant(worker, hard)
   return worker

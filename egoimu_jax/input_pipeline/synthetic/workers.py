@@ -10,7 +10,7 @@ see ``motion``'s docstring for why each trait differs between people), and
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -23,9 +23,17 @@ PILOT_FRACTIONS = {"working": (0.843, 0.110), "break": (0.123, 0.110),
 # Planted hard workers, cycled: (profile, fractions or None).
 HARD_PROFILES = (
     ("break_heavy", (0.25, 0.72, 0.03)),
-    ("gentle_worker", None),
+    # On break often enough that a few short clips show both states: with
+    # the pilot's drawn fractions (84% working, bouts of minutes) a dataset
+    # of 30 s clips may never see this worker's breaks, and their work alone
+    # is no harder than anyone's.
+    ("gentle_worker", (0.6, 0.37, 0.03)),
     ("restless_breaks", (0.6, 0.37, 0.03)),
 )
+# Bumped when a profile's output changes: it enters the synthetic config
+# hash of the datasets that plant the profile (none: revision 1), so their
+# caches are regenerated and every other dataset keeps its hash.
+HARD_PROFILE_REVISIONS = {"gentle_worker": 2}
 # Device models: (name, probability, acc noise range m/s², gyro noise range
 # rad/s, acc bias std m/s², gyro bias std rad/s).
 DEVICE_MODELS = (
@@ -116,6 +124,9 @@ class Worker:
   acc_noise: float        # white noise std, m/s²
   gyro_noise: float       # white noise std, rad/s
   site: int               # which workplace scene the video shows
+  # The planted person signature: a ``signature.ClassSignature`` per class;
+  # None: none.
+  signature: Optional[List[Any]] = None
 
 
 def _draw_device(rng) -> Dict[str, object]:
