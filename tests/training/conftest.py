@@ -9,6 +9,7 @@ produces, so bitwise comparisons between runs are unaffected."""
 import dataclasses
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -56,6 +57,27 @@ class MainRunner:
     if proc.returncode:
       pytest.fail(f"main exited {proc.returncode}:\n{proc.stderr[-6000:]}")
     return proc
+
+
+  def run_processes(self, workdir, overrides=(), count=2, log_dir=None):
+    """One run as ``count`` processes (``jax.distributed`` on localhost, a
+    CPU device each); fails the test with each process's log tail."""
+    with socket.socket() as s:
+      s.bind(("127.0.0.1", 0))
+      port = s.getsockname()[1]
+    log_dir = pathlib.Path(log_dir or workdir).parent
+    paths = [log_dir / f"process_{i}.log" for i in range(count)]
+    logs = [open(path, "w") for path in paths]
+    procs = [self.popen(workdir, overrides, devices=1, log=logs[i], flags=[
+        f"--coordinator=127.0.0.1:{port}", f"--num_processes={count}",
+        f"--process_id={i}", "--distributed_timeout=120"])
+             for i in range(count)]
+    codes = [p.wait(timeout=300) for p in procs]
+    for f in logs:
+      f.close()
+    if any(codes):
+      pytest.fail(f"exit codes {codes}:\n" + "\n----\n".join(
+          path.read_text()[-3000:] for path in paths))
 
 
 @pytest.fixture(scope="session")

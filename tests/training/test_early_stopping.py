@@ -2,7 +2,6 @@
 config, the replay of a resumed run, and the trainer loop consulting it."""
 
 import json
-import socket
 
 import pytest
 
@@ -113,22 +112,9 @@ def test_patience_zero_is_off(tiny_cache, tmp_path):
 def test_two_processes_stop_after_the_same_step(main_runner, tmp_path):
   """Both processes leave the loop together (a process that trained on
   alone would hang in the next collective and time out)."""
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  overrides = {"total_steps": 6, "eval_every_steps": 1, "log_every_steps": 1,
-               "early_stopping.patience": 1, "early_stopping.min_delta": 10.0}
-  logs = [open(tmp_path / f"process_{i}.log", "w") for i in range(2)]
-  procs = [main_runner.popen(
-      tmp_path / "run", overrides, devices=1, log=logs[i], flags=[
-          f"--coordinator=127.0.0.1:{port}", "--num_processes=2",
-          f"--process_id={i}", "--distributed_timeout=120"]) for i in range(2)]
-  codes = [p.wait(timeout=300) for p in procs]
-  for f in logs:
-    f.close()
-  if any(codes):
-    pytest.fail(f"exit codes {codes}:\n" + "\n----\n".join(
-        (tmp_path / f"process_{i}.log").read_text()[-3000:] for i in range(2)))
+  main_runner.run_processes(tmp_path / "run", {
+      "total_steps": 6, "eval_every_steps": 1, "log_every_steps": 1,
+      "early_stopping.patience": 1, "early_stopping.min_delta": 10.0})
   extra = results.read(str(tmp_path / "run"))["extra"]
   assert extra["process_count"] == 2
   assert extra["stopped_early"] and extra["stop_step"] == 2

@@ -10,7 +10,6 @@ One reference run (1 process x 2 CPU devices, 6 steps) is compared with
 import json
 import os
 import shutil
-import socket
 import time
 
 import numpy as np
@@ -55,21 +54,7 @@ def reference(main_runner, tmp_path_factory):
 
 
 def test_two_processes_match_one_process(main_runner, reference, tmp_path):
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  logs = [open(tmp_path / f"process_{i}.log", "w") for i in range(2)]
-  procs = [main_runner.popen(
-      tmp_path / "run", STEPS, devices=1, log=logs[i], flags=[
-          f"--coordinator=127.0.0.1:{port}", "--num_processes=2",
-          f"--process_id={i}", "--distributed_timeout=120"]) for i in range(2)]
-  codes = [p.wait(timeout=300) for p in procs]
-  for f in logs:
-    f.close()
-  if any(codes):
-    tails = [(tmp_path / f"process_{i}.log").read_text()[-3000:]
-             for i in range(2)]
-    pytest.fail(f"exit codes {codes}:\n" + "\n----\n".join(tails))
+  main_runner.run_processes(tmp_path / "run", STEPS)
   extra = results.read(str(tmp_path / "run"))["extra"]
   assert extra["process_count"] == 2 and extra["mesh"]["data"] == 2
   _assert_same_run(tmp_path / "run", reference, steps=range(1, 7))

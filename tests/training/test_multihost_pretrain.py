@@ -7,7 +7,6 @@ global batch is the same, so the loss curves must agree to float tolerance.
 
 import json
 import pathlib
-import socket
 
 import numpy as np
 import pytest
@@ -42,21 +41,7 @@ def test_two_process_pretraining_matches_one_process(tiny_cache, tmp_path,
       tiny_cache, main_runner.compilation_cache,
       config=str(ROOT / "configs" / "imu_mae.py") + ":tiny")
   runner.run(tmp_path / "one", OVERRIDES, devices=2)
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  logs = [open(tmp_path / f"process_{i}.log", "w") for i in range(2)]
-  procs = [runner.popen(tmp_path / "two", OVERRIDES, devices=1, log=logs[i],
-                        flags=[f"--coordinator=127.0.0.1:{port}",
-                               "--num_processes=2", f"--process_id={i}",
-                               "--distributed_timeout=120"])
-           for i in range(2)]
-  codes = [p.wait(timeout=300) for p in procs]
-  for f in logs:
-    f.close()
-  if any(codes):
-    pytest.fail(f"exit codes {codes}:\n" + "\n----\n".join(
-        (tmp_path / f"process_{i}.log").read_text()[-3000:] for i in range(2)))
+  runner.run_processes(tmp_path / "two", OVERRIDES)
 
   one, two = _pretrain_losses(tmp_path / "one"), _pretrain_losses(tmp_path / "two")
   assert len(one) >= 4 and sorted(one) == sorted(two)
