@@ -35,8 +35,14 @@ CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory) -> str:
   """Cache dir holding the prepared dataset of every config's ``tiny`` run
-  (``config_lib.tiny_run``), prepared once per test session."""
-  cache = str(tmp_path_factory.getbasetemp() / "egoimu_tiny_data")
+  (``config_lib.tiny_run``), prepared once per test session: pytest-xdist's
+  workers share it (the session's common temp dir; generating and preparing
+  take file locks), and so do the sweeps' end-to-end tests, whose jobs
+  prepare their other tiny datasets next to it."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    base = base.parent  # the session's dir, above each worker's own
+  cache = str(base / "egoimu_tiny_data")
   config = config_lib.tiny_run(config_lib.base())
   config.data.cache_dir = cache
   prepare.ensure(config.data)
@@ -155,7 +161,7 @@ def tiny_config_run(tiny_cache, tmp_path_factory):
 # The longest tests (minutes each on 2 cores: whole sweeps, multi-process
 # runs), started first so that pytest-xdist's workers (``-n``) finish
 # together instead of one of them starting a sweep at the end.
-LONGEST = ("test_reproduce_tiny_end_to_end", "test_video_models_tiny_end_to_end",
+LONGEST = ("test_reproduce_tiny_end_to_end",
            "test_cross_person_tiny_end_to_end",
            "test_two_process_pretraining_matches_one_process",
            "test_non_pilot_dataset_runs_every_sweep_unmodified")

@@ -43,11 +43,11 @@ def test_cross_person_jobs_pair_every_method_with_erm():
 
 @pytest.mark.slow
 def test_cross_person_tiny_end_to_end(tmp_path, jax_cache_env,
-                                      optimised_xla_env):
+                                      optimised_xla_env, tiny_cache):
   """ERM with AdaBN / TENT / calibration variants, CORAL and the within
   ceiling, then the report's cross-person section."""
   env = optimised_xla_env(dict(
-      os.environ, EGOIMU_CACHE=str(tmp_path / "cache"), **jax_cache_env))
+      os.environ, EGOIMU_CACHE=tiny_cache, **jax_cache_env))
   r = subprocess.run(
       [sys.executable, "-m", "launch.run",
        "--sweep=launch/sweeps/cross_person.py:models=deepconvlstm,folds=1,"

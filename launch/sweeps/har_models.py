@@ -29,8 +29,9 @@ config's own; also CrossHAR's classifier), ``pretrain_epochs`` (CrossHAR's
 self-supervised stage; 0: its config's), ``class_weights`` (the one policy of
 every job and way, probes included: ``balanced``, default, or ``none``),
 ``pretrain_on``
-(CrossHAR's: ``train``, ``all`` or ``both``), ``seeds`` (each job repeated
-with seeds 0..seeds-1: ``launch/seeds.py``).
+(CrossHAR's: ``train``, ``all`` or ``both``), ``protocols`` (``+``-separated,
+default ``l20wo+within``), ``seeds`` (each job repeated with seeds
+0..seeds-1: ``launch/seeds.py``).
 
 Experiment A at CPU scale (README) is
 ``har_models.py:cpu=True,folds=3,epochs=8,pretrain_epochs=20,class_weights=balanced``.
@@ -80,14 +81,20 @@ def sweep(arg=None):
       arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
       "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
       epochs=0.0, pretrain_epochs=0.0,
-      class_weights="balanced", pretrain_on="both", seeds=1)
+      class_weights="balanced", pretrain_on="both", seeds=1,
+      protocols="+".join(PROTOCOLS))
+  protocol_names = tuple(a.protocols.split("+"))
+  unknown = [p for p in protocol_names if p not in protocols.names()]
+  if unknown:
+    raise ValueError(f"protocols: unknown {unknown} (known: "
+                     f"{'+'.join(protocols.names())})")
   folds = a.folds or (3 if a.tiny else 5)
   models = a.models.split("+")
   weights.check([m for m in models if m in weights_lib.MODELS],
                 papers_scale=not (a.tiny or a.cpu))
   jobs = []
   for p in launch.product(model=[m for m in models if m != "crosshar"],
-                          protocol=PROTOCOLS, fold=range(folds)):
+                          protocol=protocol_names, fold=range(folds)):
     for suffix, overrides in _ways(p["model"], a):
       name = p["model"] + suffix
       jobs.append(launch.protocol_job(
@@ -101,7 +108,7 @@ def sweep(arg=None):
         finetune_epochs=a.epochs, pretrain_epochs=a.pretrain_epochs)
     for population in pretrain_population.populations(a.pretrain_on):
       name = pretrain_population.mark(f"crosshar-{variant}", population)
-      overrides = {"experiment.protocols": PROTOCOLS,
+      overrides = {"experiment.protocols": protocol_names,
                    "class_weights": a.class_weights}
       if population == "train":   # the config's own: all, and its name
         overrides.update({"name": name, "protocol.pretrain_on": population})

@@ -98,15 +98,19 @@ class Part:
 def plan(scale: str) -> Dict[str, List[Part]]:
   """Experiment -> the sweeps that make it at ``scale``."""
   if scale == "tiny":
-    # Fold 0 only, every model family once; the three evaluation ways on one.
+    # Fold 0 only, every model family once; the three evaluation ways and
+    # the within-person protocol on one.
     return {
         "A": [Part("classical.py", "tiny=True,folds=1"),
               Part("har_models.py", "tiny=True,folds=1,models=deepconvlstm"),
+              # The other families on l20wo only: the within-person path
+              # is the forest's and DeepConvLSTM's here.
               Part("har_models.py", "tiny=True,folds=1,ways=finetune,"
                    "models=attend_discriminate+moment+mantis+crosshar,"
-                   "pretrain_on=train")],
-        "B": [Part("video_models.py", "tiny=True,models=videomae,probes=svm,"
-                   "finetune=none")],
+                   "pretrain_on=train,protocols=l20wo")],
+        # Both probes and fine-tuning: this is also the video sweep's
+        # end-to-end test.
+        "B": [Part("video_models.py", "tiny=True,models=videomae")],
         "C": [Part("distillation.py", "tiny=True,students=moment")],
         # The README's main job (pretraining on all workers) at a quarter
         # of its epochs: its plumbing (the demo's own schedule is the

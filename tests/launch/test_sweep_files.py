@@ -1,13 +1,10 @@
 """The shipped sweeps expand and validate (configs exist, overrides fit)."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 import launch
-from launch.sweep import REPO_ROOT
 
 
 def load(spec, extra=""):
@@ -50,6 +47,13 @@ def test_har_models():
   assert weighted == load("har_models.py:models=moment,moment_weights=/ckpt/m")
   with pytest.raises(ValueError, match="ways"):
     load("har_models.py:ways=zero_shot,allow_random_init=True")
+  # One protocol only: every job, CrossHAR's stages included.
+  cross = load("har_models.py:models=deepconvlstm+crosshar,ways=finetune,"
+               "protocols=l20wo,allow_random_init=True")
+  assert {j.tags["protocol"] for j in cross[:-2]} == {"l20wo"}
+  assert cross[-1].overrides["experiment.protocols"] == ("l20wo",)
+  with pytest.raises(ValueError, match="protocols: unknown"):
+    load("har_models.py:protocols=l20wo+nope,allow_random_init=True")
 
 
 
@@ -110,22 +114,3 @@ def test_video_models():
   # (6 workers) is overridden to the shared one.
   assert len({tuple(sorted((k, v) for k, v in j.overrides.items()
                            if k.startswith("data."))) for j in tiny}) == 1
-
-
-@pytest.mark.slow
-def test_video_models_tiny_end_to_end(tmp_path, jax_cache_env):
-  """Probes (extracting the teacher set on first use), fine-tuning and the
-  IMU reference on the same windows, then the report."""
-  env = dict(os.environ, EGOIMU_CACHE=str(tmp_path / "cache"),
-             **jax_cache_env)
-  r = subprocess.run(
-      [sys.executable, "-m", "launch.run",
-       "--sweep=launch/sweeps/video_models.py:models=videomae", "--tiny",
-       f"--root={tmp_path}/runs", f"--report_dir={tmp_path}/report"],
-      cwd=REPO_ROOT, capture_output=True, text=True, env=env)
-  assert r.returncode == 0, r.stderr[-3000:]
-  main = (tmp_path / "report" / "tables" / "main.md").read_text()
-  for name in ("videomae_svm_probe", "videomae_linear_probe",
-               "videomae_finetune", "classical_rf"):
-    assert name in main, name
-  assert "gap within−l20wo" in main
