@@ -30,7 +30,9 @@ self-supervised stage; 0: its config's), ``class_weights`` (the one policy of
 every job and way, probes included: ``balanced``, default, or ``none``),
 ``pretrain_on``
 (CrossHAR's: ``train``, ``all`` or ``both``), ``seeds`` (each job repeated
-with seeds 0..seeds-1: ``launch/seeds.py``).
+with seeds 0..seeds-1: ``launch/seeds.py``), ``protocols`` (of the
+supervised jobs, ``+``-separated; default ``l20wo+within``; ``fixed`` with
+``folds=1`` and ``protocol.preset`` set).
 
 Experiment A at CPU scale (README) is
 ``har_models.py:cpu=True,folds=3,epochs=8,pretrain_epochs=20,class_weights=balanced``.
@@ -80,14 +82,16 @@ def sweep(arg=None):
       arg, tiny=False, models="deepconvlstm+attend_discriminate+moment+mantis"
       "+crosshar", ways="finetune+linear+svm", folds=0, cpu=False,
       epochs=0.0, pretrain_epochs=0.0,
-      class_weights="balanced", pretrain_on="both", seeds=1)
+      class_weights="balanced", pretrain_on="both", seeds=1,
+      protocols="+".join(PROTOCOLS))
   folds = a.folds or (3 if a.tiny else 5)
   models = a.models.split("+")
   weights.check([m for m in models if m in weights_lib.MODELS],
                 papers_scale=not (a.tiny or a.cpu))
   jobs = []
   for p in launch.product(model=[m for m in models if m != "crosshar"],
-                          protocol=PROTOCOLS, fold=range(folds)):
+                          protocol=a.protocols.split("+"),
+                          fold=range(folds)):
     for suffix, overrides in _ways(p["model"], a):
       name = p["model"] + suffix
       jobs.append(launch.protocol_job(
