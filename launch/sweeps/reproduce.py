@@ -52,8 +52,9 @@ scale it takes)::
       --root=runs/reproduce_hapt --report_dir=runs/reproduce_hapt/report
 
 ``A``: the random forest, DeepConvLSTM, Attend-and-Discriminate and a
-foundation model (``foundation=moment`` or ``mantis``; their CPU layouts
-from random init, marked so in every table) on l20wo (5 folds) and
+foundation model (``foundation=moment``, default: the better of the two
+on the synthetic CPU tables, or ``mantis``; their CPU layouts from random
+init, marked so in every table) on l20wo (5 folds) and
 within-person with ``within_test=all`` (every window tested, the matched
 gap over all of them), 5 s windows, the deep models trained on windows
 with 50% overlap (``input.train_stride_seconds``); ``A-uci_har``: the forest
@@ -239,18 +240,23 @@ def expand(experiment: str, part: Part, seeds: int = 1,
 def _plan(a) -> Tuple[Dict[str, List[Part]], Tuple[str, ...]]:
   """The plan of the sweep's args and the experiments it may run."""
   if a.data == "synthetic":
+    given = [k for k in ("raw_dir", "foundation", "epochs") if a[k]]
+    if given:
+      raise ValueError(f"{', '.join(given)}: for data=hapt only (synthetic "
+                       "data at another raw_dir: --set=data.raw_dir=DIR)")
     return plan(a.scale or "tiny"), EXPERIMENTS
   if a.data != "hapt":
     raise ValueError(f"data must be synthetic or hapt, got {a.data!r}")
   if a.scale not in ("", "cpu"):
     raise ValueError(f"data=hapt runs at scale=cpu only, got {a.scale!r}")
-  return plan_hapt(a.raw_dir, a.foundation, a.epochs or HAPT_EPOCHS), ("A",)
+  return plan_hapt(a.raw_dir, a.foundation or FOUNDATION_MODELS[0],
+                   a.epochs or HAPT_EPOCHS), ("A",)
 
 
 def sweep(arg=None):
   arg, weights = weights_lib.split(arg)
   a = launch.parse_arg(arg, scale="", experiments="", seeds=0,
-                       data="synthetic", raw_dir="", foundation="moment",
+                       data="synthetic", raw_dir="", foundation="",
                        epochs=0.0)
   parts_of, known = _plan(a)
   wanted = a.experiments.split("+") if a.experiments else list(known)

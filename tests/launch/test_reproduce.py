@@ -128,6 +128,7 @@ def test_hapt_plan_expands_experiment_a_on_real_people():
     ("data=hapt,raw_dir=/d,experiments=B", "unknown"),
     ("data=hapt,raw_dir=/d,foundation=crosshar", "foundation must be"),
     ("data=kitti", "synthetic or hapt"),
+    ("scale=cpu,epochs=3", "for data=hapt only"),
 ])
 def test_hapt_plan_errors(arg, message):
   with pytest.raises(ValueError, match=message):
