@@ -107,10 +107,16 @@ WEIGHTED_SWEEPS = ("cross_person.py", "distillation.py", "har_models.py",
                    "scaling.py", "video_models.py")
 
 
-# data=hapt: the deep models' epochs (the budget: about two hours on 2 cores
-# for every job at 3 seeds), their training stride (half a window) and the
-# UCI-HAR split's window (Anguita et al. 2013).
-HAPT_EPOCHS = 10.0
+# data=hapt: the deep models' epochs, sized to about two hours on 2 cores
+# for all 129 jobs (3 seeds). CPU seconds measured on real HAPT (l20wo fold
+# 0, 5 s windows at 50 Hz, 50% training overlap; 2026-12-08, a loaded 2-core
+# machine, so an upper bound): per epoch DeepConvLSTM iswc22 26, Attend-and-
+# Discriminate cpu 18, MOMENT cpu 43; about 12 per job besides; a forest job
+# about 15. At 4 epochs: 3 x (11 x (12 + 4 x 26) + 11 x (12 + 4 x 18) +
+# 10 x (12 + 4 x 43)) + 33 x 15 = 12,600 CPU s, ~105 min on 2 cores; each
+# further epoch adds ~23 min. Then the training stride (half a window) and
+# the UCI-HAR split's window (Anguita et al. 2013).
+HAPT_EPOCHS = 4.0
 HAPT_WINDOW_S = 5.0
 UCI_HAR_WINDOW_S = 2.56
 FOUNDATION_MODELS = ("moment", "mantis")

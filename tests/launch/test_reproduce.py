@@ -102,7 +102,7 @@ def test_hapt_plan_expands_experiment_a_on_real_people():
     assert j.overrides.get("input.train_stride_seconds") == (
         2.5 if deep else None)
     assert "data.imu.window_seconds" not in j.overrides
-  assert "configs/deepconvlstm.py:iswc22,epochs=10.0" in {j.config for j in a}
+  assert "configs/deepconvlstm.py:iswc22,epochs=4.0" in {j.config for j in a}
   uci = by_group["A-uci_har"]
   assert {(j.tags["model"], j.tags["protocol"], j.tags["fold"]) for j in uci
           } == {(m, "fixed", 0) for m in ("classical_rf", "deepconvlstm",
@@ -115,10 +115,10 @@ def test_hapt_plan_expands_experiment_a_on_real_people():
     assert j.overrides.get("input.train_stride_seconds") == (
         None if j.tags["model"] == "classical_rf" else 1.28)
   assert len(jobs) == 4 * 2 * 5 * 3 + 9
-  mantis = load("data=hapt,raw_dir=/d,foundation=mantis,seeds=1,epochs=4")
+  mantis = load("data=hapt,raw_dir=/d,foundation=mantis,seeds=1,epochs=6")
   assert "mantis" in {j.tags["model"] for j in mantis}
   assert len(mantis) == 4 * 2 * 5 + 3
-  assert "configs/attend_discriminate.py:cpu,epochs=4.0" in {
+  assert "configs/attend_discriminate.py:cpu,epochs=6.0" in {
       j.config for j in mantis}
 
 
