@@ -43,12 +43,20 @@ class PublicDataset:
       the first is the default.
     units: ``dataset.json`` units of the recordings (``acc_unit``,
       ``gyro_unit``).
+    rate_hz: the native IMU rate of every recording, ``dataset.json``'s
+      ``rate_hz`` (what ``data.imu.rate_hz=0`` keeps); 0: none declared.
+    anchors: published results on this dataset, written to
+      ``dataset.json``'s ``about.anchors`` for the report to print next to
+      ours: each ``{"source", "what", "protocol", "preset", "metric",
+      "low", "high"}`` (``low == high`` for one figure).
   """
 
   name: str = ""
   title: str = ""
   class_sets: Mapping[str, Tuple[str, ...]] = types.MappingProxyType({})
   units: Mapping[str, str] = types.MappingProxyType({})
+  rate_hz: float = 0.0
+  anchors: Tuple[Mapping[str, Any], ...] = ()
 
   def about(self) -> Dict[str, Any]:
     """Provenance written to ``dataset.json``'s ``about``."""

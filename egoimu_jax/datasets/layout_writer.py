@@ -6,7 +6,8 @@ Per person one tar ``shards/<worker_id>.tar`` holding each recording as
 ``index.csv`` points at the members, ``segments.csv`` holds the runs of
 equal labels (unlabelled samples and classes outside the chosen set are in
 no segment), ``labels.json`` the class set, ``workers.csv`` the people's
-metadata and ``dataset.json`` the units and provenance. The tables are
+metadata and ``dataset.json`` the units, the native rate, the provenance
+and any published anchors. The tables are
 written into a sibling directory renamed onto ``out`` at the end, so an
 interrupted run leaves no half dataset behind.
 """
@@ -59,7 +60,8 @@ def _npy(array: np.ndarray) -> bytes:
   return buf.getvalue()
 
 
-def _check(rec: base.Recording, classes: Sequence[str]) -> None:
+def _check(rec: base.Recording, classes: Sequence[str],
+           rate_hz: float) -> None:
   if rec.imu.ndim != 2 or rec.imu.shape[1] != 6 or \
       rec.labels.shape != (rec.imu.shape[0],):
     raise base.DatasetError(
@@ -68,6 +70,19 @@ def _check(rec: base.Recording, classes: Sequence[str]) -> None:
   if rec.labels.size and not (-1 <= rec.labels.min() and
                               rec.labels.max() < len(classes)):
     raise base.DatasetError(f"{rec.clip_id}: labels outside -1..{len(classes) - 1}")
+  if rate_hz and rec.rate_hz != rate_hz:
+    raise base.DatasetError(f"{rec.clip_id}: recorded at {rec.rate_hz} Hz, "
+                            f"but the dataset declares rate_hz {rate_hz}")
+
+
+def declaration(dataset: base.PublicDataset, class_set: str) -> Dict[str, Any]:
+  """``dataset.json``: units, the native rate (where declared) and the
+  provenance, with the published anchors under ``about.anchors``."""
+  about = {**dataset.about(), "classes": class_set}
+  if dataset.anchors:
+    about["anchors"] = [dict(a) for a in dataset.anchors]
+  rate = {"rate_hz": dataset.rate_hz} if dataset.rate_hz else {}
+  return {**dataset.units, **rate, "about": about}
 
 
 def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]):
@@ -105,7 +120,7 @@ def write(out: str, dataset: base.PublicDataset, class_set: str,
       tar_name = f"{SHARDS}/{worker}.tar"
       with tarfile.open(os.path.join(tmp, tar_name), "w") as tar:
         for rec in dataset.recordings(subject, classes):
-          _check(rec, classes)
+          _check(rec, classes, dataset.rate_hz)
           meta = {"clip_id": rec.clip_id, "worker_id": rec.worker_id,
                   "imu_rate_hz": rec.rate_hz}
           _member(tar, f"{rec.clip_id}.imu.npy", _npy(rec.imu.astype(np.float32)))
@@ -131,8 +146,7 @@ def write(out: str, dataset: base.PublicDataset, class_set: str,
     with open(os.path.join(tmp, tables.LABELS), "w", encoding="utf-8") as f:
       json.dump({"classes": list(classes)}, f, indent=1)
     with open(os.path.join(tmp, dataset_json.FILE), "w", encoding="utf-8") as f:
-      json.dump({**dataset.units, "about": {**dataset.about(),
-                                            "classes": class_set}}, f, indent=1)
+      json.dump(declaration(dataset, class_set), f, indent=1)
     if os.path.isdir(out):
       os.rmdir(out)   # empty (checked above)
     os.replace(tmp, out)

@@ -4,7 +4,8 @@ Output layout under ``out``::
 
   report.md                     every table, with links to the figures
   runs.csv                      one row per run (input to scaling fits)
-  tables/<name>.md, <name>.csv  main, gap, ci, worst_workers, per_class,
+  tables/<name>.md, <name>.csv  main, gap, anchors (published results on
+                                the same split), ci, worst_workers, per_class,
                                 robustness,
                                 significance (each model vs a reference),
                                 pretrained_vs_scratch, transductive (pretrained
@@ -37,6 +38,7 @@ from typing import Dict, List, Optional, Sequence
 from egoimu_jax import errors
 from egoimu_jax.evaluation import metrics as metrics_lib
 from egoimu_jax.report import aggregate
+from egoimu_jax.report import anchors
 from egoimu_jax.report import comparisons
 from egoimu_jax.report import cross_person
 from egoimu_jax.report import distillation
@@ -116,6 +118,9 @@ def build_report(patterns: Sequence[str], out: str, *, n_boot: int = 2000,
   }
   if gaps:
     out_tables["gap"] = tables.gap_table(gaps, gap_folds)
+  published = anchors.anchors_table(runs)
+  if published is not None:
+    out_tables["anchors"] = published
   out_tables.update({
       "ci": tables.ci_table(models, n_boot=n_boot, seed=seed),
       "worst_workers": tables.worst_workers_table(

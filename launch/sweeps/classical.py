@@ -11,7 +11,8 @@ N = the dataset's worker count tests everyone: the hard-case analysis reads
 its difficulty from these), ``tiny`` (the small synthetic dataset),
 ``seeds`` (each job repeated with seeds 0..seeds-1: ``launch/seeds.py``;
 default 1), ``class_weights`` (the policy every model shares: ``balanced``,
-default, or ``none``).
+default, or ``none``), ``protocols`` (``+``-separated; default
+``l20wo+within``; ``fixed`` with ``folds=1`` and ``protocol.preset`` set).
 """
 
 from egoimu_jax.input_pipeline import protocols
@@ -23,14 +24,16 @@ PROTOCOLS = protocols.gap_pair()   # ("l20wo", "within")
 
 def sweep(arg=None):
   a = launch.parse_arg(arg, tiny=False, estimators="rf", folds=0, lowo=0,
-                       seeds=1, class_weights="balanced")
+                       seeds=1, class_weights="balanced",
+                       protocols="+".join(PROTOCOLS))
   weights = {"class_weights": a.class_weights}
   # configs/classical.py:tiny splits its 6 workers into 3 folds; the full one 5.
   folds = a.folds or (3 if a.tiny else 5)
   jobs = []
   for estimator in a.estimators.split("+"):
     name = f"classical_{estimator}"
-    for p in launch.product(protocol=PROTOCOLS, fold=range(folds)):
+    for p in launch.product(protocol=a.protocols.split("+"),
+                            fold=range(folds)):
       jobs.append(launch.protocol_job(config_for(name, a.tiny), name,
                                       p["protocol"], p["fold"],
                                       overrides=weights))

@@ -30,8 +30,9 @@ self-supervised stage; 0: its config's), ``class_weights`` (the one policy of
 every job and way, probes included: ``balanced``, default, or ``none``),
 ``pretrain_on``
 (CrossHAR's: ``train``, ``all`` or ``both``), ``protocols`` (``+``-separated,
-default ``l20wo+within``), ``seeds`` (each job repeated with seeds
-0..seeds-1: ``launch/seeds.py``).
+default ``l20wo+within``; every job's, CrossHAR's stages included; ``fixed``
+with ``folds=1`` and ``protocol.preset`` set), ``seeds`` (each job repeated
+with seeds 0..seeds-1: ``launch/seeds.py``).
 
 Experiment A at CPU scale (README) is
 ``har_models.py:cpu=True,folds=3,epochs=8,pretrain_epochs=20,class_weights=balanced``.

@@ -40,6 +40,32 @@ papers' transductive setting) at every scale, and each report's
 transductive table shows all − train; to keep the tiny scale quick, A's
 CrossHAR runs there on the training workers only.
 
+Data (``data=``): ``synthetic`` (default: the scales above) or ``hapt``:
+Experiment A on real people, the UCI HAPT recordings that ``python -m
+egoimu_jax.datasets hapt --out=DIR`` writes (``raw_dir=DIR``; 30 people, 6
+activities), at their native 50 Hz (``data.imu.rate_hz=0``: the rate
+``dataset.json`` declares), sized for a 2-core CPU (``scale=cpu``, the only
+scale it takes)::
+
+  python -m launch.run --sweep=launch/sweeps/reproduce.py:data=hapt,raw_dir=DIR \
+      --executor=local_parallel --parallel=2 \
+      --root=runs/reproduce_hapt --report_dir=runs/reproduce_hapt/report
+
+``A``: the random forest, DeepConvLSTM, Attend-and-Discriminate and a
+foundation model (``foundation=moment``, default: the better of the two
+on the synthetic CPU tables, or ``mantis``; their CPU layouts from random
+init, marked so in every table) on l20wo (5 folds) and
+within-person with ``within_test=all`` (every window tested, the matched
+gap over all of them), 5 s windows, the deep models trained on windows
+with 50% overlap (``input.train_stride_seconds``); ``A-uci_har``: the forest
+and the two deep models on UCI-HAR's official split (``fixed`` protocol,
+preset ``uci_har``) with 2.56 s windows, the deep models' training windows
+at 50% overlap (the forest's features are of the non-overlapping grid: the
+classical job reads stored windows only); its report prints the published
+anchors (``dataset.json`` ``about.anchors``) next to ours. ``seeds``
+defaults to 3 here (every job, the forest included); ``epochs`` (default
+``HAPT_EPOCHS``) is the deep models' budget.
+
 Arg: ``scale=tiny|cpu|pilot|full``, ``experiments=A+B+C+D+F`` (``+``-separated
 subset; E comes with A), ``seeds`` (every trained job repeated with seeds
 0..seeds-1, passed to each part's sweep: ``launch/seeds.py``; default 1),
@@ -80,6 +106,24 @@ CPU_VIDEO_STEPS = {"total_steps": 400, "eval_every_steps": 100,
 # The sweeps that take weights.<model>= (launch/weights.py).
 WEIGHTED_SWEEPS = ("cross_person.py", "distillation.py", "har_models.py",
                    "scaling.py", "video_models.py")
+
+
+# data=hapt: the deep models' epochs, sized to about two hours on 2 cores
+# for all 129 jobs (3 seeds). CPU seconds measured on real HAPT (l20wo fold
+# 0, 5 s windows at 50 Hz, 50% training overlap; 2026-12-08, a loaded 2-core
+# machine, so an upper bound): per epoch DeepConvLSTM iswc22 26, Attend-and-
+# Discriminate cpu 18, MOMENT cpu 43; about 12 per job besides; a forest job
+# about 15. At 4 epochs: 3 x (11 x (12 + 4 x 26) + 11 x (12 + 4 x 18) +
+# 10 x (12 + 4 x 43)) + 33 x 15 = 12,600 CPU s, ~105 min on 2 cores; each
+# further epoch adds ~23 min. Then the training stride (half a window) and
+# the UCI-HAR split's window (Anguita et al. 2013).
+HAPT_EPOCHS = 4.0
+HAPT_WINDOW_S = 5.0
+UCI_HAR_WINDOW_S = 2.56
+FOUNDATION_MODELS = ("moment", "mantis")
+# Within-person runs test every person's group k (report.matched pairs all
+# of l20wo's test windows).
+WITHIN_ALL = (("/within/", {"protocol.within_test": "all"}),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +196,33 @@ def plan(scale: str) -> Dict[str, List[Part]]:
   raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
 
 
+def plan_hapt(raw_dir: str, foundation: str = "moment",
+              epochs: float = HAPT_EPOCHS) -> Dict[str, List[Part]]:
+  """Experiment A on UCI HAPT at ``raw_dir`` (``A``: l20wo and within;
+  ``A-uci_har``: the official split), sized for a 2-core CPU."""
+  if not raw_dir:
+    raise ValueError("data=hapt needs raw_dir=DIR (written by python -m "
+                     "egoimu_jax.datasets hapt --out=DIR)")
+  if foundation not in FOUNDATION_MODELS:
+    raise ValueError(f"foundation must be one of {FOUNDATION_MODELS}, got "
+                     f"{foundation!r}")
+  native = {"data.raw_dir": raw_dir, "data.imu.rate_hz": 0.0}
+  uci = {**native, "protocol.preset": "uci_har",
+         "data.imu.window_seconds": UCI_HAR_WINDOW_S}
+  deep = (f"cpu=True,epochs={epochs:g},class_weights=balanced,"
+          "ways=finetune,models=deepconvlstm+attend_discriminate")
+  return {
+      "A": [Part("classical.py", "folds=5", native, job_overrides=WITHIN_ALL),
+            Part("har_models.py", f"{deep}+{foundation},folds=5",
+                 {**native, "input.train_stride_seconds": HAPT_WINDOW_S / 2},
+                 job_overrides=WITHIN_ALL)],
+      "A-uci_har": [
+          Part("classical.py", "folds=1,protocols=fixed", uci),
+          Part("har_models.py", f"{deep},folds=1,protocols=fixed",
+               {**uci, "input.train_stride_seconds": UCI_HAR_WINDOW_S / 2})],
+  }
+
+
 def expand(experiment: str, part: Part, seeds: int = 1,
            weights: weights_lib.Weights = weights_lib.Weights()
            ) -> List[launch.Job]:
@@ -176,21 +247,41 @@ def expand(experiment: str, part: Part, seeds: int = 1,
   return out
 
 
+def _plan(a) -> Tuple[Dict[str, List[Part]], Tuple[str, ...]]:
+  """The plan of the sweep's args and the experiments it may run."""
+  if a.data == "synthetic":
+    given = [k for k in ("raw_dir", "foundation", "epochs") if a[k]]
+    if given:
+      raise ValueError(f"{', '.join(given)}: for data=hapt only (synthetic "
+                       "data at another raw_dir: --set=data.raw_dir=DIR)")
+    return plan(a.scale or "tiny"), EXPERIMENTS
+  if a.data != "hapt":
+    raise ValueError(f"data must be synthetic or hapt, got {a.data!r}")
+  if a.scale not in ("", "cpu"):
+    raise ValueError(f"data=hapt runs at scale=cpu only, got {a.scale!r}")
+  return plan_hapt(a.raw_dir, a.foundation or FOUNDATION_MODELS[0],
+                   a.epochs or HAPT_EPOCHS), ("A",)
+
+
 def sweep(arg=None):
   arg, weights = weights_lib.split(arg)
-  a = launch.parse_arg(arg, scale="tiny", experiments="+".join(EXPERIMENTS),
-                       seeds=1)
-  wanted = a.experiments.split("+")
-  unknown = sorted(set(wanted) - set(EXPERIMENTS) - {"E"})
+  a = launch.parse_arg(arg, scale="", experiments="", seeds=0,
+                       data="synthetic", raw_dir="", foundation="",
+                       epochs=0.0)
+  parts_of, known = _plan(a)
+  wanted = a.experiments.split("+") if a.experiments else list(known)
+  unknown = sorted(set(wanted) - set(known) - {"E"})
   if unknown:
     raise ValueError(f"experiments: unknown {unknown}; known: "
-                     f"{'+'.join(EXPERIMENTS)} (E comes with A)")
+                     f"{'+'.join(known)} (E comes with A)")
+  seeds = a.seeds or (3 if a.data == "hapt" else 1)
   jobs, random_init = [], set()
-  for experiment, parts in plan(a.scale).items():
-    if experiment in wanted or (experiment == "A" and "E" in wanted):
+  for experiment, parts in parts_of.items():
+    group = experiment.split("-")[0]   # A-uci_har comes with A
+    if group in wanted or (group == "A" and "E" in wanted):
       for part in parts:
         try:
-          jobs.extend(expand(experiment, part, a.seeds, weights))
+          jobs.extend(expand(experiment, part, seeds, weights))
         except weights_lib.RandomInitError as e:   # name them all at once
           random_init.update(e.models)
   if random_init:

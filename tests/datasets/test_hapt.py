@@ -81,6 +81,9 @@ def test_layout_matches_the_pickle(written, pickled):
   with open(os.path.join(root, "dataset.json")) as f:
     declared = json.load(f)
   assert (declared["acc_unit"], declared["gyro_unit"]) == ("g", "rad/s")
+  assert declared["rate_hz"] == 50.0
+  assert [a["preset"] for a in declared["about"]["anchors"]] == [
+      "uci_har", "uci_har"]
   with open(os.path.join(root, "labels.json")) as f:
     classes = json.load(f)["classes"]
   assert classes == list(hapt.ACTIVITIES)
@@ -133,6 +136,29 @@ def test_prepare_needs_no_override_and_accounts_for_every_clip(written,
     window = raw[a:a + 250]   # 5 s at 50 Hz
     counts = np.bincount(window[(window >= 1) & (window <= 6)] - 1, minlength=6)
     assert counts.argmax() == label and counts.max() >= 0.8 * 250
+
+
+def test_native_rate_comes_from_dataset_json(written, tmp_path):
+  """data.imu.rate_hz=0 keeps the declared 50 Hz with no rate override."""
+  cfg = data_config.data_config()
+  cfg.imu.rate_hz = 0.0
+  cfg.prepare.num_processes, cfg.prepare.num_shards = 1, 1
+  out = prepare_run.prepare(cfg, os.path.join(written[0], "basic"),
+                            str(tmp_path / "p"))
+  m = processed.ProcessedDataset.open(out).manifest
+  assert (m["rate_hz"], m["rate_source"]) == (50.0, "dataset.json")
+  assert m["window_length"] == 250   # 5 s at 50 Hz
+
+
+def test_a_recording_off_the_declared_rate_is_refused(tmp_path):
+  class Odd(hapt.Hapt):
+    def recordings(self, subject, classes):
+      for rec in super().recordings(subject, classes):
+        yield base.Recording(rec.clip_id, rec.worker_id, rec.imu, 100.0,
+                             rec.labels)
+  with pytest.raises(base.DatasetError, match="declares rate_hz 50"):
+    layout_writer.write(str(tmp_path / "o"), Odd(), "basic", ["3"])
+  assert not os.path.exists(tmp_path / "o")
 
 
 def test_preset_uci_har_names_the_hapt_subjects():

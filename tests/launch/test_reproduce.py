@@ -75,6 +75,66 @@ def test_experiment_subset_and_errors():
     load("scale=huge")
 
 
+def test_hapt_plan_expands_experiment_a_on_real_people():
+  """data=hapt: A on l20wo and within (5 folds) and the UCI-HAR split, at the
+  native rate, 3 seeds, without running anything."""
+  jobs = load("data=hapt,raw_dir=/data/hapt")
+  by_group = {}
+  for j in jobs:
+    by_group.setdefault(j.tags[launch.REPORT_TAG], []).append(j)
+  assert set(by_group) == {"A", "A-uci_har"}
+  assert all(j.overrides["data.raw_dir"] == "/data/hapt" and
+             j.overrides["data.imu.rate_hz"] == 0.0 for j in jobs)
+  assert {j.tags["seed"] for j in jobs} == {0, 1, 2}
+  a = by_group["A"]
+  models = {j.tags["model"] for j in a}
+  assert models == {"classical_rf", "deepconvlstm", "attend_discriminate",
+                    "moment"}
+  for model in models:
+    runs = {(j.tags["protocol"], j.tags["fold"], j.tags["seed"])
+            for j in a if j.tags["model"] == model}
+    assert runs == {(p, f, s) for p in ("l20wo", "within")
+                    for f in range(5) for s in range(3)}, model
+  for j in a:
+    within = j.tags["protocol"] == "within"
+    assert (j.overrides.get("protocol.within_test") == "all") == within
+    deep = j.tags["model"] != "classical_rf"
+    assert j.overrides.get("input.train_stride_seconds") == (
+        2.5 if deep else None)
+    assert "data.imu.window_seconds" not in j.overrides
+  assert "configs/deepconvlstm.py:iswc22,epochs=4.0" in {j.config for j in a}
+  uci = by_group["A-uci_har"]
+  assert {(j.tags["model"], j.tags["protocol"], j.tags["fold"]) for j in uci
+          } == {(m, "fixed", 0) for m in ("classical_rf", "deepconvlstm",
+                                          "attend_discriminate")}
+  assert len(uci) == 9
+  for j in uci:
+    assert j.overrides["protocol.preset"] == "uci_har"
+    assert j.overrides["data.imu.window_seconds"] == 2.56
+    assert j.workdir.startswith("A-uci_har/")
+    assert j.overrides.get("input.train_stride_seconds") == (
+        None if j.tags["model"] == "classical_rf" else 1.28)
+  assert len(jobs) == 4 * 2 * 5 * 3 + 9
+  mantis = load("data=hapt,raw_dir=/d,foundation=mantis,seeds=1,epochs=6")
+  assert "mantis" in {j.tags["model"] for j in mantis}
+  assert len(mantis) == 4 * 2 * 5 + 3
+  assert "configs/attend_discriminate.py:cpu,epochs=6.0" in {
+      j.config for j in mantis}
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("data=hapt", "needs raw_dir"),
+    ("data=hapt,raw_dir=/d,scale=pilot", "scale=cpu only"),
+    ("data=hapt,raw_dir=/d,experiments=B", "unknown"),
+    ("data=hapt,raw_dir=/d,foundation=crosshar", "foundation must be"),
+    ("data=kitti", "synthetic or hapt"),
+    ("scale=cpu,epochs=3", "for data=hapt only"),
+])
+def test_hapt_plan_errors(arg, message):
+  with pytest.raises(ValueError, match=message):
+    load(arg)
+
+
 def test_index_lists_each_run_with_command_and_config_hash(tmp_path):
   run = tmp_path / "A" / "m" / "l20wo" / "fold0"
   run.mkdir(parents=True)
