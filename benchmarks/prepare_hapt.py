@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -43,16 +41,12 @@ def child() -> None:
   """Runs prepare and prints its seconds and peak RSS (MiB) as JSON."""
   # pylint: disable=g-import-not-at-top
   from egoimu_jax.input_pipeline import data_config
-  from egoimu_jax.input_pipeline import prepare
   config = data_config.data_config()
   config.prepare.num_processes = FLAGS.processes
   config.imu.update(rate_hz=FLAGS.rate_hz, window_seconds=FLAGS.window_seconds)
-  start = time.perf_counter()
-  prepare.prepare(config, FLAGS.child_raw, FLAGS.child_out)
-  seconds = time.perf_counter() - start
-  own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-  print(json.dumps({"seconds": seconds, "peak_mib": max(own, kids)}))
+  figures = timing.prepare_figures(config, FLAGS.child_raw, FLAGS.child_out)
+  print(json.dumps({"seconds": figures["seconds"], "peak_mib": max(
+      figures["self_mib"], figures["children_mib"])}))
 
 
 def _spread(values) -> str:

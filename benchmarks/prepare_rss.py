@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -46,15 +44,9 @@ def data_config(frames: bool, processes: int):
 
 def child() -> None:
   """Runs prepare and prints its peak RSS (MiB) as JSON."""
-  from egoimu_jax.input_pipeline import prepare  # pylint: disable=g-import-not-at-top
   config = data_config(FLAGS.frames, FLAGS.processes)
-  start = time.perf_counter()
-  prepare.prepare(config, FLAGS.child_raw, FLAGS.child_out)
-  seconds = time.perf_counter() - start
-  own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-  print(json.dumps({"self_mib": own, "children_mib": kids,
-                    "seconds": seconds}))
+  print(json.dumps(timing.prepare_figures(config, FLAGS.child_raw,
+                                          FLAGS.child_out)))
 
 
 def main(argv):

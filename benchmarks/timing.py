@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -104,3 +105,16 @@ def write_json(result: Mapping[str, Any], path: str | None) -> None:
   if path:
     with open(path, "w") as f:
       json.dump(result, f, indent=1)
+
+
+def prepare_figures(config, raw: str, out: str) -> dict[str, float]:
+  """``prepare`` of ``raw`` into ``out`` in this process: its seconds and
+  the peak RSS (MiB) of this process and of its children (worker
+  processes), for a benchmark's child process to print."""
+  from egoimu_jax.input_pipeline import prepare  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  prepare.prepare(config, raw, out)
+  seconds = time.perf_counter() - start
+  own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+  return {"seconds": seconds, "self_mib": own, "children_mib": kids}
