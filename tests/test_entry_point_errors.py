@@ -27,25 +27,28 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = f"{ROOT}/configs/deepconvlstm.py:tiny"
 _LOG_LINE = re.compile(r"[IWE]\d{4} \d\d:\d\d:\d\d")
 
+
+def _tiny_main(run: str, override: str, message: str) -> tuple:
+  """A case of ``main`` on the tiny DeepConvLSTM config with one override."""
+  return ("egoimu_jax.main",
+          ["--config=" + TINY, "--workdir={t}/" + run, override], message)
+
+
 # id -> (module, args, what the error line says); {t}: a scratch folder,
 # {export}: an exported fold, {cache}: the tiny dataset's cache.
 CASES = {
-    "main_missing_raw_dir": (
-        "egoimu_jax.main", ["--config=" + TINY, "--workdir={t}/run1",
-                            "--config.data.raw_dir={t}/nope"],
+    "main_missing_raw_dir": _tiny_main(
+        "run1", "--config.data.raw_dir={t}/nope",
         "{t}/nope/index.csv: file not found"),
-    "main_unknown_override": (
-        "egoimu_jax.main", ["--config=" + TINY, "--workdir={t}/run2",
-                            "--config.input.batch_sizee=3"],
+    "main_unknown_override": _tiny_main(
+        "run2", "--config.input.batch_sizee=3",
         "--config.input.batch_sizee: config.input has no field "
         "'batch_sizee'; did you mean 'batch_size'?"),
-    "main_batch_size_0": (
-        "egoimu_jax.main", ["--config=" + TINY, "--workdir={t}/run3",
-                            "--config.input.batch_size=0"],
+    "main_batch_size_0": _tiny_main(
+        "run3", "--config.input.batch_size=0",
         "config.input.batch_size=0: a batch size must be >= 1"),
-    "main_negative_steps": (
-        "egoimu_jax.main", ["--config=" + TINY, "--workdir={t}/run4",
-                            "--config.total_steps=-5"],
+    "main_negative_steps": _tiny_main(
+        "run4", "--config.total_steps=-5",
         "config.total_steps=-5: a duration must be >= 0"),
     "main_missing_config": (
         "egoimu_jax.main", ["--config={t}/missing.py", "--workdir={t}/run5",
