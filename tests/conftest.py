@@ -1,7 +1,6 @@
 """Fixtures and hooks shared across the suite."""
 
 import dataclasses
-import importlib.util
 import os
 import pathlib
 import shutil
@@ -25,9 +24,10 @@ if XLA_TEST_FLAGS not in os.environ.get("XLA_FLAGS", ""):
       filter(None, [os.environ.get("XLA_FLAGS"), XLA_TEST_FLAGS]))
 
 from egoimu_jax import config_lib
-from egoimu_jax import durations
 from egoimu_jax import jobs
 from egoimu_jax.input_pipeline import prepare
+from config_testlib import load_config_module
+from config_testlib import shrink_for_smoke_run
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -92,39 +92,6 @@ def jax_cache_env() -> dict:
   return {"JAX_COMPILATION_CACHE_DIR": os.environ[_SESSION_JAX_CACHE],
           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-
-
-def load_config_module(path: pathlib.Path) -> types.ModuleType:
-  """A ``configs/*.py`` file as a module (configs are not a package)."""
-  spec = importlib.util.spec_from_file_location(f"configs_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def _two_steps(config):
-  durations.clear(config)
-  config.total_steps = 2
-  config.eval_every_steps = 1
-  config.log_every_steps = 1
-
-
-def shrink_for_smoke_run(config: ml_collections.ConfigDict) -> None:
-  """A ``tiny`` config cut to its smoke run, in place: ``train`` jobs for 2
-  steps; ``pretrain_finetune`` every stage for 2 steps and one fine-tuning,
-  on the config's last input (EVI-MAE: IMU+video, so the missing-modality
-  and degraded-video variants run too); other jobs as their tiny variant
-  defines."""
-  job = config.get("job", "train")
-  if job == "train":
-    _two_steps(config)
-  if job == "pretrain_finetune":
-    for stage in (config.pretrain, config.finetune):
-      _two_steps(stage)
-    config.experiment.update(modalities=config.experiment.modalities[-1:],
-                             scratch=False, n_boot=50)
-    config.data.synthetic.update(num_workers=10, clips_per_worker=2,
-                                 clip_seconds=15.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from conftest import load_config_module
-from conftest import shrink_for_smoke_run
+from config_testlib import load_config_module
+from config_testlib import shrink_for_smoke_run
 from egoimu_jax import config_lib
 from egoimu_jax import durations
 from egoimu_jax import errors

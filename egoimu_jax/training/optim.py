@@ -38,7 +38,9 @@ def schedule(optim: Mapping[str, Any], total_steps: int,
   if name == "warmup_cosine":
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0 if warmup_steps else lr, peak_value=lr,
-        warmup_steps=warmup_steps, decay_steps=max(total_steps, 1),
+        # A warmup as long as the run (one short epoch): one decay step.
+        warmup_steps=warmup_steps,
+        decay_steps=max(total_steps, warmup_steps + 1),
         end_value=lr * float(optim.get("end_lr_factor", 0.0)))
   if name == "warmup_linear":  # linear warmup, then linear decay (COMODO)
     return optax.join_schedules(

@@ -1,11 +1,11 @@
 """The one class-weighting policy: weights, scikit-learn mapping, defaults."""
 
-import importlib.util
 import pathlib
 
 import numpy as np
 import pytest
 
+from config_testlib import load_config_module
 from egoimu_jax import config_lib
 from egoimu_jax.evaluation import class_weights
 
@@ -30,12 +30,6 @@ def test_policy_is_checked():
   with pytest.raises(class_weights.ClassWeightsError, match="one of"):
     class_weights.policy(config)
 
-
-def load_config_module(path):
-  spec = importlib.util.spec_from_file_location(f"configs_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)

@@ -78,3 +78,10 @@ def test_step_decay_is_torch_steplr():
                              rtol=1e-6)
   with pytest.raises(ValueError, match="lr_decay_every"):
     optim.schedule(dict(lr=1e-3, schedule="step_decay"), 20, 0)
+
+
+def test_warmup_as_long_as_the_run_is_allowed():
+  """A one-epoch run whose warmup is one epoch (warmup == total) warms up
+  to the peak instead of failing in optax."""
+  lr = optim.schedule({"lr": 1e-3, "schedule": "warmup_cosine"}, 4, 4)
+  assert float(lr(0)) == 0.0 and abs(float(lr(4)) - 1e-3) < 1e-9
