@@ -43,7 +43,7 @@ def test_unknown_model_variant_names_the_known_ones():
     (["launch.run", "--sweep=launch/sweeps/classical.py:bogus=1",
       "--dry_run"],
      "launch/sweeps/classical.py:bogus=1: unknown argument 'bogus' in "
-     "'bogus=1' (known: class_weights, estimators, folds, lowo, seeds, tiny)"),
+     "'bogus=1' (known: class_weights, estimators, folds, lowo, protocols, seeds, tiny)"),
 ])
 def test_bad_args_are_one_line_and_generate_nothing(tmp_path, args, message):
   module, *flags = args
