@@ -165,7 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   try:
     pending: List[Dict[str, jax.Array]] = []
     last_val = None  # (step, metrics, outputs) of the latest validation
-    for step in range(start + 1, (start if stopped else plan["total"]) + 1):
+    for step in range(start + 1, stop_step + 1):
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
         batch = sharding.global_batch(next(train_iter), batch_sh)
         state, metrics = p_train(state, batch)
